@@ -1,0 +1,2 @@
+//! nutcracker: the binary (twemproxy: nc.c).
+fn main() {}

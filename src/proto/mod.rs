@@ -1,0 +1,215 @@
+//! Protocol seam (twemproxy: proto/nc_proto.h).
+//!
+//! Two protocols, one closed set: `Proto::{Redis, Memcache}`, dispatched by
+//! `match`. Every parser here is a pure, resumable function over bytes:
+//! no I/O, no logging, no allocation except pushing onto the bounded span
+//! vectors of its output.
+//!
+//! # The parser contract
+//! A message arrives as a sequence of chunks (the bytes of successive reads,
+//! possibly split anywhere). The caller feeds each new chunk exactly once:
+//! `parse_req(&mut state, chunk, &limits, &mut meta)`. The state remembers
+//! everything it needs from earlier chunks (partial numbers, the command
+//! name, nesting), so no byte is ever scanned twice.
+//! * `Ok(Progress::Incomplete)`: every byte of `chunk` belongs to the
+//!   message; feed the next chunk.
+//! * `Ok(Progress::Complete { end })`: the message ends after `chunk[..end]`;
+//!   `chunk[end..]` starts the next message (reset the state first).
+//! * `Err(e)`: framing is lost; the connection cannot continue.
+//!
+//! # Invariants
+//! - every `Span` in a meta lies inside the message: `start + len <= mlen`,
+//!   where offsets count from the message's first byte;
+//! - `Complete { end }` has `end <= chunk.len()`, and `end >= 1` unless the
+//!   message began in an earlier chunk;
+//! - a parser never panics, whatever the bytes.
+
+pub mod memcache;
+pub mod redis;
+
+/// Where a token lies in a message: offsets from the message's first byte.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    pub start: u32, // offset of the first byte
+    pub len: u32,   // bytes
+}
+
+impl Span {
+    pub const fn new(start: u32, len: u32) -> Span {
+        Span { start, len }
+    }
+
+    /// Offset one past the last byte.
+    pub const fn end(self) -> u32 {
+        self.start + self.len
+    }
+}
+
+/// The wire protocol of a pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Redis,
+    Memcache,
+}
+
+/// What a parser did with one chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// All of the chunk belongs to the message; feed more.
+    Incomplete,
+    /// The message ends after `chunk[..end]`.
+    Complete { end: usize },
+}
+
+/// Bounds every length read from the wire is checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_msg: u32,   // bytes in one request or response (redis: proto-max-bulk-len)
+    pub max_narg: u32,  // elements of one multibulk request / keys of a memcache get
+    pub max_key: u32,   // bytes of one key (memcache: 250, fixed by the protocol)
+    pub max_line: u32,  // bytes buffered before a CRLF (inline command, memcache line)
+    pub max_depth: u32, // nesting of redis arrays in a response
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_msg: 512 * 1024 * 1024,
+            max_narg: 1024 * 1024,
+            max_key: 512 * 1024 * 1024,
+            max_line: 64 * 1024,
+            max_depth: 64,
+        }
+    }
+}
+
+/// Framing lost: the stream cannot be resynchronised, the connection closes.
+/// Redis clients get `-ERR Protocol error: <reason>` first, memcache clients
+/// `CLIENT_ERROR <reason>`; `reason()` is that text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// A byte that cannot appear where it stands (`what` names the place).
+    Unexpected { what: &'static str },
+    /// A number that is not a number, or overflows.
+    BadNumber { what: &'static str },
+    /// A length from the wire over its limit.
+    TooLarge { what: &'static str, max: u32 },
+    /// A line (or inline command) longer than `max_line` before its CRLF.
+    LineTooLong { max: u32 },
+    /// Arrays nested deeper than `max_depth` (responses).
+    TooDeep { max: u32 },
+}
+
+impl ParseError {
+    /// Human-readable reason, for the client's error reply and the log.
+    pub fn reason(&self) -> String {
+        match *self {
+            ParseError::Unexpected { what } => format!("unexpected byte in {what}"),
+            ParseError::BadNumber { what } => format!("invalid {what}"),
+            ParseError::TooLarge { what, max } => format!("{what} larger than {max}"),
+            ParseError::LineTooLong { max } => format!("line longer than {max} bytes"),
+            ParseError::TooDeep { max } => format!("arrays nested deeper than {max}"),
+        }
+    }
+}
+
+/// A complete, well-framed request that the proxy answers with an error
+/// instead of forwarding; the connection stays usable (0.5.0 closes it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reject {
+    /// redis: `-ERR unsupported command '<name>'`; memcache: `ERROR`.
+    UnknownCommand,
+    /// redis: `-ERR wrong number of arguments for '<name>' command`.
+    WrongArity,
+    /// A key that breaks a protocol rule (memcache: empty, > 250 bytes).
+    BadKey,
+    /// A malformed field inside a well-framed line (memcache: bad number,
+    /// unexpected token); memcache: `CLIENT_ERROR bad command line format`.
+    BadFormat,
+    /// A limit hit inside a well-framed request (too many keys, too long).
+    TooLarge,
+}
+
+/// Everything the core needs to know about one parsed request. Reused
+/// across requests (`clear()` keeps the vectors' capacity).
+#[derive(Clone, Debug, Default)]
+pub struct ReqMeta {
+    pub cmd: Cmd,             // which command (protocol table entry)
+    pub name: Span,           // the command word as written (for error replies)
+    pub keys: Vec<Span>,      // routing keys in request order
+    pub vals: Vec<Span>,      // redis MSET: the value of keys[i] (bulk payload)
+    pub narg: u32,            // redis: multibulk count; memcache: tokens on the line
+    pub noreply: bool,        // memcache `noreply`: no reply slot, no timeout
+    pub inline: bool,         // redis inline command (`PING\r\n`)
+    pub reject: Option<Reject>, // answer with an error, do not forward
+}
+
+impl ReqMeta {
+    pub fn clear(&mut self) {
+        self.cmd = Cmd::None;
+        self.name = Span::default();
+        self.keys.clear();
+        self.vals.clear();
+        self.narg = 0;
+        self.noreply = false;
+        self.inline = false;
+        self.reject = None;
+    }
+}
+
+/// A request's command, per protocol.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Cmd {
+    #[default]
+    None,
+    Redis(redis::Cmd),
+    Memcache(memcache::Cmd),
+}
+
+/// The shape of one response, as far as the proxy cares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RspKind {
+    #[default]
+    Unknown,
+    // redis
+    Status,    // +...
+    Error,     // -... (relayed)
+    Failure,   // -OOM / -BUSY / -LOADING: a server failure (§REDIS.8)
+    Integer,   // :n
+    Bulk,      // $n / $-1
+    Array,     // *n / *-1
+    // memcache
+    Values,    // VALUE blocks (zero or more) then END
+    Stored,
+    NotStored,
+    Exists,
+    NotFound,
+    Deleted,
+    Touched,
+    Number,    // incr/decr result
+    McError,   // ERROR
+    ClientError,
+    ServerError,
+    Version,
+}
+
+/// Everything the core needs to know about one parsed response.
+#[derive(Clone, Debug, Default)]
+pub struct RspMeta {
+    pub kind: RspKind,
+    pub int: i64,          // redis `:n` value (for DEL/EXISTS/... sums)
+    pub null: bool,        // redis `$-1` / `*-1`
+    /// Only when the state was created with `want_elems`: redis, the spans of
+    /// the top-level array elements (each a whole element, nested or not);
+    /// memcache, each VALUE block (`VALUE ...\r\n<data>\r\n`), without END.
+    pub elems: Vec<Span>,
+}
+
+impl RspMeta {
+    pub fn clear(&mut self) {
+        self.kind = RspKind::Unknown;
+        self.int = 0;
+        self.null = false;
+        self.elems.clear();
+    }
+}
