@@ -45,6 +45,7 @@
 //! (d) the client writes responses strictly in its `omsg_q` order.
 
 pub mod cli;
+pub mod core;
 pub mod conf;
 pub mod hashkit;
 pub mod proto;

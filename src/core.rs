@@ -1,0 +1,1 @@
+//! (stub) The event loop (twemproxy: nc_core.c).
