@@ -45,7 +45,8 @@
 //! (d) the client writes responses strictly in its `omsg_q` order.
 
 pub mod cli;
-pub mod core;
 pub mod conf;
+pub mod core;
 pub mod hashkit;
 pub mod proto;
+pub mod stats;

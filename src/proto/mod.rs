@@ -134,13 +134,13 @@ pub enum Reject {
 /// across requests (`clear()` keeps the vectors' capacity).
 #[derive(Clone, Debug, Default)]
 pub struct ReqMeta {
-    pub cmd: Cmd,             // which command (protocol table entry)
-    pub name: Span,           // the command word as written (for error replies)
-    pub keys: Vec<Span>,      // routing keys in request order
-    pub vals: Vec<Span>,      // redis MSET: the value of keys[i] (bulk payload)
-    pub narg: u32,            // redis: multibulk count; memcache: tokens on the line
-    pub noreply: bool,        // memcache `noreply`: no reply slot, no timeout
-    pub inline: bool,         // redis inline command (`PING\r\n`)
+    pub cmd: Cmd,               // which command (protocol table entry)
+    pub name: Span,             // the command word as written (for error replies)
+    pub keys: Vec<Span>,        // routing keys in request order
+    pub vals: Vec<Span>,        // redis MSET: the value of keys[i] (bulk payload)
+    pub narg: u32,              // redis: multibulk count; memcache: tokens on the line
+    pub noreply: bool,          // memcache `noreply`: no reply slot, no timeout
+    pub inline: bool,           // redis inline command (`PING\r\n`)
     pub reject: Option<Reject>, // answer with an error, do not forward
 }
 
@@ -172,22 +172,22 @@ pub enum RspKind {
     #[default]
     Unknown,
     // redis
-    Status,    // +...
-    Error,     // -... (relayed)
-    Failure,   // -OOM / -BUSY / -LOADING: a server failure (§REDIS.8)
-    Integer,   // :n
-    Bulk,      // $n / $-1
-    Array,     // *n / *-1
+    Status,  // +...
+    Error,   // -... (relayed)
+    Failure, // -OOM / -BUSY / -LOADING: a server failure (§REDIS.8)
+    Integer, // :n
+    Bulk,    // $n / $-1
+    Array,   // *n / *-1
     // memcache
-    Values,    // VALUE blocks (zero or more) then END
+    Values, // VALUE blocks (zero or more) then END
     Stored,
     NotStored,
     Exists,
     NotFound,
     Deleted,
     Touched,
-    Number,    // incr/decr result
-    McError,   // ERROR
+    Number,  // incr/decr result
+    McError, // ERROR
     ClientError,
     ServerError,
     Version,
@@ -197,8 +197,8 @@ pub enum RspKind {
 #[derive(Clone, Debug, Default)]
 pub struct RspMeta {
     pub kind: RspKind,
-    pub int: i64,          // redis `:n` value (for DEL/EXISTS/... sums)
-    pub null: bool,        // redis `$-1` / `*-1`
+    pub int: i64,   // redis `:n` value (for DEL/EXISTS/... sums)
+    pub null: bool, // redis `$-1` / `*-1`
     /// Only when the state was created with `want_elems`: redis, the spans of
     /// the top-level array elements (each a whole element, nested or not);
     /// memcache, each VALUE block (`VALUE ...\r\n<data>\r\n`), without END.
@@ -211,5 +211,68 @@ impl RspMeta {
         self.int = 0;
         self.null = false;
         self.elems.clear();
+    }
+}
+
+/// The bytes of `span` in a message stored as a chain of chunks. Borrowed
+/// when the span lies in one chunk; otherwise copied into `scratch`.
+// COPY: only when a key straddles two chunks; bounded by the key limit.
+pub fn span_bytes<'a>(chain: &'a [bytes::Bytes], span: Span, scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    let (start, end) = (span.start as usize, span.end() as usize);
+    let mut base = 0usize;
+    for (i, c) in chain.iter().enumerate() {
+        let cend = base + c.len();
+        if start >= base && start < cend {
+            if end <= cend {
+                return &c[start - base..end - base];
+            }
+            scratch.clear();
+            copy_from(&chain[i..], start - base, end - start, scratch);
+            return scratch;
+        }
+        base = cend;
+    }
+    &[]
+}
+
+/// Appends `len` bytes of `chain`, starting `skip` bytes in, to `out`.
+pub fn copy_from(chain: &[bytes::Bytes], mut skip: usize, mut len: usize, out: &mut Vec<u8>) {
+    for c in chain {
+        if len == 0 {
+            break;
+        }
+        if skip >= c.len() {
+            skip -= c.len();
+            continue;
+        }
+        let take = (c.len() - skip).min(len);
+        out.extend_from_slice(&c[skip..skip + take]);
+        skip = 0;
+        len -= take;
+    }
+}
+
+/// Appends the bytes of `span` to `out`.
+pub fn copy_span(chain: &[bytes::Bytes], span: Span, out: &mut Vec<u8>) {
+    copy_from(chain, span.start as usize, span.len as usize, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn span_bytes_within_and_across_chunks() {
+        let chain = [
+            Bytes::from_static(b"abc"),
+            Bytes::from_static(b"defg"),
+            Bytes::from_static(b"h"),
+        ];
+        let mut s = Vec::new();
+        assert_eq!(span_bytes(&chain, Span::new(1, 2), &mut s), b"bc");
+        assert_eq!(span_bytes(&chain, Span::new(2, 6), &mut s), b"cdefgh");
+        assert_eq!(span_bytes(&chain, Span::new(3, 4), &mut s), b"defg");
+        assert_eq!(span_bytes(&chain, Span::new(9, 1), &mut s), b"");
     }
 }
