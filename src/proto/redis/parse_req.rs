@@ -405,3 +405,299 @@ fn complete(st: &mut ReqState, meta: &mut ReqMeta, end: usize) -> Progress {
     st.reset();
     Progress::Complete { end }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::drive::{agree, bytes, drive, Ev, Rng};
+    use super::*;
+
+    /// What a complete request looked like, in bytes.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Got {
+        len: usize,
+        cmd: proto::Cmd,
+        name: Vec<u8>,
+        keys: Vec<Vec<u8>>,
+        vals: Vec<Vec<u8>>,
+        narg: u32,
+        inline: bool,
+        reject: Option<Reject>,
+    }
+
+    fn snap(m: &ReqMeta, msg: &[u8]) -> Got {
+        Got {
+            len: msg.len(),
+            cmd: m.cmd,
+            name: bytes(msg, m.name),
+            keys: m.keys.iter().map(|&k| bytes(msg, k)).collect(),
+            vals: m.vals.iter().map(|&v| bytes(msg, v)).collect(),
+            narg: m.narg,
+            inline: m.inline,
+            reject: m.reject,
+        }
+    }
+
+    fn run(input: &[u8], cuts: &[usize], lim: &Limits) -> Vec<Ev<Got>> {
+        let mut meta = ReqMeta::default();
+        drive(
+            input,
+            cuts,
+            ReqState::default,
+            &mut meta,
+            |s, c, m| parse_req(s, c, lim, m),
+            snap,
+        )
+    }
+
+    /// Parses `input` whole, byte by byte and at every split; all agree.
+    fn parse_all(input: &[u8], lim: &Limits) -> Vec<Ev<Got>> {
+        agree(input, |cuts| run(input, cuts, lim))
+    }
+
+    fn first(input: &[u8], lim: &Limits) -> Ev<Got> {
+        parse_all(input, lim)
+            .into_iter()
+            .next()
+            .unwrap_or(Ev::Partial)
+    }
+
+    fn small() -> Limits {
+        Limits {
+            max_msg: 64,
+            max_narg: 8,
+            max_key: 5,
+            max_line: 24,
+            max_depth: 4,
+        }
+    }
+
+    /// `req!{ test, input, Cmd, keys = [..] [, vals = [..]] }`: accepted;
+    /// `req!{ test, input, Cmd?, reject Kind }`: consumed and rejected;
+    /// `req!{ test, input, err Error }`: framing lost. Each is checked whole,
+    /// byte by byte and at every 2-way split.
+    macro_rules! req {
+        ($t:ident, $in:expr, $cmd:ident, keys = [$($k:expr),*] $(, vals = [$($v:expr),*])?) => {
+            #[test]
+            fn $t() {
+                let Ev::Done(got) = first($in, &Limits::default()) else { panic!("not complete") };
+                assert_eq!(got.len, $in.len());
+                assert_eq!(got.cmd, proto::Cmd::Redis(Cmd::$cmd));
+                assert_eq!(got.reject, None);
+                let keys: &[&[u8]] = &[$($k),*];
+                assert_eq!(got.keys, keys);
+                $( let vals: &[&[u8]] = &[$($v),*]; assert_eq!(got.vals, vals); )?
+            }
+        };
+        ($t:ident, $in:expr, reject $rej:ident $(, lim = $lim:expr)?) => {
+            #[test]
+            fn $t() {
+                #[allow(unused_variables)]
+                let lim = Limits::default();
+                $( let lim = $lim; )?
+                let Ev::Done(got) = first($in, &lim) else { panic!("not complete") };
+                assert_eq!(got.len, $in.len());
+                assert_eq!(got.reject, Some(Reject::$rej));
+                assert!(got.keys.is_empty() && got.vals.is_empty());
+            }
+        };
+        ($t:ident, $in:expr, err $err:expr $(, lim = $lim:expr)?) => {
+            #[test]
+            fn $t() {
+                #[allow(unused_variables)]
+                let lim = Limits::default();
+                $( let lim = $lim; )?
+                assert_eq!(first($in, &lim), Ev::Err($err));
+            }
+        };
+    }
+
+    // every key class
+    req! { argz_ping, b"*1\r\n$4\r\nPING\r\n", Ping, keys = [], vals = [] }
+    req! { argz_ping_msg, b"*2\r\n$4\r\nping\r\n$2\r\nhi\r\n", Ping, keys = [], vals = [b"hi"] }
+    req! { argz_quit, b"*1\r\n$4\r\nquit\r\n", Quit, keys = [] }
+    req! { arg0_get, b"*2\r\n$3\r\nGET\r\n$3\r\nfoo\r\n", Get, keys = [b"foo"] }
+    req! { arg0_auth, b"*2\r\n$4\r\nAUTH\r\n$6\r\nsecret\r\n", Auth, keys = [b"secret"] }
+    req! { arg1_expire, b"*3\r\n$6\r\nexpire\r\n$1\r\nk\r\n$2\r\n10\r\n", Expire, keys = [b"k"] }
+    req! { arg2_lrange, b"*4\r\n$6\r\nLRANGE\r\n$1\r\nl\r\n$1\r\n0\r\n$2\r\n-1\r\n", Lrange, keys = [b"l"] }
+    req! { arg3_linsert, b"*5\r\n$7\r\nLINSERT\r\n$1\r\nl\r\n$6\r\nBEFORE\r\n$1\r\na\r\n$1\r\nb\r\n", Linsert, keys = [b"l"] }
+    req! { argn_set, b"*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n$2\r\nEX\r\n$2\r\n10\r\n", Set, keys = [b"k"] }
+    req! { argn_sinter_first_key_only, b"*3\r\n$6\r\nSINTER\r\n$1\r\na\r\n$1\r\nb\r\n", Sinter, keys = [b"a"] }
+    req! { argx_mget, b"*3\r\n$4\r\nmget\r\n$1\r\na\r\n$1\r\nb\r\n", Mget, keys = [b"a", b"b"] }
+    req! { argx_exists_split, b"*3\r\n$6\r\nEXISTS\r\n$1\r\na\r\n$2\r\nbc\r\n", Exists, keys = [b"a", b"bc"] }
+    req! { argkvx_mset, b"*5\r\n$4\r\nMSET\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$2\r\n22\r\n", Mset, keys = [b"a", b"b"], vals = [b"1", b"22"] }
+    req! { eval_first_key, b"*5\r\n$4\r\nEVAL\r\n$8\r\nreturn 1\r\n$1\r\n2\r\n$2\r\nk1\r\n$2\r\nk2\r\n", Eval, keys = [b"k1"] }
+    req! { evalsha_numkeys_10, b"*4\r\n$7\r\nEVALSHA\r\n$1\r\nx\r\n$2\r\n10\r\n$1\r\nk\r\n", Evalsha, keys = [b"k"] }
+    req! { numkeys_first_zunion, b"*4\r\n$6\r\nZUNION\r\n$1\r\n2\r\n$1\r\na\r\n$1\r\nb\r\n", Zunion, keys = [b"a"] }
+    req! { numkeys_first_zdiff, b"*3\r\n$5\r\nzdiff\r\n$1\r\n1\r\n$2\r\nza\r\n", Zdiff, keys = [b"za"] }
+    req! { nokey_lolwut, b"*3\r\n$6\r\nLOLWUT\r\n$7\r\nVERSION\r\n$1\r\n5\r\n", Lolwut, keys = [] }
+    req! { argz_command, b"*1\r\n$7\r\nCOMMAND\r\n", Command, keys = [] }
+
+    // keys: binary, empty, leading zeros in lengths
+    req! { binary_key, b"*2\r\n$3\r\nGET\r\n$4\r\n\r\n\0*\r\n", Get, keys = [b"\r\n\0*"] }
+    req! { empty_key, b"*2\r\n$3\r\nGET\r\n$0\r\n\r\n", Get, keys = [b""] }
+    req! { leading_zeros, b"*02\r\n$003\r\nGET\r\n$01\r\nk\r\n", Get, keys = [b"k"] }
+
+    // inline commands
+    req! { inline_ping, b"PING\r\n", Ping, keys = [] }
+    req! { inline_get, b"get  foo\r\n", Get, keys = [b"foo"] }
+    req! { inline_lf_only, b"GET foo\n", Get, keys = [b"foo"] }
+    req! { inline_mset, b"MSET a 1 b 2 \r\n", Mset, keys = [b"a", b"b"], vals = [b"1", b"2"] }
+    req! { inline_eval, b"EVAL s 1 key\r\n", Eval, keys = [b"key"] }
+
+    // rejected, consumed to the end
+    req! { unknown_command, b"*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n", reject UnknownCommand }
+    req! { unsupported_move, b"*3\r\n$4\r\nMOVE\r\n$1\r\nk\r\n$1\r\n1\r\n", reject UnknownCommand }
+    req! { name_too_long, b"*1\r\n$30\r\nGEORADIUSBYMEMBERGEORADIUSBYME\r\n", reject UnknownCommand }
+    req! { empty_name, b"*1\r\n$0\r\n\r\n", reject UnknownCommand }
+    req! { inline_unknown, b"FLUSHALL\r\n", reject UnknownCommand }
+    req! { inline_quoted, b"GET \"a b\"\r\n", reject BadFormat }
+    req! { arity_get, b"*1\r\n$3\r\nGET\r\n", reject WrongArity }
+    req! { arity_ping_two_args, b"*3\r\n$4\r\nPING\r\n$1\r\na\r\n$1\r\nb\r\n", reject WrongArity }
+    req! { arity_quit_arg, b"*2\r\n$4\r\nQUIT\r\n$1\r\na\r\n", reject WrongArity }
+    req! { arity_mset_even, b"*4\r\n$4\r\nMSET\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n", reject WrongArity }
+    req! { arity_mget_no_key, b"*1\r\n$4\r\nMGET\r\n", reject WrongArity }
+    req! { eval_numkeys_zero, b"*4\r\n$4\r\nEVAL\r\n$8\r\nreturn 1\r\n$1\r\n0\r\n$1\r\nk\r\n", reject WrongArity }
+    req! { eval_numkeys_text, b"*4\r\n$4\r\nEVAL\r\n$1\r\nx\r\n$2\r\n1a\r\n$1\r\nk\r\n", reject WrongArity }
+    req! { eval_numkeys_empty, b"*4\r\n$4\r\nEVAL\r\n$1\r\nx\r\n$0\r\n\r\n$1\r\nk\r\n", reject WrongArity }
+    req! { eval_numkeys_overflow, b"*4\r\n$4\r\nEVAL\r\n$1\r\nx\r\n$21\r\n999999999999999999999\r\n$1\r\nk\r\n", reject WrongArity }
+    req! { eval_too_few, b"*3\r\n$4\r\nEVAL\r\n$8\r\nreturn 1\r\n$1\r\n0\r\n", reject WrongArity }
+    req! { zinter_numkeys_zero, b"*3\r\n$6\r\nZINTER\r\n$1\r\n0\r\n$1\r\na\r\n", reject WrongArity }
+    req! { key_over_max_key, b"*2\r\n$3\r\nGET\r\n$6\r\nabcdef\r\n", reject TooLarge, lim = small() }
+
+    // framing errors
+    req! { huge_bulk, b"*2\r\n$3\r\nGET\r\n$1073741824\r\n", err ParseError::TooLarge { what: "bulk length", max: 512 << 20 } }
+    req! { huge_count, b"*99999999\r\n", err ParseError::TooLarge { what: "multibulk count", max: 1 << 20 } }
+    req! { many_digits, b"*000000000000000000001\r\n", err ParseError::BadNumber { what: "multibulk count" } }
+    req! { negative_count, b"*-1\r\n", err ParseError::BadNumber { what: "multibulk count" } }
+    req! { negative_bulk, b"*2\r\n$3\r\nGET\r\n$-1\r\n", err ParseError::BadNumber { what: "bulk length" } }
+    req! { bulk_without_digits, b"*2\r\n$3\r\nGET\r\n$\r\n\r\n", err ParseError::BadNumber { what: "bulk length" } }
+    req! { not_a_bulk, b"*2\r\n$3\r\nGET\r\n:1\r\n", err ParseError::Unexpected { what: "bulk header" } }
+    req! { data_not_crlf, b"*2\r\n$3\r\nGET\r\n$1\r\nab\r\n", err ParseError::Unexpected { what: "bulk data end" } }
+    req! { cr_without_lf, b"*1\r\r", err ParseError::Unexpected { what: "line end" } }
+    req! { over_max_msg, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$60\r\n", err ParseError::TooLarge { what: "request", max: 64 }, lim = small() }
+    req! { inline_too_long, b"GET aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", err ParseError::LineTooLong { max: 24 }, lim = small() }
+    req! { inline_too_many, b"DEL a b c d e f g h i\r\n", err ParseError::TooLarge { what: "inline arguments", max: 8 }, lim = small() }
+
+    #[test]
+    fn empty_requests_complete_without_command() {
+        for input in [&b"*0\r\n"[..], b"\r\n", b"  \n"] {
+            let Ev::Done(got) = first(input, &Limits::default()) else {
+                panic!("not complete")
+            };
+            assert_eq!(
+                (got.len, got.narg, got.cmd, got.reject),
+                (input.len(), 0, proto::Cmd::None, None)
+            );
+        }
+    }
+
+    #[test]
+    fn inline_line_at_the_limit() {
+        let lim = small();
+        let fits = b"GET aaaaaaaaaaaaaaaaaa\r\n"; // 24 bytes
+        assert!(matches!(first(fits, &lim), Ev::Done(_)));
+        let over = b"GET aaaaaaaaaaaaaaaaaaa\r\n";
+        assert_eq!(
+            first(over, &lim),
+            Ev::Err(ParseError::LineTooLong { max: 24 })
+        );
+    }
+
+    #[test]
+    fn pipelined_requests_and_rejects_keep_the_stream() {
+        let input = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\nPING\r\n*3\r\n$3\r\nDEL\r\n$1\r\nx\r\n$0\r\n\r\n*1\r\n$3\r\nGET\r\n*1\r\n$4\r\nPI";
+        let evs = parse_all(input, &Limits::default());
+        let summary: Vec<_> = evs
+            .iter()
+            .map(|e| match e {
+                Ev::Done(g) => Some((g.cmd, g.keys.clone(), g.reject, g.inline)),
+                _ => None,
+            })
+            .collect();
+        let redis = |c| proto::Cmd::Redis(c);
+        assert_eq!(
+            summary,
+            vec![
+                Some((redis(Cmd::Get), vec![b"a".to_vec()], None, false)),
+                Some((
+                    redis(Cmd::Select),
+                    vec![],
+                    Some(Reject::UnknownCommand),
+                    false
+                )),
+                Some((redis(Cmd::Ping), vec![], None, true)),
+                Some((redis(Cmd::Del), vec![b"x".to_vec(), vec![]], None, false)),
+                Some((redis(Cmd::Get), vec![], Some(Reject::WrongArity), false)),
+                None,
+            ]
+        );
+        assert_eq!(evs.last(), Some(&Ev::Partial));
+    }
+
+    #[test]
+    fn eval_numkeys_split_across_chunks() {
+        let input = b"*4\r\n$4\r\nEVAL\r\n$1\r\ns\r\n$3\r\n120\r\n$3\r\nkey\r\n";
+        let at = input.windows(3).position(|w| w == b"120").unwrap_or(0);
+        for cuts in [vec![at + 1], vec![at + 1, at + 2], vec![at, at + 3]] {
+            let evs = run(input, &cuts, &Limits::default());
+            let Some(Ev::Done(got)) = evs.first() else {
+                panic!("not complete")
+            };
+            assert_eq!(
+                (got.keys.clone(), got.reject),
+                (vec![b"key".to_vec()], None)
+            );
+        }
+    }
+
+    #[test]
+    fn big_bulk_is_skipped_without_scanning() {
+        let mut input = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\n".to_vec();
+        input.extend(std::iter::repeat_n(b'\r', 100_000));
+        input.extend_from_slice(b"\r\n");
+        let evs = run(&input, &[20, 30, 50_000], &Limits::default());
+        let Some(Ev::Done(got)) = evs.first() else {
+            panic!("not complete")
+        };
+        assert_eq!(
+            (got.len, got.keys.clone()),
+            (input.len(), vec![b"k".to_vec()])
+        );
+    }
+
+    #[test]
+    fn garbage_never_panics_and_splits_agree() {
+        const ATOMS: &[&[u8]] = &[
+            b"*", b"$", b"\r\n", b"\r", b"\n", b"0", b"1", b"2", b"3", b"9", b"-", b" ", b"\"",
+            b"GET", b"MSET", b"EVAL", b"PING", b"mget", b"ZUNION", b"x", b"\0",
+        ];
+        let lim = small();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..10_000 {
+            let mut input = Vec::new();
+            for _ in 0..rng.below(24) {
+                input.extend_from_slice(ATOMS[rng.below(ATOMS.len())]);
+            }
+            let whole = run(&input, &[], &lim);
+            let cut = rng.below(input.len() + 1);
+            let cuts: Vec<usize> = if cut == 0 || cut == input.len() {
+                vec![]
+            } else {
+                vec![cut]
+            };
+            assert_eq!(
+                run(&input, &cuts, &lim),
+                whole,
+                "{:?}",
+                String::from_utf8_lossy(&input)
+            );
+            for ev in &whole {
+                if let Ev::Done(g) = ev {
+                    assert!(g.len <= lim.max_msg as usize + 32);
+                    assert!(g.reject.is_none() || g.keys.is_empty());
+                    assert!(g.keys.len() <= g.narg as usize);
+                }
+            }
+        }
+    }
+}
