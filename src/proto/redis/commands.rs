@@ -353,3 +353,102 @@ redis_commands! {
     Xrange             "XRANGE",            no,  None,         whole;
     Xread              "XREAD",             no,  None,         whole;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spec table, beside the repository (CI) or two levels up (worktrees).
+    const TSV: [&str; 2] = [
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/spec/redis-commands.tsv"
+        ),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/spec/redis-commands.tsv"
+        ),
+    ];
+
+    /// The rows issue 5 changes on purpose: (name, key class, fragmented).
+    const BEYOND_0_5_0: &[(&str, &str, bool)] = &[
+        ("EXISTS", "argx", true),
+        ("ZUNION", "numkeys_first", false),
+        ("ZINTER", "numkeys_first", false),
+        ("ZDIFF", "numkeys_first", false),
+    ];
+
+    #[test]
+    fn table_equals_the_spec_tsv() {
+        let Some(text) = TSV.iter().find_map(|p| std::fs::read_to_string(p).ok()) else {
+            eprintln!("skipped: redis-commands.tsv not found at {TSV:?}");
+            return;
+        };
+        let mut rows = 0;
+        for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
+            let f: Vec<&str> = line.split('\t').collect();
+            let (name, sup, mut class, mut frag) = (f[0], f[1] == "yes", f[2], f[3] == "yes");
+            if let Some(&(_, c, fr)) = BEYOND_0_5_0.iter().find(|r| r.0 == name) {
+                (class, frag) = (c, fr);
+            }
+            let cmd = Cmd::lookup(name.as_bytes()).unwrap_or_else(|| panic!("{name} missing"));
+            assert_eq!(cmd.name(), name);
+            assert_eq!(cmd.supported(), sup, "{name} supported");
+            assert_eq!(cmd.key_class().tsv_name(), class, "{name} key class");
+            assert_eq!(cmd.fragmented(), frag, "{name} fragmented");
+            rows += 1;
+        }
+        assert_eq!(rows, Cmd::ALL.len(), "the table has rows the tsv lacks");
+    }
+
+    #[test]
+    fn lookup_is_case_insensitive_and_total() {
+        for &c in Cmd::ALL {
+            assert_eq!(Cmd::lookup(c.name().as_bytes()), Some(c));
+            assert_eq!(
+                Cmd::lookup(c.name().to_ascii_lowercase().as_bytes()),
+                Some(c)
+            );
+            assert!(c.name().len() <= NAME_MAX);
+        }
+        assert_eq!(Cmd::lookup(b"gEt"), Some(Cmd::Get));
+        for name in [
+            &b""[..],
+            b"GETT",
+            b"GE",
+            b"G\xc3\xa9T",
+            b"GEORADIUSBYMEMBERX",
+            &[b'A'; 300],
+        ] {
+            assert_eq!(Cmd::lookup(name), None);
+        }
+    }
+
+    #[test]
+    fn arity_per_class() {
+        let cases: &[(Cmd, &[u32], &[u32])] = &[
+            (Cmd::Ping, &[1, 2], &[0, 3]),
+            (Cmd::Quit, &[1], &[0, 2]),
+            (Cmd::Get, &[2], &[1, 3]),
+            (Cmd::Append, &[3], &[2, 4]),
+            (Cmd::Lrange, &[4], &[3, 5]),
+            (Cmd::Lmove, &[5], &[4, 6]),
+            (Cmd::Set, &[2, 3, 9], &[0, 1]),
+            (Cmd::Mget, &[2, 3, 1000], &[1]),
+            (Cmd::Mset, &[3, 5, 7], &[1, 2, 4, 6]),
+            (Cmd::Eval, &[4, 5], &[2, 3]),
+            (Cmd::Zunion, &[3, 4], &[1, 2]),
+            (Cmd::Lolwut, &[1, 2, 3], &[0]),
+            (Cmd::Move, &[3], &[2]),
+            (Cmd::Select, &[], &[1, 2]),
+        ];
+        for &(cmd, ok, bad) in cases {
+            for &n in ok {
+                assert!(cmd.arity_ok(n), "{cmd:?} {n}");
+            }
+            for &n in bad {
+                assert!(!cmd.arity_ok(n), "{cmd:?} {n}");
+            }
+        }
+    }
+}
