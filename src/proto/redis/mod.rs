@@ -8,6 +8,15 @@
 //! - `reply`: the replies the proxy writes itself.
 //!
 //! The event loop owns the I/O; this module only reads and writes bytes.
+//!
+//! # What a parsed request tells the core
+//! - `narg == 0`: empty request (`*0`, blank inline line): drop, no reply;
+//! - `reject`: answer `reply::err_reject(reject, name bytes)`, do not forward;
+//! - `keys[0]` routes (COMMAND and LOLWUT have none: route on `placeholder`);
+//!   `cmd.fragmented()` with `keys.len() >= 2` splits per server; MSET's
+//!   values are `vals[i]`;
+//! - locally answered: PING (`vals[0]` is the optional message, answer with
+//!   `reply::ping_msg`), QUIT, AUTH (`keys[0]` is the password).
 
 pub mod commands;
 pub mod fragment;

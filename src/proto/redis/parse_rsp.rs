@@ -366,3 +366,204 @@ fn line_text(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::drive::{agree, bytes, drive, Ev, Rng};
+    use super::*;
+
+    /// What a complete reply looked like, in bytes.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Got {
+        len: usize,
+        kind: RspKind,
+        int: i64,
+        null: bool,
+        elems: Vec<Vec<u8>>,
+    }
+
+    fn snap(m: &RspMeta, msg: &[u8]) -> Got {
+        let elems = m.elems.iter().map(|&e| bytes(msg, e)).collect();
+        Got {
+            len: msg.len(),
+            kind: m.kind,
+            int: m.int,
+            null: m.null,
+            elems,
+        }
+    }
+
+    fn run(input: &[u8], cuts: &[usize], lim: &Limits) -> Vec<Ev<Got>> {
+        let mut meta = RspMeta::default();
+        drive(
+            input,
+            cuts,
+            || RspState::new(true),
+            &mut meta,
+            |s, c, m| parse_rsp(s, c, lim, m),
+            snap,
+        )
+    }
+
+    fn first(input: &[u8], lim: &Limits) -> Ev<Got> {
+        agree(input, |cuts| run(input, cuts, lim))
+            .into_iter()
+            .next()
+            .unwrap_or(Ev::Partial)
+    }
+
+    fn small() -> Limits {
+        Limits {
+            max_msg: 64,
+            max_narg: 8,
+            max_key: 5,
+            max_line: 8,
+            max_depth: 3,
+        }
+    }
+
+    /// `rsp!{ test, input, Kind [, int = n] [, null] [, elems = [..]] }`:
+    /// a complete reply; `rsp!{ test, input, err Error }`: framing lost.
+    /// Each is checked whole, byte by byte and at every 2-way split.
+    macro_rules! rsp {
+        ($t:ident, $in:expr, err $err:expr $(, lim = $lim:expr)?) => {
+            #[test]
+            fn $t() {
+                #[allow(unused_variables)]
+                let lim = Limits::default();
+                $( let lim = $lim; )?
+                assert_eq!(first($in, &lim), Ev::Err($err));
+            }
+        };
+        ($t:ident, $in:expr, $kind:ident $(, int = $int:expr)? $(, null = $null:expr)? $(, elems = [$($e:expr),*])?) => {
+            #[test]
+            fn $t() {
+                let Ev::Done(got) = first($in, &Limits::default()) else { panic!("not complete") };
+                assert_eq!((got.len, got.kind), ($in.len(), RspKind::$kind));
+                $( assert_eq!(got.int, $int); )?
+                $( assert_eq!(got.null, $null); )?
+                $( let elems: &[&[u8]] = &[$($e),*]; assert_eq!(got.elems, elems); )?
+            }
+        };
+    }
+
+    rsp! { status, b"+OK\r\n", Status, null = false }
+    rsp! { error, b"-ERR unknown\r\n", Error }
+    rsp! { error_wrongtype, b"-WRONGTYPE Operation\r\n", Error }
+    rsp! { failure_oom, b"-OOM command not allowed\r\n", Failure }
+    rsp! { failure_busy, b"-BUSY running a script\r\n", Failure }
+    rsp! { failure_loading, b"-LOADING dataset\r\n", Failure }
+    rsp! { failure_bare_word, b"-LOADING\r\n", Failure }
+    rsp! { error_word_prefix, b"-OOMX no\r\n", Error }
+    rsp! { error_word_longer, b"-LOADINGS x\r\n", Error }
+    rsp! { empty_error, b"-\r\n", Error }
+    rsp! { integer, b":42\r\n", Integer, int = 42 }
+    rsp! { integer_negative, b":-7\r\n", Integer, int = -7 }
+    rsp! { integer_min, b":-9223372036854775808\r\n", Integer, int = i64::MIN }
+    rsp! { bulk, b"$3\r\nfoo\r\n", Bulk, null = false }
+    rsp! { bulk_binary, b"$4\r\n\r\n\r\n\r\n", Bulk }
+    rsp! { bulk_empty, b"$0\r\n\r\n", Bulk }
+    rsp! { bulk_null, b"$-1\r\n", Bulk, null = true }
+    rsp! { array_null, b"*-1\r\n", Array, null = true, elems = [] }
+    rsp! { array_empty, b"*0\r\n", Array, null = false, elems = [] }
+    rsp! { array_mget, b"*3\r\n$1\r\na\r\n$-1\r\n$2\r\nbc\r\n", Array, elems = [b"$1\r\na\r\n", b"$-1\r\n", b"$2\r\nbc\r\n"] }
+    rsp! { array_mixed, b"*4\r\n+OK\r\n-ERR x\r\n:1\r\n*0\r\n", Array, elems = [b"+OK\r\n", b"-ERR x\r\n", b":1\r\n", b"*0\r\n"] }
+    rsp! { array_nested, b"*2\r\n*2\r\n:1\r\n*1\r\n$1\r\nx\r\n*-1\r\n", Array, elems = [b"*2\r\n:1\r\n*1\r\n$1\r\nx\r\n", b"*-1\r\n"] }
+    rsp! { nested_error_is_not_failure, b"*1\r\n-OOM x\r\n", Array, elems = [b"-OOM x\r\n"] }
+    rsp! { nested_int_not_recorded, b"*1\r\n:5\r\n", Array, int = 0 }
+
+    rsp! { resp3_map, b"%1\r\n", err ParseError::Unexpected { what: "reply type" } }
+    rsp! { resp3_null, b"_\r\n", err ParseError::Unexpected { what: "reply type" } }
+    rsp! { resp3_in_array, b"*1\r\n#t\r\n", err ParseError::Unexpected { what: "reply type" } }
+    rsp! { bulk_short, b"$3\r\nfoobar\r\n", err ParseError::Unexpected { what: "bulk data end" } }
+    rsp! { bulk_minus_two, b"$-2\r\n", err ParseError::BadNumber { what: "bulk length" } }
+    rsp! { bulk_no_digits, b"$\r\n", err ParseError::BadNumber { what: "bulk length" } }
+    rsp! { int_text, b":1x\r\n", err ParseError::BadNumber { what: "integer reply" } }
+    rsp! { int_overflow, b":9223372036854775808\r\n", err ParseError::BadNumber { what: "integer reply" } }
+    rsp! { cr_without_lf, b"+OK\rX", err ParseError::Unexpected { what: "line end" } }
+    rsp! { huge_bulk, b"$1073741824\r\n", err ParseError::TooLarge { what: "bulk length", max: 512 << 20 } }
+    rsp! { huge_array, b"*2000000\r\n", err ParseError::TooLarge { what: "array length", max: 1 << 20 } }
+    rsp! { too_deep, b"*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", err ParseError::TooDeep { max: 3 }, lim = small() }
+    rsp! { line_too_long, b"+123456789\r\n", err ParseError::LineTooLong { max: 8 }, lim = small() }
+    rsp! { reply_too_large, b"*2\r\n$40\r\n0123456789012345678901234567890123456789\r\n$20\r\n", err ParseError::TooLarge { what: "response", max: 64 }, lim = small() }
+
+    #[test]
+    fn depth_and_line_at_the_limit() {
+        let lim = small();
+        assert!(matches!(
+            first(b"*1\r\n*1\r\n*1\r\n:1\r\n", &lim),
+            Ev::Done(_)
+        ));
+        assert!(matches!(first(b"+12345678\r\n", &lim), Ev::Done(_)));
+    }
+
+    #[test]
+    fn pipelined_replies() {
+        let input = b"+OK\r\n:3\r\n*2\r\n$1\r\na\r\n$-1\r\n-BUSY x\r\n$2\r\nh";
+        let evs = agree(input, |cuts| run(input, cuts, &Limits::default()));
+        let kinds: Vec<_> = evs
+            .iter()
+            .map(|e| match e {
+                Ev::Done(g) => Some((g.kind, g.int, g.elems.len())),
+                _ => None,
+            })
+            .collect();
+        let want = vec![
+            Some((RspKind::Status, 0, 0)),
+            Some((RspKind::Integer, 3, 0)),
+            Some((RspKind::Array, 0, 2)),
+            Some((RspKind::Failure, 0, 0)),
+            None,
+        ];
+        assert_eq!(kinds, want);
+    }
+
+    #[test]
+    fn without_want_elems_no_spans() {
+        let mut st = RspState::new(false);
+        let mut meta = RspMeta::default();
+        let r = parse_rsp(
+            &mut st,
+            b"*2\r\n:1\r\n:2\r\n",
+            &Limits::default(),
+            &mut meta,
+        );
+        assert_eq!(r, Ok(Progress::Complete { end: 12 }));
+        assert!(meta.elems.is_empty());
+    }
+
+    #[test]
+    fn garbage_never_panics_and_splits_agree() {
+        const ATOMS: &[&[u8]] = &[
+            b"*", b"$", b":", b"+", b"-", b"\r\n", b"\r", b"\n", b"0", b"1", b"2", b"3", b"9",
+            b"OOM", b" ", b"x", b"%", b"\0",
+        ];
+        let lim = small();
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        for _ in 0..10_000 {
+            let mut input = Vec::new();
+            for _ in 0..rng.below(24) {
+                input.extend_from_slice(ATOMS[rng.below(ATOMS.len())]);
+            }
+            let whole = run(&input, &[], &lim);
+            let cut = rng.below(input.len() + 1);
+            let cuts: Vec<usize> = if cut == 0 || cut == input.len() {
+                vec![]
+            } else {
+                vec![cut]
+            };
+            assert_eq!(
+                run(&input, &cuts, &lim),
+                whole,
+                "{:?}",
+                String::from_utf8_lossy(&input)
+            );
+            for ev in &whole {
+                if let Ev::Done(g) = ev {
+                    assert!(g.len <= (lim.max_msg + lim.max_line) as usize + 32);
+                    assert!(g.elems.len() <= lim.max_narg as usize);
+                }
+            }
+        }
+    }
+}
