@@ -312,14 +312,14 @@ impl Core {
     /// A connection object was created (stats header, §STATS.3).
     pub fn stats_conn_open(&mut self) {
         if let Some(st) = self.stats.as_ref() {
-            st.conn_open();
+            st.conn_created();
         }
     }
 
     /// A connection object went away.
     pub fn stats_conn_close(&mut self) {
         if let Some(st) = self.stats.as_ref() {
-            st.conn_close();
+            st.conn_closed();
         }
     }
 }
