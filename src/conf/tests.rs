@@ -600,3 +600,28 @@ fn colon_ended_item_is_a_mapping() {
         K::Structure(Structure::DepthGreaterThan2)
     );
 }
+
+#[test]
+fn non_utf8_file_is_a_reader_error() {
+    let path = std::env::temp_dir().join(format!("nc-conf-{}.yml", std::process::id()));
+    std::fs::write(&path, b"p:\n  listen: 127.0.0.1:1\xff\n").unwrap();
+    let e = load(path.to_str().unwrap()).unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    assert!(matches!(e.kind, K::Yaml { code: 2, .. }), "{e:?}");
+    assert!(!e.is_open_error());
+}
+
+#[test]
+fn no_panic_on_any_prefix_or_line_drop() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/nutcracker.yml"))
+        .unwrap();
+    for (at, _) in text.char_indices() {
+        let _ = parse(&text[..at], FILE);
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    for skip in 0..lines.len() {
+        let mut t: Vec<&str> = lines.clone();
+        t.remove(skip);
+        let _ = parse(&t.join("\n"), FILE);
+    }
+}
