@@ -407,3 +407,172 @@ fn sniff(conn: &mut TcpStream) -> io::Result<bool> {
     }
     Ok(req[..n].starts_with(PROMETHEUS_GET))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::render::tests::validate_json;
+    use crate::stats::tests::two_pools;
+
+    fn fetch(addr: SocketAddr, request: &[u8]) -> String {
+        let mut conn = TcpStream::connect(addr).unwrap();
+        conn.write_all(request).unwrap();
+        let mut out = String::new();
+        conn.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn handoff_folds_and_skips_while_busy() {
+        // A long interval: the thread only wakes for connections.
+        let mut h = spawn("127.0.0.1", 0, 60_000, &two_pools(), "testhost").unwrap();
+        let mut m = Metrics::new(&two_pools());
+        h.swap(&mut m); // not modified: nothing to hand over
+        m.pool(0).client_eof += 1;
+        m.server(1, 1).requests += 5;
+        m.server(1, 1).server_ejected_at = 1234;
+        m.record_latency(1, 1, 300);
+        h.swap(&mut m);
+        assert!(!m.modified());
+        m.pool(0).client_eof += 2;
+        h.swap(&mut m); // the aggregator still holds the first deltas
+        assert!(m.modified());
+        assert_eq!(m.cur.pools[0].client_eof, 2);
+
+        let doc = fetch(h.local_addr(), b"");
+        assert!(validate_json(&doc), "{doc}");
+        assert!(doc.starts_with("{\"service\":\"nutcracker\", \"source\":\"testhost\", \"version\":\"0.5.0\", \"uptime\":"));
+        assert!(doc.contains("\"beta\": {\"client_eof\":1, "), "{doc}");
+        assert!(doc.contains("\"127.0.0.1:16380\": {\"server_eof\":0, \"server_err\":0, \
+            \"server_timedout\":0, \"server_connections\":0, \"server_ejected_at\":1234, \"requests\":5, "));
+        assert!(doc.contains("\"latency_max_us\":300}}}\n"), "{doc}");
+
+        h.swap(&mut m); // the buffer came back: the second deltas go now
+        assert!(!m.modified());
+        m.server(1, 1).server_ejected_at = 0; // zero never overwrites a timestamp
+        h.swap(&mut m);
+        let doc = fetch(h.local_addr(), b"");
+        assert!(doc.contains("\"beta\": {\"client_eof\":3, "), "{doc}");
+        assert!(
+            doc.contains("\"server_ejected_at\":1234, \"requests\":5, "),
+            "{doc}"
+        );
+    }
+
+    #[test]
+    fn live_connection_counts_and_interval_folding() {
+        let mut h = spawn("127.0.0.1", 0, 20, &two_pools(), "h").unwrap();
+        h.conn_created();
+        h.conn_created();
+        h.conn_created();
+        h.conn_closed();
+        let mut m = Metrics::new(&two_pools());
+        // Hand-offs keep flowing on interval wake-ups alone (some swaps may
+        // find the aggregator busy; their deltas go with a later one).
+        for _ in 0..10 {
+            m.server(0, 0).responses += 1;
+            h.swap(&mut m);
+            thread::sleep(Duration::from_millis(10));
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut doc = String::new();
+        while Instant::now() < deadline {
+            h.swap(&mut m);
+            doc = fetch(h.local_addr(), b"hello\r\n");
+            if doc.contains("\"responses\":10, ") {
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            doc.contains("\"total_connections\":3, \"curr_connections\":2, "),
+            "{doc}"
+        );
+        assert!(doc.contains("\"responses\":10, "), "{doc}");
+        assert!(validate_json(&doc));
+    }
+
+    #[test]
+    fn prometheus_over_http() {
+        let mut h = spawn("127.0.0.1", 0, 20, &two_pools(), "h").unwrap();
+        let mut m = Metrics::new(&two_pools());
+        m.pool(1).forward_error += 4;
+        m.record_latency(1, 0, 77);
+        h.swap(&mut m); // in the channel: folded when the connection wakes the thread
+        let reply = fetch(
+            h.local_addr(),
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n",
+        );
+        let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.0 200 OK\r\n"), "{head}");
+        assert!(head.contains("Content-Type: text/plain; version=0.0.4"));
+        assert!(head.contains(&format!("Content-Length: {}", body.len())));
+        assert!(
+            body.contains("nutcracker_forward_error{pool=\"alpha\"} 4\n"),
+            "{body}"
+        );
+        assert!(body.contains(
+            "nutcracker_server_latency_microseconds{pool=\"alpha\",server=\"127.0.0.1:16379\",quantile=\"0.5\"} 77\n"
+        ));
+        // A request split across writes is still recognised.
+        let mut conn = TcpStream::connect(h.local_addr()).unwrap();
+        conn.write_all(b"GET /met").unwrap();
+        thread::sleep(Duration::from_millis(20));
+        conn.write_all(b"rics HTTP/1.0\r\n\r\n").unwrap();
+        let mut out = String::new();
+        conn.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.0 200 OK\r\n"));
+        // Another path gets the JSON, as a plain TCP client does.
+        let doc = fetch(h.local_addr(), b"GET / HTTP/1.1\r\n\r\n");
+        assert!(doc.starts_with("{\"service\":\"nutcracker\""));
+    }
+
+    #[test]
+    fn silent_client_does_not_stall_the_thread() {
+        let h = spawn("127.0.0.1", 0, 20, &two_pools(), "h").unwrap();
+        let _silent = TcpStream::connect(h.local_addr()).unwrap(); // never reads
+        let started = Instant::now();
+        let doc = fetch(h.local_addr(), b"");
+        assert!(doc.ends_with("}}}\n"));
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn bind_failure_reports_the_stats_text() {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let err = spawn("127.0.0.1", port, 100, &two_pools(), "h").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("bind on m "), "{text}");
+        assert!(
+            text.ends_with(&format!(
+                " to stats server addr '127.0.0.1:{port}' failed: Address already in use"
+            )),
+            "{text}"
+        );
+        let e = StatsError::Resolve {
+            addr: "nohost".into(),
+            port: 22222,
+            reason: "Name or service not known".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "address resolution of node 'nohost' service '22222' failed: Name or service not known"
+        );
+    }
+
+    #[test]
+    fn classify_requests() {
+        assert_eq!(classify(b"G"), None);
+        assert_eq!(classify(b"GET /metrics HTTP/1.1\r\n"), None);
+        assert_eq!(classify(b"GET /metrics HTTP/1.1\r\n\r\n"), Some(true));
+        assert_eq!(classify(b"GET /metricz"), Some(false));
+        assert_eq!(classify(b"stats\r\n"), Some(false));
+    }
+
+    #[test]
+    fn hostname_is_nonempty() {
+        let h = hostname();
+        assert!(!h.is_empty() && h.len() <= 255 && !h.contains('\0'));
+    }
+}

@@ -40,15 +40,16 @@ fn open_obj(out: &mut String, name: &str) {
     let _ = write!(out, "\"{name}\": {{");
 }
 
-/// Closes a nesting: `, ` becomes `},`, and `},` becomes `}},`.
-fn close_obj(out: &mut String) {
+/// Replaces the trailing `, ` or `,` by `close`. With `close = "},"` this
+/// closes a nesting (`, ` becomes `},`, and `},` becomes `}},`); with `"}"`
+/// it is the footer.
+fn close_obj(out: &mut String, close: &str) {
     if out.ends_with(", ") {
         out.truncate(out.len() - 2);
-        out.push_str("},");
-    } else if out.ends_with("},") {
+    } else if out.ends_with(',') {
         out.truncate(out.len() - 1);
-        out.push_str("},");
     }
+    out.push_str(close);
 }
 
 /// The percentile (or max) a latency extra reports.
@@ -105,18 +106,11 @@ pub(crate) fn json(head: &Header<'_>, layout: &Layout, sum: &Snapshot) -> String
                 &mut out,
                 sum.latency.get(s).unwrap_or(&Histogram::default()),
             );
-            close_obj(&mut out);
+            close_obj(&mut out, "},");
         }
-        close_obj(&mut out);
+        close_obj(&mut out, "},");
     }
-    if out.ends_with(", ") {
-        out.truncate(out.len() - 2);
-        out.push('}');
-    } else if out.ends_with(',') {
-        out.truncate(out.len() - 1);
-        out.push('}');
-    }
-    out.push('\n');
+    close_obj(&mut out, "}\n");
     out
 }
 
@@ -292,7 +286,7 @@ pub(crate) fn http_ok(body: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::stats::tests::two_pools;
 
