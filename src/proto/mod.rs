@@ -309,6 +309,7 @@ impl ReqParser {
 
 /// A response parser of either protocol (one per server connection).
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per server connection; boxing would add a hop per byte
 pub enum RspParser {
     Redis(redis::RspState),
     Memcache(memcache::RspState),
