@@ -58,3 +58,68 @@ pub struct PoolConf {
     pub server_probe: bool, // probe an ejected server before re-admitting it
     pub servers: Vec<ServerConf>, // length-first order of server name
 }
+
+// ---------------------------------------------------------------------------
+// TEMPORARY STUB (branch `cli`): just enough `load` for main.rs and the -t
+// tests to compile and run. The conf helper's loader replaces everything
+// below this line; only the signatures are the contract.
+// ---------------------------------------------------------------------------
+
+/// Why a configuration was rejected (stub).
+#[derive(Debug)]
+pub enum ConfError {
+    Open { path: String, err: std::io::Error }, // the file cannot be read
+    Invalid { path: String, reason: String },   // anything else
+}
+
+impl ConfError {
+    /// True when the file could not be opened (-t prints `syntax is invalid` once).
+    pub fn is_open_error(&self) -> bool {
+        matches!(self, ConfError::Open { .. })
+    }
+}
+
+impl std::fmt::Display for ConfError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfError::Open { path, err } => {
+                write!(f, "conf: failed to open configuration '{path}': {err}")
+            }
+            ConfError::Invalid { path, reason } => write!(f, "conf: '{path}': {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfError {}
+
+/// Loads and validates `path` (stub: checks only that each pool is a mapping
+/// with `listen` and `servers`).
+pub fn load(path: &str) -> Result<Conf, ConfError> {
+    let invalid = |reason: String| ConfError::Invalid {
+        path: path.to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|err| ConfError::Open {
+        path: path.to_string(),
+        err,
+    })?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let pools = doc
+        .as_mapping()
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| invalid("has no pools".to_string()))?;
+    for (name, pool) in pools {
+        let name = name.as_str().unwrap_or("?");
+        for key in ["listen", "servers"] {
+            if pool.get(key).is_none() {
+                return Err(invalid(format!(
+                    "pool '{name}': directive \"{key}:\" is missing"
+                )));
+            }
+        }
+    }
+    Ok(Conf {
+        path: path.to_string(),
+        pools: Vec::new(),
+    })
+}

@@ -47,6 +47,9 @@
 pub mod cli;
 pub mod conf;
 pub mod core;
+pub mod daemon;
 pub mod hashkit;
+pub mod log;
 pub mod proto;
+pub mod signal;
 pub mod stats;
