@@ -60,6 +60,26 @@ pub struct CoreOpts {
     pub max_clients: usize,       // from RLIMIT_NOFILE (§CONN.9)
 }
 
+/// Pool and server names in stats order (§STATS.3).
+pub fn stats_layout(conf: &Conf) -> Vec<(String, Vec<String>)> {
+    conf.pools
+        .iter()
+        .map(|p| (p.name.clone(), p.servers.iter().map(|s| s.name.clone()).collect()))
+        .collect()
+}
+
+/// Most client connections the process can hold (§CONN.9): the open-file
+/// limit minus the backend connections and a reserve of 32.
+pub fn max_clients(conf: &Conf) -> usize {
+    let nofile = crate::sock::nofile_limit();
+    let backends: u64 = conf
+        .pools
+        .iter()
+        .map(|p| u64::from(p.server_connections) * p.servers.len() as u64 + 1)
+        .sum();
+    nofile.saturating_sub(backends + 32).max(1) as usize
+}
+
 /// Owns everything (twemproxy: struct context).
 #[derive(Debug)]
 pub struct Core {
@@ -88,11 +108,7 @@ pub struct Core {
 impl Core {
     /// Builds pools and the reactor; binds nothing yet.
     pub fn new(conf: Conf, opts: CoreOpts, stats: Option<StatsHandle>) -> io::Result<Core> {
-        let layout: Vec<(String, Vec<String>)> = conf
-            .pools
-            .iter()
-            .map(|p| (p.name.clone(), p.servers.iter().map(|s| s.name.clone()).collect()))
-            .collect();
+        let layout = stats_layout(&conf);
         let pools = conf.pools.into_iter().map(ServerPool::new).collect();
         let now = Instant::now();
         Ok(Core {

@@ -147,6 +147,17 @@ pub fn set_keepalive(s: &TcpStream) -> io::Result<()> {
     setsockopt_int(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)
 }
 
+/// The soft RLIMIT_NOFILE (1024 when it cannot be read).
+#[allow(unsafe_code)]
+pub fn nofile_limit() -> u64 {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return 1024;
+    }
+    r.rlim_cur
+}
+
 /// Sets an integer socket option.
 #[allow(unsafe_code)]
 pub fn setsockopt_int(fd: i32, level: i32, name: i32, val: i32) -> io::Result<()> {

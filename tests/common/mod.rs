@@ -1,0 +1,353 @@
+//! Black-box test harness (twemproxy: tests/lib/server_modules.py).
+//!
+//! Starts the real `nutcracker` binary with a temporary YAML file, real
+//! `redis-server` and `memcached` on free loopback ports, and stops every
+//! process it started by pid when the handle is dropped (never by name).
+//!
+//! # Invariants
+//! - Every process started here is owned by a [`Proc`] (or, for daemons that
+//!   are not our children, a [`PidGuard`]) and is killed on drop, even when
+//!   the test panics.
+//! - Ports come from binding `127.0.0.1:0`; one test binary never hands out
+//!   the same port twice.
+
+// Each test crate uses a different part of the harness.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long any start-up or shutdown may take before a test gives up.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Path of the proxy binary built by cargo for this test run.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_nutcracker")
+}
+
+/// The package root (where conf/, man/ and contrib/ live).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `nutcracker args...` to completion with stdin closed.
+pub fn run_nutcracker(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run nutcracker")
+}
+
+/// Whether `cmd` can be found on PATH.
+pub fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// A directory under the system temp dir, removed on drop.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf, // unique per process, tag and counter
+}
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("nc-test-{}-{tag}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `<dir>/<name>` as a String (for command-line arguments).
+    pub fn join(&self, name: &str) -> String {
+        self.path.join(name).to_string_lossy().into_owned()
+    }
+
+    /// Writes `text` to `<dir>/<name>` and returns the path.
+    pub fn write(&self, name: &str, text: &str) -> String {
+        let p = self.join(name);
+        fs::write(&p, text).expect("write temp file");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A free loopback TCP port, never the same twice in one test binary.
+pub fn free_port() -> u16 {
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind 127.0.0.1:0")
+            .port();
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if given.get_or_insert_with(HashSet::new).insert(port) {
+            return port;
+        }
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+pub fn wait_tcp(port: u16) -> bool {
+    wait_until(WAIT, || TcpStream::connect(("127.0.0.1", port)).is_ok())
+}
+
+/// Sends `req` to 127.0.0.1:`port` and reads until the reply starts with `want`.
+pub fn probe(port: u16, req: &[u8], want: &[u8]) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(req).is_err() {
+        return false;
+    }
+    let mut buf = vec![0u8; want.len()];
+    s.read_exact(&mut buf).is_ok() && buf == want
+}
+
+/// Sends `sig` to `pid` (a process this test started).
+#[allow(unsafe_code)]
+pub fn kill(pid: u32, sig: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid as libc::pid_t, sig);
+    }
+}
+
+/// Whether `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// A process that is not our child (a daemon), SIGKILLed by pid on drop.
+#[derive(Debug)]
+pub struct PidGuard(pub u32);
+
+impl Drop for PidGuard {
+    fn drop(&mut self) {
+        if alive(self.0) {
+            kill(self.0, libc::SIGKILL);
+        }
+    }
+}
+
+/// A child process, SIGKILLed by pid and reaped on drop.
+#[derive(Debug)]
+pub struct Proc {
+    pub name: &'static str, // for messages
+    child: Child,           // the running process
+    done: Option<ExitStatus>,
+}
+
+impl Proc {
+    pub fn spawn(name: &'static str, cmd: &mut Command) -> Proc {
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc {
+            name,
+            child,
+            done: None,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        if self.done.is_none() {
+            kill(self.pid(), sig);
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let child = &mut self.child;
+        let mut status = self.done;
+        wait_until(timeout, || {
+            if status.is_none() {
+                status = child.try_wait().ok().flatten();
+            }
+            status.is_some()
+        });
+        self.done = status;
+        status
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.wait_exit(Duration::ZERO).is_none()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.done.is_none() {
+            let _ = self.child.kill(); // SIGKILL to this pid
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A redis-server on a free loopback port, without persistence.
+#[derive(Debug)]
+pub struct Redis {
+    pub port: u16,  // 127.0.0.1 port
+    pub proc: Proc, // the server process
+    _dir: TempDir,  // its working directory
+}
+
+pub fn start_redis() -> Redis {
+    let dir = TempDir::new("redis");
+    let port = free_port();
+    let proc = Proc::spawn(
+        "redis-server",
+        Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--dir", &dir.join("")]),
+    );
+    let ready = wait_until(WAIT, || probe(port, b"PING\r\n", b"+PONG\r\n"));
+    assert!(ready, "redis-server on port {port} did not answer PING");
+    Redis {
+        port,
+        proc,
+        _dir: dir,
+    }
+}
+
+/// A memcached on a free loopback port (TCP only).
+#[derive(Debug)]
+pub struct Memcached {
+    pub port: u16,  // 127.0.0.1 port
+    pub proc: Proc, // the server process
+}
+
+pub fn start_memcached() -> Memcached {
+    let port = free_port();
+    let mut cmd = Command::new("memcached");
+    cmd.args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0"]);
+    if is_root() {
+        cmd.args(["-u", "root"]);
+    }
+    let proc = Proc::spawn("memcached", &mut cmd);
+    let ready = wait_until(WAIT, || probe(port, b"version\r\n", b"VERSION "));
+    assert!(ready, "memcached on port {port} did not answer version");
+    Memcached { port, proc }
+}
+
+#[allow(unsafe_code)]
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The proxy under test, with its YAML, log file and stats port.
+#[derive(Debug)]
+pub struct Proxy {
+    pub proc: Proc,      // the nutcracker process
+    pub dir: TempDir,    // holds conf, log and pid files
+    pub conf: String,    // path of the YAML file
+    pub log: String,     // path of the -o log file
+    pub stats_port: u16, // -s port
+}
+
+impl Proxy {
+    /// Starts `nutcracker -c <yaml> -o <log> -s <free port> -v 11 extra...` and
+    /// waits for the start-up banner in the log.
+    pub fn start(yaml: &str, extra: &[&str]) -> Proxy {
+        let dir = TempDir::new("proxy");
+        let conf = dir.write("nutcracker.yml", yaml);
+        let log = dir.join("nutcracker.log");
+        let stats_port = free_port();
+        let port = stats_port.to_string();
+        let mut args = vec![
+            "-c",
+            &conf,
+            "-o",
+            &log,
+            "-s",
+            &port,
+            "-a",
+            "127.0.0.1",
+            "-v",
+            "11",
+        ];
+        args.extend_from_slice(extra);
+        let proc = Proc::spawn("nutcracker", Command::new(bin()).args(&args));
+        let proxy = Proxy {
+            proc,
+            dir,
+            conf,
+            log,
+            stats_port,
+        };
+        let started = wait_until(WAIT, || proxy.log_text().contains("started on pid"));
+        assert!(started, "nutcracker did not start:\n{}", proxy.log_text());
+        proxy
+    }
+
+    /// The current content of the log file ("" if missing).
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        self.proc.signal(libc::SIGTERM);
+        self.proc.wait_exit(WAIT)
+    }
+}
+
+/// A one-pool YAML whose listen port and server port are free loopback ports.
+pub fn simple_yaml(redis: bool) -> String {
+    format!(
+        "alpha:\n  listen: 127.0.0.1:{}\n  redis: {redis}\n  servers:\n   - 127.0.0.1:{}:1\n",
+        free_port(),
+        free_port()
+    )
+}

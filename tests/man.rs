@@ -1,0 +1,110 @@
+//! The man page stays in step with the code: every option of `cli::OPTIONS`,
+//! every configuration directive and every metric of `-D` is documented, and
+//! groff renders the page without a warning.
+
+mod common;
+
+use common::root;
+use nutcracker::cli::{OptArg, OPTIONS};
+use std::process::Command;
+
+fn page() -> String {
+    std::fs::read_to_string(root().join("man/nutcracker.8")).expect("man/nutcracker.8")
+}
+
+/// roff writes a literal minus as `\-`.
+fn roff(s: &str) -> String {
+    s.replace('-', "\\-")
+}
+
+#[test]
+fn every_option_is_documented() {
+    let man = page();
+    for o in OPTIONS {
+        let long = roff(&format!("--{}", o.long));
+        assert!(
+            man.contains(&long),
+            "--{} missing from the man page",
+            o.long
+        );
+        if !o.short.is_empty() {
+            let both = format!("\\-{} \", \" {}", o.short, long);
+            assert!(man.contains(&both), "-{}, --{} missing", o.short, o.long);
+        }
+        if o.arg != OptArg::Flag {
+            assert!(
+                man.contains(&format!("{long} =\\fI{}\\fR", o.hint)),
+                "--{}=",
+                o.long
+            );
+        }
+    }
+}
+
+#[test]
+fn every_directive_is_documented() {
+    let man = page();
+    let directives = [
+        "listen",
+        "hash",
+        "hash_tag",
+        "distribution",
+        "timeout",
+        "backlog",
+        "client_connections",
+        "redis",
+        "redis_auth",
+        "redis_db",
+        "tcpkeepalive",
+        "preconnect",
+        "auto_eject_hosts",
+        "server_connections",
+        "server_retry_timeout",
+        "server_failure_limit",
+        "reuseport",
+        "server_probe",
+        "servers",
+    ];
+    let conf = man.split(".SH CONFIGURATION").nth(1).unwrap_or_default();
+    for d in directives {
+        assert!(
+            conf.contains(&format!(".TP\n.B {d}\n")),
+            "directive {d} missing"
+        );
+    }
+}
+
+#[test]
+fn every_metric_of_describe_stats_is_documented() {
+    let man = page();
+    let stats = man.split(".SH STATS").nth(1).unwrap_or_default();
+    let describe = nutcracker::stats::describe();
+    let metrics: Vec<&str> = describe
+        .lines()
+        .filter(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(!metrics.is_empty());
+    for m in metrics {
+        assert!(
+            stats.contains(&format!(".TP\n.B {m}\n")),
+            "metric {m} missing"
+        );
+    }
+}
+
+#[test]
+fn groff_renders_without_warnings() {
+    let out = Command::new("groff")
+        .args(["-man", "-ww", "-z"])
+        .arg(root().join("man/nutcracker.8"))
+        .output()
+        .expect("groff not found: install groff-base (bash .ci/run does)");
+    assert!(out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text, "", "groff -man -ww -z printed something");
+}
