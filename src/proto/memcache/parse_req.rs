@@ -18,6 +18,9 @@
 //!   version or quit: `BadFormat`;
 //! - more than `max_narg` keys in a get: `TooLarge`.
 //!
+//! `meta.noreply` stays set on a rejected request whose `noreply` token was
+//! read; memcached 1.6 then answers nothing (it reads noreply first).
+//!
 //! A storage line locates its data block only through `<bytes>`: when that
 //! field parsed (≤ `max_msg`), the block and its CRLF are skipped even if
 //! the line is otherwise rejected; when it is missing or malformed, framing
