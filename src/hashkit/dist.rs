@@ -171,7 +171,6 @@ impl Continuum {
     fn slot_dispatch(&self, r: u64) -> Option<u32> {
         let total = self.slots.last()?.end;
         let slot = r.checked_rem(total)?; // total 0 only if every weight is 0
-
         let at = self.slots.partition_point(|s| s.end <= slot);
         self.slots.get(at).map(|s| s.index)
     }
