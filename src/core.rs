@@ -1,1 +1,325 @@
-//! (stub) The event loop (twemproxy: nc_core.c).
+//! The event loop (twemproxy: nc_core.c).
+//!
+//! `Core` owns every resource of one proxy instance: the mio `Poll`, the
+//! listeners, client and server connections (each kind in its own slab,
+//! addressed by generation-checked ids), the pools, the message arena, the
+//! mbuf pool, the timers and the metrics. Logic lives in the per-kind
+//! modules (`conn::listener`, `conn::client`, `conn::server`,
+//! `msg::request`, `msg::response`), which take `&mut Core` and an id.
+//!
+//! One loop iteration (`Core::step`):
+//! 1. wait for events (at most until the next deadline or stats interval);
+//! 2. dispatch each event: errors close, reads before writes;
+//! 3. clients that hit their per-event request budget get another turn;
+//! 4. expired timers close their server connections;
+//! 5. queued writes are flushed, servers first (one writev batches many
+//!    clients' requests), then clients;
+//! 6. deferred closes are reaped, so a slab slot freed in a batch is never
+//!    reused within it;
+//! 7. metrics are handed to the stats thread (never blocking).
+//!
+//! # Invariants
+//! - a connection id in `pending_send` / `pending_recv` / `closing` may be
+//!   stale: every use re-checks it;
+//! - every closed connection is deregistered before its slot is freed.
+
+use crate::conf::Conf;
+use crate::conn::client::ClientConn;
+use crate::conn::listener::{self, Listener};
+use crate::conn::server::ServerConn;
+use crate::conn::{client, server, Close};
+use crate::mbuf::MbufPool;
+use crate::msg::MsgArena;
+use crate::pool::ServerPool;
+use crate::proto::Limits;
+use crate::stats::{Metrics, StatsHandle};
+use crate::token::{self, ClientId, ConnRef, ListenerId, MsgId, ServerConnId};
+use mio::{Events, Poll};
+use slab::Slab;
+use std::collections::BTreeSet;
+use std::io;
+use std::time::{Duration, Instant};
+
+/// Requests one client may submit per readable event before the others get
+/// a turn (memcached's `reqs_per_event`). High enough not to cost
+/// pipelined throughput, low enough that a flood cannot starve the loop.
+pub const REQS_PER_EVENT: u32 = 1024;
+
+/// What a timer fires for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Timer {
+    Req(MsgId),             // a request awaiting its reply
+    Connect(ServerConnId),  // a connect in progress
+}
+
+/// Tunables of one instance (from the command line).
+#[derive(Clone, Debug)]
+pub struct CoreOpts {
+    pub mbuf_size: usize,         // -m
+    pub stats_interval: Duration, // -i: longest sleep of the loop
+    pub max_clients: usize,       // from RLIMIT_NOFILE (§CONN.9)
+}
+
+/// Owns everything (twemproxy: struct context).
+#[derive(Debug)]
+pub struct Core {
+    pub poll: Poll,                               // mio reactor
+    pub listeners: Slab<Listener>,                // nc_proxy
+    pub clients: Slab<ClientConn>,                // nc_client
+    pub servers: Slab<ServerConn>,                // nc_server connections
+    pub pools: Vec<ServerPool>,                   // by pool index
+    pub msgs: MsgArena,                           // requests (free_msgq)
+    pub mbufs: MbufPool,                          // read chunks (free_mbufq)
+    pub timers: BTreeSet<(Instant, Timer)>,       // deadlines (tmo_rbt)
+    pub closing: Vec<(ConnRef, Close)>,           // deferred closes
+    pub pending_send: Vec<ConnRef>,               // conns with queued output
+    pub pending_recv: Vec<ClientId>,              // clients over their budget
+    pub metrics: Metrics,                         // plain counters for stats
+    pub stats: Option<StatsHandle>,               // hand-off to the stats thread
+    pub limits: Limits,                           // parser bounds
+    pub opts: CoreOpts,
+    pub now: Instant,                             // time of the current batch
+    pub gen: u32,                                 // generation counter for conns
+    pub nclients: usize,                          // client connections, all pools
+    pub scratch: Vec<u8>,                         // key bytes straddling chunks
+    pub last_trim: Instant,                       // last free-list trim
+}
+
+impl Core {
+    /// Builds pools and the reactor; binds nothing yet.
+    pub fn new(conf: Conf, opts: CoreOpts, stats: Option<StatsHandle>) -> io::Result<Core> {
+        let layout: Vec<(String, Vec<String>)> = conf
+            .pools
+            .iter()
+            .map(|p| (p.name.clone(), p.servers.iter().map(|s| s.name.clone()).collect()))
+            .collect();
+        let pools = conf.pools.into_iter().map(ServerPool::new).collect();
+        let now = Instant::now();
+        Ok(Core {
+            poll: Poll::new()?,
+            listeners: Slab::new(),
+            clients: Slab::new(),
+            servers: Slab::new(),
+            pools,
+            msgs: MsgArena::default(),
+            mbufs: MbufPool::new(opts.mbuf_size),
+            timers: BTreeSet::new(),
+            closing: Vec::new(),
+            pending_send: Vec::new(),
+            pending_recv: Vec::new(),
+            metrics: Metrics::new(&layout),
+            stats,
+            limits: Limits::default(),
+            opts,
+            now,
+            gen: 0,
+            nclients: 0,
+            scratch: Vec::new(),
+            last_trim: now,
+        })
+    }
+
+    /// Preconnects (§CONN.5) and binds every pool's listener (§CONN.1), in
+    /// pool order; the first bind failure is returned.
+    pub fn start(&mut self) -> Result<(), String> {
+        for p in 0..self.pools.len() {
+            if self.pools[p].conf.preconnect {
+                for s in 0..self.pools[p].servers.len() {
+                    if let Err(e) = server::connect(self, p, s) {
+                        log::warn!(
+                            "connect to server '{}' failed, ignored: {}",
+                            self.pools[p].servers[s].pname,
+                            crate::sock::strerror(e)
+                        );
+                    }
+                }
+            }
+        }
+        for p in 0..self.pools.len() {
+            listener::bind(self, p)?;
+        }
+        Ok(())
+    }
+
+    /// Runs until `stop()` says so (a signal asked us to exit).
+    pub fn run(&mut self, mut stop: impl FnMut() -> bool) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            self.step(&mut events)?;
+            if stop() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One iteration of the loop (see the module doc).
+    pub fn step(&mut self, events: &mut Events) -> io::Result<()> {
+        let timeout = self.poll_timeout();
+        match self.poll.poll(events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        self.now = Instant::now();
+        for ev in events.iter() {
+            match token::decode(ev.token()) {
+                Some(ConnRef::Listener(l)) => listener::on_event(self, l),
+                Some(ConnRef::Client(c)) => client::on_event(self, c, ev),
+                Some(ConnRef::Server(s)) => server::on_event(self, s, ev),
+                None => {}
+            }
+        }
+        for c in std::mem::take(&mut self.pending_recv) {
+            client::on_readable(self, c);
+        }
+        self.expire_timers();
+        self.reap();
+        self.flush();
+        self.reap();
+        if self.now.duration_since(self.last_trim) >= self.opts.stats_interval.max(Duration::from_millis(100)) {
+            self.last_trim = self.now;
+            self.mbufs.trim();
+            self.msgs.trim(1024);
+        }
+        if let Some(st) = self.stats.as_mut() {
+            st.swap(&mut self.metrics);
+        }
+        Ok(())
+    }
+
+    fn poll_timeout(&self) -> Duration {
+        if !self.pending_recv.is_empty() || !self.pending_send.is_empty() || !self.closing.is_empty() {
+            return Duration::ZERO;
+        }
+        let mut t = self.opts.stats_interval.min(Duration::from_secs(1));
+        if let Some(&(when, _)) = self.timers.first() {
+            t = t.min(when.saturating_duration_since(Instant::now()) + Duration::from_micros(500));
+        }
+        t
+    }
+
+    /// Closes every server connection whose oldest request (or connect)
+    /// passed its deadline (§FAIL.3).
+    fn expire_timers(&mut self) {
+        while let Some(&(when, t)) = self.timers.first() {
+            if when > self.now {
+                break;
+            }
+            self.timers.pop_first();
+            let sid = match t {
+                Timer::Req(m) => match self.msgs.get(m) {
+                    Some(msg) if msg.deadline == Some(when) && msg.in_server => msg.server.map(|s| s.1),
+                    _ => None,
+                },
+                Timer::Connect(s) => Some(s),
+            };
+            if let Some(s) = sid {
+                if let Some(conn) = self.server(s) {
+                    if matches!(t, Timer::Connect(_)) && conn.connected {
+                        continue;
+                    }
+                    self.close_later(ConnRef::Server(s), Close::Timeout);
+                }
+            }
+        }
+    }
+
+    /// Writes everything queued: servers first, then clients.
+    fn flush(&mut self) {
+        let mut pend = std::mem::take(&mut self.pending_send);
+        pend.sort_by_key(|c| !matches!(c, ConnRef::Server(_)));
+        for c in pend.drain(..) {
+            match c {
+                ConnRef::Server(s) => server::send(self, s),
+                ConnRef::Client(c) => client::send(self, c),
+                ConnRef::Listener(_) => {}
+            }
+        }
+        // server sends may have completed client replies (errors)
+        let more = std::mem::replace(&mut self.pending_send, pend);
+        for c in more {
+            match c {
+                ConnRef::Server(s) => server::send(self, s),
+                ConnRef::Client(c) => client::send(self, c),
+                ConnRef::Listener(_) => {}
+            }
+        }
+    }
+
+    /// Records that a connection must close; `reap` does it after the batch.
+    pub fn close_later(&mut self, c: ConnRef, why: Close) {
+        let flagged = match c {
+            ConnRef::Client(id) => self.client(id).map(|x| std::mem::replace(&mut x.closing, true)),
+            ConnRef::Server(id) => self.server(id).map(|x| std::mem::replace(&mut x.closing, true)),
+            ConnRef::Listener(_) => None,
+        };
+        if flagged == Some(false) {
+            self.closing.push((c, why));
+        }
+    }
+
+    /// Tears down the connections recorded by `close_later`.
+    pub fn reap(&mut self) {
+        while !self.closing.is_empty() {
+            for (c, why) in std::mem::take(&mut self.closing) {
+                match c {
+                    ConnRef::Client(id) => client::close(self, id, why),
+                    ConnRef::Server(id) => server::close(self, id, why),
+                    ConnRef::Listener(_) => {}
+                }
+            }
+        }
+    }
+
+    /// Queues a connection for the end-of-batch write flush.
+    pub fn want_send(&mut self, c: ConnRef) {
+        let first = match c {
+            ConnRef::Client(id) => self.client(id).map(|x| !std::mem::replace(&mut x.pending_send, true)),
+            ConnRef::Server(id) => self.server(id).map(|x| !std::mem::replace(&mut x.pending_send, true)),
+            ConnRef::Listener(_) => None,
+        };
+        if first == Some(true) {
+            self.pending_send.push(c);
+        }
+    }
+
+    pub fn client(&mut self, id: ClientId) -> Option<&mut ClientConn> {
+        self.clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen)
+    }
+
+    pub fn server(&mut self, id: ServerConnId) -> Option<&mut ServerConn> {
+        self.servers.get_mut(id.idx as usize).filter(|c| c.gen == id.gen)
+    }
+
+    pub fn listener(&mut self, id: ListenerId) -> Option<&mut Listener> {
+        self.listeners.get_mut(id.idx as usize).filter(|c| c.gen == id.gen)
+    }
+
+    /// A fresh connection generation.
+    pub fn next_gen(&mut self) -> u32 {
+        token::next_gen(&mut self.gen)
+    }
+
+    /// Arms a request deadline.
+    pub fn timer_add(&mut self, when: Instant, t: Timer) {
+        self.timers.insert((when, t));
+    }
+
+    pub fn timer_del(&mut self, when: Instant, t: Timer) {
+        self.timers.remove(&(when, t));
+    }
+
+    /// A connection object was created (stats header, §STATS.3).
+    pub fn stats_conn_open(&mut self) {
+        if let Some(st) = self.stats.as_ref() {
+            st.conn_created();
+        }
+    }
+
+    /// A connection object went away.
+    pub fn stats_conn_close(&mut self) {
+        if let Some(st) = self.stats.as_ref() {
+            st.conn_closed();
+        }
+    }
+}

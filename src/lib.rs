@@ -46,7 +46,13 @@
 
 pub mod cli;
 pub mod conf;
+pub mod conn;
 pub mod core;
 pub mod hashkit;
+pub mod mbuf;
+pub mod msg;
+pub mod pool;
 pub mod proto;
+pub mod sock;
 pub mod stats;
+pub mod token;

@@ -276,3 +276,69 @@ mod tests {
         assert_eq!(span_bytes(&chain, Span::new(9, 1), &mut s), b"");
     }
 }
+
+/// A request parser of either protocol (one per client connection).
+#[derive(Debug)]
+pub enum ReqParser {
+    Redis(redis::ReqState),
+    Memcache(memcache::ReqState),
+}
+
+impl ReqParser {
+    pub fn new(p: Proto) -> ReqParser {
+        match p {
+            Proto::Redis => ReqParser::Redis(redis::ReqState::default()),
+            Proto::Memcache => ReqParser::Memcache(memcache::ReqState::default()),
+        }
+    }
+
+    pub fn reset(&mut self) {
+        match self {
+            ReqParser::Redis(s) => s.reset(),
+            ReqParser::Memcache(s) => s.reset(),
+        }
+    }
+
+    pub fn parse(&mut self, chunk: &[u8], lim: &Limits, meta: &mut ReqMeta) -> Result<Progress, ParseError> {
+        match self {
+            ReqParser::Redis(s) => redis::parse_req(s, chunk, lim, meta),
+            ReqParser::Memcache(s) => memcache::parse_req(s, chunk, lim, meta),
+        }
+    }
+}
+
+/// A response parser of either protocol (one per server connection).
+#[derive(Debug)]
+pub enum RspParser {
+    Redis(redis::RspState),
+    Memcache(memcache::RspState),
+}
+
+impl RspParser {
+    /// `want_elems`: record element spans (fragment replies).
+    pub fn new(p: Proto, want_elems: bool) -> RspParser {
+        match p {
+            Proto::Redis => RspParser::Redis(redis::RspState::new(want_elems)),
+            Proto::Memcache => RspParser::Memcache(memcache::RspState::new(want_elems)),
+        }
+    }
+
+    pub fn parse(&mut self, chunk: &[u8], lim: &Limits, meta: &mut RspMeta) -> Result<Progress, ParseError> {
+        match self {
+            RspParser::Redis(s) => redis::parse_rsp(s, chunk, lim, meta),
+            RspParser::Memcache(s) => memcache::parse_rsp(s, chunk, lim, meta),
+        }
+    }
+}
+
+/// The reply written before closing a client whose stream lost framing:
+/// `-ERR Protocol error: <reason>` (as redis-server) or
+/// `CLIENT_ERROR <reason>` (as memcached).
+pub fn protocol_error_reply(p: Proto, e: &ParseError) -> bytes::Bytes {
+    let mut out = Vec::new();
+    match p {
+        Proto::Redis => redis::reply::err_protocol(&e.reason(), &mut out),
+        Proto::Memcache => memcache::reply::client_error(&e.reason(), &mut out),
+    }
+    bytes::Bytes::from(out)
+}

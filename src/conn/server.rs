@@ -1,0 +1,445 @@
+//! Backend connections (twemproxy: nc_server.c, the connection half).
+//!
+//! Requests wait in `imsg_q` until written, then in `omsg_q` until their
+//! response arrives; responses are matched to the head of `omsg_q`.
+//! Connections are made lazily on first use (or at startup with
+//! `preconnect`), resolving the server's host every time.
+//!
+//! # Invariants
+//! - every id in `imsg_q` / `omsg_q` names a request with `in_server` set
+//!   and `server` pointing here;
+//! - `rdata` + `rbuf[..parsed]` hold the response being received.
+
+use crate::conf::ServerAddr;
+use crate::conn::Close;
+use crate::core::{Core, Timer};
+use crate::msg::response;
+use crate::pool::Failure;
+use crate::proto::{Progress, Proto, RspMeta, RspParser};
+use crate::sock::{self, Recv, Stream, IOV_MAX};
+use crate::token::{ConnRef, MsgId, ServerConnId};
+use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::io::IoSlice;
+use std::net::ToSocketAddrs;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A connection to a backend server.
+#[derive(Debug)]
+pub struct ServerConn {
+    pub gen: u32,                 // generation (slab reuse)
+    pub pool: u16,                // pool index
+    pub server: u16,              // server index in the pool
+    pub sock: Stream,
+    pub connected: bool,          // connect completed
+    pub rbuf: BytesMut,           // current read chunk
+    pub parsed: usize,            // bytes of rbuf fed to the parser
+    pub parser: RspParser,        // resumable response parser
+    pub rstarted: bool,           // parser set up for the current response
+    pub rdata: Vec<Bytes>,        // earlier chunks of the current response
+    pub rmeta: RspMeta,           // parse result of the current response
+    pub imsg_q: VecDeque<MsgId>,  // requests to write
+    pub omsg_q: VecDeque<MsgId>,  // requests written, awaiting a response
+    pub send_off: usize,          // bytes of the head of imsg_q already written
+    pub closing: bool,            // on Core::closing
+    pub pending_send: bool,       // on Core::pending_send
+    pub blocked: bool,            // last write hit WouldBlock
+}
+
+/// A connection of server `s` for one more request: a new one while the
+/// server has fewer than `server_connections`, else round robin.
+pub fn conn_for(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32> {
+    let max = core.pools[p].conf.server_connections as usize;
+    let srv = &mut core.pools[p].servers[s];
+    if srv.conns.len() < max.max(1) {
+        return connect(core, p, s);
+    }
+    srv.rr = (srv.rr + 1) % srv.conns.len();
+    Ok(srv.conns[srv.rr])
+}
+
+/// Opens a connection to server `s` of pool `p` (twemproxy: server_connect).
+pub fn connect(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32> {
+    let r = open(&core.pools[p].servers[s].addr);
+    let sock = match r {
+        Ok(sock) => sock,
+        Err(e) => {
+            core.metrics.server(p, s).server_err += 1;
+            server_failure(core, p, s);
+            return Err(e);
+        }
+    };
+    let gen = core.next_gen();
+    let proto = core.pools[p].proto;
+    let entry = core.servers.vacant_entry();
+    let id = ServerConnId { idx: entry.key() as u32, gen };
+    let conn = entry.insert(ServerConn {
+        gen,
+        pool: p as u16,
+        server: s as u16,
+        sock,
+        connected: false,
+        rbuf: BytesMut::new(),
+        parsed: 0,
+        parser: RspParser::new(proto, false),
+        rstarted: false,
+        rdata: Vec::new(),
+        rmeta: RspMeta::default(),
+        imsg_q: VecDeque::new(),
+        omsg_q: VecDeque::new(),
+        send_off: 0,
+        closing: false,
+        pending_send: false,
+        blocked: false,
+    });
+    let t = crate::token::encode(ConnRef::Server(id));
+    if let Err(e) = conn.sock.register(core.poll.registry(), t) {
+        core.servers.remove(id.idx as usize);
+        return Err(sock::errno_of(&e));
+    }
+    core.pools[p].servers[s].conns.push(id);
+    core.stats_conn_open();
+    if let Some(t) = core.pools[p].timeout {
+        let when = core.now + t;
+        core.timer_add(when, Timer::Connect(id));
+    }
+    if proto == Proto::Redis {
+        setup_redis(core, p, s, id);
+    }
+    Ok(id)
+}
+
+/// Resolves (every time: DNS may have changed) and starts a non-blocking
+/// connect.
+fn open(addr: &ServerAddr) -> Result<Stream, i32> {
+    match addr {
+        ServerAddr::Tcp { host, port } => {
+            let sa = (host.as_str(), *port)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or(libc::EHOSTDOWN)?;
+            let s = mio::net::TcpStream::connect(sa).map_err(|e| sock::errno_of(&e))?;
+            let _ = s.set_nodelay(true);
+            Ok(Stream::Tcp(s))
+        }
+        ServerAddr::Unix(path) => {
+            let s = mio::net::UnixStream::connect(path).map_err(|e| sock::errno_of(&e))?;
+            Ok(Stream::Unix(s))
+        }
+    }
+}
+
+/// AUTH first, then SELECT, ahead of every request on a new redis
+/// connection (0.5.0 sent SELECT first, so it failed with NOAUTH: #491).
+fn setup_redis(core: &mut Core, p: usize, s: usize, id: ServerConnId) {
+    let mut cmds: Vec<Vec<u8>> = Vec::new();
+    if let Some(pw) = &core.pools[p].conf.redis_auth {
+        let mut b = format!("*2\r\n$4\r\nAUTH\r\n${}\r\n", pw.len()).into_bytes();
+        b.extend_from_slice(pw.as_bytes());
+        b.extend_from_slice(b"\r\n");
+        cmds.push(b);
+    }
+    let db = core.pools[p].conf.redis_db;
+    if db > 0 {
+        let d = db.to_string();
+        cmds.push(format!("*2\r\n$6\r\nSELECT\r\n${}\r\n{}\r\n", d.len(), d).into_bytes());
+    }
+    for b in cmds {
+        let m = core.msgs.alloc();
+        let Some(msg) = core.msgs.get_mut(m) else { continue };
+        msg.internal = true;
+        msg.pool = p as u16;
+        msg.mlen = b.len() as u32;
+        msg.data.push(Bytes::from(b));
+        msg.in_server = true;
+        msg.server = Some((s as u16, id));
+        let len = i64::from(msg.mlen);
+        if let Some(c) = core.server(id) {
+            c.imsg_q.push_back(m);
+        }
+        let sm = core.metrics.server(p, s);
+        sm.in_queue += 1;
+        sm.in_queue_bytes += len;
+    }
+}
+
+/// Readiness on a backend socket.
+pub fn on_event(core: &mut Core, id: ServerConnId, ev: &mio::event::Event) {
+    let Some(c) = core.server(id) else { return };
+    if !c.connected {
+        if !(ev.is_writable() || ev.is_error() || ev.is_write_closed() || ev.is_read_closed()) {
+            return;
+        }
+        match c.sock.take_error() {
+            Ok(None) if !ev.is_error() => {}
+            Ok(Some(e)) | Err(e) => {
+                let why = Close::Err(sock::errno_of(&e));
+                core.close_later(ConnRef::Server(id), why);
+                return;
+            }
+            Ok(None) => {
+                core.close_later(ConnRef::Server(id), Close::Err(libc::ECONNREFUSED));
+                return;
+            }
+        }
+        c.connected = true;
+        let (p, s) = (c.pool as usize, c.server as usize);
+        core.metrics.server(p, s).server_connections += 1;
+        send(core, id);
+    }
+    if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+        on_readable(core, id);
+    }
+    if ev.is_writable() {
+        let Some(c) = core.server(id) else { return };
+        if c.blocked {
+            c.blocked = false;
+            send(core, id);
+        }
+    }
+}
+
+fn on_readable(core: &mut Core, id: ServerConnId) {
+    loop {
+        let Core { servers, mbufs, .. } = core;
+        let Some(c) = servers.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else { return };
+        if c.closing {
+            return;
+        }
+        if c.rbuf.len() == c.rbuf.capacity() {
+            if !c.rbuf.is_empty() {
+                // The chunk is full and belongs to the response being received.
+                let chunk = c.rbuf.split().freeze();
+                c.rdata.push(chunk);
+                c.parsed = 0;
+            }
+            mbufs.ensure(&mut c.rbuf);
+        }
+        let spare = c.rbuf.capacity() - c.rbuf.len();
+        match c.sock.recv(&mut c.rbuf, spare) {
+            Ok(Recv::Data(n)) => {
+                if !parse(core, id) {
+                    return;
+                }
+                if n < spare {
+                    return;
+                }
+            }
+            Ok(Recv::Eof) => {
+                core.close_later(ConnRef::Server(id), Close::Eof);
+                return;
+            }
+            Ok(Recv::Blocked) => return,
+            Err(e) => {
+                core.close_later(ConnRef::Server(id), Close::Err(sock::errno_of(&e)));
+                return;
+            }
+        }
+    }
+}
+
+/// Parses every complete response in the read chunk. False when the
+/// connection is going away.
+fn parse(core: &mut Core, id: ServerConnId) -> bool {
+    loop {
+        let Core { servers, msgs, limits, pools, .. } = core;
+        let Some(c) = servers.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else { return false };
+        if c.closing {
+            return false;
+        }
+        if c.parsed == c.rbuf.len() {
+            return true;
+        }
+        if !c.rstarted {
+            // Fragment replies need their element spans for coalescing.
+            let want = c.omsg_q.front().and_then(|m| msgs.get(*m)).is_some_and(|m| m.parent.is_some());
+            c.parser = RspParser::new(pools[c.pool as usize].proto, want);
+            c.rmeta.clear();
+            c.rstarted = true;
+        }
+        match c.parser.parse(&c.rbuf[c.parsed..], limits, &mut c.rmeta) {
+            Ok(Progress::Incomplete) => {
+                c.parsed = c.rbuf.len();
+                return true;
+            }
+            Ok(Progress::Complete { end }) => {
+                let chunk = c.rbuf.split_to(c.parsed + end).freeze();
+                c.parsed = 0;
+                c.rdata.push(chunk);
+                c.rstarted = false;
+                response::rsp_recv_done(core, id);
+            }
+            Err(e) => {
+                log::warn!("server connection {} sent an unparsable response: {}", id.idx, e.reason());
+                core.close_later(ConnRef::Server(id), Close::Err(libc::EINVAL));
+                return false;
+            }
+        }
+    }
+}
+
+/// Writes queued requests with writev (twemproxy: msg_send on a server,
+/// req_send_next/req_send_done).
+pub fn send(core: &mut Core, id: ServerConnId) {
+    loop {
+        let Core { servers, msgs, .. } = core;
+        let Some(c) = servers.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else { return };
+        c.pending_send = false;
+        if c.closing || !c.connected {
+            return;
+        }
+        let mut iov = [IoSlice::new(&[]); IOV_MAX];
+        let mut n = 0;
+        let mut total = 0usize;
+        let mut skip = c.send_off;
+        'gather: for mid in &c.imsg_q {
+            let Some(m) = msgs.get(*mid) else { continue };
+            for b in &m.data {
+                if skip >= b.len() {
+                    skip -= b.len();
+                    continue;
+                }
+                if n == IOV_MAX {
+                    break 'gather;
+                }
+                iov[n] = IoSlice::new(&b[skip..]);
+                total += b.len() - skip;
+                skip = 0;
+                n += 1;
+            }
+        }
+        if total == 0 {
+            return;
+        }
+        let sent = match c.sock.sendv(&iov[..n]) {
+            Ok(0) => {
+                c.blocked = true;
+                return;
+            }
+            Ok(k) => k,
+            Err(e) => {
+                core.close_later(ConnRef::Server(id), Close::Err(sock::errno_of(&e)));
+                return;
+            }
+        };
+        let mut left = sent + c.send_off;
+        c.send_off = 0;
+        let mut done: Vec<MsgId> = Vec::new();
+        while let Some(&mid) = c.imsg_q.front() {
+            let len = msgs.get(mid).map_or(0, |m| m.mlen as usize);
+            if left < len {
+                c.send_off = left;
+                break;
+            }
+            left -= len;
+            c.imsg_q.pop_front();
+            done.push(mid);
+        }
+        for mid in done {
+            req_send_done(core, id, mid);
+        }
+        if sent < total {
+            if let Some(c) = core.server(id) {
+                c.blocked = true;
+            }
+            return;
+        }
+    }
+}
+
+/// A request is fully written: await its reply (or forget a noreply).
+fn req_send_done(core: &mut Core, id: ServerConnId, mid: MsgId) {
+    let now = core.now;
+    let Some(c) = core.server(id) else { return };
+    let (p, s) = (c.pool as usize, c.server as usize);
+    let Some(m) = core.msgs.get_mut(mid) else { return };
+    m.sent_at = Some(now);
+    m.data.clear(); // the read chunk can be reused as soon as possible
+    let len = i64::from(m.mlen);
+    let sm = core.metrics.server(p, s);
+    sm.in_queue -= 1;
+    sm.in_queue_bytes -= len;
+    if m.noreply {
+        m.in_server = false;
+        if !m.in_client {
+            core.msgs.free(mid);
+        }
+        return;
+    }
+    sm.out_queue += 1;
+    sm.out_queue_bytes += len;
+    if let Some(t) = core.pools[p].timeout {
+        let when = now + t;
+        if let Some(m) = core.msgs.get_mut(mid) {
+            m.deadline = Some(when);
+        }
+        core.timer_add(when, Timer::Req(mid));
+    }
+    if let Some(c) = core.server(id) {
+        c.omsg_q.push_back(mid);
+    }
+}
+
+/// Tears a backend connection down; every request on it completes with the
+/// error of §FAIL.4 (twemproxy: server_close).
+pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
+    if core.server(id).is_none() {
+        return;
+    }
+    let mut c = core.servers.remove(id.idx as usize);
+    c.sock.deregister(core.poll.registry());
+    let (p, s) = (c.pool as usize, c.server as usize);
+    core.pools[p].servers[s].conns.retain(|x| *x != id);
+    let errno = why.errno();
+    let sent = c.omsg_q.len();
+    for (i, mid) in c.omsg_q.drain(..).chain(c.imsg_q.drain(..)).enumerate() {
+        let Some(m) = core.msgs.get_mut(mid) else { continue };
+        let len = i64::from(m.mlen);
+        m.in_server = false;
+        if let Some(d) = m.deadline.take() {
+            core.timer_del(d, Timer::Req(mid));
+        }
+        let sm = core.metrics.server(p, s);
+        if i < sent {
+            sm.out_queue -= 1;
+            sm.out_queue_bytes -= len;
+        } else {
+            sm.in_queue -= 1;
+            sm.in_queue_bytes -= len;
+        }
+        crate::msg::request::req_fail(core, mid, errno);
+    }
+    core.mbufs.put(std::mem::take(&mut c.rbuf));
+    let sm = core.metrics.server(p, s);
+    match why {
+        Close::Eof => sm.server_eof += 1,
+        Close::Timeout => sm.server_timedout += 1,
+        Close::Err(_) => sm.server_err += 1,
+        Close::Shutdown => {}
+    }
+    if c.connected {
+        sm.server_connections -= 1;
+    }
+    core.stats_conn_close();
+    if why != Close::Shutdown {
+        server_failure(core, p, s);
+    }
+}
+
+/// Counts a failure of server `s`; ejects it at the limit (§FAIL.2).
+fn server_failure(core: &mut Core, p: usize, s: usize) {
+    let now = core.now;
+    if core.pools[p].failure(s, now) == Some(Failure::Ejected) {
+        let us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+        core.metrics.pool(p).server_ejects += 1;
+        core.metrics.server(p, s).server_ejected_at = us;
+        log::warn!(
+            "server '{}' in pool '{}' ejected after {} failures, retry in {} ms",
+            core.pools[p].servers[s].pname,
+            core.pools[p].conf.name,
+            core.pools[p].conf.server_failure_limit.max(1),
+            core.pools[p].conf.server_retry_timeout_ms
+        );
+    }
+}

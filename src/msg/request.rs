@@ -1,0 +1,322 @@
+//! Requests (twemproxy: nc_request.c).
+//!
+//! `req_recv_done` decides what happens to each complete request: answered
+//! locally (PING, AUTH, QUIT, rejected commands), fragmented over servers
+//! (MGET, DEL, get k1 k2 ...) or forwarded whole to the server of its key.
+//!
+//! # Invariants
+//! - a request enters the client's `omsg_q` in parse order, before it is
+//!   forwarded, so replies keep request order (§CONN.7);
+//! - a parent's `frag` lists every child before any child is forwarded, so
+//!   coalescing never starts early.
+
+use crate::conn::server;
+use crate::core::Core;
+use crate::msg::{response, Frag};
+use crate::proto::{memcache, redis, span_bytes, Cmd, Proto, Reject, Span};
+use crate::token::{ClientId, ConnRef, MsgId};
+use bytes::Bytes;
+
+/// What to do with a parsed request.
+enum Action {
+    Forward,
+    Fragment,
+    Local(Bytes),
+    Quit(Option<Bytes>),
+}
+
+/// A request is complete (twemproxy: req_recv_done + req_filter).
+pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
+    let Some(c) = core.client(cid) else {
+        core.msgs.free(mid);
+        return;
+    };
+    let p = c.pool as usize;
+    let authed = c.authed;
+    let action = match core.pools[p].proto {
+        Proto::Redis => redis_filter(core, cid, mid, p, authed),
+        Proto::Memcache => memcache_filter(core, mid),
+    };
+    if let Some(m) = core.msgs.get_mut(mid) {
+        m.client = Some(cid);
+        m.pool = p as u16;
+    }
+    match action {
+        Action::Forward => req_forward(core, cid, mid, p),
+        Action::Fragment => req_fragment(core, cid, mid, p),
+        Action::Local(b) => reply_local(core, cid, mid, b),
+        Action::Quit(reply) => {
+            if let Some(c) = core.client(cid) {
+                c.eof = true;
+            }
+            match reply {
+                Some(b) => {
+                    if let Some(m) = core.msgs.get_mut(mid) {
+                        m.quit = true;
+                    }
+                    reply_local(core, cid, mid, b)
+                }
+                None => {
+                    core.msgs.free(mid);
+                    let drained = core.client(cid).is_some_and(|c| c.omsg_q.is_empty());
+                    if drained {
+                        core.close_later(ConnRef::Client(cid), crate::conn::Close::Eof);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: usize, authed: bool) -> Action {
+    let Some(m) = core.msgs.get(mid) else { return Action::Quit(None) };
+    let meta = &m.meta;
+    let mut scratch = Vec::new();
+    let name = span_bytes(&m.data, meta.name, &mut scratch).to_vec();
+    if let Some(r) = meta.reject {
+        return Action::Local(Bytes::from(redis_reject(r, &name)));
+    }
+    let Cmd::Redis(cmd) = meta.cmd else { return Action::Local(Bytes::from(redis_reject(Reject::UnknownCommand, &name))) };
+    match cmd {
+        redis::Cmd::Quit => return Action::Quit(Some(Bytes::from_static(redis::reply::OK))),
+        redis::Cmd::Auth => {
+            let pw = meta.keys.first().map(|k| span_bytes(&m.data, *k, &mut scratch).to_vec());
+            let want = core.pools[p].conf.redis_auth.clone();
+            let (ok, reply): (bool, &'static [u8]) = match (want, pw) {
+                (None, _) => (true, redis::reply::NO_PASSWORD),
+                (Some(w), Some(pw)) if w.as_bytes() == pw.as_slice() => (true, redis::reply::OK),
+                _ => (false, redis::reply::INVALID_PASSWORD),
+            };
+            if let Some(c) = core.client(cid) {
+                c.authed = ok;
+            }
+            return Action::Local(Bytes::from_static(reply));
+        }
+        _ => {}
+    }
+    if !authed {
+        return Action::Local(Bytes::from_static(redis::reply::NOAUTH));
+    }
+    match cmd {
+        redis::Cmd::Ping => match meta.keys.first().or(meta.vals.first()) {
+            None => Action::Local(Bytes::from_static(redis::reply::PONG)),
+            Some(k) => {
+                let arg = span_bytes(&m.data, *k, &mut scratch);
+                let mut out = Vec::with_capacity(arg.len() + 16);
+                redis::reply::ping_msg(arg, &mut out);
+                Action::Local(Bytes::from(out))
+            }
+        },
+        _ if cmd.fragmented() && meta.keys.len() >= 2 => Action::Fragment,
+        _ => Action::Forward,
+    }
+}
+
+fn redis_reject(r: Reject, name: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    match r {
+        Reject::UnknownCommand => redis::reply::err_unsupported(name, &mut out),
+        Reject::WrongArity => redis::reply::err_arity(name, &mut out),
+        Reject::BadKey | Reject::BadFormat => redis::reply::err_protocol("invalid argument", &mut out),
+        Reject::TooLarge => redis::reply::err_protocol("request too large", &mut out),
+    }
+    out
+}
+
+fn memcache_filter(core: &mut Core, mid: MsgId) -> Action {
+    let Some(m) = core.msgs.get(mid) else { return Action::Quit(None) };
+    if let Some(r) = m.meta.reject {
+        return Action::Local(Bytes::from_static(memcache::reply::reject_reply(r)));
+    }
+    match m.meta.cmd {
+        Cmd::Memcache(memcache::Cmd::Quit) => Action::Quit(None),
+        Cmd::Memcache(c) if c.fragmented() && m.meta.keys.len() >= 2 => Action::Fragment,
+        _ => Action::Forward,
+    }
+}
+
+/// Completes a request with a local reply, in its place in the client's
+/// reply order.
+pub fn reply_local(core: &mut Core, cid: ClientId, mid: MsgId, reply: Bytes) {
+    let Some(m) = core.msgs.get_mut(mid) else { return };
+    m.rsp.push(reply);
+    m.done = true;
+    m.in_client = true;
+    m.client = Some(cid);
+    let Some(c) = core.client(cid) else {
+        core.msgs.free(mid);
+        return;
+    };
+    c.omsg_q.push_back(mid);
+    core.want_send(ConnRef::Client(cid));
+}
+
+/// Forwards a request whole to the server of its first key (twemproxy:
+/// req_forward).
+fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
+    let route = {
+        let Core { msgs, pools, scratch, now, .. } = core;
+        let Some(m) = msgs.get(mid) else { return };
+        let key: &[u8] = match m.meta.keys.first() {
+            Some(&k) => span_bytes(&m.data, k, scratch),
+            None => b"placeholder",
+        };
+        pools[p].route(key, *now)
+    };
+    let Some(m) = core.msgs.get_mut(mid) else { return };
+    m.noreply = m.meta.noreply;
+    if !m.noreply {
+        m.in_client = true;
+        if let Some(c) = core.client(cid) {
+            c.omsg_q.push_back(mid);
+        }
+    }
+    if let Err(e) = route.and_then(|s| req_enqueue(core, p, s, mid)) {
+        req_fail(core, mid, e);
+    }
+}
+
+/// Queues a request on a connection of server `s` of pool `p`.
+pub fn req_enqueue(core: &mut Core, p: usize, s: usize, mid: MsgId) -> Result<(), i32> {
+    let sid = server::conn_for(core, p, s)?;
+    let Some(conn) = core.server(sid) else { return Err(libc::ECONNREFUSED) };
+    conn.imsg_q.push_back(mid);
+    let Some(m) = core.msgs.get_mut(mid) else { return Ok(()) };
+    m.in_server = true;
+    m.server = Some((s as u16, sid));
+    let len = i64::from(m.mlen);
+    let sm = core.metrics.server(p, s);
+    sm.requests += 1;
+    sm.request_bytes += len;
+    sm.in_queue += 1;
+    sm.in_queue_bytes += len;
+    core.want_send(ConnRef::Server(sid));
+    Ok(())
+}
+
+/// A request failed before it got a reply: complete it with `errno`.
+pub fn req_fail(core: &mut Core, mid: MsgId, errno: i32) {
+    let Some(m) = core.msgs.get_mut(mid) else { return };
+    m.err = Some(errno);
+    m.done = true;
+    response::req_done(core, mid);
+}
+
+/// Splits a multi-key request into one child per server (twemproxy:
+/// redis_fragment / memcache_fragment), in increasing server order.
+fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
+    // Route every key, then build each server's sub-request.
+    let mut targets: Vec<(Result<usize, i32>, Vec<u8>, u32)> = Vec::new();
+    let mut key_child: Vec<u16> = Vec::new();
+    {
+        let Core { msgs, pools, now, .. } = core;
+        let Some(m) = msgs.get(mid) else { return };
+        let mut scratch = Vec::new();
+        let mut key_srv: Vec<Result<usize, i32>> = Vec::with_capacity(m.meta.keys.len());
+        for &k in &m.meta.keys {
+            let key = span_bytes(&m.data, k, &mut scratch);
+            key_srv.push(pools[p].route(key, *now));
+        }
+        let mut order: Vec<Result<usize, i32>> = key_srv.clone();
+        order.sort_by_key(|r| match r {
+            Ok(s) => (0, *s as i64),
+            Err(e) => (1, i64::from(*e)),
+        });
+        order.dedup();
+        for t in order {
+            let idx: Vec<usize> = (0..key_srv.len()).filter(|&i| key_srv[i] == t).collect();
+            let buf = build_fragment(m, &idx, &mut scratch);
+            targets.push((t, buf, idx.len() as u32));
+        }
+        key_child.extend(key_srv.iter().map(|r| targets.iter().position(|t| t.0 == *r).unwrap_or(0) as u16));
+    }
+    // Create every child before forwarding any.
+    let mut children = Vec::with_capacity(targets.len());
+    for (_, buf, nkeys) in &mut targets {
+        let c = core.msgs.alloc();
+        if let Some(ch) = core.msgs.get_mut(c) {
+            ch.parent = Some(mid);
+            ch.pool = p as u16;
+            ch.mlen = buf.len() as u32;
+            ch.meta.narg = *nkeys;
+            ch.data.push(Bytes::from(std::mem::take(buf)));
+        }
+        children.push(c);
+    }
+    let nchild = children.len();
+    let Some(m) = core.msgs.get_mut(mid) else { return };
+    let f = m.frag.get_or_insert_with(Box::<Frag>::default);
+    f.children.clear();
+    f.children.extend_from_slice(&children);
+    f.key_child = key_child;
+    f.ndone = 0;
+    m.in_client = true;
+    if let Some(c) = core.client(cid) {
+        c.omsg_q.push_back(mid);
+    }
+    core.metrics.pool(p).fragments += nchild as i64;
+    for (i, (t, _, _)) in targets.into_iter().enumerate() {
+        let child = children[i];
+        if let Err(e) = t.and_then(|s| req_enqueue(core, p, s, child)) {
+            req_fail(core, child, e);
+        }
+    }
+}
+
+/// The bytes of one sub-request: the keys `idx` of the parent (in order).
+// COPY: fragment rewriting copies the keys (and MSET values); bounded by
+// the parent request's size.
+fn build_fragment(m: &crate::msg::Msg, idx: &[usize], scratch: &mut Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::new();
+    match m.meta.cmd {
+        Cmd::Redis(cmd) => {
+            redis::fragment::frag_header(cmd, idx.len(), &mut out);
+            for &i in idx {
+                redis::fragment::frag_key(span_bytes(&m.data, m.meta.keys[i], scratch), &mut out);
+                if let Some(&v) = m.meta.vals.get(i) {
+                    redis::fragment::frag_key(span_bytes(&m.data, v, scratch), &mut out);
+                }
+            }
+        }
+        Cmd::Memcache(cmd) => {
+            let mut keys: Vec<Vec<u8>> = Vec::with_capacity(idx.len());
+            for &i in idx {
+                keys.push(span_bytes(&m.data, m.meta.keys[i], scratch).to_vec());
+            }
+            memcache::fragment::frag_req(cmd, keys.iter().map(|k| k.as_slice()), &mut out);
+        }
+        Cmd::None => {}
+    }
+    out
+}
+
+/// Frees a request and, for a parent, its children.
+pub fn free_tree(core: &mut Core, mid: MsgId) {
+    let children = core.msgs.get_mut(mid).and_then(|m| m.frag.as_mut().map(|f| std::mem::take(&mut f.children)));
+    if let Some(ch) = children {
+        for c in &ch {
+            core.msgs.free(*c);
+        }
+        if let Some(f) = core.msgs.get_mut(mid).and_then(|m| m.frag.as_mut()) {
+            f.children = ch;
+            f.children.clear();
+        }
+    }
+    core.msgs.free(mid);
+}
+
+/// The span of the key inside a memcache `VALUE <key> ...` block.
+pub fn value_key(block: Span) -> Span {
+    Span::new(block.start + 6, block.len.saturating_sub(6))
+}
+
+/// Synthesised error reply for a failed request (§ERR.2).
+pub fn error_reply(proto: Proto, errno: i32) -> Bytes {
+    let text = crate::sock::strerror(errno);
+    let mut out = Vec::with_capacity(text.len() + 16);
+    match proto {
+        Proto::Redis => redis::reply::err_errno(&text, &mut out),
+        Proto::Memcache => memcache::reply::server_error(&text, &mut out),
+    }
+    Bytes::from(out)
+}

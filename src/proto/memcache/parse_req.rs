@@ -1,0 +1,754 @@
+//! Memcache request parser (twemproxy: `memcache_parse_req` in
+//! proto/nc_memcache.c), byte-exact to §MEMCACHE.1.
+//!
+//! A request is one line of SP-separated tokens ended by `\r\n`, then for
+//! storage commands a data block of exactly `<bytes>` bytes and `\r\n`.
+//! Only SP and CR delimit tokens: LF, tabs and control bytes belong to the
+//! token (so `get a\n` waits for more bytes, as in 0.5.0).
+//!
+//! Unlike 0.5.0, a malformed request whose framing is still known is
+//! consumed whole and returned `Complete` with `meta.reject` set, so the
+//! connection keeps working (§ERR.3 lists what 0.5.0 closes on):
+//! - unknown command word (any case but lowercase, empty line): `UnknownCommand`;
+//! - too few tokens, or too many for set/add/replace/append/prepend/cas/
+//!   incr/decr/touch: `WrongArity` (memcached answers `ERROR` to both,
+//!   since it dispatches on the token count first);
+//! - key over 250 bytes: `BadKey`;
+//! - bad number, misspelt `noreply`, a trailing token after delete,
+//!   version or quit: `BadFormat`;
+//! - more than `max_narg` keys in a get: `TooLarge`.
+//!
+//! A storage line locates its data block only through `<bytes>`: when that
+//! field parsed (≤ `max_msg`), the block and its CRLF are skipped even if
+//! the line is otherwise rejected; when it is missing or malformed, framing
+//! is lost and the parser returns `Err`. So is a data block not followed by
+//! `\r\n`, a CR not followed by LF, and a line over `max_line` bytes.
+//!
+//! # Invariants
+//! - each byte is looked at once; state carries partial tokens across chunks;
+//! - `meta.keys` spans are non-empty, at most 250 bytes and lie in the line;
+//! - the only allocation is pushing a key span, at most `max_narg` of them.
+
+use super::commands::{Cmd, Syntax, MAX_WORD};
+use crate::proto::{self, Limits, ParseError, Progress, Reject, ReqMeta, Span};
+
+/// Longest key the memcache protocol allows (memcached KEY_MAX_LENGTH).
+pub const MAX_KEY: u32 = 250;
+
+const NOREPLY: &[u8] = b"noreply";
+
+/// Where the parser stands in a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Phase {
+    #[default]
+    Line, // in the request line, before its CR
+    LineLf, // after the line's CR
+    Data,   // inside the data block
+    DataCr, // after the data block
+    DataLf, // after the data block's CR
+    Done,   // the request is complete
+}
+
+/// A numeric field: may it carry a leading `-`, and its largest magnitude.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Num {
+    signed: bool, // a leading `-` is allowed (incr/decr delta, touch exptime)
+    max: u64,     // largest magnitude memcached accepts
+}
+
+const FLAGS: Num = Num {
+    signed: false,
+    max: u32::MAX as u64,
+};
+const EXPTIME: Num = Num {
+    signed: false,
+    max: i32::MAX as u64,
+};
+const TOUCH_EXPTIME: Num = Num {
+    signed: true,
+    max: i32::MAX as u64,
+};
+const CAS_UNIQUE: Num = Num {
+    signed: false,
+    max: u64::MAX,
+};
+const DELTA: Num = Num {
+    signed: true,
+    max: u64::MAX,
+};
+const BYTES: Num = Num {
+    signed: false,
+    max: u64::MAX,
+};
+
+/// What a token of the request line holds, by its position.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Field {
+    #[default]
+    Word, // the command word
+    Key,
+    Num(Num),
+    Bytes, // `<bytes>` of a storage command
+    Noreply,
+    Ignored, // after an unknown word, or past the command's last field
+}
+
+/// The token being scanned.
+#[derive(Clone, Copy, Debug, Default)]
+struct Token {
+    field: Field,
+    start: u32,           // message offset of its first byte
+    len: u32,             // bytes so far
+    num: u64,             // value of a numeric field so far
+    neg: bool,            // a numeric field began with `-`
+    bad: bool,            // a byte or an overflow made it invalid
+    word: [u8; MAX_WORD], // the command word's bytes
+}
+
+impl Token {
+    fn feed(&mut self, run: &[u8]) {
+        match self.field {
+            Field::Key | Field::Ignored => {}
+            Field::Word => {
+                for (at, &b) in (self.len as usize..).zip(run) {
+                    match self.word.get_mut(at) {
+                        Some(w) => *w = b,
+                        None => self.bad = true,
+                    }
+                }
+            }
+            Field::Noreply => {
+                for (at, &b) in (self.len as usize..).zip(run) {
+                    self.bad |= NOREPLY.get(at) != Some(&b);
+                }
+            }
+            Field::Num(Num { signed, .. }) => {
+                for (at, &b) in (self.len as usize..).zip(run) {
+                    self.digit(at == 0 && signed, b);
+                }
+            }
+            Field::Bytes => {
+                for &b in run {
+                    self.digit(false, b);
+                }
+            }
+        }
+        self.len = self
+            .len
+            .saturating_add(u32::try_from(run.len()).unwrap_or(u32::MAX));
+    }
+
+    fn digit(&mut self, sign_ok: bool, b: u8) {
+        if sign_ok && b == b'-' {
+            self.neg = true;
+            return;
+        }
+        let next = match b {
+            b'0'..=b'9' => self
+                .num
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(b - b'0'))),
+            _ => None,
+        };
+        match next {
+            Some(n) => self.num = n,
+            None => self.bad = true,
+        }
+    }
+
+    /// The magnitude of a complete numeric token, if well-formed.
+    fn value(&self, num: Num) -> Option<u64> {
+        let digits = self.len - u32::from(self.neg);
+        (!self.bad && digits > 0 && self.num <= num.max).then_some(self.num)
+    }
+
+    fn is_noreply(&self) -> bool {
+        !self.bad && self.len as usize == NOREPLY.len()
+    }
+}
+
+/// The field at token `idx` (0 is the command word) of a `cmd` line.
+fn field(cmd: Option<Cmd>, idx: u32) -> Field {
+    let Some(cmd) = cmd else {
+        return if idx == 0 {
+            Field::Word
+        } else {
+            Field::Ignored
+        };
+    };
+    match (cmd.syntax(), idx) {
+        (Syntax::Bare, _) => Field::Ignored,
+        (Syntax::Retrieval, _) | (_, 1) => Field::Key,
+        (Syntax::Storage | Syntax::Cas, 2) => Field::Num(FLAGS),
+        (Syntax::Storage | Syntax::Cas, 3) => Field::Num(EXPTIME),
+        (Syntax::Storage | Syntax::Cas, 4) => Field::Bytes,
+        (Syntax::Cas, 5) => Field::Num(CAS_UNIQUE),
+        (Syntax::Arith, 2) => Field::Num(DELTA),
+        (Syntax::Touch, 2) => Field::Num(TOUCH_EXPTIME),
+        (Syntax::Storage, 5) | (Syntax::Cas, 6) => Field::Noreply,
+        (Syntax::Arith | Syntax::Touch, 3) | (Syntax::Delete, 2) => Field::Noreply,
+        _ => Field::Ignored,
+    }
+}
+
+/// Tokens a line of this syntax may hold (command word included), and the
+/// rejection for too many.
+fn arity(syntax: Syntax) -> (u32, u32, Reject) {
+    match syntax {
+        Syntax::Retrieval => (2, u32::MAX, Reject::WrongArity),
+        Syntax::Storage => (5, 6, Reject::WrongArity),
+        Syntax::Cas => (6, 7, Reject::WrongArity),
+        Syntax::Arith | Syntax::Touch => (3, 4, Reject::WrongArity),
+        Syntax::Delete => (2, 3, Reject::BadFormat),
+        Syntax::Bare => (1, 1, Reject::BadFormat),
+    }
+}
+
+/// The `<bytes>` field of a storage line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum DataLen {
+    #[default]
+    Missing,
+    Bad,
+    Len(u64),
+}
+
+/// Resumable state of one request being parsed.
+#[derive(Clone, Debug, Default)]
+pub struct ReqState {
+    phase: Phase,
+    pos: u32,          // message bytes consumed before the current chunk
+    cmd: Option<Cmd>,  // the command word, once recognised
+    ntok: u32,         // tokens begun on the line
+    in_tok: bool,      // `tok` is open
+    tok: Token,        // the token being scanned
+    data_len: DataLen, // `<bytes>` of a storage line
+    rest: u32,         // data bytes still to skip
+}
+
+impl ReqState {
+    /// Ready for the first byte of a new request.
+    pub fn reset(&mut self) {
+        *self = ReqState::default();
+    }
+
+    fn tok_begin(&mut self, start: u32) {
+        self.ntok = self.ntok.saturating_add(1);
+        let field = field(self.cmd, self.ntok - 1);
+        self.tok = Token {
+            field,
+            start,
+            ..Token::default()
+        };
+        self.in_tok = true;
+    }
+
+    fn tok_end(&mut self, lim: &Limits, meta: &mut ReqMeta) {
+        self.in_tok = false;
+        let t = &self.tok;
+        match t.field {
+            Field::Word => {
+                meta.name = Span::new(t.start, t.len);
+                let word = t.word.get(..t.len as usize).filter(|_| !t.bad);
+                self.cmd = word.and_then(Cmd::lookup);
+                match self.cmd {
+                    Some(c) => meta.cmd = proto::Cmd::Memcache(c),
+                    None => reject(meta, Reject::UnknownCommand),
+                }
+            }
+            Field::Key => key_end(Span::new(t.start, t.len), lim, meta),
+            Field::Num(num) if t.value(num).is_none() => reject(meta, Reject::BadFormat),
+            Field::Bytes => {
+                self.data_len = t.value(BYTES).map_or(DataLen::Bad, DataLen::Len);
+            }
+            Field::Noreply if t.is_noreply() => meta.noreply = true,
+            Field::Noreply => reject(meta, Reject::BadFormat),
+            Field::Num(_) | Field::Ignored => {}
+        }
+    }
+
+    /// Scans the request line up to and including its CR.
+    fn line(
+        &mut self,
+        bytes: &[u8],
+        lim: &Limits,
+        meta: &mut ReqMeta,
+    ) -> Result<usize, ParseError> {
+        // the line's bytes before CR may not exceed max_line
+        let room = (lim.max_line.saturating_sub(self.pos) as usize).saturating_add(1);
+        let win = &bytes[..bytes.len().min(room)];
+        let mut j = 0;
+        while let Some(&b) = win.get(j) {
+            if b == b'\r' || b == b' ' {
+                if self.in_tok {
+                    self.tok_end(lim, meta);
+                }
+                j += 1;
+                if b == b'\r' {
+                    self.phase = Phase::LineLf;
+                    return Ok(j);
+                }
+                continue;
+            }
+            if !self.in_tok {
+                self.tok_begin(bump(self.pos, j)?);
+            }
+            let k = win[j..]
+                .iter()
+                .position(|&c| c == b' ' || c == b'\r')
+                .map_or(win.len(), |p| j + p);
+            self.tok.feed(&win[j..k]);
+            j = k;
+        }
+        if bump(self.pos, j)? > lim.max_line {
+            return Err(ParseError::LineTooLong { max: lim.max_line });
+        }
+        Ok(j)
+    }
+
+    /// The line ended (LF seen): settle arity, then find the data block.
+    fn line_done(&mut self, lim: &Limits, meta: &mut ReqMeta) -> Result<Phase, ParseError> {
+        meta.narg = self.ntok;
+        let Some(cmd) = self.cmd else {
+            reject(meta, Reject::UnknownCommand); // empty line
+            return Ok(Phase::Done);
+        };
+        let (min, max, too_many) = arity(cmd.syntax());
+        if self.ntok < min {
+            meta.reject = Some(Reject::WrongArity);
+        } else if self.ntok > max {
+            meta.reject = Some(too_many);
+        }
+        if !cmd.is_storage() {
+            return Ok(Phase::Done);
+        }
+        let len = match self.data_len {
+            DataLen::Len(n) => n,
+            DataLen::Bad => {
+                return Err(ParseError::BadNumber {
+                    what: "data length",
+                })
+            }
+            DataLen::Missing => {
+                return Err(ParseError::Unexpected {
+                    what: "storage command line",
+                })
+            }
+        };
+        match u32::try_from(len) {
+            Ok(n) if n <= lim.max_msg => self.rest = n,
+            _ => {
+                return Err(ParseError::TooLarge {
+                    what: "data block",
+                    max: lim.max_msg,
+                })
+            }
+        }
+        Ok(if self.rest == 0 {
+            Phase::DataCr
+        } else {
+            Phase::Data
+        })
+    }
+}
+
+/// Parses (part of) one memcache request; see the contract in `proto`.
+/// `meta` is cleared when the request's first byte arrives; calling again
+/// after `Complete` starts a new request (`reset()` is then implied).
+pub fn parse_req(
+    st: &mut ReqState,
+    chunk: &[u8],
+    lim: &Limits,
+    meta: &mut ReqMeta,
+) -> Result<Progress, ParseError> {
+    if st.phase == Phase::Done {
+        st.reset();
+    }
+    if st.pos == 0 && st.phase == Phase::Line && !chunk.is_empty() {
+        meta.clear();
+    }
+    let mut i = 0;
+    while let Some(&b) = chunk.get(i) {
+        let n = match st.phase {
+            Phase::Line => st.line(&chunk[i..], lim, meta)?,
+            Phase::LineLf => {
+                expect(b, b'\n', "request line end")?;
+                st.phase = st.line_done(lim, meta)?;
+                1
+            }
+            Phase::Data => {
+                let n = chunk.len().saturating_sub(i).min(st.rest as usize);
+                st.rest -= n as u32; // n <= rest
+                if st.rest == 0 {
+                    st.phase = Phase::DataCr;
+                }
+                n
+            }
+            Phase::DataCr => {
+                expect(b, b'\r', "data block end")?;
+                st.phase = Phase::DataLf;
+                1
+            }
+            Phase::DataLf => {
+                expect(b, b'\n', "data block end")?;
+                st.phase = Phase::Done;
+                1
+            }
+            Phase::Done => 0,
+        };
+        st.pos = bump(st.pos, n)?;
+        i += n;
+        if st.phase == Phase::Done {
+            return Ok(Progress::Complete { end: i });
+        }
+    }
+    Ok(Progress::Incomplete)
+}
+
+/// Records the first reason to reject the request.
+fn reject(meta: &mut ReqMeta, r: Reject) {
+    meta.reject.get_or_insert(r);
+}
+
+fn key_end(span: Span, lim: &Limits, meta: &mut ReqMeta) {
+    if span.len > MAX_KEY.min(lim.max_key) {
+        reject(meta, Reject::BadKey);
+    } else if meta.keys.len() >= lim.max_narg as usize {
+        reject(meta, Reject::TooLarge);
+    } else {
+        meta.keys.push(span);
+    }
+}
+
+fn expect(b: u8, want: u8, what: &'static str) -> Result<(), ParseError> {
+    if b == want {
+        Ok(())
+    } else {
+        Err(ParseError::Unexpected { what })
+    }
+}
+
+/// `pos + n` as a message offset; a message cannot outgrow `u32`.
+fn bump(pos: u32, n: usize) -> Result<u32, ParseError> {
+    u32::try_from(n)
+        .ok()
+        .and_then(|n| pos.checked_add(n))
+        .ok_or(ParseError::TooLarge {
+            what: "request",
+            max: u32::MAX,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{all_splits, drive, show, Feed, Rng};
+    use super::*;
+
+    /// Limits of the tests: memcache-sized, small enough to hit.
+    fn lim(small: bool) -> Limits {
+        match small {
+            false => Limits {
+                max_msg: 2 << 20,
+                max_narg: 1024,
+                max_key: 250,
+                max_line: 4096,
+                max_depth: 8,
+            },
+            true => Limits {
+                max_msg: 64,
+                max_narg: 3,
+                max_key: 250,
+                max_line: 32,
+                max_depth: 8,
+            },
+        }
+    }
+
+    /// The request parser under test; `SMALL` picks the small limits.
+    #[derive(Default)]
+    struct Req<const SMALL: bool> {
+        st: ReqState,
+        meta: ReqMeta,
+        log: Vec<String>,
+    }
+
+    impl<const SMALL: bool> Feed for Req<SMALL> {
+        fn feed(&mut self, chunk: &[u8]) -> Result<Progress, ParseError> {
+            parse_req(&mut self.st, chunk, &lim(SMALL), &mut self.meta)
+        }
+
+        fn done(&mut self, msg: &[u8]) {
+            let m = &self.meta;
+            let bytes = |s: Span| {
+                assert!(
+                    s.end() as usize <= msg.len(),
+                    "span {s:?} outside {:?}",
+                    show(msg)
+                );
+                &msg[s.start as usize..s.end() as usize]
+            };
+            let mut keys = Vec::new();
+            for &k in &m.keys {
+                let key = bytes(k);
+                assert!(!key.is_empty() && key.len() <= MAX_KEY as usize);
+                assert!(!key.contains(&b' ') && !key.contains(&b'\r'));
+                keys.push(show(key));
+            }
+            assert!(m.keys.len() <= lim(SMALL).max_narg as usize);
+            assert!(m.keys.len() as u32 <= m.narg);
+            let mut line = match m.cmd {
+                proto::Cmd::Memcache(c) => {
+                    assert_eq!(bytes(m.name), c.name().as_bytes());
+                    if m.reject.is_none() && c.syntax() == Syntax::Retrieval {
+                        assert_eq!(m.keys.len() as u32, m.narg - 1);
+                    }
+                    c.name().to_string()
+                }
+                _ => format!("?{}", show(bytes(m.name))),
+            };
+            line += &format!(" [{}] {}", keys.join(" "), m.narg);
+            if m.noreply {
+                line += " noreply";
+            }
+            if let Some(r) = m.reject {
+                line += &format!(" {r:?}");
+            }
+            line += &format!(" {}B", msg.len());
+            self.log.push(line);
+            self.st.reset();
+        }
+
+        fn log(&mut self) -> &mut Vec<String> {
+            &mut self.log
+        }
+    }
+
+    /// `req! { test_name, input, "message 1", "message 2", ... }`: parses
+    /// the input whole, byte by byte and at every 2-way split; each message
+    /// reads `<cmd> [<keys>] <narg>[ noreply][ <Reject>] <length>B`.
+    macro_rules! req {
+        ($name:ident, $input:expr, $($want:expr),+ $(,)?) => {
+            #[test]
+            fn $name() {
+                let got = all_splits::<Req<false>>($input);
+                assert_eq!(got, [$($want),+], "{:?}", show($input));
+            }
+        };
+    }
+
+    req! { get_one, b"get a\r\n", "get [a] 2 7B" }
+    req! { get_many_spaces, b"get  a   b \r\n", "get [a b] 3 13B" }
+    req! { get_leading_spaces, b"  get a\r\n", "get [a] 2 9B" }
+    req! { get_noreply_is_a_key, b"get a noreply\r\n", "get [a noreply] 3 15B" }
+    req! { gets_three, b"gets x y z\r\n", "gets [x y z] 4 12B" }
+    req! { get_duplicates, b"get a a\r\n", "get [a a] 3 9B" }
+    req! { get_control_bytes_in_key, b"get a\x01\x7f\tb\r\n", "get [a\x01\x7f\tb] 2 11B" }
+    req! { get_lf_in_key, b"get a\nb\r\n", "get [a\nb] 2 9B" }
+    req! { get_lf_waits, b"get a\n", "incomplete 6" }
+    req! { set, b"set k 0 0 5\r\nhello\r\n", "set [k] 5 20B" }
+    req! { set_noreply, b"set k 1 2 5 noreply\r\nhello\r\n", "set [k] 6 noreply 28B" }
+    req! { set_binary_data, b"set k 0 0 4\r\n\r\n\r\n\r\n", "set [k] 5 19B" }
+    req! { set_empty_data, b"set k 0 0 0\r\n\r\n", "set [k] 5 15B" }
+    req! { set_trailing_spaces, b"set k 0 0 1 noreply  \r\nx\r\n", "set [k] 6 noreply 26B" }
+    req! { add, b"add k 0 0 1\r\nx\r\n", "add [k] 5 16B" }
+    req! { add_noreply, b"add k 0 0 1 noreply\r\nx\r\n", "add [k] 6 noreply 24B" }
+    req! { replace, b"replace k 0 0 1\r\nx\r\n", "replace [k] 5 20B" }
+    req! { replace_noreply, b"replace k 0 0 1 noreply\r\nx\r\n", "replace [k] 6 noreply 28B" }
+    req! { append, b"append k 0 0 1\r\nx\r\n", "append [k] 5 19B" }
+    req! { append_noreply, b"append k 0 0 1 noreply\r\nx\r\n", "append [k] 6 noreply 27B" }
+    req! { prepend, b"prepend k 0 0 1\r\nx\r\n", "prepend [k] 5 20B" }
+    req! { prepend_noreply, b"prepend k 0 0 1 noreply\r\nx\r\n", "prepend [k] 6 noreply 28B" }
+    req! { cas, b"cas k 0 0 1 99\r\nx\r\n", "cas [k] 6 19B" }
+    req! { cas_noreply, b"cas k 0 0 1 18446744073709551615 noreply\r\nx\r\n", "cas [k] 7 noreply 45B" }
+    req! { incr, b"incr k 1\r\n", "incr [k] 3 10B" }
+    req! { incr_noreply, b"incr k 18446744073709551615 noreply\r\n", "incr [k] 4 noreply 37B" }
+    req! { incr_sign_passes, b"incr n -1\r\n", "incr [n] 3 11B" }
+    req! { decr, b"decr k 1\r\n", "decr [k] 3 10B" }
+    req! { decr_noreply, b"decr k 1 noreply\r\n", "decr [k] 4 noreply 18B" }
+    req! { touch, b"touch k -1\r\n", "touch [k] 3 12B" }
+    req! { touch_noreply, b"touch k 10 noreply\r\n", "touch [k] 4 noreply 20B" }
+    req! { delete, b"delete k\r\n", "delete [k] 2 10B" }
+    req! { delete_noreply, b"delete k noreply \r\n", "delete [k] 3 noreply 19B" }
+    req! { version, b"version\r\n", "version [] 1 9B" }
+    req! { version_spaces, b" version  \r\n", "version [] 1 12B" }
+    req! { quit, b"quit\r\n", "quit [] 1 6B" }
+    req! {
+        pipeline,
+        b"set x 0 0 1 noreply\r\n1\r\nget x\r\nincr x 5 noreply\r\ndelete x\r\nquit\r\n",
+        "set [x] 6 noreply 24B", "get [x] 2 7B", "incr [x] 4 noreply 18B", "delete [x] 2 10B",
+        "quit [] 1 6B",
+    }
+
+    // rejected, the stream goes on
+    req! { unknown_word, b"stats\r\nget a\r\n", "?stats [] 1 UnknownCommand 7B", "get [a] 2 7B" }
+    req! { uppercase_word, b"GET a\r\nget b\r\n", "?GET [] 2 UnknownCommand 7B", "get [b] 2 7B" }
+    req! { long_word, b"getsgetsgets a\r\n", "?getsgetsgets [] 2 UnknownCommand 16B" }
+    req! { tab_is_not_space, b"get\ta\r\n", "?get\ta [] 1 UnknownCommand 7B" }
+    req! { empty_line, b"\r\n  \r\nget a\r\n", "? [] 0 UnknownCommand 2B", "? [] 0 UnknownCommand 4B", "get [a] 2 7B" }
+    req! { binary_protocol_byte, b"\x80\x01\r\n", "?\u{fffd}\x01 [] 1 UnknownCommand 4B" }
+    req! { get_no_key, b"get\r\nget \r\nget a\r\n", "get [] 1 WrongArity 5B", "get [] 1 WrongArity 6B", "get [a] 2 7B" }
+    req! { delete_legacy_time, b"delete n 0\r\n", "delete [n] 3 BadFormat 12B" }
+    req! { delete_extra, b"delete n noreply x\r\n", "delete [n] 4 noreply BadFormat 20B" }
+    req! { delete_no_key, b"delete\r\n", "delete [] 1 WrongArity 8B" }
+    req! { version_extra, b"version x\r\nquit y\r\n", "version [] 2 BadFormat 11B", "quit [] 2 BadFormat 8B" }
+    req! { touch_no_exptime, b"touch n\r\n", "touch [n] 2 WrongArity 9B" }
+    req! { touch_bad_exptime, b"touch n 1x\r\n", "touch [n] 3 BadFormat 12B" }
+    req! { incr_extra, b"incr n 1 noreply x\r\n", "incr [n] 5 noreply WrongArity 20B" }
+    req! { incr_bad, b"incr k abc\r\nincr k -\r\nincr k 1-\r\n",
+    "incr [k] 3 BadFormat 12B", "incr [k] 3 BadFormat 10B", "incr [k] 3 BadFormat 11B" }
+    req! { incr_overflow, b"incr k 18446744073709551616\r\n", "incr [k] 3 BadFormat 29B" }
+    req! { decr_misspelt_noreply, b"decr k 1 noreplyy\r\n", "decr [k] 4 BadFormat 19B" }
+    req! { set_negative_exptime, b"set y 0 -1 1\r\n1\r\nget y\r\n", "set [y] 5 BadFormat 17B", "get [y] 2 7B" }
+    req! { set_flags_overflow, b"set y 4294967296 0 1\r\n1\r\nset y 4294967295 0 1\r\n1\r\n",
+    "set [y] 5 BadFormat 25B", "set [y] 5 25B" }
+    req! { set_exptime_overflow, b"set y 0 2147483648 1\r\n1\r\n", "set [y] 5 BadFormat 25B" }
+    req! { cas_missing_unique, b"cas x 0 0 1\r\n9\r\nget x\r\n", "cas [x] 5 WrongArity 16B", "get [x] 2 7B" }
+    req! { set_misspelt_noreply, b"set k 0 0 1 noreplx\r\nx\r\n", "set [k] 6 BadFormat 24B" }
+    req! { set_short_noreply, b"set k 0 0 1 norepl\r\nx\r\n", "set [k] 6 BadFormat 23B" }
+    req! { set_extra_token, b"set k 0 0 1 noreply extra\r\nx\r\n", "set [k] 7 noreply WrongArity 30B" }
+
+    // framing lost
+    req! { data_too_long, b"get a\r\nset k 0 0 1\r\nxx\r\n", "get [a] 2 7B",
+    "error Unexpected { what: \"data block end\" }" }
+    req! { data_without_lf, b"set k 0 0 1\r\nx\rX", "error Unexpected { what: \"data block end\" }" }
+    req! { data_len_bad, b"set k 0 0 abc\r\nabc\r\n", "error BadNumber { what: \"data length\" }" }
+    req! { data_len_negative, b"set k 0 0 -1\r\n", "error BadNumber { what: \"data length\" }" }
+    req! { data_len_missing, b"set k 0 0\r\n\r\n", "error Unexpected { what: \"storage command line\" }" }
+    req! { set_no_key, b"set\r\n", "error Unexpected { what: \"storage command line\" }" }
+    req! { data_len_huge, b"set k 0 0 99999999999\r\n", "error TooLarge { what: \"data block\", max: 2097152 }" }
+    req! { cr_without_lf, b"get a\rb\r\n", "error Unexpected { what: \"request line end\" }" }
+    req! { incomplete_data, b"set k 0 0 5\r\nhel", "incomplete 16" }
+
+    #[test]
+    fn key_of_250_bytes_passes_251_is_rejected() {
+        let k250 = "k".repeat(250);
+        let k251 = "k".repeat(251);
+        let input = format!("get {k250}\r\nget a {k251} b\r\nset {k251} 0 0 1\r\nx\r\nget z\r\n");
+        let got = all_splits::<Req<false>>(input.as_bytes());
+        assert_eq!(
+            got,
+            [
+                format!("get [{k250}] 2 256B"),
+                "get [a b] 4 BadKey 261B".into(),
+                "set [] 5 BadKey 266B".into(),
+                "get [z] 2 7B".into()
+            ]
+        );
+    }
+
+    #[test]
+    fn small_limits() {
+        let long = b"get aaaaaaaaaa bbbbbbbbbb cccccccccc\r\n";
+        assert_eq!(
+            all_splits::<Req<true>>(long),
+            ["error LineTooLong { max: 32 }"]
+        );
+        // exactly max_line bytes before CR
+        let fits = b"get aaaaaaaaaa bbbbbbbbbb ccccc \r\n";
+        assert_eq!(fits.len(), 34);
+        assert_eq!(
+            all_splits::<Req<true>>(fits),
+            ["get [aaaaaaaaaa bbbbbbbbbb ccccc] 4 34B"]
+        );
+        let many = b"get a b c d e\r\nget f\r\n";
+        assert_eq!(
+            all_splits::<Req<true>>(many),
+            ["get [a b c] 6 TooLarge 15B", "get [f] 2 7B"]
+        );
+        let lf_key = [b"get a\n".as_slice(), &[b'x'; 40]].concat();
+        assert_eq!(
+            all_splits::<Req<true>>(&lf_key),
+            ["error LineTooLong { max: 32 }"]
+        );
+        let big = b"set k 0 0 65\r\n";
+        assert_eq!(
+            all_splits::<Req<true>>(big),
+            ["error TooLarge { what: \"data block\", max: 64 }"]
+        );
+    }
+
+    #[test]
+    fn one_mib_value_in_many_chunks() {
+        let n = 1 << 20;
+        let mut input = format!("set big 0 0 {n}\r\n").into_bytes();
+        input.extend((0..n).map(|i| (i % 251) as u8));
+        input.extend_from_slice(b"\r\nget big\r\n");
+        let want = [format!("set [big] 5 {}B", n + 23), "get [big] 2 9B".into()];
+        for step in [1, 7, 512, 4096, 65536] {
+            let cuts: Vec<usize> = (step..input.len()).step_by(step).collect();
+            assert_eq!(drive::<Req<false>>(&input, &cuts), want, "chunks of {step}");
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics_and_splits_agree() {
+        const PIECES: &[&[u8]] = &[
+            b"get",
+            b"gets",
+            b"set",
+            b"cas",
+            b"incr",
+            b"touch",
+            b"delete",
+            b"version",
+            b"quit",
+            b"GET",
+            b" ",
+            b"  ",
+            b"\r\n",
+            b"\r",
+            b"\n",
+            b"noreply",
+            b"0",
+            b"1",
+            b"-1",
+            b"2",
+            b"99999999999999999999",
+            b"k",
+            b"key",
+            b"\x00",
+            b"\xff",
+            b"\t",
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..10_000 {
+            let mut input = Vec::new();
+            for _ in 0..rng.below(24) {
+                match rng.below(8) {
+                    0 => input.push(rng.next() as u8),
+                    _ => input.extend_from_slice(PIECES[rng.below(PIECES.len())]),
+                }
+            }
+            let whole = drive::<Req<true>>(&input, &[]);
+            let mut cuts: Vec<usize> = (0..rng.below(4))
+                .map(|_| rng.below(input.len() + 1))
+                .collect();
+            cuts.sort_unstable();
+            assert_eq!(
+                drive::<Req<true>>(&input, &cuts),
+                whole,
+                "{:?} cut at {cuts:?}",
+                show(&input)
+            );
+        }
+    }
+
+    #[test]
+    fn empty_chunk_is_incomplete() {
+        let (mut st, mut meta) = (ReqState::default(), ReqMeta::default());
+        assert_eq!(
+            parse_req(&mut st, b"", &lim(false), &mut meta),
+            Ok(Progress::Incomplete)
+        );
+        assert_eq!(
+            parse_req(&mut st, b"get a\r\nget b", &lim(false), &mut meta),
+            Ok(Progress::Complete { end: 7 })
+        );
+        // without reset(): the next call starts a new request
+        assert_eq!(
+            parse_req(&mut st, b"get b\r\n", &lim(false), &mut meta),
+            Ok(Progress::Complete { end: 7 })
+        );
+        assert_eq!(meta.keys, [Span::new(4, 1)]);
+    }
+}

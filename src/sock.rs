@@ -1,0 +1,181 @@
+//! Sockets (twemproxy: nc_util.c socket helpers, nc_connection.c conn_recv/conn_sendv).
+//!
+//! The drain contract lives here and nowhere else:
+//! * `recv` reads into the spare capacity of a buffer; the caller reads
+//!   until `Recv::Blocked` or a short read. A short read means the kernel
+//!   buffer was drained at that instant, so with edge-triggered readiness a
+//!   new edge arrives when more bytes come: stopping there is safe (this is
+//!   twemproxy's `recv_ready = 0`).
+//! * `sendv` writes with one `writev` over at most `IOV_MAX` slices gathered
+//!   across queued messages; the caller advances by what was written.
+//! * Sockets are registered once for READABLE|WRITABLE (edge-triggered), so
+//!   the loop never calls `epoll_ctl` to arm or disarm write interest: a
+//!   writable edge after `WouldBlock` resumes the pending write.
+
+use bytes::BytesMut;
+use mio::net::{TcpStream, UnixStream};
+use mio::{Interest, Registry, Token};
+use std::io::{self, ErrorKind, IoSlice, Write};
+use std::os::fd::AsRawFd;
+
+/// At most this many slices per writev (twemproxy: NC_IOV_MAX).
+pub const IOV_MAX: usize = 128;
+
+/// What one read gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recv {
+    Data(usize), // bytes appended to the buffer
+    Eof,         // peer closed its side
+    Blocked,     // nothing to read now
+}
+
+/// A connected stream socket, TCP or unix.
+#[derive(Debug)]
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    pub fn register(&mut self, r: &Registry, t: Token) -> io::Result<()> {
+        let i = Interest::READABLE | Interest::WRITABLE;
+        match self {
+            Stream::Tcp(s) => r.register(s, t, i),
+            Stream::Unix(s) => r.register(s, t, i),
+        }
+    }
+
+    pub fn deregister(&mut self, r: &Registry) {
+        let _ = match self {
+            Stream::Tcp(s) => r.deregister(s),
+            Stream::Unix(s) => r.deregister(s),
+        };
+    }
+
+    fn fd(&self) -> i32 {
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
+    /// The pending socket error (SO_ERROR), used to finish a connect.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        match self {
+            Stream::Tcp(s) => s.take_error(),
+            Stream::Unix(s) => s.take_error(),
+        }
+    }
+
+    /// Reads once into the spare capacity of `buf` (at most `max` bytes).
+    pub fn recv(&self, buf: &mut BytesMut, max: usize) -> io::Result<Recv> {
+        let spare = buf.spare_capacity_mut();
+        let want = spare.len().min(max);
+        if want == 0 {
+            return Ok(Recv::Data(0));
+        }
+        loop {
+            let n = read_fd(self.fd(), spare.as_mut_ptr().cast(), want);
+            if n > 0 {
+                let n = n as usize;
+                advance_len(buf, n);
+                return Ok(Recv::Data(n));
+            }
+            if n == 0 {
+                return Ok(Recv::Eof);
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                ErrorKind::Interrupted => continue,
+                ErrorKind::WouldBlock => return Ok(Recv::Blocked),
+                _ => return Err(e),
+            }
+        }
+    }
+
+    /// One writev; `Ok(0)` when the socket would block.
+    pub fn sendv(&mut self, iov: &[IoSlice<'_>]) -> io::Result<usize> {
+        loop {
+            let r = match self {
+                Stream::Tcp(s) => s.write_vectored(iov),
+                Stream::Unix(s) => s.write_vectored(iov),
+            };
+            match r {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(0),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+fn read_fd(fd: i32, ptr: *mut libc::c_void, len: usize) -> isize {
+    // SAFETY: `ptr` points at `len` writable bytes of the buffer's spare
+    // capacity (checked by the caller); read(2) writes at most `len` bytes.
+    unsafe { libc::read(fd, ptr, len) }
+}
+
+#[allow(unsafe_code)]
+fn advance_len(buf: &mut BytesMut, n: usize) {
+    debug_assert!(n <= buf.capacity() - buf.len());
+    // SAFETY: read(2) just initialised `n` bytes right after `len`, within
+    // the spare capacity.
+    unsafe { buf.set_len(buf.len() + n) }
+}
+
+/// `strerror(e)` as glibc spells it, for synthesised error replies (§ERR.2).
+pub fn strerror(errno: i32) -> String {
+    if errno == 0 {
+        return String::from("unknown");
+    }
+    let s = io::Error::from_raw_os_error(errno).to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// The errno of an I/O error (EIO when there is none).
+pub fn errno_of(e: &io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// Enables TCP keepalive on a socket.
+pub fn set_keepalive(s: &TcpStream) -> io::Result<()> {
+    setsockopt_int(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)
+}
+
+/// Sets an integer socket option.
+#[allow(unsafe_code)]
+pub fn setsockopt_int(fd: i32, level: i32, name: i32, val: i32) -> io::Result<()> {
+    // SAFETY: passes a pointer to a live i32 and its exact size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&val as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strerror_texts() {
+        assert_eq!(strerror(libc::ECONNREFUSED), "Connection refused");
+        assert_eq!(strerror(libc::ETIMEDOUT), "Connection timed out");
+        assert_eq!(strerror(libc::EINVAL), "Invalid argument");
+        assert_eq!(strerror(0), "unknown");
+    }
+}

@@ -1,0 +1,472 @@
+//! Statistics (twemproxy: nc_stats.c).
+//!
+//! The event loop owns a [`Metrics`]: plain `i64` fields it bumps directly
+//! (`m.pool(p).client_eof += 1`), no locks or atomics. After every loop
+//! iteration it calls [`StatsHandle::swap`], which hands the accumulated
+//! deltas to the stats thread through a `sync_channel(1)` with `try_send`
+//! and continues with a zeroed buffer. If the aggregator has not taken the
+//! previous hand-off yet, nothing happens and the loop keeps accumulating
+//! (twemproxy's "aggregate" flag). The loop never blocks on the stats thread.
+//!
+//! ```text
+//!   event loop                          stats thread
+//!   Metrics.cur --try_send(deltas)-->   fold into sum (counters and gauges
+//!        ^                              add, timestamps overwrite if != 0)
+//!        +------- zeroed buffer <-----  serve JSON / Prometheus from sum
+//! ```
+//!
+//! Exactly two delta buffers exist: one in `Metrics`, the other in flight
+//! (channel, aggregator, or the handle's spare). So the hand-off allocates
+//! nothing. The stats thread (`aggregator`) wakes every `-i` ms or on a
+//! connection, folds pending deltas, and answers every stats client.
+//!
+//! The tables below are the single source of the metric names, kinds and
+//! descriptions: the structs, `-D` ([`describe`]), the JSON field order,
+//! the Prometheus families and [`metric_names`] are all generated from them.
+//!
+//! # Beyond twemproxy 0.5.0 (issue 7.6)
+//! - Request→response latency per server (a fixed log-linear histogram,
+//!   recorded by the loop with [`Metrics::record_latency`]). The JSON
+//!   carries five EXTRA fields, appended AFTER twemproxy's own so existing
+//!   parsers keep working: `latency_p50_us`, `latency_p90_us`,
+//!   `latency_p99_us`, `latency_p999_us`, `latency_max_us` (µs since start,
+//!   percentiles at most 6.25% high). Each server object has them after its
+//!   13 metrics; each pool object has the same five over all its servers,
+//!   after its 6 metrics and before its first server object.
+//! - Prometheus text exposition (format 0.0.4): a stats client that sends
+//!   `GET /metrics HTTP/1.x` gets an HTTP/1.0 200 reply with every metric
+//!   labelled by `pool` and `server`, and the latencies as summaries. Any
+//!   other client (or one that sends nothing within 100 ms) gets the JSON.
+//! - `-D` stays byte-exact with 0.5.0 and does not list the extras;
+//!   [`metric_names`] does (for the man page).
+//!
+//! # Invariants
+//! - the JSON layout (order, separators) is byte-exact §STATS.3, extras aside;
+//! - [`Metrics`] and every buffer in flight have the shape of one layout.
+
+mod aggregator;
+mod histogram;
+mod render;
+
+pub use aggregator::{hostname, spawn, StatsError, StatsHandle};
+pub use histogram::Histogram;
+
+use std::ops::Range;
+
+/// How a metric is aggregated (twemproxy: `stats_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,   // monotonic; the loop adds deltas
+    Gauge,     // a level; the loop adds signed deltas
+    Timestamp, // µs since the epoch; the last non-zero value wins
+}
+
+impl MetricKind {
+    /// Folds a delta into a sum (§STATS.5).
+    fn fold(self, sum: i64, delta: i64) -> i64 {
+        match self {
+            MetricKind::Timestamp if delta == 0 => sum,
+            MetricKind::Timestamp => delta,
+            MetricKind::Counter | MetricKind::Gauge => sum.saturating_add(delta),
+        }
+    }
+}
+
+/// One row of a stats table (twemproxy: `struct stats_desc` + type).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricDesc {
+    pub name: &'static str, // JSON key and `-D` name
+    pub kind: MetricKind,
+    pub desc: &'static str, // `-D` text, also the Prometheus HELP
+}
+
+/// Generates a metrics struct from a table of `name: Kind, "description";`.
+macro_rules! stats_table {
+    ($(#[$meta:meta])* $ty:ident { $($name:ident: $kind:ident, $desc:literal;)+ }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct $ty {
+            $(#[doc = $desc] pub $name: i64,)+
+        }
+
+        impl $ty {
+            /// The table, in `-D` and JSON order.
+            pub const TABLE: &'static [MetricDesc] = &[
+                $(MetricDesc { name: stringify!($name), kind: MetricKind::$kind, desc: $desc },)+
+            ];
+
+            /// Each row with its value, in table order.
+            pub fn values(&self) -> impl Iterator<Item = (&'static MetricDesc, i64)> {
+                Self::TABLE.iter().zip([$(self.$name),+])
+            }
+
+            /// Adds the deltas `d` into `self` (timestamps overwrite when non-zero).
+            pub fn fold(&mut self, d: &Self) {
+                $(self.$name = MetricKind::$kind.fold(self.$name, d.$name);)+
+            }
+        }
+    };
+}
+
+/// The pool table (twemproxy: `STATS_POOL_CODEC`).
+macro_rules! pool_stats {
+    ($($rows:tt)+) => {
+        stats_table! {
+            /// Per-pool metrics; in [`Metrics`] these are deltas since the last hand-off.
+            PoolMetrics { $($rows)+ }
+        }
+    };
+}
+
+/// The server table (twemproxy: `STATS_SERVER_CODEC`).
+macro_rules! server_stats {
+    ($($rows:tt)+) => {
+        stats_table! {
+            /// Per-server metrics; in [`Metrics`] these are deltas since the last hand-off.
+            ServerMetrics { $($rows)+ }
+        }
+    };
+}
+
+pool_stats! {
+    client_eof:         Counter,   "# eof on client connections";
+    client_err:         Counter,   "# errors on client connections";
+    client_connections: Gauge,     "# active client connections";
+    server_ejects:      Counter,   "# times backend server was ejected";
+    forward_error:      Counter,   "# times we encountered a forwarding error";
+    fragments:          Counter,   "# fragments created from a multi-vector request";
+}
+
+server_stats! {
+    server_eof:         Counter,   "# eof on server connections";
+    server_err:         Counter,   "# errors on server connections";
+    server_timedout:    Counter,   "# timeouts on server connections";
+    server_connections: Gauge,     "# active server connections";
+    server_ejected_at:  Timestamp, "timestamp when server was ejected in usec since epoch";
+    requests:           Counter,   "# requests";
+    request_bytes:      Counter,   "total request bytes";
+    responses:          Counter,   "# responses";
+    response_bytes:     Counter,   "total response bytes";
+    in_queue:           Gauge,     "# requests in incoming queue";
+    in_queue_bytes:     Gauge,     "current request bytes in incoming queue";
+    out_queue:          Gauge,     "# requests in outgoing queue";
+    out_queue_bytes:    Gauge,     "current request bytes in outgoing queue";
+}
+
+/// The latency extras (issue 7.6): JSON key, percentile in 1/10000 (None =
+/// max), Prometheus quantile label, description.
+pub(crate) const LATENCY: [(&str, Option<u64>, &str, &str); 5] = [
+    (
+        "latency_p50_us",
+        Some(5000),
+        "0.5",
+        "median request latency in usec",
+    ),
+    (
+        "latency_p90_us",
+        Some(9000),
+        "0.9",
+        "90th percentile request latency in usec",
+    ),
+    (
+        "latency_p99_us",
+        Some(9900),
+        "0.99",
+        "99th percentile request latency in usec",
+    ),
+    (
+        "latency_p999_us",
+        Some(9990),
+        "0.999",
+        "99.9th percentile request latency in usec",
+    ),
+    (
+        "latency_max_us",
+        None,
+        "",
+        "maximum request latency in usec",
+    ),
+];
+
+/// The `-D` description (§CLI.4), printed after the version block.
+pub fn describe() -> String {
+    let mut out = String::from("pool stats:\n");
+    for row in PoolMetrics::TABLE {
+        out.push_str(&format!("  {:<20}\"{}\"\n", row.name, row.desc));
+    }
+    out.push_str("\nserver stats:\n");
+    for row in ServerMetrics::TABLE {
+        out.push_str(&format!("  {:<20}\"{}\"\n", row.name, row.desc));
+    }
+    out
+}
+
+/// Every metric as (name, description): the pool table, the server table,
+/// then the latency extras (which `-D` does not print).
+pub fn metric_names() -> Vec<(&'static str, &'static str)> {
+    let tables = PoolMetrics::TABLE.iter().chain(ServerMetrics::TABLE);
+    let mut names: Vec<_> = tables.map(|row| (row.name, row.desc)).collect();
+    names.extend(LATENCY.iter().map(|&(name, _, _, desc)| (name, desc)));
+    names
+}
+
+/// Pool and server names, and where each pool's servers sit in the flat
+/// per-server vectors.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub pools: Vec<(String, Range<usize>)>, // pool name, its servers' indices
+    pub servers: Vec<String>,               // server names, pool after pool
+}
+
+impl Layout {
+    pub fn new(layout: &[(String, Vec<String>)]) -> Layout {
+        let mut out = Layout::default();
+        for (pool, servers) in layout {
+            let start = out.servers.len();
+            out.servers.extend(servers.iter().cloned());
+            out.pools.push((pool.clone(), start..out.servers.len()));
+        }
+        out
+    }
+
+    /// Flat index of server `s` of pool `p`.
+    fn server(&self, p: usize, s: usize) -> Option<usize> {
+        let range = &self.pools.get(p)?.1;
+        let i = range.start.checked_add(s)?;
+        range.contains(&i).then_some(i)
+    }
+}
+
+/// One copy of every pool and server metric: the loop's deltas, a hand-off
+/// in flight, or the aggregator's sum.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    pub pools: Vec<PoolMetrics>,     // by pool index
+    pub servers: Vec<ServerMetrics>, // by flat server index (Layout)
+    pub latency: Vec<Histogram>,     // by flat server index
+}
+
+impl Snapshot {
+    pub fn new(layout: &Layout) -> Snapshot {
+        let nservers = layout.servers.len();
+        Snapshot {
+            pools: vec![PoolMetrics::default(); layout.pools.len()],
+            servers: vec![ServerMetrics::default(); nservers],
+            latency: vec![Histogram::default(); nservers],
+        }
+    }
+
+    /// Adds the deltas `d` into `self` (§STATS.5).
+    pub fn fold(&mut self, d: &Snapshot) {
+        debug_assert_eq!(self.servers.len(), d.servers.len(), "same layout");
+        for (sum, delta) in self.pools.iter_mut().zip(&d.pools) {
+            sum.fold(delta);
+        }
+        for (sum, delta) in self.servers.iter_mut().zip(&d.servers) {
+            sum.fold(delta);
+        }
+        for (sum, delta) in self.latency.iter_mut().zip(&d.latency) {
+            sum.merge(delta);
+        }
+    }
+
+    /// Zeroes every metric, keeping the allocation.
+    pub fn reset(&mut self) {
+        self.pools.fill(PoolMetrics::default());
+        self.servers.fill(ServerMetrics::default());
+        self.latency.iter_mut().for_each(Histogram::reset);
+    }
+}
+
+/// The event loop's metrics: deltas since the last hand-off to the stats
+/// thread (twemproxy: `stats->current`).
+#[derive(Debug)]
+pub struct Metrics {
+    pub(crate) cur: Snapshot,   // deltas since the last hand-off
+    layout: Layout,             // names and server index ranges
+    pub(crate) modified: bool,  // cur changed since the last hand-off
+    pool_sink: PoolMetrics,     // absorbs writes to an unknown pool
+    server_sink: ServerMetrics, // absorbs writes to an unknown server
+}
+
+impl Metrics {
+    /// Metrics for pools `(name, server names)`, in stats order (§CONF.9).
+    pub fn new(layout: &[(String, Vec<String>)]) -> Metrics {
+        let layout = Layout::new(layout);
+        Metrics {
+            cur: Snapshot::new(&layout),
+            layout,
+            modified: false,
+            pool_sink: PoolMetrics::default(),
+            server_sink: ServerMetrics::default(),
+        }
+    }
+
+    /// The deltas of pool `p`; marks the metrics modified.
+    pub fn pool(&mut self, p: usize) -> &mut PoolMetrics {
+        self.modified = true;
+        debug_assert!(p < self.cur.pools.len(), "pool {p} out of range");
+        self.cur.pools.get_mut(p).unwrap_or(&mut self.pool_sink)
+    }
+
+    /// The deltas of server `s` of pool `p`; marks the metrics modified.
+    pub fn server(&mut self, p: usize, s: usize) -> &mut ServerMetrics {
+        self.modified = true;
+        let i = self.layout.server(p, s);
+        debug_assert!(i.is_some(), "server {p}/{s} out of range");
+        match i.and_then(|i| self.cur.servers.get_mut(i)) {
+            Some(m) => m,
+            None => &mut self.server_sink,
+        }
+    }
+
+    /// Records one request→response latency of server `s` of pool `p`.
+    pub fn record_latency(&mut self, p: usize, s: usize, micros: u64) {
+        let Some(h) = self
+            .layout
+            .server(p, s)
+            .and_then(|i| self.cur.latency.get_mut(i))
+        else {
+            debug_assert!(false, "server {p}/{s} out of range");
+            return;
+        };
+        h.record(micros);
+        self.modified = true;
+    }
+
+    /// Whether anything changed since the last hand-off.
+    pub fn modified(&self) -> bool {
+        self.modified
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// §CLI.4, byte for byte.
+    const DESCRIBE: &str = "pool stats:
+  client_eof          \"# eof on client connections\"
+  client_err          \"# errors on client connections\"
+  client_connections  \"# active client connections\"
+  server_ejects       \"# times backend server was ejected\"
+  forward_error       \"# times we encountered a forwarding error\"
+  fragments           \"# fragments created from a multi-vector request\"
+
+server stats:
+  server_eof          \"# eof on server connections\"
+  server_err          \"# errors on server connections\"
+  server_timedout     \"# timeouts on server connections\"
+  server_connections  \"# active server connections\"
+  server_ejected_at   \"timestamp when server was ejected in usec since epoch\"
+  requests            \"# requests\"
+  request_bytes       \"total request bytes\"
+  responses           \"# responses\"
+  response_bytes      \"total response bytes\"
+  in_queue            \"# requests in incoming queue\"
+  in_queue_bytes      \"current request bytes in incoming queue\"
+  out_queue           \"# requests in outgoing queue\"
+  out_queue_bytes     \"current request bytes in outgoing queue\"
+";
+
+    pub(crate) fn two_pools() -> Vec<(String, Vec<String>)> {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        vec![
+            ("beta".into(), s(&["127.0.0.1:11311", "127.0.0.1:11312"])),
+            ("alpha".into(), s(&["127.0.0.1:16379", "127.0.0.1:16380"])),
+        ]
+    }
+
+    #[test]
+    fn describe_is_byte_exact() {
+        assert_eq!(describe(), DESCRIBE);
+    }
+
+    #[test]
+    fn tables_have_kinds_and_order() {
+        assert_eq!(PoolMetrics::TABLE.len(), 6);
+        assert_eq!(ServerMetrics::TABLE.len(), 13);
+        let kind = |name| {
+            let rows = PoolMetrics::TABLE.iter().chain(ServerMetrics::TABLE);
+            rows.into_iter().find(|r| r.name == name).map(|r| r.kind)
+        };
+        assert_eq!(kind("client_connections"), Some(MetricKind::Gauge));
+        assert_eq!(kind("server_ejected_at"), Some(MetricKind::Timestamp));
+        assert_eq!(kind("out_queue_bytes"), Some(MetricKind::Gauge));
+        assert_eq!(kind("fragments"), Some(MetricKind::Counter));
+        let names = metric_names();
+        assert_eq!(names.len(), 6 + 13 + 5);
+        assert_eq!(names[0], ("client_eof", "# eof on client connections"));
+        assert_eq!(names[23].0, "latency_max_us");
+    }
+
+    #[test]
+    fn values_follow_fields() {
+        let m = ServerMetrics {
+            server_eof: 1,
+            out_queue_bytes: 13,
+            requests: 6,
+            ..Default::default()
+        };
+        let v: Vec<_> = m.values().map(|(row, v)| (row.name, v)).collect();
+        assert_eq!(v[0], ("server_eof", 1));
+        assert_eq!(v[5], ("requests", 6));
+        assert_eq!(v[12], ("out_queue_bytes", 13));
+    }
+
+    #[test]
+    fn fold_adds_and_overwrites_timestamps() {
+        let mut sum = ServerMetrics {
+            requests: 5,
+            in_queue: 2,
+            server_ejected_at: 111,
+            ..Default::default()
+        };
+        sum.fold(&ServerMetrics {
+            requests: 3,
+            in_queue: -2,
+            ..Default::default()
+        });
+        assert_eq!(
+            (sum.requests, sum.in_queue, sum.server_ejected_at),
+            (8, 0, 111)
+        );
+        sum.fold(&ServerMetrics {
+            server_ejected_at: 222,
+            ..Default::default()
+        });
+        assert_eq!(sum.server_ejected_at, 222);
+    }
+
+    #[test]
+    fn metrics_index_by_pool_and_server() {
+        let mut m = Metrics::new(&two_pools());
+        assert!(!m.modified());
+        m.pool(1).client_eof += 1;
+        assert!(m.modified());
+        m.server(1, 1).requests += 2;
+        m.server(0, 0).requests += 5;
+        m.record_latency(1, 0, 40);
+        assert_eq!(m.cur.pools[1].client_eof, 1);
+        assert_eq!(m.cur.servers[3].requests, 2);
+        assert_eq!(m.cur.servers[0].requests, 5);
+        assert_eq!(m.cur.latency[2].count(), 1);
+        assert_eq!(m.layout.pools[1], ("alpha".to_string(), 2..4));
+    }
+
+    #[test]
+    fn snapshot_fold_and_reset() {
+        let layout = Layout::new(&two_pools());
+        let (mut sum, mut d) = (Snapshot::new(&layout), Snapshot::new(&layout));
+        d.pools[0].client_connections = 3;
+        d.servers[1].server_ejected_at = 9;
+        d.latency[1].record(10);
+        sum.fold(&d);
+        sum.fold(&d);
+        assert_eq!(sum.pools[0].client_connections, 6);
+        assert_eq!(sum.servers[1].server_ejected_at, 9);
+        assert_eq!(sum.latency[1].count(), 2);
+        d.reset();
+        assert_eq!(d, Snapshot::new(&layout));
+    }
+}
