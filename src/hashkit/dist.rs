@@ -170,7 +170,7 @@ impl Continuum {
     /// twemproxy: modula_dispatch() — slot `r mod total`.
     fn slot_dispatch(&self, r: u64) -> Option<u32> {
         let total = self.slots.last()?.end;
-        let slot = r % total;
+        let slot = r.checked_rem(total)?; // total 0 only if every weight is 0
         let at = self.slots.partition_point(|s| s.end <= slot);
         self.slots.get(at).map(|s| s.index)
     }
@@ -451,6 +451,22 @@ mod tests {
             .collect();
         for h in (0..u32::MAX).step_by(9973).chain([0, 1, 2, 3, 4, u32::MAX]) {
             assert_eq!(c.dispatch(h), Some(slots[h as usize % slots.len()]), "{h}");
+        }
+    }
+
+    #[test]
+    fn zero_weights_route_nowhere() {
+        let servers = [ServerPoint {
+            name: b"a",
+            weight: 0,
+            live: true,
+        }; 3];
+        for dist in [Distribution::Ketama, Distribution::Modula] {
+            assert_eq!(
+                Continuum::build(dist, &servers).dispatch(7),
+                None,
+                "{dist:?}"
+            );
         }
     }
 

@@ -15,5 +15,27 @@ pub use commands::{Cmd, KeyClass, Syntax};
 pub use parse_req::{parse_req, ReqState, MAX_KEY};
 pub use parse_rsp::{parse_rsp, RspState};
 
+use crate::proto::ParseError;
+
 #[cfg(test)]
 mod testutil;
+
+/// `pos + n` as a message offset; a message cannot outgrow `u32` (`what`
+/// names it in the error).
+fn bump(pos: u32, n: usize, what: &'static str) -> Result<u32, ParseError> {
+    u32::try_from(n)
+        .ok()
+        .and_then(|n| pos.checked_add(n))
+        .ok_or(ParseError::TooLarge {
+            what,
+            max: u32::MAX,
+        })
+}
+
+/// Skips what `avail` bytes hold of a data block with `rest` bytes still to
+/// come; returns the bytes skipped.
+fn skip_data(rest: &mut u32, avail: usize) -> usize {
+    let n = avail.min(*rest as usize);
+    *rest -= n as u32; // n <= rest
+    n
+}

@@ -18,6 +18,9 @@
 //!   version or quit: `BadFormat`;
 //! - more than `max_narg` keys in a get: `TooLarge`.
 //!
+//! `meta.noreply` stays set on a rejected request whose `noreply` token was
+//! read; memcached 1.6 then answers nothing (it reads noreply first).
+//!
 //! A storage line locates its data block only through `<bytes>`: when that
 //! field parsed (≤ `max_msg`), the block and its CRLF are skipped even if
 //! the line is otherwise rejected; when it is missing or malformed, framing
@@ -30,6 +33,7 @@
 //! - the only allocation is pushing a key span, at most `max_narg` of them.
 
 use super::commands::{Cmd, Syntax, MAX_WORD};
+use super::{bump, skip_data};
 use crate::proto::{self, Limits, ParseError, Progress, Reject, ReqMeta, Span};
 
 /// Longest key the memcache protocol allows (memcached KEY_MAX_LENGTH).
@@ -291,7 +295,7 @@ impl ReqState {
                 continue;
             }
             if !self.in_tok {
-                self.tok_begin(bump(self.pos, j)?);
+                self.tok_begin(bump(self.pos, j, "request")?);
             }
             let k = win[j..]
                 .iter()
@@ -300,7 +304,7 @@ impl ReqState {
             self.tok.feed(&win[j..k]);
             j = k;
         }
-        if bump(self.pos, j)? > lim.max_line {
+        if bump(self.pos, j, "request")? > lim.max_line {
             return Err(ParseError::LineTooLong { max: lim.max_line });
         }
         Ok(j)
@@ -377,8 +381,7 @@ pub fn parse_req(
                 1
             }
             Phase::Data => {
-                let n = chunk.len().saturating_sub(i).min(st.rest as usize);
-                st.rest -= n as u32; // n <= rest
+                let n = skip_data(&mut st.rest, chunk.len() - i);
                 if st.rest == 0 {
                     st.phase = Phase::DataCr;
                 }
@@ -396,7 +399,7 @@ pub fn parse_req(
             }
             Phase::Done => 0,
         };
-        st.pos = bump(st.pos, n)?;
+        st.pos = bump(st.pos, n, "request")?;
         i += n;
         if st.phase == Phase::Done {
             return Ok(Progress::Complete { end: i });
@@ -428,41 +431,10 @@ fn expect(b: u8, want: u8, what: &'static str) -> Result<(), ParseError> {
     }
 }
 
-/// `pos + n` as a message offset; a message cannot outgrow `u32`.
-fn bump(pos: u32, n: usize) -> Result<u32, ParseError> {
-    u32::try_from(n)
-        .ok()
-        .and_then(|n| pos.checked_add(n))
-        .ok_or(ParseError::TooLarge {
-            what: "request",
-            max: u32::MAX,
-        })
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{all_splits, drive, show, Feed, Rng};
+    use super::super::testutil::{all_splits, drive, garbage, lim, show, Feed};
     use super::*;
-
-    /// Limits of the tests: memcache-sized, small enough to hit.
-    fn lim(small: bool) -> Limits {
-        match small {
-            false => Limits {
-                max_msg: 2 << 20,
-                max_narg: 1024,
-                max_key: 250,
-                max_line: 4096,
-                max_depth: 8,
-            },
-            true => Limits {
-                max_msg: 64,
-                max_narg: 3,
-                max_key: 250,
-                max_line: 32,
-                max_depth: 8,
-            },
-        }
-    }
 
     /// The request parser under test; `SMALL` picks the small limits.
     #[derive(Default)]
@@ -710,27 +682,7 @@ mod tests {
             b"\xff",
             b"\t",
         ];
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        for _ in 0..10_000 {
-            let mut input = Vec::new();
-            for _ in 0..rng.below(24) {
-                match rng.below(8) {
-                    0 => input.push(rng.next() as u8),
-                    _ => input.extend_from_slice(PIECES[rng.below(PIECES.len())]),
-                }
-            }
-            let whole = drive::<Req<true>>(&input, &[]);
-            let mut cuts: Vec<usize> = (0..rng.below(4))
-                .map(|_| rng.below(input.len() + 1))
-                .collect();
-            cuts.sort_unstable();
-            assert_eq!(
-                drive::<Req<true>>(&input, &cuts),
-                whole,
-                "{:?} cut at {cuts:?}",
-                show(&input)
-            );
-        }
+        garbage::<Req<true>>(0x9e37_79b9_7f4a_7c15, PIECES);
     }
 
     #[test]

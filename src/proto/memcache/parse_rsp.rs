@@ -20,6 +20,7 @@
 //!   element spans.
 
 use super::parse_req::MAX_KEY;
+use super::{bump, skip_data};
 use crate::proto::{Limits, ParseError, Progress, RspKind, RspMeta, Span};
 
 /// Longest first word of a reply line: `CLIENT_ERROR`, or a u64 in digits.
@@ -195,7 +196,7 @@ impl RspState {
             self.phase = Phase::Lf;
             return Ok(p + 1);
         }
-        self.line = bump(self.line, win.len())?;
+        self.line = bump(self.line, win.len(), "response")?;
         if self.line > lim.max_line {
             return Err(ParseError::LineTooLong { max: lim.max_line });
         }
@@ -216,7 +217,7 @@ impl RspState {
                     max: lim.max_narg,
                 });
             }
-            let end = bump(last, 1)?;
+            let end = bump(last, 1, "response")?;
             meta.elems
                 .push(Span::new(self.line_start, end - self.line_start));
         }
@@ -225,7 +226,7 @@ impl RspState {
     }
 
     fn next_line(&mut self, last: u32) -> Result<(), ParseError> {
-        self.line_start = bump(last, 1)?;
+        self.line_start = bump(last, 1, "response")?;
         (self.line, self.wlen, self.phase) = (0, 0, Phase::Word);
         Ok(())
     }
@@ -279,7 +280,7 @@ pub fn parse_rsp(
     }
     let mut i = 0;
     while let Some(&b) = chunk.get(i) {
-        let at = bump(st.pos, i)?; // message offset of `b`
+        let at = bump(st.pos, i, "response")?; // message offset of `b`
         let n = match st.phase {
             Phase::Word | Phase::Trail | Phase::Value => {
                 st.line_byte(b, lim, meta)?;
@@ -303,8 +304,7 @@ pub fn parse_rsp(
                 1
             }
             Phase::Data => {
-                let n = chunk.len().saturating_sub(i).min(st.rest as usize);
-                st.rest -= n as u32; // n <= rest
+                let n = skip_data(&mut st.rest, chunk.len() - i);
                 if st.rest == 0 {
                     st.phase = Phase::DataCr;
                 }
@@ -332,21 +332,250 @@ pub fn parse_rsp(
         };
         i += n;
         if st.phase == Phase::Done {
-            st.pos = bump(st.pos, i)?;
+            st.pos = bump(st.pos, i, "response")?;
             return Ok(Progress::Complete { end: i });
         }
     }
-    st.pos = bump(st.pos, i)?;
+    st.pos = bump(st.pos, i, "response")?;
     Ok(Progress::Incomplete)
 }
 
-/// `pos + n` as a message offset; a message cannot outgrow `u32`.
-fn bump(pos: u32, n: usize) -> Result<u32, ParseError> {
-    u32::try_from(n)
-        .ok()
-        .and_then(|n| pos.checked_add(n))
-        .ok_or(ParseError::TooLarge {
-            what: "response",
-            max: u32::MAX,
-        })
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{all_splits, drive, garbage, lim, show, Feed};
+    use super::*;
+
+    /// The response parser under test: `ELEMS` is `want_elems`, `SMALL`
+    /// picks the small limits.
+    struct Rsp<const ELEMS: bool, const SMALL: bool> {
+        st: RspState,
+        meta: RspMeta,
+        log: Vec<String>,
+    }
+
+    impl<const ELEMS: bool, const SMALL: bool> Default for Rsp<ELEMS, SMALL> {
+        fn default() -> Self {
+            Rsp {
+                st: RspState::new(ELEMS),
+                meta: RspMeta::default(),
+                log: Vec::new(),
+            }
+        }
+    }
+
+    impl<const ELEMS: bool, const SMALL: bool> Feed for Rsp<ELEMS, SMALL> {
+        fn feed(&mut self, chunk: &[u8]) -> Result<Progress, ParseError> {
+            parse_rsp(&mut self.st, chunk, &lim(SMALL), &mut self.meta)
+        }
+
+        fn done(&mut self, msg: &[u8]) {
+            let m = &self.meta;
+            let mut line = format!("{:?}", m.kind);
+            let mut next = 0;
+            for e in &m.elems {
+                assert!(ELEMS && m.kind == RspKind::Values);
+                assert_eq!(e.start, next, "VALUE blocks are contiguous");
+                let block = &msg[e.start as usize..e.end() as usize];
+                assert!(block.starts_with(b"VALUE ") && block.ends_with(b"\r\n"));
+                line += &format!(" <{}>", show(block).replace("\r\n", "|").replace(' ', "_"));
+                next = e.end();
+            }
+            if ELEMS && m.kind == RspKind::Values {
+                assert_eq!(&msg[next as usize..], b"END\r\n");
+            }
+            if m.kind == RspKind::Number {
+                line += &format!(" ={}", m.int);
+            }
+            line += &format!(" {}B", msg.len());
+            self.log.push(line);
+            self.st.reset();
+        }
+
+        fn log(&mut self) -> &mut Vec<String> {
+            &mut self.log
+        }
+    }
+
+    /// `rsp! { test_name, input, "message 1", ... }`: parsed with and
+    /// without `want_elems`, whole, byte by byte and at every 2-way split;
+    /// each message reads `<kind>[ <VALUE block>...][ =<int>] <length>B` (SP shown as `_`, CRLF as `|`),
+    /// the blocks listed only with `want_elems`.
+    macro_rules! rsp {
+        ($name:ident, $input:expr, $($want:expr),+ $(,)?) => {
+            #[test]
+            fn $name() {
+                let got = all_splits::<Rsp<true, false>>($input);
+                assert_eq!(got, [$($want),+], "{:?}", show($input));
+                let plain: Vec<String> = got.iter().map(|l| strip_elems(l)).collect();
+                assert_eq!(all_splits::<Rsp<false, false>>($input), plain);
+            }
+        };
+    }
+
+    fn strip_elems(line: &str) -> String {
+        line.split(' ')
+            .filter(|w| !w.starts_with('<'))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    rsp! { stored, b"STORED\r\n", "Stored 8B" }
+    rsp! { not_stored, b"NOT_STORED\r\n", "NotStored 12B" }
+    rsp! { exists, b"EXISTS\r\n", "Exists 8B" }
+    rsp! { not_found, b"NOT_FOUND\r\n", "NotFound 11B" }
+    rsp! { deleted, b"DELETED\r\n", "Deleted 9B" }
+    rsp! { touched, b"TOUCHED  \r\n", "Touched 11B" }
+    rsp! { error, b"ERROR\r\n", "McError 7B" }
+    rsp! { number, b"42\r\n0 \r\n", "Number =42 4B", "Number =0 4B" }
+    rsp! { number_u64, b"18446744073709551615\r\n", "Number =0 22B" }
+    rsp! { client_error, b"CLIENT_ERROR bad command line format\r\n", "ClientError 38B" }
+    rsp! { server_error, b"SERVER_ERROR out of memory storing object\r\n", "ServerError 43B" }
+    rsp! { server_error_bare, b"SERVER_ERROR\r\n", "ServerError 14B" }
+    rsp! { version, b"VERSION 1.6.18\r\n", "Version 16B" }
+    rsp! { end_alone, b"END\r\n", "Values 5B" }
+    rsp! { value_one, b"VALUE a 0 1\r\n1\r\nEND\r\n", "Values <VALUE_a_0_1|1|> 21B" }
+    rsp! {
+        values_with_cas,
+        b"VALUE a 0 1 10\r\n1\r\nVALUE bb 5 2 18446744073709551615\r\nxy\r\nEND\r\n",
+        "Values <VALUE_a_0_1_10|1|> <VALUE_bb_5_2_18446744073709551615|xy|> 63B",
+    }
+    rsp! { value_data_looks_like_end, b"VALUE a 0 7\r\n\r\nEND\r\n\r\nEND\r\n", "Values <VALUE_a_0_7||END||> 27B" }
+    rsp! { value_empty_data, b"VALUE a 0 0\r\n\r\nEND\r\n", "Values <VALUE_a_0_0||> 20B" }
+    rsp! {
+        pipeline,
+        b"STORED\r\nVALUE k 1 1\r\nx\r\nEND\r\nEND\r\n7\r\nSERVER_ERROR busy\r\nDELETED\r\n",
+        "Stored 8B", "Values <VALUE_k_1_1|x|> 21B", "Values 5B", "Number =7 3B", "ServerError 19B", "Deleted 9B",
+    }
+
+    const BAD_RSP: &str = "error Unexpected { what: \"memcache response\" }";
+    const BAD_DATA: &str = "error Unexpected { what: \"VALUE data end\" }";
+    rsp! { unknown_word, b"OK\r\n", BAD_RSP }
+    rsp! { stat, b"STAT pid 1\r\n", BAD_RSP }
+    rsp! { lowercase, b"stored\r\n", BAD_RSP }
+    rsp! { leading_space, b" STORED\r\n", BAD_RSP }
+    rsp! { empty_line, b"\r\n", BAD_RSP }
+    rsp! { end_then_space, b"END \r\n", BAD_RSP }
+    rsp! { stored_then_text, b"STORED x\r\n", BAD_RSP }
+    rsp! { cr_without_lf, b"STORED\rX", BAD_RSP }
+    rsp! { number_overflow, b"18446744073709551616\r\n", BAD_RSP }
+    rsp! { value_then_other, b"VALUE a 0 1\r\n1\r\nSTORED\r\n", BAD_RSP }
+    rsp! { value_too_few_fields, b"VALUE a 0\r\n", BAD_RSP }
+    rsp! { value_too_many_fields, b"VALUE a 0 1 2 3\r\n", BAD_RSP }
+    rsp! { value_no_fields, b"VALUE\r\n", BAD_RSP }
+    rsp! { value_bad_flags, b"VALUE a x 1\r\n", "error BadNumber { what: \"VALUE field\" }" }
+    rsp! { value_flags_overflow, b"VALUE a 4294967296 1\r\n", "error BadNumber { what: \"flags\" }" }
+    rsp! { value_too_large, b"VALUE a 0 2097153\r\n", "error TooLarge { what: \"value\", max: 2097152 }" }
+    rsp! { value_data_too_long, b"VALUE a 0 1\r\n12\r\nEND\r\n", BAD_DATA }
+    rsp! { value_data_no_lf, b"VALUE a 0 1\r\n1\r\r", BAD_DATA }
+    rsp! { value_incomplete, b"VALUE a 0 1\r\n1\r\n", "incomplete 16" }
+    rsp! { good_then_bad, b"END\r\nNOPE\r\n", "Values 5B", BAD_RSP }
+
+    #[test]
+    fn value_key_limit() {
+        let ok = format!("VALUE {} 0 1\r\nx\r\nEND\r\n", "k".repeat(250));
+        assert_eq!(
+            all_splits::<Rsp<false, false>>(ok.as_bytes()),
+            ["Values 270B"]
+        );
+        let long = format!("VALUE {} 0 1\r\nx\r\nEND\r\n", "k".repeat(251));
+        assert_eq!(
+            all_splits::<Rsp<false, false>>(long.as_bytes()),
+            ["error TooLarge { what: \"key\", max: 250 }"]
+        );
+    }
+
+    #[test]
+    fn small_limits() {
+        let long = b"SERVER_ERROR 0123456789012345678\r\n";
+        assert_eq!(
+            all_splits::<Rsp<false, true>>(&long[..]),
+            ["ServerError 34B"]
+        );
+        let longer = b"SERVER_ERROR 01234567890123456789\r\n";
+        assert_eq!(
+            all_splits::<Rsp<false, true>>(&longer[..]),
+            ["error LineTooLong { max: 32 }"]
+        );
+        let spaces = b"STORED                             \r\n";
+        assert_eq!(
+            all_splits::<Rsp<false, true>>(&spaces[..]),
+            ["error LineTooLong { max: 32 }"]
+        );
+        let four =
+            b"VALUE a 0 0\r\n\r\nVALUE a 0 0\r\n\r\nVALUE a 0 0\r\n\r\nVALUE a 0 0\r\n\r\nEND\r\n";
+        assert_eq!(all_splits::<Rsp<false, true>>(&four[..]), ["Values 65B"]);
+        assert_eq!(
+            all_splits::<Rsp<true, true>>(&four[..]),
+            ["error TooLarge { what: \"VALUE blocks\", max: 3 }"]
+        );
+    }
+
+    #[test]
+    fn one_mib_value_in_many_chunks() {
+        let n = 1 << 20;
+        let mut input = format!("VALUE big 0 {n}\r\n").into_bytes();
+        input.extend((0..n).map(|i| (i % 251) as u8));
+        input.extend_from_slice(b"\r\nEND\r\nSTORED\r\n");
+        let head = format!("VALUE big 0 {n}\r\n").len();
+        for step in [1, 7, 512, 4096, 65536] {
+            let cuts: Vec<usize> = (step..input.len()).step_by(step).collect();
+            let mut f = Rsp::<true, false>::default();
+            let mut rest = &input[..];
+            let mut base = 0;
+            // first message by hand, to see its one element span
+            for &c in cuts.iter().chain([input.len()].iter()) {
+                match f.feed(&rest[..c - base]).unwrap() {
+                    Progress::Incomplete => {}
+                    Progress::Complete { end } => {
+                        assert_eq!(base + end, head + n + 7);
+                        break;
+                    }
+                }
+                rest = &input[c..];
+                base = c;
+            }
+            assert_eq!(
+                f.meta.elems,
+                [Span::new(0, (head + n + 2) as u32)],
+                "chunks of {step}"
+            );
+            assert_eq!(
+                drive::<Rsp<false, false>>(&input, &cuts),
+                [format!("Values {}B", head + n + 7), "Stored 8B".into()]
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics_and_splits_agree() {
+        const PIECES: &[&[u8]] = &[
+            b"STORED\r\n",
+            b"END\r\n",
+            b"VALUE k 0 1\r\nx\r\n",
+            b"VALUE k 0 2 9\r\n\r\n\r\n",
+            b"42\r\n",
+            b"SERVER_ERROR x\r\n",
+            b"VALUE",
+            b"END",
+            b"STORED",
+            b"NOT_FOUND",
+            b"ERROR",
+            b"SERVER_ERROR",
+            b"VERSION",
+            b"CLIENT_ERROR",
+            b" ",
+            b"\r\n",
+            b"\r",
+            b"\n",
+            b"0",
+            b"1",
+            b"2",
+            b"12",
+            b"-1",
+            b"k",
+            b"99999999999999999999",
+            b"\x00",
+        ];
+        garbage::<Rsp<true, true>>(0x2545_f491_4f6c_dd1d, PIECES);
+    }
 }

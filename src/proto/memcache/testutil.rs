@@ -2,7 +2,7 @@
 //! pipelined messages through a parser cut into chunks at given offsets,
 //! and checks that every way of cutting gives the same result.
 
-use crate::proto::{ParseError, Progress};
+use crate::proto::{Limits, ParseError, Progress};
 
 /// A parser under test plus what it has recorded so far.
 pub(crate) trait Feed: Default {
@@ -96,4 +96,59 @@ impl Rng {
     pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
+}
+
+/// Limits of the tests: memcache-sized, or small enough to hit.
+pub(crate) fn lim(small: bool) -> Limits {
+    match small {
+        false => Limits {
+            max_msg: 2 << 20,
+            max_narg: 1024,
+            max_key: 250,
+            max_line: 4096,
+            max_depth: 8,
+        },
+        true => Limits {
+            max_msg: 64,
+            max_narg: 3,
+            max_key: 250,
+            max_line: 32,
+            max_depth: 8,
+        },
+    }
+}
+
+/// 10,000 deterministic inputs made of `pieces` and random bytes, each
+/// parsed whole and cut at up to 3 random places: no panic (the `Feed`
+/// checks span invariants), and the same result.
+pub(crate) fn garbage<F: Feed>(seed: u64, pieces: &[&[u8]]) {
+    let mut rng = Rng(seed);
+    let mut parsed = 0;
+    for _ in 0..10_000 {
+        let mut input = Vec::new();
+        for _ in 0..rng.below(24) {
+            match rng.below(8) {
+                0 => input.push(rng.next() as u8),
+                _ => input.extend_from_slice(pieces[rng.below(pieces.len())]),
+            }
+        }
+        let whole = drive::<F>(&input, &[]);
+        let mut cuts: Vec<usize> = (0..rng.below(4))
+            .map(|_| rng.below(input.len() + 1))
+            .collect();
+        cuts.sort_unstable();
+        assert_eq!(
+            drive::<F>(&input, &cuts),
+            whole,
+            "{:?} cut at {cuts:?}",
+            show(&input)
+        );
+        let ok = |l: &&String| !l.starts_with("error") && !l.starts_with("incomplete");
+        parsed += whole.iter().filter(ok).count();
+    }
+    eprintln!("garbage: {parsed} messages parsed");
+    assert!(
+        parsed >= 500,
+        "the pieces should make some valid messages: {parsed}"
+    );
 }
