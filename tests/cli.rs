@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 //! The `nutcracker` command line, run as a black box (§CLI, §SIG).
 //!
 //! -h/-V/-D bytes, every §CLI.2 error, -t on the shipped and on broken

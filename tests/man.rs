@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 //! The man page stays in step with the code: every option of `cli::OPTIONS`,
 //! every configuration directive and every metric of `-D` is documented, and
 //! groff renders the page without a warning.

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 //! Micro-benchmark of key hashing and continuum lookup (twemproxy:
 //! `server_pool_idx` per key). Hand-rolled: `cargo bench --bench hash`.
 //!
