@@ -9,6 +9,7 @@ use common::root;
 use nutcracker::cli::{OptArg, OPTIONS};
 use std::process::Command;
 
+#[allow(clippy::expect_used)] // test set-up: no page, no test
 fn page() -> String {
     std::fs::read_to_string(root().join("man/nutcracker.8")).expect("man/nutcracker.8")
 }
