@@ -48,8 +48,8 @@ pub const REQS_PER_EVENT: u32 = 1024;
 /// What a timer fires for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Timer {
-    Req(MsgId),             // a request awaiting its reply
-    Connect(ServerConnId),  // a connect in progress
+    Req(MsgId),            // a request awaiting its reply
+    Connect(ServerConnId), // a connect in progress
 }
 
 /// Tunables of one instance (from the command line).
@@ -64,7 +64,12 @@ pub struct CoreOpts {
 pub fn stats_layout(conf: &Conf) -> Vec<(String, Vec<String>)> {
     conf.pools
         .iter()
-        .map(|p| (p.name.clone(), p.servers.iter().map(|s| s.name.clone()).collect()))
+        .map(|p| {
+            (
+                p.name.clone(),
+                p.servers.iter().map(|s| s.name.clone()).collect(),
+            )
+        })
         .collect()
 }
 
@@ -83,26 +88,26 @@ pub fn max_clients(conf: &Conf) -> usize {
 /// Owns everything (twemproxy: struct context).
 #[derive(Debug)]
 pub struct Core {
-    pub poll: Poll,                               // mio reactor
-    pub listeners: Slab<Listener>,                // nc_proxy
-    pub clients: Slab<ClientConn>,                // nc_client
-    pub servers: Slab<ServerConn>,                // nc_server connections
-    pub pools: Vec<ServerPool>,                   // by pool index
-    pub msgs: MsgArena,                           // requests (free_msgq)
-    pub mbufs: MbufPool,                          // read chunks (free_mbufq)
-    pub timers: BTreeSet<(Instant, Timer)>,       // deadlines (tmo_rbt)
-    pub closing: Vec<(ConnRef, Close)>,           // deferred closes
-    pub pending_send: Vec<ConnRef>,               // conns with queued output
-    pub pending_recv: Vec<ClientId>,              // clients over their budget
-    pub metrics: Metrics,                         // plain counters for stats
-    pub stats: Option<StatsHandle>,               // hand-off to the stats thread
-    pub limits: Limits,                           // parser bounds
+    pub poll: Poll,                         // mio reactor
+    pub listeners: Slab<Listener>,          // nc_proxy
+    pub clients: Slab<ClientConn>,          // nc_client
+    pub servers: Slab<ServerConn>,          // nc_server connections
+    pub pools: Vec<ServerPool>,             // by pool index
+    pub msgs: MsgArena,                     // requests (free_msgq)
+    pub mbufs: MbufPool,                    // read chunks (free_mbufq)
+    pub timers: BTreeSet<(Instant, Timer)>, // deadlines (tmo_rbt)
+    pub closing: Vec<(ConnRef, Close)>,     // deferred closes
+    pub pending_send: Vec<ConnRef>,         // conns with queued output
+    pub pending_recv: Vec<ClientId>,        // clients over their budget
+    pub metrics: Metrics,                   // plain counters for stats
+    pub stats: Option<StatsHandle>,         // hand-off to the stats thread
+    pub limits: Limits,                     // parser bounds
     pub opts: CoreOpts,
-    pub now: Instant,                             // time of the current batch
-    pub gen: u32,                                 // generation counter for conns
-    pub nclients: usize,                          // client connections, all pools
-    pub scratch: Vec<u8>,                         // key bytes straddling chunks
-    pub last_trim: Instant,                       // last free-list trim
+    pub now: Instant,       // time of the current batch
+    pub gen: u32,           // generation counter for conns
+    pub nclients: usize,    // client connections, all pools
+    pub scratch: Vec<u8>,   // key bytes straddling chunks
+    pub last_trim: Instant, // last free-list trim
 }
 
 impl Core {
@@ -192,7 +197,9 @@ impl Core {
         self.reap();
         self.flush();
         self.reap();
-        if self.now.duration_since(self.last_trim) >= self.opts.stats_interval.max(Duration::from_millis(100)) {
+        if self.now.duration_since(self.last_trim)
+            >= self.opts.stats_interval.max(Duration::from_millis(100))
+        {
             self.last_trim = self.now;
             self.mbufs.trim();
             self.msgs.trim(1024);
@@ -204,7 +211,10 @@ impl Core {
     }
 
     fn poll_timeout(&self) -> Duration {
-        if !self.pending_recv.is_empty() || !self.pending_send.is_empty() || !self.closing.is_empty() {
+        if !self.pending_recv.is_empty()
+            || !self.pending_send.is_empty()
+            || !self.closing.is_empty()
+        {
             return Duration::ZERO;
         }
         let mut t = self.opts.stats_interval.min(Duration::from_secs(1));
@@ -224,7 +234,9 @@ impl Core {
             self.timers.pop_first();
             let sid = match t {
                 Timer::Req(m) => match self.msgs.get(m) {
-                    Some(msg) if msg.deadline == Some(when) && msg.in_server => msg.server.map(|s| s.1),
+                    Some(msg) if msg.deadline == Some(when) && msg.in_server => {
+                        msg.server.map(|s| s.1)
+                    }
                     _ => None,
                 },
                 Timer::Connect(s) => Some(s),
@@ -265,8 +277,12 @@ impl Core {
     /// Records that a connection must close; `reap` does it after the batch.
     pub fn close_later(&mut self, c: ConnRef, why: Close) {
         let flagged = match c {
-            ConnRef::Client(id) => self.client(id).map(|x| std::mem::replace(&mut x.closing, true)),
-            ConnRef::Server(id) => self.server(id).map(|x| std::mem::replace(&mut x.closing, true)),
+            ConnRef::Client(id) => self
+                .client(id)
+                .map(|x| std::mem::replace(&mut x.closing, true)),
+            ConnRef::Server(id) => self
+                .server(id)
+                .map(|x| std::mem::replace(&mut x.closing, true)),
             ConnRef::Listener(_) => None,
         };
         if flagged == Some(false) {
@@ -290,8 +306,12 @@ impl Core {
     /// Queues a connection for the end-of-batch write flush.
     pub fn want_send(&mut self, c: ConnRef) {
         let first = match c {
-            ConnRef::Client(id) => self.client(id).map(|x| !std::mem::replace(&mut x.pending_send, true)),
-            ConnRef::Server(id) => self.server(id).map(|x| !std::mem::replace(&mut x.pending_send, true)),
+            ConnRef::Client(id) => self
+                .client(id)
+                .map(|x| !std::mem::replace(&mut x.pending_send, true)),
+            ConnRef::Server(id) => self
+                .server(id)
+                .map(|x| !std::mem::replace(&mut x.pending_send, true)),
             ConnRef::Listener(_) => None,
         };
         if first == Some(true) {
@@ -300,15 +320,21 @@ impl Core {
     }
 
     pub fn client(&mut self, id: ClientId) -> Option<&mut ClientConn> {
-        self.clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen)
+        self.clients
+            .get_mut(id.idx as usize)
+            .filter(|c| c.gen == id.gen)
     }
 
     pub fn server(&mut self, id: ServerConnId) -> Option<&mut ServerConn> {
-        self.servers.get_mut(id.idx as usize).filter(|c| c.gen == id.gen)
+        self.servers
+            .get_mut(id.idx as usize)
+            .filter(|c| c.gen == id.gen)
     }
 
     pub fn listener(&mut self, id: ListenerId) -> Option<&mut Listener> {
-        self.listeners.get_mut(id.idx as usize).filter(|c| c.gen == id.gen)
+        self.listeners
+            .get_mut(id.idx as usize)
+            .filter(|c| c.gen == id.gen)
     }
 
     /// A fresh connection generation.

@@ -24,16 +24,22 @@ const BASELINE_FREE: usize = 64;
 /// Free list of read chunks (twemproxy: free_mbufq).
 #[derive(Debug)]
 pub struct MbufPool {
-    size: usize,          // chunk size (-m)
-    free: Vec<BytesMut>,  // empty chunks, possibly still shared
-    max_free: usize,      // trim target while busy
-    pub nalloc: u64,      // chunks ever allocated
-    pub nreuse: u64,      // chunks handed out again from the free list
+    size: usize,         // chunk size (-m)
+    free: Vec<BytesMut>, // empty chunks, possibly still shared
+    max_free: usize,     // trim target while busy
+    pub nalloc: u64,     // chunks ever allocated
+    pub nreuse: u64,     // chunks handed out again from the free list
 }
 
 impl MbufPool {
     pub fn new(size: usize) -> MbufPool {
-        MbufPool { size, free: Vec::new(), max_free: 4096, nalloc: 0, nreuse: 0 }
+        MbufPool {
+            size,
+            free: Vec::new(),
+            max_free: 4096,
+            nalloc: 0,
+            nreuse: 0,
+        }
     }
 
     /// Chunk size in bytes.

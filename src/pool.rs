@@ -19,15 +19,15 @@ use std::time::{Duration, Instant};
 /// One backend server of a pool (twemproxy: struct server).
 #[derive(Debug)]
 pub struct Server {
-    pub name: String,              // §CONF.6 rule 5; stats key, ketama string
-    pub pname: String,             // as configured, for logs
-    pub addr: ServerAddr,          // resolved at every connect
+    pub name: String,     // §CONF.6 rule 5; stats key, ketama string
+    pub pname: String,    // as configured, for logs
+    pub addr: ServerAddr, // resolved at every connect
     pub weight: u32,
-    pub conns: Vec<ServerConnId>,  // open connections, at most server_connections
-    pub rr: usize,                 // round-robin cursor over `conns`
-    pub failures: u32,             // consecutive failures
+    pub conns: Vec<ServerConnId>, // open connections, at most server_connections
+    pub rr: usize,                // round-robin cursor over `conns`
+    pub failures: u32,            // consecutive failures
     pub retry_at: Option<Instant>, // ejected until then
-    pub probing: bool,             // ejected, retry time passed, probe in flight
+    pub probing: bool,            // ejected, retry time passed, probe in flight
 }
 
 impl Server {
@@ -39,13 +39,13 @@ impl Server {
 /// What a pool does (twemproxy: struct server_pool).
 #[derive(Debug)]
 pub struct ServerPool {
-    pub conf: PoolConf,               // the validated configuration
+    pub conf: PoolConf, // the validated configuration
     pub proto: Proto,
     pub router: Router,
-    pub servers: Vec<Server>,         // length-first name order (§CONF.9)
-    pub timeout: Option<Duration>,    // per request and per connect
-    pub next_retry: Option<Instant>,  // earliest retry_at of ejected servers
-    pub nclients: u32,                // client connections of this pool
+    pub servers: Vec<Server>,        // length-first name order (§CONF.9)
+    pub timeout: Option<Duration>,   // per request and per connect
+    pub next_retry: Option<Instant>, // earliest retry_at of ejected servers
+    pub nclients: u32,               // client connections of this pool
 }
 
 /// Result of a failure report.
@@ -57,8 +57,11 @@ pub enum Failure {
 
 impl ServerPool {
     pub fn new(conf: PoolConf) -> ServerPool {
-        let names: Vec<(&[u8], u32)> =
-            conf.servers.iter().map(|s| (s.name.as_bytes(), s.weight)).collect();
+        let names: Vec<(&[u8], u32)> = conf
+            .servers
+            .iter()
+            .map(|s| (s.name.as_bytes(), s.weight))
+            .collect();
         let router = Router::new(conf.hash, conf.hash_tag, conf.distribution, &names);
         let servers = conf
             .servers
@@ -76,7 +79,11 @@ impl ServerPool {
             })
             .collect();
         ServerPool {
-            proto: if conf.redis { Proto::Redis } else { Proto::Memcache },
+            proto: if conf.redis {
+                Proto::Redis
+            } else {
+                Proto::Memcache
+            },
             timeout: conf.timeout_ms.map(Duration::from_millis),
             conf,
             router,
@@ -140,7 +147,12 @@ impl ServerPool {
 
     /// Earliest retry time of the ejected servers not already probing.
     fn update_retry(&mut self) {
-        self.next_retry = self.servers.iter().filter(|s| !s.probing).filter_map(|s| s.retry_at).min();
+        self.next_retry = self
+            .servers
+            .iter()
+            .filter(|s| !s.probing)
+            .filter_map(|s| s.retry_at)
+            .min();
     }
 
     fn rebuild(&mut self) {

@@ -150,7 +150,10 @@ pub fn set_keepalive(s: &TcpStream) -> io::Result<()> {
 /// The soft RLIMIT_NOFILE (1024 when it cannot be read).
 #[allow(unsafe_code)]
 pub fn nofile_limit() -> u64 {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit writes one rlimit into the struct we pass.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
         return 1024;

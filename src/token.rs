@@ -83,7 +83,10 @@ mod tests {
     fn roundtrip() {
         for c in [
             ConnRef::Listener(ListenerId { idx: 0, gen: 1 }),
-            ConnRef::Client(ClientId { idx: u32::MAX, gen: GEN_MASK }),
+            ConnRef::Client(ClientId {
+                idx: u32::MAX,
+                gen: GEN_MASK,
+            }),
             ConnRef::Server(ServerConnId { idx: 7, gen: 12345 }),
         ] {
             assert_eq!(decode(encode(c)), Some(c));

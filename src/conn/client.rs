@@ -25,34 +25,39 @@ use std::io::IoSlice;
 /// A client connection.
 #[derive(Debug)]
 pub struct ClientConn {
-    pub gen: u32,                 // generation (slab reuse)
-    pub pool: u16,                // pool it connected to
+    pub gen: u32,  // generation (slab reuse)
+    pub pool: u16, // pool it connected to
     pub sock: Stream,
-    pub rbuf: BytesMut,           // current read chunk
-    pub parsed: usize,            // bytes of rbuf already fed to the parser
-    pub parser: ReqParser,        // resumable request parser
-    pub rmsg: Option<MsgId>,      // request being received
-    pub omsg_q: VecDeque<MsgId>,  // requests awaiting their reply, in order
-    pub send_off: usize,          // bytes of the head reply already written
-    pub eof: bool,                // reading stopped (EOF, quit, framing lost)
-    pub err_close: bool,          // count the eventual close as client_err
-    pub authed: bool,             // passed AUTH (redis_auth pools)
-    pub closing: bool,            // on Core::closing
-    pub pending_send: bool,       // on Core::pending_send
-    pub blocked: bool,            // last write hit WouldBlock
+    pub rbuf: BytesMut,          // current read chunk
+    pub parsed: usize,           // bytes of rbuf already fed to the parser
+    pub parser: ReqParser,       // resumable request parser
+    pub rmsg: Option<MsgId>,     // request being received
+    pub omsg_q: VecDeque<MsgId>, // requests awaiting their reply, in order
+    pub send_off: usize,         // bytes of the head reply already written
+    pub eof: bool,               // reading stopped (EOF, quit, framing lost)
+    pub err_close: bool,         // count the eventual close as client_err
+    pub authed: bool,            // passed AUTH (redis_auth pools)
+    pub closing: bool,           // on Core::closing
+    pub pending_send: bool,      // on Core::pending_send
+    pub blocked: bool,           // last write hit WouldBlock
 }
 
 /// Takes a freshly accepted socket into the pool (§CONN.2).
 pub fn accept(core: &mut Core, p: usize, mut sock: Stream) {
     let limit = core.pools[p].conf.client_connections as usize;
-    if core.nclients >= core.opts.max_clients || (limit > 0 && core.pools[p].nclients as usize >= limit) {
+    if core.nclients >= core.opts.max_clients
+        || (limit > 0 && core.pools[p].nclients as usize >= limit)
+    {
         // Tell the client why instead of a silent close (0.5.0).
         let msg: &[u8] = match core.pools[p].proto {
             crate::proto::Proto::Redis => b"-ERR max number of clients reached\r\n",
             crate::proto::Proto::Memcache => b"SERVER_ERROR too many open connections\r\n",
         };
         let _ = sock.sendv(&[IoSlice::new(msg)]);
-        log::warn!("client connections limit reached in pool '{}', closing new client", core.pools[p].conf.name);
+        log::warn!(
+            "client connections limit reached in pool '{}', closing new client",
+            core.pools[p].conf.name
+        );
         return;
     }
     if core.pools[p].conf.tcpkeepalive {
@@ -62,7 +67,10 @@ pub fn accept(core: &mut Core, p: usize, mut sock: Stream) {
     }
     let gen = core.next_gen();
     let entry = core.clients.vacant_entry();
-    let id = ClientId { idx: entry.key() as u32, gen };
+    let id = ClientId {
+        idx: entry.key() as u32,
+        gen,
+    };
     let t = crate::token::encode(ConnRef::Client(id));
     if let Err(e) = sock.register(core.poll.registry(), t) {
         log::error!("register of client failed: {e}");
@@ -117,7 +125,9 @@ pub fn on_readable(core: &mut Core, id: ClientId) {
             return;
         }
         let Core { clients, mbufs, .. } = core;
-        let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else { return };
+        let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
+            return;
+        };
         if c.eof || c.closing {
             return;
         }
@@ -167,7 +177,9 @@ pub fn on_readable(core: &mut Core, id: ClientId) {
 /// connections cost no buffer memory.
 fn release_rbuf(core: &mut Core, id: ClientId) {
     let Core { clients, mbufs, .. } = core;
-    let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else { return };
+    let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
+        return;
+    };
     if c.rbuf.is_empty() && c.rmsg.is_none() {
         mbufs.put(std::mem::take(&mut c.rbuf));
     }
@@ -177,8 +189,15 @@ fn release_rbuf(core: &mut Core, id: ClientId) {
 /// `req_recv_done`. Returns false when the client must not be read again.
 fn parse(core: &mut Core, id: ClientId, budget: &mut u32) -> bool {
     loop {
-        let Core { clients, msgs, limits, .. } = core;
-        let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else { return false };
+        let Core {
+            clients,
+            msgs,
+            limits,
+            ..
+        } = core;
+        let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
+            return false;
+        };
         if c.eof || c.closing {
             return false;
         }
@@ -196,7 +215,9 @@ fn parse(core: &mut Core, id: ClientId, budget: &mut u32) -> bool {
                 m
             }
         };
-        let Some(msg) = msgs.get_mut(mid) else { return false };
+        let Some(msg) = msgs.get_mut(mid) else {
+            return false;
+        };
         let r = c.parser.parse(&c.rbuf[c.parsed..], limits, &mut msg.meta);
         match r {
             Ok(Progress::Incomplete) => {
@@ -232,7 +253,12 @@ fn protocol_error(core: &mut Core, id: ClientId, e: ParseError) {
     c.eof = true;
     c.err_close = true;
     let p = c.pool as usize;
-    log::warn!("client {} in pool '{}': protocol error: {}", id.idx, core.pools[p].conf.name, e.reason());
+    log::warn!(
+        "client {} in pool '{}': protocol error: {}",
+        id.idx,
+        core.pools[p].conf.name,
+        e.reason()
+    );
     let reply = crate::proto::protocol_error_reply(core.pools[p].proto, &e);
     let m = core.msgs.alloc();
     request::reply_local(core, id, m, reply);
@@ -258,7 +284,9 @@ fn on_eof(core: &mut Core, id: ClientId) {
 pub fn send(core: &mut Core, id: ClientId) {
     loop {
         let Core { clients, msgs, .. } = core;
-        let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else { return };
+        let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
+            return;
+        };
         c.pending_send = false;
         if c.closing {
             return;
@@ -331,7 +359,11 @@ pub fn send(core: &mut Core, id: ClientId) {
         let eof = c.eof;
         let err = c.err_close;
         if quit || (drained && eof) {
-            let why = if err { Close::Err(libc::EPROTO) } else { Close::Eof };
+            let why = if err {
+                Close::Err(libc::EPROTO)
+            } else {
+                Close::Eof
+            };
             core.close_later(ConnRef::Client(id), why);
             return;
         }
@@ -349,14 +381,18 @@ pub fn send(core: &mut Core, id: ClientId) {
 /// Tears a client down (twemproxy: client_close). Requests still pending
 /// are swallowed: still sent if not yet sent, their replies discarded.
 pub fn close(core: &mut Core, id: ClientId, why: Close) {
-    let Some(idx) = core.client(id).map(|_| id.idx as usize) else { return };
+    let Some(idx) = core.client(id).map(|_| id.idx as usize) else {
+        return;
+    };
     let mut c = core.clients.remove(idx);
     c.sock.deregister(core.poll.registry());
     if let Some(m) = c.rmsg.take() {
         core.msgs.free(m);
     }
     for mid in c.omsg_q.drain(..) {
-        let Some(m) = core.msgs.get_mut(mid) else { continue };
+        let Some(m) = core.msgs.get_mut(mid) else {
+            continue;
+        };
         m.in_client = false;
         m.client = None;
         if m.done && !m.in_server {

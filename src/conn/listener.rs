@@ -24,8 +24,8 @@ pub enum ListenSock {
 /// A pool's listener (twemproxy: the proxy conn).
 #[derive(Debug)]
 pub struct Listener {
-    pub gen: u32,       // generation (slab reuse)
-    pub pool: u16,      // owning pool
+    pub gen: u32,  // generation (slab reuse)
+    pub pool: u16, // owning pool
     pub sock: ListenSock,
 }
 
@@ -42,20 +42,29 @@ pub fn bind(core: &mut Core, p: usize) -> Result<(), String> {
             let _ = std::fs::remove_file(path);
             let l = std::os::unix::net::UnixListener::bind(path)
                 .map_err(|e| format!("bind on p to addr '{what}' failed: {e}"))?;
-            l.set_nonblocking(true).map_err(|e| format!("bind on p to addr '{what}' failed: {e}"))?;
+            l.set_nonblocking(true)
+                .map_err(|e| format!("bind on p to addr '{what}' failed: {e}"))?;
             if *perm != 0 {
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(*perm))
                     .map_err(|e| format!("chmod on p on addr '{what}' failed: {e}"))?;
             }
-            relisten(l.as_raw_fd(), backlog).map_err(|e| format!("listen on p on addr '{what}' failed: {e}"))?;
+            relisten(l.as_raw_fd(), backlog)
+                .map_err(|e| format!("listen on p on addr '{what}' failed: {e}"))?;
             ListenSock::Unix(mio::net::UnixListener::from_std(l))
         }
     };
     let gen = core.next_gen();
     let entry = core.listeners.vacant_entry();
-    let id = ListenerId { idx: entry.key() as u32, gen };
-    let l = entry.insert(Listener { gen, pool: p as u16, sock });
+    let id = ListenerId {
+        idx: entry.key() as u32,
+        gen,
+    };
+    let l = entry.insert(Listener {
+        gen,
+        pool: p as u16,
+        sock,
+    });
     let t = token::encode(ConnRef::Listener(id));
     let r = match &mut l.sock {
         ListenSock::Tcp(s) => core.poll.registry().register(s, t, mio::Interest::READABLE),
@@ -63,7 +72,13 @@ pub fn bind(core: &mut Core, p: usize) -> Result<(), String> {
     };
     r.map_err(|e| format!("listen on p on addr '{what}' failed: {e}"))?;
     core.stats_conn_open();
-    log::info!("p {} listening on '{}' in {} pool '{}'", id.idx, what, proto_name(core, p), core.pools[p].conf.name);
+    log::info!(
+        "p {} listening on '{}' in {} pool '{}'",
+        id.idx,
+        what,
+        proto_name(core, p),
+        core.pools[p].conf.name
+    );
     Ok(())
 }
 
@@ -90,7 +105,12 @@ pub fn on_event(core: &mut Core, id: ListenerId) {
         match r {
             Ok(s) => client::accept(core, pool, s),
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ECONNABORTED) => return,
+            Err(e)
+                if e.kind() == ErrorKind::WouldBlock
+                    || e.raw_os_error() == Some(libc::ECONNABORTED) =>
+            {
+                return
+            }
             Err(e) => {
                 // EMFILE/ENFILE: keep the listener, try again on the next event.
                 log::error!("accept on p {} failed: {}", id.idx, e);
@@ -103,9 +123,19 @@ pub fn on_event(core: &mut Core, id: ListenerId) {
 /// A TCP listening socket with the options mio's `bind` does not offer.
 #[allow(unsafe_code)]
 fn bind_tcp(addr: SocketAddr, backlog: i32, reuseport: bool) -> io::Result<std::net::TcpListener> {
-    let domain = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    let domain = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
     // SAFETY: plain socket(2) call; the result is checked before use.
-    let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
+    let fd = unsafe {
+        libc::socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }

@@ -11,10 +11,10 @@ pub mod server;
 /// Why a connection closes; drives both the stats and the eject decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Close {
-    Eof,        // the peer closed its side (or the client said quit)
-    Err(i32),   // socket error, refused connect, protocol error: errno
-    Timeout,    // a request or connect deadline passed
-    Shutdown,   // the proxy is stopping
+    Eof,      // the peer closed its side (or the client said quit)
+    Err(i32), // socket error, refused connect, protocol error: errno
+    Timeout,  // a request or connect deadline passed
+    Shutdown, // the proxy is stopping
 }
 
 impl Close {

@@ -27,23 +27,23 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// A connection to a backend server.
 #[derive(Debug)]
 pub struct ServerConn {
-    pub gen: u32,                 // generation (slab reuse)
-    pub pool: u16,                // pool index
-    pub server: u16,              // server index in the pool
+    pub gen: u32,    // generation (slab reuse)
+    pub pool: u16,   // pool index
+    pub server: u16, // server index in the pool
     pub sock: Stream,
-    pub connected: bool,          // connect completed
-    pub rbuf: BytesMut,           // current read chunk
-    pub parsed: usize,            // bytes of rbuf fed to the parser
-    pub parser: RspParser,        // resumable response parser
-    pub rstarted: bool,           // parser set up for the current response
-    pub rdata: Vec<Bytes>,        // earlier chunks of the current response
-    pub rmeta: RspMeta,           // parse result of the current response
-    pub imsg_q: VecDeque<MsgId>,  // requests to write
-    pub omsg_q: VecDeque<MsgId>,  // requests written, awaiting a response
-    pub send_off: usize,          // bytes of the head of imsg_q already written
-    pub closing: bool,            // on Core::closing
-    pub pending_send: bool,       // on Core::pending_send
-    pub blocked: bool,            // last write hit WouldBlock
+    pub connected: bool,         // connect completed
+    pub rbuf: BytesMut,          // current read chunk
+    pub parsed: usize,           // bytes of rbuf fed to the parser
+    pub parser: RspParser,       // resumable response parser
+    pub rstarted: bool,          // parser set up for the current response
+    pub rdata: Vec<Bytes>,       // earlier chunks of the current response
+    pub rmeta: RspMeta,          // parse result of the current response
+    pub imsg_q: VecDeque<MsgId>, // requests to write
+    pub omsg_q: VecDeque<MsgId>, // requests written, awaiting a response
+    pub send_off: usize,         // bytes of the head of imsg_q already written
+    pub closing: bool,           // on Core::closing
+    pub pending_send: bool,      // on Core::pending_send
+    pub blocked: bool,           // last write hit WouldBlock
 }
 
 /// A connection of server `s` for one more request: a new one while the
@@ -72,7 +72,10 @@ pub fn connect(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32>
     let gen = core.next_gen();
     let proto = core.pools[p].proto;
     let entry = core.servers.vacant_entry();
-    let id = ServerConnId { idx: entry.key() as u32, gen };
+    let id = ServerConnId {
+        idx: entry.key() as u32,
+        gen,
+    };
     let conn = entry.insert(ServerConn {
         gen,
         pool: p as u16,
@@ -147,7 +150,9 @@ fn setup_redis(core: &mut Core, p: usize, s: usize, id: ServerConnId) {
     }
     for b in cmds {
         let m = core.msgs.alloc();
-        let Some(msg) = core.msgs.get_mut(m) else { continue };
+        let Some(msg) = core.msgs.get_mut(m) else {
+            continue;
+        };
         msg.internal = true;
         msg.pool = p as u16;
         msg.mlen = b.len() as u32;
@@ -203,7 +208,9 @@ pub fn on_event(core: &mut Core, id: ServerConnId, ev: &mio::event::Event) {
 fn on_readable(core: &mut Core, id: ServerConnId) {
     loop {
         let Core { servers, mbufs, .. } = core;
-        let Some(c) = servers.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else { return };
+        let Some(c) = servers.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
+            return;
+        };
         if c.closing {
             return;
         }
@@ -243,8 +250,16 @@ fn on_readable(core: &mut Core, id: ServerConnId) {
 /// connection is going away.
 fn parse(core: &mut Core, id: ServerConnId) -> bool {
     loop {
-        let Core { servers, msgs, limits, pools, .. } = core;
-        let Some(c) = servers.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else { return false };
+        let Core {
+            servers,
+            msgs,
+            limits,
+            pools,
+            ..
+        } = core;
+        let Some(c) = servers.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
+            return false;
+        };
         if c.closing {
             return false;
         }
@@ -253,7 +268,11 @@ fn parse(core: &mut Core, id: ServerConnId) -> bool {
         }
         if !c.rstarted {
             // Fragment replies need their element spans for coalescing.
-            let want = c.omsg_q.front().and_then(|m| msgs.get(*m)).is_some_and(|m| m.parent.is_some());
+            let want = c
+                .omsg_q
+                .front()
+                .and_then(|m| msgs.get(*m))
+                .is_some_and(|m| m.parent.is_some());
             c.parser = RspParser::new(pools[c.pool as usize].proto, want);
             c.rmeta.clear();
             c.rstarted = true;
@@ -271,7 +290,11 @@ fn parse(core: &mut Core, id: ServerConnId) -> bool {
                 response::rsp_recv_done(core, id);
             }
             Err(e) => {
-                log::warn!("server connection {} sent an unparsable response: {}", id.idx, e.reason());
+                log::warn!(
+                    "server connection {} sent an unparsable response: {}",
+                    id.idx,
+                    e.reason()
+                );
                 core.close_later(ConnRef::Server(id), Close::Err(libc::EINVAL));
                 return false;
             }
@@ -284,7 +307,9 @@ fn parse(core: &mut Core, id: ServerConnId) -> bool {
 pub fn send(core: &mut Core, id: ServerConnId) {
     loop {
         let Core { servers, msgs, .. } = core;
-        let Some(c) = servers.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else { return };
+        let Some(c) = servers.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
+            return;
+        };
         c.pending_send = false;
         if c.closing || !c.connected {
             return;
@@ -353,7 +378,9 @@ fn req_send_done(core: &mut Core, id: ServerConnId, mid: MsgId) {
     let now = core.now;
     let Some(c) = core.server(id) else { return };
     let (p, s) = (c.pool as usize, c.server as usize);
-    let Some(m) = core.msgs.get_mut(mid) else { return };
+    let Some(m) = core.msgs.get_mut(mid) else {
+        return;
+    };
     m.sent_at = Some(now);
     m.data.clear(); // the read chunk can be reused as soon as possible
     let len = i64::from(m.mlen);
@@ -394,7 +421,9 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
     let errno = why.errno();
     let sent = c.omsg_q.len();
     for (i, mid) in c.omsg_q.drain(..).chain(c.imsg_q.drain(..)).enumerate() {
-        let Some(m) = core.msgs.get_mut(mid) else { continue };
+        let Some(m) = core.msgs.get_mut(mid) else {
+            continue;
+        };
         let len = i64::from(m.mlen);
         m.in_server = false;
         if let Some(d) = m.deadline.take() {
@@ -431,7 +460,9 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
 fn server_failure(core: &mut Core, p: usize, s: usize) {
     let now = core.now;
     if core.pools[p].failure(s, now) == Some(Failure::Ejected) {
-        let us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+        let us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64);
         core.metrics.pool(p).server_ejects += 1;
         core.metrics.server(p, s).server_ejected_at = us;
         log::warn!(

@@ -40,29 +40,29 @@ pub struct Frag {
 /// One request and its reply.
 #[derive(Debug, Default)]
 pub struct Msg {
-    pub gen: u32,                  // generation (slab reuse)
-    pub id: u64,                   // monotonically increasing, for logs
-    pub client: Option<ClientId>,  // owner; None once swallowed, or internal
-    pub pool: u16,                 // pool index
-    pub data: Vec<Bytes>,          // request bytes
-    pub mlen: u32,                 // request length in bytes
-    pub meta: ReqMeta,             // parsed request
-    pub rsp: Vec<Bytes>,           // reply bytes (backend or local)
-    pub rsp_meta: RspMeta,         // parsed backend reply
-    pub rsp_len: u32,              // reply length from the backend
-    pub err: Option<i32>,          // errno when the request failed (0 = backend EOF)
-    pub done: bool,                // reply (or error) is final
-    pub in_client: bool,           // in the client's omsg_q
-    pub in_server: bool,           // in a server connection's queue
-    pub noreply: bool,             // no reply expected (memcache noreply)
-    pub swallow: bool,             // the reply is read and discarded
-    pub internal: bool,            // proxy's own AUTH/SELECT/probe
-    pub quit: bool,                // client asked to quit: close after this reply
+    pub gen: u32,                            // generation (slab reuse)
+    pub id: u64,                             // monotonically increasing, for logs
+    pub client: Option<ClientId>,            // owner; None once swallowed, or internal
+    pub pool: u16,                           // pool index
+    pub data: Vec<Bytes>,                    // request bytes
+    pub mlen: u32,                           // request length in bytes
+    pub meta: ReqMeta,                       // parsed request
+    pub rsp: Vec<Bytes>,                     // reply bytes (backend or local)
+    pub rsp_meta: RspMeta,                   // parsed backend reply
+    pub rsp_len: u32,                        // reply length from the backend
+    pub err: Option<i32>,                    // errno when the request failed (0 = backend EOF)
+    pub done: bool,                          // reply (or error) is final
+    pub in_client: bool,                     // in the client's omsg_q
+    pub in_server: bool,                     // in a server connection's queue
+    pub noreply: bool,                       // no reply expected (memcache noreply)
+    pub swallow: bool,                       // the reply is read and discarded
+    pub internal: bool,                      // proxy's own AUTH/SELECT/probe
+    pub quit: bool,                          // client asked to quit: close after this reply
     pub server: Option<(u16, ServerConnId)>, // (server index, connection) once forwarded
-    pub sent_at: Option<Instant>,  // when fully written (latency, deadline)
-    pub deadline: Option<Instant>, // timeout, if armed
-    pub parent: Option<MsgId>,     // fragment: the parent request
-    pub frag: Option<Box<Frag>>,   // parent: its children
+    pub sent_at: Option<Instant>,            // when fully written (latency, deadline)
+    pub deadline: Option<Instant>,           // timeout, if armed
+    pub parent: Option<MsgId>,               // fragment: the parent request
+    pub frag: Option<Box<Frag>>,             // parent: its children
 }
 
 /// The message slab plus a free list of recycled messages
@@ -92,7 +92,9 @@ impl MsgArena {
     }
 
     pub fn get_mut(&mut self, id: MsgId) -> Option<&mut Msg> {
-        self.slab.get_mut(id.idx as usize).filter(|m| m.gen == id.gen)
+        self.slab
+            .get_mut(id.idx as usize)
+            .filter(|m| m.gen == id.gen)
     }
 
     /// Returns a message to the free list, keeping its vectors' capacity.

@@ -69,18 +69,25 @@ pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
 }
 
 fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: usize, authed: bool) -> Action {
-    let Some(m) = core.msgs.get(mid) else { return Action::Quit(None) };
+    let Some(m) = core.msgs.get(mid) else {
+        return Action::Quit(None);
+    };
     let meta = &m.meta;
     let mut scratch = Vec::new();
     let name = span_bytes(&m.data, meta.name, &mut scratch).to_vec();
     if let Some(r) = meta.reject {
         return Action::Local(Bytes::from(redis_reject(r, &name)));
     }
-    let Cmd::Redis(cmd) = meta.cmd else { return Action::Local(Bytes::from(redis_reject(Reject::UnknownCommand, &name))) };
+    let Cmd::Redis(cmd) = meta.cmd else {
+        return Action::Local(Bytes::from(redis_reject(Reject::UnknownCommand, &name)));
+    };
     match cmd {
         redis::Cmd::Quit => return Action::Quit(Some(Bytes::from_static(redis::reply::OK))),
         redis::Cmd::Auth => {
-            let pw = meta.keys.first().map(|k| span_bytes(&m.data, *k, &mut scratch).to_vec());
+            let pw = meta
+                .keys
+                .first()
+                .map(|k| span_bytes(&m.data, *k, &mut scratch).to_vec());
             let want = core.pools[p].conf.redis_auth.clone();
             let (ok, reply): (bool, &'static [u8]) = match (want, pw) {
                 (None, _) => (true, redis::reply::NO_PASSWORD),
@@ -117,14 +124,18 @@ fn redis_reject(r: Reject, name: &[u8]) -> Vec<u8> {
     match r {
         Reject::UnknownCommand => redis::reply::err_unsupported(name, &mut out),
         Reject::WrongArity => redis::reply::err_arity(name, &mut out),
-        Reject::BadKey | Reject::BadFormat => redis::reply::err_protocol("invalid argument", &mut out),
+        Reject::BadKey | Reject::BadFormat => {
+            redis::reply::err_protocol("invalid argument", &mut out)
+        }
         Reject::TooLarge => redis::reply::err_protocol("request too large", &mut out),
     }
     out
 }
 
 fn memcache_filter(core: &mut Core, mid: MsgId) -> Action {
-    let Some(m) = core.msgs.get(mid) else { return Action::Quit(None) };
+    let Some(m) = core.msgs.get(mid) else {
+        return Action::Quit(None);
+    };
     if let Some(r) = m.meta.reject {
         return Action::Local(Bytes::from_static(memcache::reply::reject_reply(r)));
     }
@@ -138,7 +149,9 @@ fn memcache_filter(core: &mut Core, mid: MsgId) -> Action {
 /// Completes a request with a local reply, in its place in the client's
 /// reply order.
 pub fn reply_local(core: &mut Core, cid: ClientId, mid: MsgId, reply: Bytes) {
-    let Some(m) = core.msgs.get_mut(mid) else { return };
+    let Some(m) = core.msgs.get_mut(mid) else {
+        return;
+    };
     m.rsp.push(reply);
     m.done = true;
     m.in_client = true;
@@ -155,7 +168,13 @@ pub fn reply_local(core: &mut Core, cid: ClientId, mid: MsgId, reply: Bytes) {
 /// req_forward).
 fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
     let route = {
-        let Core { msgs, pools, scratch, now, .. } = core;
+        let Core {
+            msgs,
+            pools,
+            scratch,
+            now,
+            ..
+        } = core;
         let Some(m) = msgs.get(mid) else { return };
         let key: &[u8] = match m.meta.keys.first() {
             Some(&k) => span_bytes(&m.data, k, scratch),
@@ -163,7 +182,9 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
         };
         pools[p].route(key, *now)
     };
-    let Some(m) = core.msgs.get_mut(mid) else { return };
+    let Some(m) = core.msgs.get_mut(mid) else {
+        return;
+    };
     m.noreply = m.meta.noreply;
     if !m.noreply {
         m.in_client = true;
@@ -179,9 +200,13 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
 /// Queues a request on a connection of server `s` of pool `p`.
 pub fn req_enqueue(core: &mut Core, p: usize, s: usize, mid: MsgId) -> Result<(), i32> {
     let sid = server::conn_for(core, p, s)?;
-    let Some(conn) = core.server(sid) else { return Err(libc::ECONNREFUSED) };
+    let Some(conn) = core.server(sid) else {
+        return Err(libc::ECONNREFUSED);
+    };
     conn.imsg_q.push_back(mid);
-    let Some(m) = core.msgs.get_mut(mid) else { return Ok(()) };
+    let Some(m) = core.msgs.get_mut(mid) else {
+        return Ok(());
+    };
     m.in_server = true;
     m.server = Some((s as u16, sid));
     let len = i64::from(m.mlen);
@@ -196,7 +221,9 @@ pub fn req_enqueue(core: &mut Core, p: usize, s: usize, mid: MsgId) -> Result<()
 
 /// A request failed before it got a reply: complete it with `errno`.
 pub fn req_fail(core: &mut Core, mid: MsgId, errno: i32) {
-    let Some(m) = core.msgs.get_mut(mid) else { return };
+    let Some(m) = core.msgs.get_mut(mid) else {
+        return;
+    };
     m.err = Some(errno);
     m.done = true;
     response::req_done(core, mid);
@@ -209,7 +236,9 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
     let mut targets: Vec<(Result<usize, i32>, Vec<u8>, u32)> = Vec::new();
     let mut key_child: Vec<u16> = Vec::new();
     {
-        let Core { msgs, pools, now, .. } = core;
+        let Core {
+            msgs, pools, now, ..
+        } = core;
         let Some(m) = msgs.get(mid) else { return };
         let mut scratch = Vec::new();
         let mut key_srv: Vec<Result<usize, i32>> = Vec::with_capacity(m.meta.keys.len());
@@ -228,7 +257,11 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
             let buf = build_fragment(m, &idx, &mut scratch);
             targets.push((t, buf, idx.len() as u32));
         }
-        key_child.extend(key_srv.iter().map(|r| targets.iter().position(|t| t.0 == *r).unwrap_or(0) as u16));
+        key_child.extend(
+            key_srv
+                .iter()
+                .map(|r| targets.iter().position(|t| t.0 == *r).unwrap_or(0) as u16),
+        );
     }
     // Create every child before forwarding any.
     let mut children = Vec::with_capacity(targets.len());
@@ -244,7 +277,9 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
         children.push(c);
     }
     let nchild = children.len();
-    let Some(m) = core.msgs.get_mut(mid) else { return };
+    let Some(m) = core.msgs.get_mut(mid) else {
+        return;
+    };
     let f = m.frag.get_or_insert_with(Box::<Frag>::default);
     f.children.clear();
     f.children.extend_from_slice(&children);
@@ -292,7 +327,10 @@ fn build_fragment(m: &crate::msg::Msg, idx: &[usize], scratch: &mut Vec<u8>) -> 
 
 /// Frees a request and, for a parent, its children.
 pub fn free_tree(core: &mut Core, mid: MsgId) {
-    let children = core.msgs.get_mut(mid).and_then(|m| m.frag.as_mut().map(|f| std::mem::take(&mut f.children)));
+    let children = core
+        .msgs
+        .get_mut(mid)
+        .and_then(|m| m.frag.as_mut().map(|f| std::mem::take(&mut f.children)));
     if let Some(ch) = children {
         for c in &ch {
             core.msgs.free(*c);

@@ -31,7 +31,9 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
     };
     let failure = conn.rmeta.kind == RspKind::Failure;
     let Core { servers, msgs, .. } = core;
-    let Some(conn) = servers.get_mut(sid.idx as usize) else { return };
+    let Some(conn) = servers.get_mut(sid.idx as usize) else {
+        return;
+    };
     let Some(m) = msgs.get_mut(mid) else {
         conn.rdata.clear();
         return;
@@ -63,7 +65,8 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
         sm.responses += 1;
         sm.response_bytes += rlen as i64;
         if let Some(t) = sent_at {
-            core.metrics.record_latency(p, s, now.saturating_duration_since(t).as_micros() as u64);
+            core.metrics
+                .record_latency(p, s, now.saturating_duration_since(t).as_micros() as u64);
         }
         core.pools[p].success(s);
     }
@@ -77,12 +80,18 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
 /// The proxy's own request (AUTH, SELECT, probe) got its reply.
 fn internal_done(core: &mut Core, mid: MsgId, p: usize, s: usize) {
     if let Some(m) = core.msgs.get(mid) {
-        let is_err = matches!(m.rsp_meta.kind, RspKind::Error | RspKind::McError | RspKind::ServerError);
+        let is_err = matches!(
+            m.rsp_meta.kind,
+            RspKind::Error | RspKind::McError | RspKind::ServerError
+        );
         if m.quit {
             // quit marks a probe: any proper reply means the server is back
             if m.err.is_none() {
                 core.pools[p].probe_ok(s);
-                log::warn!("server '{}' answered its probe: re-admitted", core.pools[p].servers[s].pname);
+                log::warn!(
+                    "server '{}' answered its probe: re-admitted",
+                    core.pools[p].servers[s].pname
+                );
             }
         } else if is_err || m.err.is_some() {
             let mut txt = Vec::new();
@@ -104,7 +113,9 @@ fn internal_done(core: &mut Core, mid: MsgId, p: usize, s: usize) {
 /// A request is complete: reply, error or fragment (twemproxy: the tail of
 /// rsp_forward and req_error handling).
 pub fn req_done(core: &mut Core, mid: MsgId) {
-    let Some(m) = core.msgs.get_mut(mid) else { return };
+    let Some(m) = core.msgs.get_mut(mid) else {
+        return;
+    };
     if m.internal {
         let (p, s) = (m.pool as usize, m.server.map(|x| x.0 as usize).unwrap_or(0));
         if m.quit && m.err.is_some() {
@@ -140,7 +151,9 @@ pub fn req_done(core: &mut Core, mid: MsgId) {
 
 /// One fragment finished; the last one coalesces the parent's reply.
 fn child_done(core: &mut Core, parent: MsgId) {
-    let Some(pm) = core.msgs.get_mut(parent) else { return };
+    let Some(pm) = core.msgs.get_mut(parent) else {
+        return;
+    };
     let Some(f) = pm.frag.as_mut() else { return };
     f.ndone += 1;
     if (f.ndone as usize) < f.children.len() {
@@ -159,7 +172,10 @@ fn child_done(core: &mut Core, parent: MsgId) {
         core.metrics.pool(p).forward_error += 1;
     }
     // The children's bytes now live on in the parent's reply (shared).
-    let children = core.msgs.get_mut(parent).and_then(|m| m.frag.as_mut().map(|f| std::mem::take(&mut f.children)));
+    let children = core
+        .msgs
+        .get_mut(parent)
+        .and_then(|m| m.frag.as_mut().map(|f| std::mem::take(&mut f.children)));
     if let Some(mut ch) = children {
         for c in &ch {
             core.msgs.free(*c);
@@ -169,7 +185,9 @@ fn child_done(core: &mut Core, parent: MsgId) {
             f.children = ch;
         }
     }
-    let Some(pm) = core.msgs.get_mut(parent) else { return };
+    let Some(pm) = core.msgs.get_mut(parent) else {
+        return;
+    };
     pm.done = true;
     if let Some(cid) = pm.client {
         core.want_send(ConnRef::Client(cid));
@@ -180,13 +198,23 @@ fn child_done(core: &mut Core, parent: MsgId) {
 /// Returns true when the reply is a synthesised error.
 fn coalesce(core: &mut Core, parent: MsgId, proto: Proto) -> bool {
     let msgs = &mut core.msgs;
-    let Some(pm) = msgs.get_mut(parent) else { return false };
+    let Some(pm) = msgs.get_mut(parent) else {
+        return false;
+    };
     let mut out = std::mem::take(&mut pm.rsp);
     out.clear();
-    let Some(pm) = msgs.get(parent) else { return false };
-    let Some(f) = pm.frag.as_ref() else { return false };
+    let Some(pm) = msgs.get(parent) else {
+        return false;
+    };
+    let Some(f) = pm.frag.as_ref() else {
+        return false;
+    };
     // A transport failure of any fragment fails the whole request.
-    let first_err = f.children.iter().filter_map(|c| msgs.get(*c)).find_map(|c| c.err);
+    let first_err = f
+        .children
+        .iter()
+        .filter_map(|c| msgs.get(*c))
+        .find_map(|c| c.err);
     let mut failed = false;
     if let Some(e) = first_err {
         out.push(error_reply(proto, e));
@@ -206,10 +234,18 @@ fn coalesce(core: &mut Core, parent: MsgId, proto: Proto) -> bool {
 
 /// A fragment reply of the wrong shape: relay the first error reply as is,
 /// else a synthesised `Invalid argument`.
-fn relay_or_einval(msgs: &crate::msg::MsgArena, f: &crate::msg::Frag, proto: Proto, out: &mut Vec<Bytes>) {
+fn relay_or_einval(
+    msgs: &crate::msg::MsgArena,
+    f: &crate::msg::Frag,
+    proto: Proto,
+    out: &mut Vec<Bytes>,
+) {
     out.clear();
     let err = f.children.iter().filter_map(|c| msgs.get(*c)).find(|c| {
-        matches!(c.rsp_meta.kind, RspKind::Error | RspKind::McError | RspKind::ClientError | RspKind::ServerError)
+        matches!(
+            c.rsp_meta.kind,
+            RspKind::Error | RspKind::McError | RspKind::ClientError | RspKind::ServerError
+        )
     });
     match err {
         Some(c) => out.extend(c.rsp.iter().cloned()),
@@ -217,8 +253,15 @@ fn relay_or_einval(msgs: &crate::msg::MsgArena, f: &crate::msg::Frag, proto: Pro
     }
 }
 
-fn coalesce_redis(msgs: &crate::msg::MsgArena, pm: &crate::msg::Msg, cmd: redis::Cmd, out: &mut Vec<Bytes>) -> bool {
-    let Some(f) = pm.frag.as_ref() else { return true };
+fn coalesce_redis(
+    msgs: &crate::msg::MsgArena,
+    pm: &crate::msg::Msg,
+    cmd: redis::Cmd,
+    out: &mut Vec<Bytes>,
+) -> bool {
+    let Some(f) = pm.frag.as_ref() else {
+        return true;
+    };
     let kids: Vec<&crate::msg::Msg> = f.children.iter().filter_map(|c| msgs.get(*c)).collect();
     if kids.len() != f.children.len() {
         out.push(error_reply(Proto::Redis, libc::EINVAL));
@@ -226,7 +269,9 @@ fn coalesce_redis(msgs: &crate::msg::MsgArena, pm: &crate::msg::Msg, cmd: redis:
     }
     let nkeys = pm.meta.keys.len();
     if cmd == redis::Cmd::Mget {
-        let shaped = kids.iter().all(|c| c.rsp_meta.kind == RspKind::Array && c.rsp_meta.elems.len() == c.meta.narg as usize);
+        let shaped = kids.iter().all(|c| {
+            c.rsp_meta.kind == RspKind::Array && c.rsp_meta.elems.len() == c.meta.narg as usize
+        });
         if !shaped {
             relay_or_einval(msgs, f, Proto::Redis, out);
             return true;
@@ -265,8 +310,14 @@ fn coalesce_redis(msgs: &crate::msg::MsgArena, pm: &crate::msg::Msg, cmd: redis:
     true
 }
 
-fn coalesce_memcache(msgs: &crate::msg::MsgArena, pm: &crate::msg::Msg, out: &mut Vec<Bytes>) -> bool {
-    let Some(f) = pm.frag.as_ref() else { return true };
+fn coalesce_memcache(
+    msgs: &crate::msg::MsgArena,
+    pm: &crate::msg::Msg,
+    out: &mut Vec<Bytes>,
+) -> bool {
+    let Some(f) = pm.frag.as_ref() else {
+        return true;
+    };
     let kids: Vec<&crate::msg::Msg> = f.children.iter().filter_map(|c| msgs.get(*c)).collect();
     if kids.len() != f.children.len() || kids.iter().any(|c| c.rsp_meta.kind != RspKind::Values) {
         relay_or_einval(msgs, f, Proto::Memcache, out);
@@ -279,11 +330,22 @@ fn coalesce_memcache(msgs: &crate::msg::MsgArena, pm: &crate::msg::Msg, out: &mu
     for (i, &c) in f.key_child.iter().enumerate() {
         let c = c as usize;
         let Some(kid) = kids.get(c) else { continue };
-        let Some(&block) = kid.rsp_meta.elems.get(cursor[c]) else { continue };
-        let Some(&kspan) = pm.meta.keys.get(i) else { continue };
+        let Some(&block) = kid.rsp_meta.elems.get(cursor[c]) else {
+            continue;
+        };
+        let Some(&kspan) = pm.meta.keys.get(i) else {
+            continue;
+        };
         let key = span_bytes(&pm.data, kspan, &mut s1);
-        let head = span_bytes(&kid.rsp, Span::new(block.start, block.len.min(6 + 251)), &mut s2);
-        let bkey = head.get(6..).map(|h| h.split(|&b| b == b' ').next().unwrap_or(h)).unwrap_or(&[]);
+        let head = span_bytes(
+            &kid.rsp,
+            Span::new(block.start, block.len.min(6 + 251)),
+            &mut s2,
+        );
+        let bkey = head
+            .get(6..)
+            .map(|h| h.split(|&b| b == b' ').next().unwrap_or(h))
+            .unwrap_or(&[]);
         if bkey == key {
             push_span(&kid.rsp, block, out);
             cursor[c] += 1;

@@ -299,7 +299,12 @@ impl ReqParser {
         }
     }
 
-    pub fn parse(&mut self, chunk: &[u8], lim: &Limits, meta: &mut ReqMeta) -> Result<Progress, ParseError> {
+    pub fn parse(
+        &mut self,
+        chunk: &[u8],
+        lim: &Limits,
+        meta: &mut ReqMeta,
+    ) -> Result<Progress, ParseError> {
         match self {
             ReqParser::Redis(s) => redis::parse_req(s, chunk, lim, meta),
             ReqParser::Memcache(s) => memcache::parse_req(s, chunk, lim, meta),
@@ -324,7 +329,12 @@ impl RspParser {
         }
     }
 
-    pub fn parse(&mut self, chunk: &[u8], lim: &Limits, meta: &mut RspMeta) -> Result<Progress, ParseError> {
+    pub fn parse(
+        &mut self,
+        chunk: &[u8],
+        lim: &Limits,
+        meta: &mut RspMeta,
+    ) -> Result<Progress, ParseError> {
         match self {
             RspParser::Redis(s) => redis::parse_rsp(s, chunk, lim, meta),
             RspParser::Memcache(s) => memcache::parse_rsp(s, chunk, lim, meta),

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 //! Black-box test harness (twemproxy: tests/lib/server_modules.py).
 //!
 //! Starts the real `nutcracker` binary with a temporary YAML file, real
