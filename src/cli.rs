@@ -88,6 +88,7 @@ pub struct Options {
     pub show_help: bool,          // -h
     pub show_version: bool,       // -V
     pub locate: Option<String>,   // --locate=POOL (nutcracker-rs only)
+    pub free: Vec<String>,        // positional arguments (keys for --locate)
 }
 
 impl Default for Options {
@@ -107,6 +108,7 @@ impl Default for Options {
             show_help: false,
             show_version: false,
             locate: None,
+            free: Vec::new(),
         }
     }
 }
@@ -187,7 +189,7 @@ pub fn usage() -> &'static str {
         "  -i, --stats-interval=N : set stats aggregation interval in msec (default: 30000 msec)\r\n",
         "  -p, --pid-file=S       : set pid file (default: off)\r\n",
         "  -m, --mbuf-size=N      : set size of mbuf chunk in bytes (default: 16384 bytes)\r\n",
-        "      --locate=POOL      : print the server of each key read from stdin and exit\r\n",
+        "      --locate=POOL      : print the server of each key (arguments, else stdin lines) and exit\r\n",
         "\n"
     )
 }
@@ -288,6 +290,7 @@ fn apply(m: &getopts::Matches) -> Result<Options, CliError> {
     for (_, o, v) in vals {
         set_value(&mut opts, o, v)?;
     }
+    opts.free = m.free.clone();
     Ok(opts)
 }
 

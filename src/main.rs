@@ -36,9 +36,8 @@ fn main() -> ExitCode {
     if opts.test_conf {
         return ExitCode::from(test_conf(&opts.conf_file));
     }
-    if opts.locate.is_some() {
-        say("nutcracker: option --locate is not implemented yet\n");
-        return ExitCode::from(1);
+    if let Some(pool) = &opts.locate {
+        return ExitCode::from(locate(&opts, pool));
     }
     ExitCode::from(run(&opts))
 }
@@ -75,6 +74,55 @@ fn test_conf(path: &str) -> u8 {
             say(&format!("{e}\n{}", invalid.repeat(times)));
             1
         }
+    }
+}
+
+/// --locate (nutcracker-rs): which server holds each key, as the running
+/// proxy would route it with every server live. Keys come from the
+/// arguments, else one per line on stdin; output is `<key>\t<server name>`.
+fn locate(opts: &Options, pool: &str) -> u8 {
+    let conf = match conf::load(&opts.conf_file) {
+        Ok(c) => c,
+        Err(e) => {
+            say(&format!("{e}\n"));
+            return 1;
+        }
+    };
+    let Some(p) = conf.pools.iter().find(|p| p.name == pool) else {
+        say(&format!(
+            "nutcracker: no pool named '{pool}' in '{}'\n",
+            opts.conf_file
+        ));
+        return 1;
+    };
+    let locator = nutcracker::hashkit::Locator::new(p);
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut emit = |key: &[u8]| -> io::Result<()> {
+        out.write_all(key)?;
+        out.write_all(b"\t")?;
+        out.write_all(locator.server_name(key).as_bytes())?;
+        out.write_all(b"\n")
+    };
+    let r = if opts.free.is_empty() {
+        use std::io::BufRead;
+        let mut r = Ok(());
+        for line in io::stdin().lock().split(b'\n') {
+            let Ok(mut k) = line else { break };
+            if k.last() == Some(&b'\r') {
+                k.pop();
+            }
+            r = emit(&k);
+            if r.is_err() {
+                break;
+            }
+        }
+        r
+    } else {
+        opts.free.iter().try_for_each(|k| emit(k.as_bytes()))
+    };
+    match r.and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(_) => 1,
     }
 }
 
