@@ -206,6 +206,11 @@ impl Core {
         }
         if let Some(st) = self.stats.as_mut() {
             st.swap(&mut self.metrics);
+            st.set_buffers(
+                self.msgs.nlive() as u64,
+                self.mbufs.nfree() as u64,
+                self.mbufs.nalloc,
+            );
         }
         Ok(())
     }

@@ -100,8 +100,11 @@ fn strerror(e: &io::Error) -> String {
 /// Connection objects ever created and alive, read live by the stats thread.
 #[derive(Debug, Default)]
 struct ConnCounts {
-    total: AtomicU64, // total_connections
-    curr: AtomicU64,  // curr_connections
+    total: AtomicU64,  // total_connections
+    curr: AtomicU64,   // curr_connections
+    msgs: AtomicU64,   // requests alive in the loop (Prometheus only)
+    mfree: AtomicU64,  // read chunks on the free list (Prometheus only)
+    malloc: AtomicU64, // read chunks ever allocated (Prometheus only)
 }
 
 /// The event loop's end of the stats thread (twemproxy: `struct stats`, loop side).
@@ -150,6 +153,15 @@ impl StatsHandle {
             .conns
             .curr
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, dec);
+    }
+
+    /// Publishes the loop's buffer counts (`nutcracker_msgs_live`,
+    /// `nutcracker_mbufs_free`, `nutcracker_mbufs_allocated` in /metrics), so
+    /// tests and operators can see memory return to its baseline.
+    pub fn set_buffers(&self, msgs: u64, mbufs_free: u64, mbufs_alloc: u64) {
+        self.conns.msgs.store(msgs, Ordering::Relaxed);
+        self.conns.mfree.store(mbufs_free, Ordering::Relaxed);
+        self.conns.malloc.store(mbufs_alloc, Ordering::Relaxed);
     }
 
     /// Where the stats listener is bound (port 0 resolved).
@@ -358,6 +370,9 @@ impl Aggregator {
             timestamp: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
             total_connections: live(&self.conns.total),
             curr_connections: live(&self.conns.curr),
+            msgs_live: live(&self.conns.msgs),
+            mbufs_free: live(&self.conns.mfree),
+            mbufs_allocated: live(&self.conns.malloc),
         }
     }
 }

@@ -25,6 +25,9 @@ pub(crate) struct Header<'a> {
     pub timestamp: i64,         // seconds since the epoch, now
     pub total_connections: i64, // connection objects ever created
     pub curr_connections: i64,  // connection objects alive
+    pub msgs_live: i64,         // requests alive in the loop (Prometheus only)
+    pub mbufs_free: i64,        // read chunks on the free list (Prometheus only)
+    pub mbufs_allocated: i64,   // read chunks ever allocated (Prometheus only)
 }
 
 /// The twemproxy version the documents claim to be.
@@ -216,6 +219,24 @@ fn prom_header(out: &mut String, head: &Header<'_>) {
             "connections alive",
             head.curr_connections,
         ),
+        (
+            "msgs_live",
+            "gauge",
+            "requests alive in the event loop",
+            head.msgs_live,
+        ),
+        (
+            "mbufs_free",
+            "gauge",
+            "read buffers on the free list",
+            head.mbufs_free,
+        ),
+        (
+            "mbufs_allocated",
+            "counter",
+            "read buffers ever allocated",
+            head.mbufs_allocated,
+        ),
     ];
     for (name, ty, help, v) in rows {
         family(out, name, ty, help);
@@ -305,6 +326,9 @@ pub(crate) mod tests {
             timestamp: 1795303241,
             total_connections: 2,
             curr_connections: 2,
+            msgs_live: 0,
+            mbufs_free: 0,
+            mbufs_allocated: 0,
         }
     }
 
