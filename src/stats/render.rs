@@ -469,7 +469,7 @@ pub(crate) mod tests {
                 assert!(value.parse::<i64>().is_ok(), "{line}");
             }
         }
-        assert_eq!(types.len(), 4 + 6 + 13 + 4);
+        assert_eq!(types.len(), 4 + 3 + 6 + 13 + 4);
         let http = http_ok("x\n");
         assert!(http.starts_with("HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"));
         assert!(http.ends_with("Content-Length: 2\r\nConnection: close\r\n\r\nx\n"));
