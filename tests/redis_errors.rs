@@ -219,3 +219,59 @@ fn inline_ping_msg_quit_and_empty_requests() {
     assert!(c.closed());
     bystander_ok(&mut by, &mut n);
 }
+
+/// Rejected requests far larger than a buffer (-m 512) are consumed to
+/// their end: the stream stays in frame.
+#[test]
+fn large_rejected_requests_stay_in_frame() {
+    let pool = start_redis_pool(3, "", &["-m", "512"]);
+    let mut c = RespConn::connect(pool.port);
+    let big = vec![b'z'; 1 << 20];
+    let mut req = resp(&[b"FOO", &big, b"x"]);
+    req.extend(resp(&[b"SET", b"k", &big]));
+    req.extend(resp(&[b"GET", b"k", &big]));
+    let mut keys: Vec<Vec<u8>> = (0..4999).map(|i| format!("{i}:m").into_bytes()).collect();
+    keys.insert(0, b"MSET".to_vec());
+    let args: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    req.extend(resp(&args)); // even argument count
+    req.extend(resp_words("STRLEN k"));
+    let mut w = c.stream.try_clone().unwrap();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut w, &req).unwrap());
+    assert_eq!(c.read(), b"-ERR unsupported command 'FOO'\r\n");
+    assert_eq!(c.read(), b"+OK\r\n");
+    assert_eq!(
+        c.read(),
+        b"-ERR wrong number of arguments for 'get' command\r\n"
+    );
+    assert_eq!(
+        c.read(),
+        b"-ERR wrong number of arguments for 'mset' command\r\n"
+    );
+    assert_eq!(c.read(), b":1048576\r\n");
+    writer.join().unwrap();
+}
+
+/// A backend failure reply (-OOM, §REDIS.8) is not relayed: the request
+/// gets `-ERR Invalid argument` and the client connection stays usable.
+#[test]
+fn backend_oom_becomes_invalid_argument() {
+    let pool = start_redis_pool(3, "", &[]);
+    let mut c = RespConn::connect(pool.port);
+    assert_eq!(c.call_words("SET k v0"), b"+OK\r\n");
+    for b in &pool.backends {
+        let mut d = RespConn::connect(b.port);
+        assert_eq!(d.call_words("CONFIG SET maxmemory 1"), b"+OK\r\n");
+    }
+    assert_eq!(c.call_words("SET k v1"), b"-ERR Invalid argument\r\n");
+    assert_eq!(
+        c.call_words("MSET 1:a 1 2:a 2 3:a 3 4:a 4"),
+        b"-ERR Invalid argument\r\n"
+    );
+    for b in &pool.backends {
+        let mut d = RespConn::connect(b.port);
+        assert_eq!(d.call_words("CONFIG SET maxmemory 0"), b"+OK\r\n");
+    }
+    assert_eq!(c.call_words("GET k"), b"$2\r\nv0\r\n");
+    assert_eq!(c.call_words("SET k v2"), b"+OK\r\n");
+    assert_eq!(c.call_words("GET k"), b"$2\r\nv2\r\n");
+}
