@@ -140,3 +140,18 @@ fn protected_backends_get_auth_then_select() {
     assert_eq!(d.call_words("AUTH pw0"), b"+OK\r\n");
     assert_eq!(d.call_words("GET 7:db"), b"$1\r\nx\r\n");
 }
+
+/// `redis_db` alone (no password): keys land in that db too.
+#[test]
+fn redis_db_without_auth() {
+    let pool = start_redis_pool(3, "  redis_db: 2\n", &[]);
+    let mut c = RespConn::connect(pool.port);
+    let pairs: Vec<String> = (0..100).map(|i| format!("{i}:r {i}")).collect();
+    assert_eq!(
+        c.call_words(&format!("MSET {}", pairs.join(" "))),
+        b"+OK\r\n"
+    );
+    assert_eq!(c.call_words("GET 42:r"), b"$2\r\n42\r\n");
+    assert_eq!(total_keys(&pool, None, 2), 100);
+    assert_eq!(total_keys(&pool, None, 0), 0);
+}

@@ -171,17 +171,30 @@ fn timed_binary() -> (PathBuf, bool) {
     }
 }
 
-/// Best of 5 runs of `call` on `c`, checking the reply each time.
-fn best_of_5(c: &mut RespConn, req: &[u8], want: &[u8]) -> Duration {
-    let mut best = Duration::MAX;
+/// One MGET round trip on `c`, checking the reply.
+fn timed(c: &mut RespConn, req: &[u8], want: &[u8]) -> Duration {
+    let t = Instant::now();
+    c.send(req);
+    let got = c.read();
+    let took = t.elapsed();
+    assert!(got == want, "MGET reply differs");
+    took
+}
+
+/// Best of 5 runs each, direct and proxy interleaved so that both see the
+/// same noise: (proxy, direct).
+fn best_of_5(
+    px: &mut RespConn,
+    dr: &mut RespConn,
+    req: &[u8],
+    want: &[u8],
+) -> (Duration, Duration) {
+    let (mut p, mut d) = (Duration::MAX, Duration::MAX);
     for _ in 0..5 {
-        let t = Instant::now();
-        c.send(req);
-        let got = c.read();
-        best = best.min(t.elapsed());
-        assert!(got == want, "MGET reply differs");
+        d = d.min(timed(dr, req, want));
+        p = p.min(timed(px, req, want));
     }
-    best
+    (p, d)
 }
 
 /// A 10,000-key MGET through the proxy (3 backends) takes at most 4x the
@@ -219,10 +232,25 @@ fn ten_thousand_key_mget_costs_linear_time() {
     let req = common::resp(&argv(b"MGET", &keys));
     dr.send(&req);
     let want = dr.read();
+    px.send(&req);
+    assert!(px.read() == want, "MGET reply differs"); // warm up
     assert!(want.starts_with(b"*10000\r\n$12\r\nv-mget:00000\r\n"));
-    let direct_t = best_of_5(&mut dr, &req, &want);
-    let proxy_t = best_of_5(&mut px, &req, &want);
-    let ratio = proxy_t.as_secs_f64() / direct_t.as_secs_f64();
+    // A debug build is not what the bound is about; still catch quadratic
+    // behaviour (0.5.0's #158) with a bound it would miss by far.
+    let bound = if optimised { 4.0 } else { 40.0 };
+    // The machine is shared: up to 3 measurements, the best one counts.
+    let mut best = (f64::MAX, Duration::ZERO, Duration::ZERO);
+    for _ in 0..3 {
+        let (proxy_t, direct_t) = best_of_5(&mut px, &mut dr, &req, &want);
+        let ratio = proxy_t.as_secs_f64() / direct_t.as_secs_f64();
+        if ratio < best.0 {
+            best = (ratio, proxy_t, direct_t);
+        }
+        if ratio < bound {
+            break;
+        }
+    }
+    let (ratio, proxy_t, direct_t) = best;
     let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let stale = optimised && mtime(&binary) < mtime(std::path::Path::new(common::bin()));
     eprintln!(
@@ -234,9 +262,6 @@ fn ten_thousand_key_mget_costs_linear_time() {
             ""
         }
     );
-    // A debug build is not what the bound is about; still catch quadratic
-    // behaviour (0.5.0's #158) with a bound it would miss by far.
-    let bound = if optimised { 4.0 } else { 40.0 };
     assert!(
         ratio < bound,
         "proxy MGET {ratio:.2}x direct (bound {bound})"
