@@ -23,6 +23,7 @@ enum Action {
     Fragment,
     Local(Bytes),
     Quit(Option<Bytes>),
+    Drop,
 }
 
 /// A request is complete (twemproxy: req_recv_done + req_filter).
@@ -45,6 +46,7 @@ pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
         Action::Forward => req_forward(core, cid, mid, p),
         Action::Fragment => req_fragment(core, cid, mid, p),
         Action::Local(b) => reply_local(core, cid, mid, b),
+        Action::Drop => core.msgs.free(mid),
         Action::Quit(reply) => {
             if let Some(c) = core.client(cid) {
                 c.eof = true;
@@ -137,6 +139,11 @@ fn memcache_filter(core: &mut Core, mid: MsgId) -> Action {
         return Action::Quit(None);
     };
     if let Some(r) = m.meta.reject {
+        // memcached reads noreply before it checks the fields: silence,
+        // unless the token count was wrong (then it never saw noreply)
+        if m.meta.noreply && r != Reject::WrongArity && r != Reject::UnknownCommand {
+            return Action::Drop;
+        }
         return Action::Local(Bytes::from_static(memcache::reply::reject_reply(r)));
     }
     match m.meta.cmd {
