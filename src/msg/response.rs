@@ -171,6 +171,16 @@ fn child_done(core: &mut Core, parent: MsgId) {
     if failed {
         core.metrics.pool(p).forward_error += 1;
     }
+    // a forced close: read no more, count it as client_err (§STATS)
+    let closing = core
+        .msgs
+        .get(parent)
+        .filter(|m| m.quit)
+        .and_then(|m| m.client);
+    if let Some(c) = closing.and_then(|cid| core.client(cid)) {
+        c.eof = true;
+        c.err_close = true;
+    }
     // The children's bytes now live on in the parent's reply (shared).
     let children = core
         .msgs
@@ -216,6 +226,10 @@ fn coalesce(core: &mut Core, parent: MsgId, proto: Proto) -> bool {
         .filter_map(|c| msgs.get(*c))
         .find_map(|c| c.err);
     let mut failed = false;
+    // A retrieval (MGET, get, gets) that lost a fragment in transport also
+    // closes the client once the error is written (§REDIS.5, §MEMCACHE.5).
+    let close_after = first_err.is_some()
+        && matches!(pm.meta.cmd, Cmd::Redis(redis::Cmd::Mget) | Cmd::Memcache(_));
     if let Some(e) = first_err {
         out.push(error_reply(proto, e));
         failed = true;
@@ -228,6 +242,7 @@ fn coalesce(core: &mut Core, parent: MsgId, proto: Proto) -> bool {
     }
     if let Some(pm) = msgs.get_mut(parent) {
         pm.rsp = out;
+        pm.quit |= close_after;
     }
     failed
 }
