@@ -55,6 +55,29 @@ impl Cluster {
         Client::connect(self.mcs[i].port)
     }
 
+    /// `nutcracker_msgs_live` from the Prometheus exposition.
+    fn msgs_live(&self) -> Option<i64> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.proxy.stats_port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("nutcracker_msgs_live "))?;
+        line.rsplit(' ').next()?.parse().ok()
+    }
+
+    /// Every request the proxy held is freed once the clients are gone.
+    fn assert_drained(&self) {
+        let mut last = None;
+        let ok = common::wait_until(common::WAIT, || {
+            last = self.msgs_live();
+            last == Some(0)
+        });
+        assert!(ok, "nutcracker_msgs_live stays at {last:?}");
+    }
+
     /// The backend index `--locate` names for each key.
     fn locate(&self, keys: &[String]) -> Vec<usize> {
         let mut child = Command::new(common::bin())
@@ -295,6 +318,8 @@ fn every_command_through_the_proxy() {
     // quit: no reply, the proxy closes
     c.send(b"quit\r\n");
     c.expect_closed();
+    drop(c);
+    cl.assert_drained();
 }
 
 #[test]
@@ -329,6 +354,8 @@ fn noreply_pipelines_take_effect() {
     // the same proof by single-key gets, straight after another pipeline
     c.send(b"set e 0 0 1 noreply\r\n1\r\nincr e 1 noreply\r\nget e\r\nget d\r\n");
     c.expect(b"VALUE e 0 1\r\n2\r\nEND\r\nEND\r\n");
+    drop(c);
+    cl.assert_drained();
 }
 
 #[test]
@@ -396,6 +423,8 @@ fn thousand_key_get_keeps_key_order_with_scattered_misses() {
         b"get key:1\r\n",
         &[value_block("key:1", 1, &data(1)), b"END\r\n".to_vec()].concat(),
     );
+    drop(c);
+    cl.assert_drained();
 }
 
 #[test]
@@ -463,6 +492,8 @@ fn one_mib_values_through_small_mbufs() {
     }
     want.extend_from_slice(b"END\r\n");
     c.expect(&want);
+    drop(c);
+    cl.assert_drained();
 }
 
 #[test]
@@ -482,6 +513,8 @@ fn key_length_limit_is_250_bytes() {
     c.send(&set_req("set", &k251, 0, b"no", ""));
     c.send(format!("get {k250} {k251}\r\ndelete {k251}\r\nget {k250}\r\n").as_bytes());
     c.expect(&[BAD, BAD, BAD, &hit].concat());
+    drop(c);
+    cl.assert_drained();
 }
 
 #[test]
@@ -544,6 +577,9 @@ fn malformed_lines_get_replies_and_a_bystander_is_unaffected() {
     by.call(b"get by\r\n", by_hit);
     // the key k was never stored
     by.call(b"get k\r\n", b"END\r\n");
+    drop(c);
+    drop(by);
+    cl.assert_drained();
 }
 
 #[test]
@@ -571,6 +607,8 @@ fn quit_after_pipelined_gets_delivers_earlier_replies() {
     want.extend_from_slice(b"END\r\n");
     c.expect(&want);
     c.expect_closed();
+    drop(c);
+    cl.assert_drained();
 }
 
 #[test]
@@ -642,6 +680,8 @@ fn odd_lines_answer_like_memcached() {
     c.send(b"get a\n");
     std::thread::sleep(Duration::from_millis(200));
     c.call(b" a\r\n", &[&a_hit[..16], b"END\r\n"].concat());
+    drop(c);
+    cl.assert_drained();
 }
 
 #[test]
@@ -668,4 +708,67 @@ fn requests_split_at_every_byte() {
     }
     c.expect(&want);
     assert!(c.line().starts_with(b"VERSION "));
+    drop(c);
+    cl.assert_drained();
+}
+
+#[test]
+fn a_dead_backend_fails_only_its_requests() {
+    let mut cl = Cluster::start(&[], &[]);
+    let mut c = cl.client();
+    let keys = one_key_per_server(&cl, "dead");
+    for k in &keys {
+        c.call(&set_req("set", k, 0, b"v", ""), b"STORED\r\n");
+    }
+    let hit = |k: &str| [value_block(k, 0, b"v"), b"END\r\n".to_vec()].concat();
+    // backend 1 goes away
+    let m = &mut cl.mcs[1];
+    m.proc.signal(libc::SIGKILL);
+    assert!(m.proc.wait_exit(common::WAIT).is_some());
+    // a single-key request to it fails in place; the others still work
+    c.send(format!("get {}\r\nget {}\r\n", keys[1], keys[0]).as_bytes());
+    let l = c.line();
+    assert!(l.starts_with(b"SERVER_ERROR "), "{:?}", show(&l));
+    c.expect(&hit(&keys[0]));
+    // noreply to it vanishes silently
+    c.send(&set_req("set", &keys[1], 0, b"w", " noreply"));
+    c.call(format!("get {}\r\n", keys[2]).as_bytes(), &hit(&keys[2]));
+    // a multi-get touching it: SERVER_ERROR, then the proxy closes (§MEMCACHE.5)
+    c.send(format!("get {} {}\r\nget {}\r\n", keys[0], keys[1], keys[0]).as_bytes());
+    let l = c.line();
+    assert!(l.starts_with(b"SERVER_ERROR "), "{:?}", show(&l));
+    c.expect_closed();
+    // a multi-get that avoids it is fine on a new connection
+    let mut d = cl.client();
+    let mut want = value_block(&keys[2], 0, b"v");
+    want.extend(value_block(&keys[0], 0, b"v"));
+    want.extend_from_slice(b"END\r\n");
+    d.call(format!("get {} {}\r\n", keys[2], keys[0]).as_bytes(), &want);
+    drop(d);
+    cl.assert_drained();
+}
+
+#[test]
+fn a_client_leaving_mid_request_leaks_nothing() {
+    let cl = Cluster::start(&[], &[]);
+    let keys: Vec<String> = (0..300).map(|i| format!("{i}:leave")).collect();
+    let mut c = cl.client();
+    let mut p = Vec::new();
+    for k in &keys {
+        p.extend(set_req("set", k, 0, &[b'x'; 4000], ""));
+    }
+    c.send(&p);
+    c.expect(&b"STORED\r\n".repeat(keys.len()));
+    for _ in 0..5 {
+        let mut c = cl.client();
+        let mut p = Vec::new();
+        for _ in 0..20 {
+            p.extend(format!("get {}\r\n", keys.join(" ")).as_bytes());
+            p.extend(b"set z 0 0 1 noreply\r\nz\r\n");
+        }
+        c.send(&p);
+        drop(c); // gone before the replies
+    }
+    drop(c);
+    cl.assert_drained();
 }
