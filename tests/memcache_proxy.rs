@@ -25,17 +25,22 @@ struct Cluster {
 
 impl Cluster {
     fn start(mc_args: &[&str], proxy_args: &[&str]) -> Cluster {
-        Cluster::with_hash("md5", mc_args, proxy_args)
+        Cluster::with_pool("hash: md5\n", mc_args, proxy_args)
     }
 
-    fn with_hash(hash: &str, mc_args: &[&str], proxy_args: &[&str]) -> Cluster {
+    /// `pool` holds extra YAML lines of the pool (each indented by the
+    /// caller's two spaces, e.g. `"hash: md5\n"`).
+    fn with_pool(pool: &str, mc_args: &[&str], proxy_args: &[&str]) -> Cluster {
         let mcs: Vec<Memcached> = (0..3)
             .map(|_| common::start_memcached_args(mc_args))
             .collect();
         let port = common::free_port();
-        let mut yaml = format!(
-            "mc:\n  listen: 127.0.0.1:{port}\n  redis: false\n  hash: {hash}\n  distribution: ketama\n  servers:\n"
-        );
+        let mut yaml =
+            format!("mc:\n  listen: 127.0.0.1:{port}\n  redis: false\n  distribution: ketama\n");
+        for l in pool.lines() {
+            yaml.push_str(&format!("  {l}\n"));
+        }
+        yaml.push_str("  servers:\n");
         for (i, m) in mcs.iter().enumerate() {
             yaml.push_str(&format!("   - 127.0.0.1:{}:1 s{i}\n", m.port));
         }
@@ -619,7 +624,7 @@ fn each_key_lives_on_the_server_locate_names() {
 }
 
 fn keys_live_where_locate_says(hash: &str) {
-    let cl = Cluster::with_hash(hash, &[], &[]);
+    let cl = Cluster::with_pool(&format!("hash: {hash}\n"), &[], &[]);
     let mut c = cl.client();
     let keys: Vec<String> = (0..300).map(|i| format!("{i}:route")).collect();
     let mut p = Vec::new();
@@ -770,5 +775,44 @@ fn a_client_leaving_mid_request_leaks_nothing() {
         drop(c); // gone before the replies
     }
     drop(c);
+    cl.assert_drained();
+}
+
+#[test]
+fn a_stalled_backend_times_out_and_recovers() {
+    let cl = Cluster::with_pool("hash: md5\ntimeout: 400\n", &[], &[]);
+    let mut c = cl.client();
+    let keys = one_key_per_server(&cl, "slow");
+    for k in &keys {
+        c.call(&set_req("set", k, 0, b"v", ""), b"STORED\r\n");
+    }
+    let hit = |k: &str| [value_block(k, 0, b"v"), b"END\r\n".to_vec()].concat();
+    cl.mcs[1].proc.signal(libc::SIGSTOP);
+    // a single-key get times out in place; the next request is answered in order
+    c.send(format!("get {}\r\nget {}\r\n", keys[1], keys[2]).as_bytes());
+    c.expect(b"SERVER_ERROR Connection timed out\r\n");
+    c.expect(&hit(&keys[2]));
+    // a multi-get that needs it: the error, then the close
+    c.send(format!("get {} {}\r\n", keys[0], keys[1]).as_bytes());
+    c.expect(b"SERVER_ERROR Connection timed out\r\n");
+    c.expect_closed();
+    cl.mcs[1].proc.signal(libc::SIGCONT);
+    // once it answers again (its late replies are stray and reset the
+    // connection), requests to it succeed
+    let mut d = cl.client();
+    let back = common::wait_until(common::WAIT, || {
+        d.send(format!("get {}\r\n", keys[1]).as_bytes());
+        d.line() == format!("VALUE {} 0 1\r\n", keys[1]).as_bytes()
+            && d.line() == b"v\r\n"
+            && d.line() == b"END\r\n"
+    });
+    assert!(back, "backend 1 never served again");
+    let mut want = Vec::new();
+    for k in &keys {
+        want.extend(value_block(k, 0, b"v"));
+    }
+    want.extend_from_slice(b"END\r\n");
+    d.call(format!("get {}\r\n", keys.join(" ")).as_bytes(), &want);
+    drop(d);
     cl.assert_drained();
 }
