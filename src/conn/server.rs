@@ -44,6 +44,7 @@ pub struct ServerConn {
     pub closing: bool,           // on Core::closing
     pub pending_send: bool,      // on Core::pending_send
     pub blocked: bool,           // last write hit WouldBlock
+    pub tmo_armed: bool,         // a Timer::Conn for this connection is pending
 }
 
 /// A connection of server `s` for one more request: a new one while the
@@ -94,6 +95,7 @@ pub fn connect(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32>
         closing: false,
         pending_send: false,
         blocked: false,
+        tmo_armed: false,
     });
     let t = crate::token::encode(ConnRef::Server(id));
     if let Err(e) = conn.sock.register(core.poll.registry(), t) {
@@ -350,18 +352,20 @@ pub fn send(core: &mut Core, id: ServerConnId) {
         };
         let mut left = sent + c.send_off;
         c.send_off = 0;
-        let mut done: Vec<MsgId> = Vec::new();
-        while let Some(&mid) = c.imsg_q.front() {
-            let len = msgs.get(mid).map_or(0, |m| m.mlen as usize);
+        loop {
+            let Some(c) = core.server(id) else { return };
+            let Some(&mid) = c.imsg_q.front() else { break };
+            let len = core.msgs.get(mid).map_or(0, |m| m.mlen as usize);
             if left < len {
-                c.send_off = left;
+                if let Some(c) = core.server(id) {
+                    c.send_off = left;
+                }
                 break;
             }
             left -= len;
-            c.imsg_q.pop_front();
-            done.push(mid);
-        }
-        for mid in done {
+            if let Some(c) = core.server(id) {
+                c.imsg_q.pop_front();
+            }
             req_send_done(core, id, mid);
         }
         if sent < total {
@@ -396,15 +400,14 @@ fn req_send_done(core: &mut Core, id: ServerConnId, mid: MsgId) {
     }
     sm.out_queue += 1;
     sm.out_queue_bytes += len;
-    if let Some(t) = core.pools[p].timeout {
-        let when = now + t;
-        if let Some(m) = core.msgs.get_mut(mid) {
-            m.deadline = Some(when);
-        }
-        core.timer_add(when, Timer::Req(mid));
-    }
-    if let Some(c) = core.server(id) {
-        c.omsg_q.push_back(mid);
+    let tmo = core.pools[p].timeout;
+    let when = tmo.map(|t| now + t);
+    m.deadline = when;
+    let Some(c) = core.server(id) else { return };
+    c.omsg_q.push_back(mid);
+    if let Some(w) = when.filter(|_| !c.tmo_armed) {
+        c.tmo_armed = true;
+        core.timer_add(w, Timer::Conn(id));
     }
 }
 
@@ -426,9 +429,7 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
         };
         let len = i64::from(m.mlen);
         m.in_server = false;
-        if let Some(d) = m.deadline.take() {
-            core.timer_del(d, Timer::Req(mid));
-        }
+        m.deadline = None;
         let sm = core.metrics.server(p, s);
         if i < sent {
             sm.out_queue -= 1;
