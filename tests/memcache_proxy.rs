@@ -788,6 +788,13 @@ fn a_stalled_backend_times_out_and_recovers() {
     }
     let hit = |k: &str| [value_block(k, 0, b"v"), b"END\r\n".to_vec()].concat();
     cl.mcs[1].proc.signal(libc::SIGSTOP);
+    let pid = cl.mcs[1].proc.pid();
+    let stopped = common::wait_until(common::WAIT, || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, r)| r.starts_with('T'))
+    });
+    assert!(stopped, "memcached {pid} did not stop");
     // a single-key get times out in place; the next request is answered in order
     c.send(format!("get {}\r\nget {}\r\n", keys[1], keys[2]).as_bytes());
     c.expect(b"SERVER_ERROR Connection timed out\r\n");
