@@ -34,6 +34,7 @@ use crate::pool::ServerPool;
 use crate::proto::Limits;
 use crate::stats::{Metrics, StatsHandle};
 use crate::token::{self, ClientId, ConnRef, ListenerId, ServerConnId};
+use bytes::BytesMut;
 use mio::{Events, Poll};
 use slab::Slab;
 use std::collections::BTreeSet;
@@ -95,6 +96,7 @@ pub struct Core {
     pub pools: Vec<ServerPool>,             // by pool index
     pub msgs: MsgArena,                     // requests (free_msgq)
     pub mbufs: MbufPool,                    // read chunks (free_mbufq)
+    pub arena: BytesMut,                    // the read chunk every socket reads into
     pub timers: BTreeSet<(Instant, Timer)>, // deadlines (tmo_rbt)
     pub closing: Vec<(ConnRef, Close)>,     // deferred closes
     pub pending_send: Vec<ConnRef>,         // conns with queued output
@@ -116,6 +118,8 @@ impl Core {
         let layout = stats_layout(&conf);
         let pools = conf.pools.into_iter().map(ServerPool::new).collect();
         let now = Instant::now();
+        let mut mbufs = MbufPool::new(opts.mbuf_size);
+        let arena = mbufs.get();
         Ok(Core {
             poll: Poll::new()?,
             listeners: Slab::new(),
@@ -123,7 +127,8 @@ impl Core {
             servers: Slab::new(),
             pools,
             msgs: MsgArena::default(),
-            mbufs: MbufPool::new(opts.mbuf_size),
+            mbufs,
+            arena,
             timers: BTreeSet::new(),
             closing: Vec::new(),
             pending_send: Vec::new(),

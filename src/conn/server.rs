@@ -8,7 +8,7 @@
 //! # Invariants
 //! - every id in `imsg_q` / `omsg_q` names a request with `in_server` set
 //!   and `server` pointing here;
-//! - `rdata` + `rbuf[..parsed]` hold the response being received.
+//! - `rdata` holds the pieces of the response being received.
 
 use crate::conf::ServerAddr;
 use crate::conn::Close;
@@ -18,7 +18,7 @@ use crate::pool::Failure;
 use crate::proto::{Progress, Proto, RspMeta, RspParser};
 use crate::sock::{self, Recv, Stream, IOV_MAX};
 use crate::token::{ConnRef, MsgId, ServerConnId};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::net::ToSocketAddrs;
@@ -32,8 +32,6 @@ pub struct ServerConn {
     pub server: u16, // server index in the pool
     pub sock: Stream,
     pub connected: bool,         // connect completed
-    pub rbuf: BytesMut,          // current read chunk
-    pub parsed: usize,           // bytes of rbuf fed to the parser
     pub parser: RspParser,       // resumable response parser
     pub rstarted: bool,          // parser set up for the current response
     pub rdata: Vec<Bytes>,       // earlier chunks of the current response
@@ -83,8 +81,6 @@ pub fn connect(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32>
         server: s as u16,
         sock,
         connected: false,
-        rbuf: BytesMut::new(),
-        parsed: 0,
         parser: RspParser::new(proto, false),
         rstarted: false,
         rdata: Vec::new(),
@@ -209,26 +205,24 @@ pub fn on_event(core: &mut Core, id: ServerConnId, ev: &mio::event::Event) {
 
 fn on_readable(core: &mut Core, id: ServerConnId) {
     loop {
-        let Core { servers, mbufs, .. } = core;
+        let Core {
+            servers,
+            mbufs,
+            arena,
+            ..
+        } = core;
         let Some(c) = servers.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
             return;
         };
         if c.closing {
             return;
         }
-        if c.rbuf.len() == c.rbuf.capacity() {
-            if !c.rbuf.is_empty() {
-                // The chunk is full and belongs to the response being received.
-                let chunk = c.rbuf.split().freeze();
-                c.rdata.push(chunk);
-                c.parsed = 0;
-            }
-            mbufs.ensure(&mut c.rbuf);
-        }
-        let spare = c.rbuf.capacity() - c.rbuf.len();
-        match c.sock.recv(&mut c.rbuf, spare) {
+        mbufs.ensure(arena);
+        let spare = arena.capacity() - arena.len();
+        match c.sock.recv(arena, spare) {
             Ok(Recv::Data(n)) => {
-                if !parse(core, id) {
+                let data = arena.split().freeze();
+                if !parse(core, id, data) {
                     return;
                 }
                 if n < spare {
@@ -248,9 +242,9 @@ fn on_readable(core: &mut Core, id: ServerConnId) {
     }
 }
 
-/// Parses every complete response in the read chunk. False when the
-/// connection is going away.
-fn parse(core: &mut Core, id: ServerConnId) -> bool {
+/// Parses every complete response in freshly read bytes; a partial one
+/// keeps its piece in `rdata`. False when the connection is going away.
+fn parse(core: &mut Core, id: ServerConnId, mut data: Bytes) -> bool {
     loop {
         let Core {
             servers,
@@ -265,7 +259,7 @@ fn parse(core: &mut Core, id: ServerConnId) -> bool {
         if c.closing {
             return false;
         }
-        if c.parsed == c.rbuf.len() {
+        if data.is_empty() {
             return true;
         }
         if !c.rstarted {
@@ -279,15 +273,13 @@ fn parse(core: &mut Core, id: ServerConnId) -> bool {
             c.rmeta.clear();
             c.rstarted = true;
         }
-        match c.parser.parse(&c.rbuf[c.parsed..], limits, &mut c.rmeta) {
+        match c.parser.parse(&data, limits, &mut c.rmeta) {
             Ok(Progress::Incomplete) => {
-                c.parsed = c.rbuf.len();
+                c.rdata.push(data);
                 return true;
             }
             Ok(Progress::Complete { end }) => {
-                let chunk = c.rbuf.split_to(c.parsed + end).freeze();
-                c.parsed = 0;
-                c.rdata.push(chunk);
+                c.rdata.push(data.split_to(end));
                 c.rstarted = false;
                 response::rsp_recv_done(core, id);
             }
@@ -440,7 +432,6 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
         }
         crate::msg::request::req_fail(core, mid, errno);
     }
-    core.mbufs.put(std::mem::take(&mut c.rbuf));
     let sm = core.metrics.server(p, s);
     match why {
         Close::Eof => sm.server_eof += 1,
