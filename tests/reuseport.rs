@@ -19,7 +19,8 @@ fn yaml(listen: u16, backend: u16, reuseport: bool) -> String {
 fn ping(port: u16) -> Vec<u8> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n").unwrap();
+    s.write_all(b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n")
+        .unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 64];
     while got.len() < b"+PONG\r\n$-1\r\n".len() {
@@ -37,7 +38,9 @@ fn two_instances_share_a_port() {
     let a = Proxy::start(&yaml(port, redis.port, true), &[]);
     assert!(wait_tcp(port));
     let b = Proxy::start(&yaml(port, redis.port, true), &[]);
-    assert!(common::wait_until(Duration::from_secs(10), || b.log_text().contains("listening on")));
+    assert!(common::wait_until(Duration::from_secs(10), || b
+        .log_text()
+        .contains("listening on")));
     for _ in 0..64 {
         assert_eq!(ping(port), b"+PONG\r\n$-1\r\n");
     }
@@ -52,8 +55,15 @@ fn without_reuseport_the_second_instance_fails() {
     let _a = Proxy::start(&yaml(port, redis.port, false), &[]);
     assert!(wait_tcp(port));
     let mut b = Proxy::start(&yaml(port, redis.port, false), &[]);
-    let status = b.proc.wait_exit(Duration::from_secs(10)).expect("second instance exits");
+    let status = b
+        .proc
+        .wait_exit(Duration::from_secs(10))
+        .expect("second instance exits");
     assert_eq!(status.code(), Some(1));
-    assert!(b.log_text().contains("Address already in use"), "{}", b.log_text());
+    assert!(
+        b.log_text().contains("Address already in use"),
+        "{}",
+        b.log_text()
+    );
     assert_eq!(ping(port), b"+PONG\r\n$-1\r\n");
 }

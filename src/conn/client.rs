@@ -298,6 +298,9 @@ pub fn send(core: &mut Core, id: ClientId) {
                 skip = 0;
                 n += 1;
             }
+            if m.quit {
+                break; // nothing after the last reply
+            }
         }
         let sent = if total == 0 {
             0

@@ -23,7 +23,7 @@ enum Action {
     Fragment,
     Local(Bytes),
     Quit(Option<Bytes>),
-    Drop, // an empty request (`*0`, blank inline line): no reply, as redis
+    Drop, // no reply: an empty request (`*0`), or a rejected memcache noreply
 }
 
 /// A request is complete (twemproxy: req_recv_done + req_filter).
@@ -142,6 +142,11 @@ fn memcache_filter(core: &mut Core, mid: MsgId) -> Action {
         return Action::Quit(None);
     };
     if let Some(r) = m.meta.reject {
+        // memcached reads noreply before it checks the fields: silence,
+        // unless the token count was wrong (then it never saw noreply)
+        if m.meta.noreply && r != Reject::WrongArity && r != Reject::UnknownCommand {
+            return Action::Drop;
+        }
         return Action::Local(Bytes::from_static(memcache::reply::reject_reply(r)));
     }
     match m.meta.cmd {

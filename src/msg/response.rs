@@ -213,6 +213,9 @@ fn coalesce(core: &mut Core, parent: MsgId, proto: Proto) -> bool {
         .filter_map(|c| msgs.get(*c))
         .find_map(|c| c.err);
     let mut failed = false;
+    // Beyond 0.5.0: a retrieval (MGET, get, gets) that lost a fragment gets
+    // its error reply and the connection stays usable (0.5.0 closed it,
+    // §REDIS.5, §MEMCACHE.5; issue 7.3a).
     if let Some(e) = first_err {
         out.push(error_reply(proto, e));
         failed = true;

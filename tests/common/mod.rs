@@ -269,16 +269,7 @@ pub struct Memcached {
 }
 
 pub fn start_memcached() -> Memcached {
-    let port = free_port();
-    let mut cmd = Command::new("memcached");
-    cmd.args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0"]);
-    if is_root() {
-        cmd.args(["-u", "root"]);
-    }
-    let proc = Proc::spawn("memcached", &mut cmd);
-    let ready = wait_until(WAIT, || probe(port, b"version\r\n", b"VERSION "));
-    assert!(ready, "memcached on port {port} did not answer version");
-    Memcached { port, proc }
+    start_memcached_args(&[])
 }
 
 #[allow(unsafe_code)]
@@ -488,4 +479,20 @@ pub fn start_redis_pool(n: usize, pool_extra: &str, args: &[&str]) -> RedisPool 
         proxy,
         port,
     }
+}
+
+/// A memcached like [`start_memcached`], with `extra` arguments (e.g.
+/// `["-I", "2m"]` for items up to 2 MiB).
+pub fn start_memcached_args(extra: &[&str]) -> Memcached {
+    let port = free_port();
+    let mut cmd = Command::new("memcached");
+    cmd.args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0"]);
+    if is_root() {
+        cmd.args(["-u", "root"]);
+    }
+    cmd.args(extra);
+    let proc = Proc::spawn("memcached", &mut cmd);
+    let ready = wait_until(WAIT, || probe(port, b"version\r\n", b"VERSION "));
+    assert!(ready, "memcached on port {port} did not answer version");
+    Memcached { port, proc }
 }
