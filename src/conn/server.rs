@@ -194,7 +194,7 @@ pub fn on_event(core: &mut Core, id: ServerConnId, ev: &mio::event::Event) {
         send(core, id);
     }
     if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-        on_readable(core, id);
+        on_readable(core, id, ev.is_read_closed());
     }
     if ev.is_writable() {
         let Some(c) = core.server(id) else { return };
@@ -205,7 +205,10 @@ pub fn on_event(core: &mut Core, id: ServerConnId, ev: &mio::event::Event) {
     }
 }
 
-fn on_readable(core: &mut Core, id: ServerConnId) {
+/// Reads until drained. `hup`: the peer's FIN came with this edge, so a
+/// short read is not the end: no later edge would report the EOF (a
+/// backend that replies half and closes would hang its requests).
+fn on_readable(core: &mut Core, id: ServerConnId, hup: bool) {
     loop {
         let Core { servers, mbufs, .. } = core;
         let Some(c) = servers.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
@@ -229,7 +232,7 @@ fn on_readable(core: &mut Core, id: ServerConnId) {
                 if !parse(core, id) {
                     return;
                 }
-                if n < spare {
+                if n < spare && !hup {
                     return;
                 }
             }
