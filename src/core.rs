@@ -194,6 +194,7 @@ impl Core {
             client::on_readable(self, c);
         }
         self.expire_timers();
+        server::server_probe_due(self);
         self.reap();
         self.flush();
         self.reap();
@@ -225,6 +226,9 @@ impl Core {
         let mut t = self.opts.stats_interval.min(Duration::from_secs(1));
         if let Some(&(when, _)) = self.timers.first() {
             t = t.min(when.saturating_duration_since(Instant::now()) + Duration::from_micros(500));
+        }
+        for when in self.pools.iter().filter_map(ServerPool::probe_at) {
+            t = t.min(when.saturating_duration_since(Instant::now()) + Duration::from_millis(1));
         }
         t
     }

@@ -22,7 +22,7 @@ use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::net::ToSocketAddrs;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A connection to a backend server.
 #[derive(Debug)]
@@ -149,24 +149,92 @@ fn setup_redis(core: &mut Core, p: usize, s: usize, id: ServerConnId) {
         cmds.push(format!("*2\r\n$6\r\nSELECT\r\n${}\r\n{}\r\n", d.len(), d).into_bytes());
     }
     for b in cmds {
-        let m = core.msgs.alloc();
-        let Some(msg) = core.msgs.get_mut(m) else {
-            continue;
-        };
+        internal_enqueue(core, p, s, id, Bytes::from(b));
+    }
+}
+
+/// Queues one of the proxy's own requests (AUTH, SELECT, probe) on
+/// connection `id` of server `s`. It counts in the queue gauges (§STATS.4)
+/// but never as a client request.
+fn internal_enqueue(core: &mut Core, p: usize, s: usize, id: ServerConnId, b: Bytes) -> MsgId {
+    let m = core.msgs.alloc();
+    let len = b.len();
+    if let Some(msg) = core.msgs.get_mut(m) {
         msg.internal = true;
         msg.pool = p as u16;
-        msg.mlen = b.len() as u32;
-        msg.data.push(Bytes::from(b));
+        msg.mlen = len as u32;
+        msg.data.push(b);
         msg.in_server = true;
         msg.server = Some((s as u16, id));
-        let len = i64::from(msg.mlen);
-        if let Some(c) = core.server(id) {
-            c.imsg_q.push_back(m);
-        }
-        let sm = core.metrics.server(p, s);
-        sm.in_queue += 1;
-        sm.in_queue_bytes += len;
     }
+    if let Some(c) = core.server(id) {
+        c.imsg_q.push_back(m);
+    }
+    let sm = core.metrics.server(p, s);
+    sm.in_queue += 1;
+    sm.in_queue_bytes += len as i64;
+    m
+}
+
+/// Probes every ejected server whose retry time has passed, in pools with
+/// `server_probe: true` (beyond 0.5.0, which re-admits blindly). Called
+/// once per loop iteration; cheap when nothing is due.
+pub fn server_probe_due(core: &mut Core) {
+    let now = core.now;
+    for p in 0..core.pools.len() {
+        if core.pools[p].probe_at().is_none_or(|t| now <= t) {
+            continue;
+        }
+        for s in core.pools[p].probes_due(now) {
+            server_probe(core, p, s);
+        }
+    }
+}
+
+/// Opens a fresh connection to ejected server `s` and sends it one
+/// internal request (redis `PING`, memcache `version`) behind any
+/// AUTH/SELECT. `response::probe_done` judges the outcome. The probe is
+/// not a client request: it counts in the queue gauges only.
+fn server_probe(core: &mut Core, p: usize, s: usize) {
+    let now = core.now;
+    log::info!(
+        "probing server '{}' of pool '{}'",
+        core.pools[p].servers[s].pname,
+        core.pools[p].conf.name
+    );
+    let id = match connect(core, p, s) {
+        Ok(id) => id,
+        Err(e) => {
+            log::warn!(
+                "probe of server '{}' failed: {}",
+                core.pools[p].servers[s].pname,
+                sock::strerror(e)
+            );
+            core.pools[p].probe_failed(s, now);
+            return;
+        }
+    };
+    let cmd: &'static [u8] = match core.pools[p].proto {
+        Proto::Redis => b"*1\r\n$4\r\nPING\r\n",
+        Proto::Memcache => b"version\r\n",
+    };
+    // Without a pool timeout a silent server would hold the probe forever:
+    // give it one retry period.
+    let deadline = match core.pools[p].timeout {
+        Some(_) => None,
+        None => {
+            Some(now + Duration::from_millis(core.pools[p].conf.server_retry_timeout_ms.max(1)))
+        }
+    };
+    let m = internal_enqueue(core, p, s, id, Bytes::from_static(cmd));
+    if let Some(msg) = core.msgs.get_mut(m) {
+        msg.probe = true;
+        msg.deadline = deadline;
+    }
+    if let Some(when) = deadline {
+        core.timer_add(when, Timer::Req(m));
+    }
+    core.want_send(ConnRef::Server(id));
 }
 
 /// Readiness on a backend socket.
