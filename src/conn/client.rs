@@ -40,6 +40,7 @@ pub struct ClientConn {
     pub closing: bool,           // on Core::closing
     pub pending_send: bool,      // on Core::pending_send
     pub blocked: bool,           // last write hit WouldBlock
+    pub hup: bool,               // the peer's FIN was reported: read to EOF
 }
 
 /// Takes a freshly accepted socket into the pool (§CONN.2).
@@ -92,6 +93,7 @@ pub fn accept(core: &mut Core, p: usize, mut sock: Stream) {
         closing: false,
         pending_send: false,
         blocked: false,
+        hup: false,
     });
     core.nclients += 1;
     core.pools[p].nclients += 1;
@@ -101,6 +103,13 @@ pub fn accept(core: &mut Core, p: usize, mut sock: Stream) {
 
 /// Readiness on a client socket: errors close, reads before writes.
 pub fn on_event(core: &mut Core, id: ClientId, ev: &mio::event::Event) {
+    if ev.is_read_closed() {
+        // Data and FIN in one edge: a short read is not the end, and no
+        // later edge would report the EOF.
+        if let Some(c) = core.client(id) {
+            c.hup = true;
+        }
+    }
     if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
         on_readable(core, id);
     }
@@ -147,7 +156,7 @@ pub fn on_readable(core: &mut Core, id: ClientId) {
         let spare = c.rbuf.capacity() - c.rbuf.len();
         match c.sock.recv(&mut c.rbuf, spare) {
             Ok(Recv::Data(n)) => {
-                if n < spare {
+                if n < spare && !c.hup {
                     // Short read: drained (see crate::sock). Parse and stop.
                     parse(core, id, &mut budget);
                     if budget == 0 {
