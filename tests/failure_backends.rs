@@ -755,3 +755,33 @@ fn probe_of_a_loading_server_keeps_it_ejected() {
     assert_eq!(st[&sk("aa", "requests")], 1, "probes are not requests");
     assert_eq!(st["alpha/forward_error"], 1);
 }
+
+#[test]
+fn probe_of_a_silent_server_times_out_and_keeps_it_ejected() {
+    let fake = FakeServer::start(Fake::Stall);
+    let b = common::start_redis();
+    let extra = "  auto_eject_hosts: true\n  server_failure_limit: 1\n  \
+                 server_retry_timeout: 150\n  server_probe: true\n  timeout: 150\n";
+    let (proxy, listen) = fake_pool(&fake, &b, extra);
+    let ka = keys_of(0, "q", 1);
+    let mut c = Client::connect(listen);
+    assert_eq!(c.cmd(&["GET", &ka[0]]), "-ERR Connection timed out\r\n");
+    let end = Instant::now() + Duration::from_millis(1200);
+    while Instant::now() < end {
+        let t = Instant::now();
+        assert_eq!(c.cmd(&["GET", &ka[0]]), "$-1\r\n");
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            t.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let failed = proxy.log_text().matches("failed its probe").count();
+    assert!(failed >= 2, "{failed} failed probes:\n{}", proxy.log_text());
+    let (ok, st) = wait_stats(proxy.stats_port, Duration::from_secs(3), |m| {
+        m.get(&sk("aa", "server_timedout")).is_some_and(|&n| n >= 3)
+    });
+    assert!(ok, "{st:?}");
+    assert_eq!(st[&sk("aa", "requests")], 1, "probes are not requests");
+}
