@@ -51,6 +51,7 @@ pub const REQS_PER_EVENT: u32 = 1024;
 pub enum Timer {
     Conn(ServerConnId),    // the oldest request awaiting a reply on a connection
     Connect(ServerConnId), // a connect in progress
+    Probe(ServerConnId),   // a probe of an ejected server (server_probe)
 }
 
 /// Tunables of one instance (from the command line).
@@ -199,6 +200,7 @@ impl Core {
             client::on_readable(self, c);
         }
         self.expire_timers();
+        server::server_probe_due(self);
         self.reap();
         self.flush();
         self.reap();
@@ -231,6 +233,9 @@ impl Core {
         if let Some(&(when, _)) = self.timers.first() {
             t = t.min(when.saturating_duration_since(Instant::now()) + Duration::from_micros(500));
         }
+        for when in self.pools.iter().filter_map(ServerPool::probe_at) {
+            t = t.min(when.saturating_duration_since(Instant::now()) + Duration::from_millis(1));
+        }
         t
     }
 
@@ -251,6 +256,11 @@ impl Core {
             match t {
                 Timer::Connect(s) => {
                     if self.server(s).is_some_and(|c| !c.connected) {
+                        self.close_later(ConnRef::Server(s), Close::Timeout);
+                    }
+                }
+                Timer::Probe(s) => {
+                    if server::probe_pending(self, s) {
                         self.close_later(ConnRef::Server(s), Close::Timeout);
                     }
                 }

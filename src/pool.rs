@@ -8,7 +8,11 @@
 //!
 //! # Invariants
 //! - `router` is built from exactly the servers with `live()` true;
-//! - `next_retry` is the earliest `retry_at` among ejected servers.
+//! - `next_retry` is the earliest `retry_at` among ejected servers that
+//!   are not `probing`;
+//! - a `probing` server is ejected (`retry_at` set) and has exactly one
+//!   probe in flight; it leaves that state through `probe_ok` (live again)
+//!   or `probe_failed` (ejected for another retry period).
 
 use crate::conf::{PoolConf, ServerAddr};
 use crate::hashkit::Router;
@@ -95,33 +99,54 @@ impl ServerPool {
 
     /// The server for `key`, re-admitting servers whose retry time has
     /// passed first (§FAIL.2.2). `Err(ECONNREFUSED)` when none is live.
+    /// With `server_probe` nothing comes back here: `probes_due` hands the
+    /// servers to a probe instead.
     pub fn route(&mut self, key: &[u8], now: Instant) -> Result<usize, i32> {
-        if self.next_retry.is_some_and(|t| now > t) {
+        if !self.conf.server_probe && self.next_retry.is_some_and(|t| now > t) {
             self.readmit(now);
         }
         self.router.server_index(key).ok_or(libc::ECONNREFUSED)
     }
 
-    /// Servers whose retry time passed and that need a probe before they
-    /// come back (`server_probe: true`).
+    /// Blind re-admission (0.5.0): every server whose retry time passed is
+    /// live again and the distribution is rebuilt.
     pub fn readmit(&mut self, now: Instant) {
-        let probe = self.conf.server_probe;
         let mut changed = false;
         for s in &mut self.servers {
             if s.retry_at.is_some_and(|t| now > t) {
-                if probe {
-                    s.probing = true;
-                } else {
-                    s.retry_at = None;
-                    s.failures = 0;
-                    changed = true;
-                }
+                s.retry_at = None;
+                s.failures = 0;
+                changed = true;
             }
         }
         self.update_retry();
         if changed {
             self.rebuild();
         }
+    }
+
+    /// When the next probe is due (`server_probe: true` only), so the loop
+    /// can wake up for it.
+    pub fn probe_at(&self) -> Option<Instant> {
+        self.next_retry.filter(|_| self.conf.server_probe)
+    }
+
+    /// The ejected servers whose retry time passed, now marked `probing`:
+    /// the caller sends each one probe. They stay out of the distribution
+    /// until `probe_ok`.
+    pub fn probes_due(&mut self, now: Instant) -> Vec<usize> {
+        if self.probe_at().is_none_or(|t| now <= t) {
+            return Vec::new();
+        }
+        let mut due = Vec::new();
+        for (i, s) in self.servers.iter_mut().enumerate() {
+            if !s.probing && s.retry_at.is_some_and(|t| now > t) {
+                s.probing = true;
+                due.push(i);
+            }
+        }
+        self.update_retry();
+        due
     }
 
     /// A probe answered: the server is live again.
@@ -186,6 +211,104 @@ impl ServerPool {
     pub fn success(&mut self, s: usize) {
         if let Some(srv) = self.servers.get_mut(s) {
             srv.failures = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(extra: &str) -> ServerPool {
+        let yaml = format!(
+            "p:\n  listen: 127.0.0.1:22121\n  auto_eject_hosts: true\n  \
+             server_failure_limit: 2\n  server_retry_timeout: 1000\n{extra}  servers:\n   \
+             - 127.0.0.1:6379:1 aa\n   - 127.0.0.1:6380:1 bb\n"
+        );
+        let mut conf = crate::conf::parse(&yaml, "t.yml").unwrap();
+        ServerPool::new(conf.pools.remove(0))
+    }
+
+    /// A key of each server while both are live.
+    fn keys(p: &mut ServerPool, now: Instant) -> [String; 2] {
+        let mut out = [String::new(), String::new()];
+        for i in 0..100 {
+            let k = format!("k{i}");
+            let s = p.route(k.as_bytes(), now).unwrap_or(9);
+            if out[s].is_empty() {
+                out[s] = k;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn eject_at_limit_then_blind_readmit() {
+        let now = Instant::now();
+        let mut p = pool("");
+        let [ka, _] = keys(&mut p, now);
+        assert_eq!(p.failure(0, now), Some(Failure::Counted));
+        assert_eq!(p.failure(0, now), Some(Failure::Ejected));
+        assert_eq!(p.route(ka.as_bytes(), now), Ok(1));
+        assert_eq!(p.next_retry, Some(now + Duration::from_millis(1000)));
+        // not before the retry time, strictly after it
+        let at = now + Duration::from_millis(1000);
+        assert_eq!(p.route(ka.as_bytes(), at), Ok(1));
+        assert_eq!(p.route(ka.as_bytes(), at + Duration::from_millis(1)), Ok(0));
+        assert!(p.next_retry.is_none() && p.servers[0].live());
+    }
+
+    #[test]
+    fn all_ejected_refuses() {
+        let now = Instant::now();
+        let mut p = pool("");
+        for s in [0, 1, 0, 1] {
+            p.failure(s, now);
+        }
+        assert_eq!(p.route(b"x", now), Err(libc::ECONNREFUSED));
+    }
+
+    #[test]
+    fn no_auto_eject_keeps_no_state() {
+        let now = Instant::now();
+        let mut p = pool("").with_auto_eject(false);
+        for _ in 0..5 {
+            assert_eq!(p.failure(0, now), None);
+        }
+        assert!(p.servers[0].live() && p.servers[0].failures == 0);
+    }
+
+    #[test]
+    fn probe_gates_readmission() {
+        let now = Instant::now();
+        let mut p = pool("  server_probe: true\n");
+        let [ka, _] = keys(&mut p, now);
+        p.failure(0, now);
+        p.failure(0, now);
+        let later = now + Duration::from_millis(1001);
+        assert_eq!(p.probe_at(), Some(now + Duration::from_millis(1000)));
+        // routing never re-admits a server that must be probed
+        assert_eq!(p.route(ka.as_bytes(), later), Ok(1));
+        assert!(p.probes_due(now).is_empty());
+        assert_eq!(p.probes_due(later), vec![0]);
+        assert!(p.servers[0].probing && p.probe_at().is_none());
+        assert!(p.probes_due(later).is_empty(), "one probe at a time");
+        p.probe_failed(0, later);
+        assert!(!p.servers[0].probing && !p.servers[0].live());
+        assert_eq!(p.probe_at(), Some(later + Duration::from_millis(1000)));
+        assert_eq!(p.route(ka.as_bytes(), later), Ok(1));
+        let again = later + Duration::from_millis(1001);
+        assert_eq!(p.probes_due(again), vec![0]);
+        p.probe_ok(0);
+        assert!(p.servers[0].live() && !p.servers[0].probing);
+        assert_eq!(p.route(ka.as_bytes(), again), Ok(0));
+        assert!(p.probe_at().is_none());
+    }
+
+    impl ServerPool {
+        fn with_auto_eject(mut self, on: bool) -> ServerPool {
+            self.conf.auto_eject_hosts = on;
+            self
         }
     }
 }

@@ -39,6 +39,7 @@ pub struct ClientConn {
     pub closing: bool,           // on Core::closing
     pub pending_send: bool,      // on Core::pending_send
     pub blocked: bool,           // last write hit WouldBlock
+    pub hup: bool,               // the peer's FIN was reported: read to EOF
 }
 
 /// Takes a freshly accepted socket into the pool (§CONN.2).
@@ -90,6 +91,7 @@ pub fn accept(core: &mut Core, p: usize, mut sock: Stream) {
         closing: false,
         pending_send: false,
         blocked: false,
+        hup: false,
     });
     core.nclients += 1;
     core.pools[p].nclients += 1;
@@ -99,6 +101,13 @@ pub fn accept(core: &mut Core, p: usize, mut sock: Stream) {
 
 /// Readiness on a client socket: errors close, reads before writes.
 pub fn on_event(core: &mut Core, id: ClientId, ev: &mio::event::Event) {
+    if ev.is_read_closed() {
+        // Data and FIN in one edge: a short read is not the end, and no
+        // later edge would report the EOF.
+        if let Some(c) = core.client(id) {
+            c.hup = true;
+        }
+    }
     if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
         on_readable(core, id);
     }
@@ -146,14 +155,16 @@ pub fn on_readable(core: &mut Core, id: ClientId) {
         }
         mbufs.ensure(arena);
         let spare = arena.capacity() - arena.len();
+        let hup = c.hup;
         match c.sock.recv(arena, spare) {
             Ok(Recv::Data(n)) => {
                 let data = arena.split().freeze();
                 if !parse(core, id, data, &mut budget) {
                     return;
                 }
-                if n < spare {
-                    // Short read: drained (see crate::sock).
+                if n < spare && !hup {
+                    // Short read: drained (see crate::sock), unless the FIN
+                    // came with this edge: then read on to the EOF.
                     if budget == 0 {
                         core.pending_recv.push(id);
                     }

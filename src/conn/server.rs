@@ -22,7 +22,7 @@ use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::net::ToSocketAddrs;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A connection to a backend server.
 #[derive(Debug)]
@@ -147,24 +147,96 @@ fn setup_redis(core: &mut Core, p: usize, s: usize, id: ServerConnId) {
         cmds.push(format!("*2\r\n$6\r\nSELECT\r\n${}\r\n{}\r\n", d.len(), d).into_bytes());
     }
     for b in cmds {
-        let m = core.msgs.alloc();
-        let Some(msg) = core.msgs.get_mut(m) else {
-            continue;
-        };
+        internal_enqueue(core, p, s, id, Bytes::from(b));
+    }
+}
+
+/// Queues one of the proxy's own requests (AUTH, SELECT, probe) on
+/// connection `id` of server `s`. It counts in the queue gauges (§STATS.4)
+/// but never as a client request.
+fn internal_enqueue(core: &mut Core, p: usize, s: usize, id: ServerConnId, b: Bytes) -> MsgId {
+    let m = core.msgs.alloc();
+    let len = b.len();
+    if let Some(msg) = core.msgs.get_mut(m) {
         msg.internal = true;
         msg.pool = p as u16;
-        msg.mlen = b.len() as u32;
-        msg.data.push(Bytes::from(b));
+        msg.mlen = len as u32;
+        msg.data.push(b);
         msg.in_server = true;
         msg.server = Some((s as u16, id));
-        let len = i64::from(msg.mlen);
-        if let Some(c) = core.server(id) {
-            c.imsg_q.push_back(m);
-        }
-        let sm = core.metrics.server(p, s);
-        sm.in_queue += 1;
-        sm.in_queue_bytes += len;
     }
+    if let Some(c) = core.server(id) {
+        c.imsg_q.push_back(m);
+    }
+    let sm = core.metrics.server(p, s);
+    sm.in_queue += 1;
+    sm.in_queue_bytes += len as i64;
+    m
+}
+
+/// Probes every ejected server whose retry time has passed, in pools with
+/// `server_probe: true` (beyond 0.5.0, which re-admits blindly). Called
+/// once per loop iteration; cheap when nothing is due.
+pub fn server_probe_due(core: &mut Core) {
+    let now = core.now;
+    for p in 0..core.pools.len() {
+        if core.pools[p].probe_at().is_none_or(|t| now <= t) {
+            continue;
+        }
+        for s in core.pools[p].probes_due(now) {
+            server_probe(core, p, s);
+        }
+    }
+}
+
+/// Opens a fresh connection to ejected server `s` and sends it one
+/// internal request (redis `PING`, memcache `version`) behind any
+/// AUTH/SELECT. `response::probe_done` judges the outcome. The probe is
+/// not a client request: it counts in the queue gauges only.
+fn server_probe(core: &mut Core, p: usize, s: usize) {
+    let now = core.now;
+    log::info!(
+        "probing server '{}' of pool '{}'",
+        core.pools[p].servers[s].pname,
+        core.pools[p].conf.name
+    );
+    let id = match connect(core, p, s) {
+        Ok(id) => id,
+        Err(e) => {
+            log::warn!(
+                "probe of server '{}' failed: {}",
+                core.pools[p].servers[s].pname,
+                sock::strerror(e)
+            );
+            core.pools[p].probe_failed(s, now);
+            return;
+        }
+    };
+    let cmd: &'static [u8] = match core.pools[p].proto {
+        Proto::Redis => b"*1\r\n$4\r\nPING\r\n",
+        Proto::Memcache => b"version\r\n",
+    };
+    let m = internal_enqueue(core, p, s, id, Bytes::from_static(cmd));
+    if let Some(msg) = core.msgs.get_mut(m) {
+        msg.probe = true;
+    }
+    // The probe gets the pool timeout, or one retry period without one, for
+    // connect and reply together: a silent server must not stay probing.
+    let wait = core.pools[p].timeout.unwrap_or(Duration::from_millis(
+        core.pools[p].conf.server_retry_timeout_ms.max(1),
+    ));
+    core.timer_add(now + wait, Timer::Probe(id));
+    core.want_send(ConnRef::Server(id));
+}
+
+/// Whether a probe is still waiting on connection `id` (for its timer).
+pub fn probe_pending(core: &mut Core, id: ServerConnId) -> bool {
+    let Core { servers, msgs, .. } = core;
+    let Some(c) = servers.get(id.idx as usize).filter(|c| c.gen == id.gen) else {
+        return false;
+    };
+    let probe = |m: &MsgId| msgs.get(*m).is_some_and(|m| m.probe);
+    c.imsg_q.iter().any(probe) || c.omsg_q.iter().any(probe)
 }
 
 /// Readiness on a backend socket.
@@ -192,7 +264,7 @@ pub fn on_event(core: &mut Core, id: ServerConnId, ev: &mio::event::Event) {
         send(core, id);
     }
     if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-        on_readable(core, id);
+        on_readable(core, id, ev.is_read_closed());
     }
     if ev.is_writable() {
         let Some(c) = core.server(id) else { return };
@@ -203,7 +275,10 @@ pub fn on_event(core: &mut Core, id: ServerConnId, ev: &mio::event::Event) {
     }
 }
 
-fn on_readable(core: &mut Core, id: ServerConnId) {
+/// Reads until drained. `hup`: the peer's FIN came with this edge, so a
+/// short read is not the end: no later edge would report the EOF (a
+/// backend that replies half and closes would hang its requests).
+fn on_readable(core: &mut Core, id: ServerConnId, hup: bool) {
     loop {
         let Core {
             servers,
@@ -225,7 +300,7 @@ fn on_readable(core: &mut Core, id: ServerConnId) {
                 if !parse(core, id, data) {
                     return;
                 }
-                if n < spare {
+                if n < spare && !hup {
                     return;
                 }
             }

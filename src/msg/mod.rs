@@ -57,7 +57,8 @@ pub struct Msg {
     pub noreply: bool,                       // no reply expected (memcache noreply)
     pub swallow: bool,                       // the reply is read and discarded
     pub internal: bool,                      // proxy's own AUTH/SELECT/probe
-    pub quit: bool,                          // close the client after this reply (quit, failed get)
+    pub quit: bool,                          // client asked to quit: close after this reply
+    pub probe: bool,                         // internal health check of an ejected server
     pub server: Option<(u16, ServerConnId)>, // (server index, connection) once forwarded
     pub sent_at: Option<Instant>,            // when fully written (latency, deadline)
     pub deadline: Option<Instant>,           // timeout, if armed
@@ -118,6 +119,7 @@ impl MsgArena {
         m.swallow = false;
         m.internal = false;
         m.quit = false;
+        m.probe = false;
         m.server = None;
         m.sent_at = None;
         m.deadline = None;

@@ -81,16 +81,15 @@ fn internal_done(core: &mut Core, mid: MsgId, p: usize, s: usize) {
             m.rsp_meta.kind,
             RspKind::Error | RspKind::McError | RspKind::ServerError
         );
-        if m.quit {
-            // quit marks a probe: any proper reply means the server is back
-            if m.err.is_none() {
-                core.pools[p].probe_ok(s);
-                log::warn!(
-                    "server '{}' answered its probe: re-admitted",
-                    core.pools[p].servers[s].pname
-                );
-            }
-        } else if is_err || m.err.is_some() {
+        if m.probe {
+            // Only PONG / VERSION is proper; an error reply (-LOADING,
+            // -NOAUTH, ...) means not ready yet.
+            let proper =
+                m.err.is_none() && matches!(m.rsp_meta.kind, RspKind::Status | RspKind::Version);
+            probe_done(core, mid, p, s, proper);
+            return;
+        }
+        if is_err || m.err.is_some() {
             let mut txt = Vec::new();
             for b in &m.rsp {
                 txt.extend_from_slice(b);
@@ -107,6 +106,27 @@ fn internal_done(core: &mut Core, mid: MsgId, p: usize, s: usize) {
     core.msgs.free(mid);
 }
 
+/// A probe of an ejected server ended (`server_probe: true`): a proper
+/// reply re-admits the server and its connection stays for traffic; any
+/// other outcome keeps it ejected for another retry period, and the
+/// connection goes (it is already closing when the probe failed with it).
+fn probe_done(core: &mut Core, mid: MsgId, p: usize, s: usize, proper: bool) {
+    let sid = core.msgs.get(mid).and_then(|m| m.server.map(|x| x.1));
+    core.msgs.free(mid);
+    let name = &core.pools[p].servers[s].pname;
+    if proper {
+        log::warn!("server '{name}' answered its probe: re-admitted");
+        core.pools[p].probe_ok(s);
+        return;
+    }
+    log::warn!("server '{name}' failed its probe: still ejected");
+    let now = core.now;
+    core.pools[p].probe_failed(s, now);
+    if let Some(sid) = sid {
+        core.close_later(ConnRef::Server(sid), crate::conn::Close::Err(libc::EINVAL));
+    }
+}
+
 /// A request is complete: reply, error or fragment (twemproxy: the tail of
 /// rsp_forward and req_error handling).
 pub fn req_done(core: &mut Core, mid: MsgId) {
@@ -115,9 +135,10 @@ pub fn req_done(core: &mut Core, mid: MsgId) {
     };
     if m.internal {
         let (p, s) = (m.pool as usize, m.server.map(|x| x.0 as usize).unwrap_or(0));
-        if m.quit && m.err.is_some() {
-            let now = core.now;
-            core.pools[p].probe_failed(s, now);
+        if m.probe {
+            // the probe's connection failed before a reply came
+            probe_done(core, mid, p, s, false);
+            return;
         }
         core.msgs.free(mid);
         return;

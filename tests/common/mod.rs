@@ -496,3 +496,79 @@ pub fn start_memcached_args(extra: &[&str]) -> Memcached {
     assert!(ready, "memcached on port {port} did not answer version");
     Memcached { port, proc }
 }
+
+/// The raw stats document served on 127.0.0.1:`port` (JSON, or whatever
+/// the stats thread answers to a client that sends nothing).
+pub fn stats_text(port: u16) -> String {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(WAIT));
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// Parses a stats JSON document with python3's strict `json` module and
+/// flattens it: `"uptime"`, `"<pool>/forward_error"`,
+/// `"<pool>/<server>/requests"` → value (integers only). Panics when the
+/// document is not valid JSON.
+pub fn parse_stats_json(doc: &str) -> std::collections::HashMap<String, i64> {
+    const FLATTEN: &str = "import json,sys\n\
+        d=json.loads(sys.stdin.read())\n\
+        def walk(p,v):\n\
+        \x20   if isinstance(v,dict):\n\
+        \x20       for k,x in v.items(): walk(p+[k],x)\n\
+        \x20   elif isinstance(v,int) and not isinstance(v,bool): print('/'.join(p)+'\\t'+str(v))\n\
+        walk([],d)\n";
+    let mut child = Command::new("python3")
+        .args(["-c", FLATTEN])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(doc.as_bytes())
+        .expect("feed python3");
+    let out = child.wait_with_output().expect("python3 output");
+    assert!(
+        out.status.success(),
+        "stats document is not valid JSON: {}\n{doc}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(k, v)| (k.to_string(), v.parse().expect("integer")))
+        .collect()
+}
+
+/// Polls the stats port (every 50 ms, up to `timeout`) until `cond` holds
+/// for the flattened values (§STATS.5: values lag up to two intervals);
+/// returns the last values read either way.
+pub fn wait_stats(
+    port: u16,
+    timeout: Duration,
+    mut cond: impl FnMut(&std::collections::HashMap<String, i64>) -> bool,
+) -> (bool, std::collections::HashMap<String, i64>) {
+    let end = Instant::now() + timeout;
+    loop {
+        let doc = stats_text(port);
+        let vals = if doc.is_empty() {
+            Default::default()
+        } else {
+            parse_stats_json(&doc)
+        };
+        if cond(&vals) {
+            return (true, vals);
+        }
+        if Instant::now() >= end {
+            return (false, vals);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
