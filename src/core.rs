@@ -23,7 +23,7 @@
 //!   stale: every use re-checks it;
 //! - every closed connection is deregistered before its slot is freed.
 
-use crate::conf::Conf;
+use crate::conf::{Conf, PoolConf};
 use crate::conn::client::ClientConn;
 use crate::conn::listener::{self, Listener};
 use crate::conn::server::ServerConn;
@@ -50,6 +50,7 @@ pub const REQS_PER_EVENT: u32 = 1024;
 pub enum Timer {
     Req(MsgId),            // a request awaiting its reply
     Connect(ServerConnId), // a connect in progress
+    Client(ClientId),      // a client paused on unread replies (PENDING_STALL)
 }
 
 /// Tunables of one instance (from the command line).
@@ -85,6 +86,19 @@ pub fn max_clients(conf: &Conf) -> usize {
     nofile.saturating_sub(backends + 32).max(1) as usize
 }
 
+/// The request bounds of a pool (issue 8.4): its `max_request_bytes` and
+/// `max_request_args`; no line (inline command, memcache command line) is
+/// allowed to be longer than a whole request.
+pub fn req_limits(p: &PoolConf) -> Limits {
+    let d = Limits::default();
+    Limits {
+        max_msg: p.max_request_bytes,
+        max_narg: p.max_request_args,
+        max_line: d.max_line.min(p.max_request_bytes),
+        ..d
+    }
+}
+
 /// Owns everything (twemproxy: struct context).
 #[derive(Debug)]
 pub struct Core {
@@ -101,7 +115,8 @@ pub struct Core {
     pub pending_recv: Vec<ClientId>,        // clients over their budget
     pub metrics: Metrics,                   // plain counters for stats
     pub stats: Option<StatsHandle>,         // hand-off to the stats thread
-    pub limits: Limits,                     // parser bounds
+    pub limits: Limits,                     // response parser bounds
+    pub req_limits: Vec<Limits>,            // request parser bounds, by pool
     pub opts: CoreOpts,
     pub now: Instant,       // time of the current batch
     pub gen: u32,           // generation counter for conns
@@ -114,6 +129,7 @@ impl Core {
     /// Builds pools and the reactor; binds nothing yet.
     pub fn new(conf: Conf, opts: CoreOpts, stats: Option<StatsHandle>) -> io::Result<Core> {
         let layout = stats_layout(&conf);
+        let req_limits = conf.pools.iter().map(req_limits).collect();
         let pools = conf.pools.into_iter().map(ServerPool::new).collect();
         let now = Instant::now();
         Ok(Core {
@@ -131,6 +147,7 @@ impl Core {
             metrics: Metrics::new(&layout),
             stats,
             limits: Limits::default(),
+            req_limits,
             opts,
             now,
             gen: 0,
@@ -245,6 +262,10 @@ impl Core {
                     _ => None,
                 },
                 Timer::Connect(s) => Some(s),
+                Timer::Client(c) => {
+                    client::pending_expired(self, c, when);
+                    None
+                }
             };
             if let Some(s) = sid {
                 if let Some(conn) = self.server(s) {
