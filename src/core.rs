@@ -99,6 +99,20 @@ pub fn req_limits(p: &PoolConf) -> Limits {
     }
 }
 
+/// Returns free heap pages to the system. glibc's `free` only gives back
+/// the top of the heap, so the chunks of a spike (thousands of connections'
+/// read buffers) would otherwise stay resident below longer-lived ones.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn heap_trim() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it
+    // takes no pointers and is safe to call at any time.
+    unsafe { libc::malloc_trim(0) };
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn heap_trim() {}
+
 /// Owns everything (twemproxy: struct context).
 #[derive(Debug)]
 pub struct Core {
@@ -218,8 +232,7 @@ impl Core {
             >= self.opts.stats_interval.max(Duration::from_millis(100))
         {
             self.last_trim = self.now;
-            self.mbufs.trim();
-            self.msgs.trim(1024);
+            self.trim();
         }
         if let Some(st) = self.stats.as_mut() {
             st.swap(&mut self.metrics);
@@ -230,6 +243,31 @@ impl Core {
             );
         }
         Ok(())
+    }
+
+    /// Gives memory taken by a load spike back, a step per stats interval:
+    /// halves the free lists toward their baselines, drops the vacant tail
+    /// of the client slab and, when anything was freed, returns the freed
+    /// heap pages to the system (issue 8.5: RSS back to baseline).
+    fn trim(&mut self) {
+        let before = (
+            self.mbufs.nfree(),
+            self.msgs.nfree(),
+            self.clients.capacity(),
+        );
+        self.mbufs.trim();
+        self.msgs.trim(1024);
+        if self.clients.capacity() > 2 * self.clients.len().max(64) {
+            self.clients.shrink_to_fit();
+        }
+        let after = (
+            self.mbufs.nfree(),
+            self.msgs.nfree(),
+            self.clients.capacity(),
+        );
+        if after != before {
+            heap_trim();
+        }
     }
 
     fn poll_timeout(&self) -> Duration {
