@@ -10,7 +10,8 @@
 //! One loop iteration (`Core::step`):
 //! 1. wait for events (at most until the next deadline or stats interval);
 //! 2. dispatch each event: errors close, reads before writes;
-//! 3. clients that hit their per-event request budget get another turn;
+//! 3. clients that hit their per-event request budget, and server
+//!    connections that hit their read budget, get another turn;
 //! 4. expired timers close their server connections;
 //! 5. queued writes are flushed, servers first (one writev batches many
 //!    clients' requests), then clients;
@@ -19,7 +20,8 @@
 //! 7. metrics are handed to the stats thread (never blocking).
 //!
 //! # Invariants
-//! - a connection id in `pending_send` / `pending_recv` / `closing` may be
+//! - a connection id in `pending_send` / `pending_recv` /
+//!   `pending_srv_recv` / `closing` may be
 //!   stale: every use re-checks it;
 //! - every closed connection is deregistered before its slot is freed.
 
@@ -116,21 +118,22 @@ fn heap_trim() {}
 /// Owns everything (twemproxy: struct context).
 #[derive(Debug)]
 pub struct Core {
-    pub poll: Poll,                         // mio reactor
-    pub listeners: Slab<Listener>,          // nc_proxy
-    pub clients: Slab<ClientConn>,          // nc_client
-    pub servers: Slab<ServerConn>,          // nc_server connections
-    pub pools: Vec<ServerPool>,             // by pool index
-    pub msgs: MsgArena,                     // requests (free_msgq)
-    pub mbufs: MbufPool,                    // read chunks (free_mbufq)
-    pub timers: BTreeSet<(Instant, Timer)>, // deadlines (tmo_rbt)
-    pub closing: Vec<(ConnRef, Close)>,     // deferred closes
-    pub pending_send: Vec<ConnRef>,         // conns with queued output
-    pub pending_recv: Vec<ClientId>,        // clients over their budget
-    pub metrics: Metrics,                   // plain counters for stats
-    pub stats: Option<StatsHandle>,         // hand-off to the stats thread
-    pub limits: Limits,                     // response parser bounds
-    pub req_limits: Vec<Limits>,            // request parser bounds, by pool
+    pub poll: Poll,                          // mio reactor
+    pub listeners: Slab<Listener>,           // nc_proxy
+    pub clients: Slab<ClientConn>,           // nc_client
+    pub servers: Slab<ServerConn>,           // nc_server connections
+    pub pools: Vec<ServerPool>,              // by pool index
+    pub msgs: MsgArena,                      // requests (free_msgq)
+    pub mbufs: MbufPool,                     // read chunks (free_mbufq)
+    pub timers: BTreeSet<(Instant, Timer)>,  // deadlines (tmo_rbt)
+    pub closing: Vec<(ConnRef, Close)>,      // deferred closes
+    pub pending_send: Vec<ConnRef>,          // conns with queued output
+    pub pending_recv: Vec<ClientId>,         // clients over their budget
+    pub pending_srv_recv: Vec<ServerConnId>, // server conns over their read budget
+    pub metrics: Metrics,                    // plain counters for stats
+    pub stats: Option<StatsHandle>,          // hand-off to the stats thread
+    pub limits: Limits,                      // response parser bounds
+    pub req_limits: Vec<Limits>,             // request parser bounds, by pool
     pub opts: CoreOpts,
     pub now: Instant,       // time of the current batch
     pub gen: u32,           // generation counter for conns
@@ -158,6 +161,7 @@ impl Core {
             closing: Vec::new(),
             pending_send: Vec::new(),
             pending_recv: Vec::new(),
+            pending_srv_recv: Vec::new(),
             metrics: Metrics::new(&layout),
             stats,
             limits: Limits::default(),
@@ -224,6 +228,9 @@ impl Core {
         for c in std::mem::take(&mut self.pending_recv) {
             client::on_readable(self, c);
         }
+        for s in std::mem::take(&mut self.pending_srv_recv) {
+            server::on_readable(self, s);
+        }
         self.expire_timers();
         self.reap();
         self.flush();
@@ -247,31 +254,20 @@ impl Core {
 
     /// Gives memory taken by a load spike back, a step per stats interval:
     /// halves the free lists toward their baselines, drops the vacant tail
-    /// of the client slab and, when anything was freed, returns the freed
-    /// heap pages to the system (issue 8.5: RSS back to baseline).
+    /// of the client slab and returns free heap pages to the system
+    /// (issue 8.5: RSS back to baseline).
     fn trim(&mut self) {
-        let before = (
-            self.mbufs.nfree(),
-            self.msgs.nfree(),
-            self.clients.capacity(),
-        );
         self.mbufs.trim();
         self.msgs.trim(1024);
         if self.clients.capacity() > 2 * self.clients.len().max(64) {
             self.clients.shrink_to_fit();
         }
-        let after = (
-            self.mbufs.nfree(),
-            self.msgs.nfree(),
-            self.clients.capacity(),
-        );
-        if after != before {
-            heap_trim();
-        }
+        heap_trim();
     }
 
     fn poll_timeout(&self) -> Duration {
         if !self.pending_recv.is_empty()
+            || !self.pending_srv_recv.is_empty()
             || !self.pending_send.is_empty()
             || !self.closing.is_empty()
         {

@@ -205,7 +205,14 @@ pub fn on_event(core: &mut Core, id: ServerConnId, ev: &mio::event::Event) {
     }
 }
 
-fn on_readable(core: &mut Core, id: ServerConnId) {
+/// Read chunks one server connection may fill per loop iteration; the
+/// rest waits for the next (`Core::pending_srv_recv`), so replies pile up
+/// for a client that does not read them by at most this much before its
+/// `client_max_pending_bytes` is checked again.
+const READ_BUDGET_MBUFS: usize = 64;
+
+pub fn on_readable(core: &mut Core, id: ServerConnId) {
+    let mut budget = READ_BUDGET_MBUFS * core.mbufs.size();
     loop {
         let Core { servers, mbufs, .. } = core;
         let Some(c) = servers.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
@@ -230,6 +237,11 @@ fn on_readable(core: &mut Core, id: ServerConnId) {
                     return;
                 }
                 if n < spare {
+                    return;
+                }
+                budget = budget.saturating_sub(n);
+                if budget == 0 {
+                    core.pending_srv_recv.push(id);
                     return;
                 }
             }
