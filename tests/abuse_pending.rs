@@ -126,3 +126,67 @@ fn hard_cap_closes_a_client_that_never_reads() {
     );
     assert_back_to_baseline(&st, "hard cap (4 MiB limit, 500 x 1 MiB unread)", peak);
 }
+
+/// 28 MiB of replies against a 16 MiB limit: over the limit once the
+/// kernel's socket buffers (a few MiB) are full, under the 32 MiB hard cap.
+const OVER_SOFT: usize = 28;
+
+#[test]
+fn backpressure_pauses_reading_and_resumes_once_read() {
+    let limit = 16 * MIB;
+    let st = setup(limit);
+    let pid = st.proxy.proc.pid();
+    let mut s = pipeline_gets(st.listen, OVER_SOFT);
+    let peak = peak_rss_until(pid, || counter(&st, "client_throttled") == Some(1));
+    assert_eq!(counter(&st, "client_throttled"), Some(1));
+    // A request sent while paused waits in the kernel: not yet executed.
+    s.write_all(&resp(&[b"SET", b"paused", b"1"])).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut other = connect(st.listen);
+    other.write_all(&resp(&[b"GET", b"paused"])).unwrap();
+    assert_eq!(read_n(&mut other, 5), b"$-1\r\n", "read while paused");
+    assert_eq!(counter(&st, "client_pending_closed"), Some(0));
+    // Reading the replies resumes it; everything is served in order.
+    let want = bulk(&st.value);
+    for i in 0..OVER_SOFT {
+        assert!(read_n(&mut s, want.len()) == want, "reply {i}");
+    }
+    assert_eq!(read_n(&mut s, 5), b"+OK\r\n");
+    other.write_all(&resp(&[b"GET", b"paused"])).unwrap();
+    assert_eq!(read_n(&mut other, 7), b"$1\r\n1\r\n");
+    drop(other);
+    s.write_all(&resp(&[b"GET", b"big"])).unwrap();
+    assert!(read_n(&mut s, want.len()) == want);
+    assert_eq!(counter(&st, "client_err"), Some(0));
+    assert!(
+        peak <= st.base_rss + (2 * limit / 1024) as u64 + 16 * 1024,
+        "peak {peak} KiB"
+    );
+    drop(s);
+    assert_back_to_baseline(
+        &st,
+        "back-pressure (16 MiB limit, 28 x 1 MiB read late)",
+        peak,
+    );
+}
+
+#[test]
+fn a_reader_stalled_over_the_limit_is_closed() {
+    let limit = 16 * MIB;
+    let st = setup(limit);
+    let pid = st.proxy.proc.pid();
+    let t0 = Instant::now();
+    let _s = pipeline_gets(st.listen, OVER_SOFT);
+    assert!(wait_until(WAIT, || counter(&st, "client_throttled") == Some(1)));
+    let throttled = t0.elapsed();
+    let peak = peak_rss_until(pid, || counter(&st, "client_pending_closed") == Some(1));
+    let closed = t0.elapsed();
+    assert_eq!(counter(&st, "client_pending_closed"), Some(1));
+    assert_eq!(counter(&st, "client_err"), Some(1));
+    eprintln!("stalled reader: paused after {throttled:?}, closed after {closed:?}");
+    assert!(
+        closed >= throttled + Duration::from_secs(9),
+        "closed too early: {closed:?}"
+    );
+    assert_back_to_baseline(&st, "stall (16 MiB limit, 28 x 1 MiB unread)", peak);
+}
