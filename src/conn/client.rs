@@ -60,6 +60,7 @@ pub struct ClientConn {
     pub rsp_bytes: u64,             // unwritten reply bytes of the accounted prefix
     pub naccounted: usize,          // leading omsg_q entries counted in rsp_bytes
     pub throttled: Option<Instant>, // reading paused since (unread replies over the limit)
+    pub hup: bool,                  // the peer's FIN was reported: read on to EOF
 }
 
 /// Takes a freshly accepted socket into the pool (§CONN.2).
@@ -115,6 +116,7 @@ pub fn accept(core: &mut Core, p: usize, mut sock: Stream) {
         rsp_bytes: 0,
         naccounted: 0,
         throttled: None,
+        hup: false,
     });
     core.nclients += 1;
     core.pools[p].nclients += 1;
@@ -125,6 +127,13 @@ pub fn accept(core: &mut Core, p: usize, mut sock: Stream) {
 /// Readiness on a client socket: errors close, reads before writes.
 pub fn on_event(core: &mut Core, id: ClientId, ev: &mio::event::Event) {
     if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+        if ev.is_read_closed() || ev.is_error() {
+            // The FIN came with the last data: a short read does not mean
+            // drained, the EOF is still to be read and no new edge will come.
+            if let Some(c) = core.client(id) {
+                c.hup = true;
+            }
+        }
         on_readable(core, id);
     }
     if ev.is_writable() {
@@ -173,7 +182,7 @@ pub fn on_readable(core: &mut Core, id: ClientId) {
         let spare = c.rbuf.capacity() - c.rbuf.len();
         match c.sock.recv(&mut c.rbuf, spare) {
             Ok(Recv::Data(n)) => {
-                if n < spare {
+                if n < spare && !c.hup {
                     // Short read: drained (see crate::sock). Parse and stop.
                     parse(core, id, &mut budget);
                     if budget == 0 {
