@@ -77,8 +77,10 @@ fn client_connections_caps_the_pool() {
     let yaml = redis_pool_yaml(listen, redis.port, "  client_connections: 3\n");
     let proxy = Proxy::start(&yaml, &["-i", "100"]);
     assert!(wait_tcp(listen));
+    // The readiness probe's connection must be gone before counting.
+    let eof = format!("nutcracker_client_eof{ALPHA}");
+    assert_eq!(wait_metric(proxy.stats_port, &eof, 1), Some(1));
     let series = format!("nutcracker_client_connections{ALPHA}");
-    assert_eq!(wait_metric(proxy.stats_port, &series, 0), Some(0));
     let ping = resp(&[b"PING"]);
     let mut kept: Vec<_> = (0..3).map(|_| connect(listen)).collect();
     for c in &mut kept {

@@ -31,14 +31,9 @@ fn proxy_for(redis: bool, server: u16, extra: &str) -> (Proxy, u16) {
     };
     let proxy = Proxy::start(&yaml, &["-i", "100"]);
     assert!(wait_tcp(listen));
-    assert_eq!(
-        wait_metric(
-            proxy.stats_port,
-            &format!("nutcracker_client_connections{ALPHA}"),
-            0
-        ),
-        Some(0)
-    );
+    // The readiness probe's connection is closed and counted.
+    let eof = format!("nutcracker_client_eof{ALPHA}");
+    assert_eq!(wait_metric(proxy.stats_port, &eof, 1), Some(1));
     (proxy, listen)
 }
 
