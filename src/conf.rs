@@ -7,7 +7,9 @@
 //!
 //! Beyond 0.5.0: `reuseport` (HEAD-only, §0.2) and `server_probe` are directives,
 //! `client_connections` is kept (the core enforces it), `listen` also takes `[v6]:port`, and
-//! every [`ConfError`] names the file, pool and key besides 0.5.0's reason text.
+//! every [`ConfError`] names the file, pool and key besides 0.5.0's reason text. Three resource
+//! limits (issue 8) are directives too: `max_request_bytes`, `max_request_args` and
+//! `client_max_pending_bytes`.
 //!
 //! # Invariants
 //! - A `Conf` returned by `parse` is valid: at least one pool, unique pool names and listen
@@ -77,6 +79,9 @@ pub struct PoolConf {
     pub server_failure_limit: u32,
     pub reuseport: bool,
     pub server_probe: bool, // probe an ejected server before re-admitting it
+    pub max_request_bytes: u32, // >= 1: longest request a client may send
+    pub max_request_args: u32, // >= 1: most multibulk arguments / get keys in one request
+    pub client_max_pending_bytes: u32, // 0 = no limit: unread reply bytes held per client
     pub servers: Vec<ServerConf>, // length-first order of server name
 }
 
@@ -106,6 +111,7 @@ pub enum ConfErrorKind {
     ServerPort, // directive "<key>" has an invalid port in "hostname:port:weight [name]" format string
     ListenMissing, // directive "listen:" is missing
     ServerConnectionsZero, // directive "server_connections:" cannot be 0
+    LimitZero,  // (not in 0.5.0) directive "<key>" cannot be 0
     RedisAuthNotRedis, // directive "redis_auth:" is only valid for a redis pool
     NoServers,  // pool '<pool>' has no servers
     DuplicateServer(String), // pool '<pool>' has servers with same name '<name>'
@@ -185,6 +191,7 @@ impl ConfError {
             }
             K::ListenMissing => "directive \"listen:\" is missing".to_owned(),
             K::ServerConnectionsZero => "directive \"server_connections:\" cannot be 0".to_owned(),
+            K::LimitZero => directive("cannot be 0"),
             K::RedisAuthNotRedis => {
                 "directive \"redis_auth:\" is only valid for a redis pool".to_owned()
             }
@@ -374,6 +381,9 @@ struct Draft {
     server_failure_limit: Option<u32>,
     reuseport: Option<bool>,
     server_probe: Option<bool>,
+    max_request_bytes: Option<u32>,
+    max_request_args: Option<u32>,
+    client_max_pending_bytes: Option<u32>,
     servers: Vec<ServerConf>, // file order until validate()
 }
 
@@ -435,6 +445,9 @@ impl Draft {
             "server_failure_limit" => set(&mut self.server_failure_limit, v, parse_num),
             "reuseport" => set(&mut self.reuseport, v, parse_bool),
             "server_probe" => set(&mut self.server_probe, v, parse_bool),
+            "max_request_bytes" => set(&mut self.max_request_bytes, v, parse_limit),
+            "max_request_args" => set(&mut self.max_request_args, v, parse_limit),
+            "client_max_pending_bytes" => set(&mut self.client_max_pending_bytes, v, parse_num),
             "servers" => {
                 self.servers.push(parse_server(v)?);
                 Ok(())
@@ -502,10 +515,22 @@ impl Draft {
             server_failure_limit: self.server_failure_limit.unwrap_or(2),
             reuseport: self.reuseport.unwrap_or(false),
             server_probe: self.server_probe.unwrap_or(false),
+            max_request_bytes: self.max_request_bytes.unwrap_or(MAX_REQUEST_BYTES),
+            max_request_args: self.max_request_args.unwrap_or(MAX_REQUEST_ARGS),
+            client_max_pending_bytes: self
+                .client_max_pending_bytes
+                .unwrap_or(CLIENT_MAX_PENDING_BYTES),
             servers,
         })
     }
 }
+
+/// Default `max_request_bytes`: 512 MiB, redis-server's `proto-max-bulk-len`.
+pub const MAX_REQUEST_BYTES: u32 = 512 * 1024 * 1024;
+/// Default `max_request_args`: 1 Mi, redis-server's multibulk count limit.
+pub const MAX_REQUEST_ARGS: u32 = 1024 * 1024;
+/// Default `client_max_pending_bytes`: 64 MiB of unread replies per client.
+pub const CLIENT_MAX_PENDING_BYTES: u32 = 64 * 1024 * 1024;
 
 /// A plain decimal number (twemproxy: nc_atoi): digits only, accumulated in a wrapping i32,
 /// rejected if the result is negative (§CLI.1, §CONF.4).
@@ -525,6 +550,14 @@ fn atoi(v: &str) -> Option<u32> {
 
 fn parse_num(v: &str) -> Result<u32, ConfErrorKind> {
     atoi(v).ok_or(ConfErrorKind::NotNumber)
+}
+
+/// A number that bounds something and so cannot be 0.
+fn parse_limit(v: &str) -> Result<u32, ConfErrorKind> {
+    match parse_num(v)? {
+        0 => Err(ConfErrorKind::LimitZero),
+        n => Ok(n),
+    }
 }
 
 fn parse_bool(v: &str) -> Result<bool, ConfErrorKind> {

@@ -10,7 +10,8 @@
 //! One loop iteration (`Core::step`):
 //! 1. wait for events (at most until the next deadline or stats interval);
 //! 2. dispatch each event: errors close, reads before writes;
-//! 3. clients that hit their per-event request budget get another turn;
+//! 3. clients that hit their per-event request budget, and server
+//!    connections that hit their read budget, get another turn;
 //! 4. expired timers close their server connections;
 //! 5. queued writes are flushed, servers first (one writev batches many
 //!    clients' requests), then clients;
@@ -19,11 +20,12 @@
 //! 7. metrics are handed to the stats thread (never blocking).
 //!
 //! # Invariants
-//! - a connection id in `pending_send` / `pending_recv` / `closing` may be
+//! - a connection id in `pending_send` / `pending_recv` /
+//!   `pending_srv_recv` / `closing` may be
 //!   stale: every use re-checks it;
 //! - every closed connection is deregistered before its slot is freed.
 
-use crate::conf::Conf;
+use crate::conf::{Conf, PoolConf};
 use crate::conn::client::ClientConn;
 use crate::conn::listener::{self, Listener};
 use crate::conn::server::ServerConn;
@@ -52,6 +54,7 @@ pub enum Timer {
     Conn(ServerConnId),    // the oldest request awaiting a reply on a connection
     Connect(ServerConnId), // a connect in progress
     Probe(ServerConnId),   // a probe of an ejected server (server_probe)
+    Client(ClientId),      // a client paused on unread replies (PENDING_STALL)
 }
 
 /// Tunables of one instance (from the command line).
@@ -87,24 +90,53 @@ pub fn max_clients(conf: &Conf) -> usize {
     nofile.saturating_sub(backends + 32).max(1) as usize
 }
 
+/// The request bounds of a pool (issue 8.4): its `max_request_bytes` and
+/// `max_request_args`; no line (inline command, memcache command line) is
+/// allowed to be longer than a whole request.
+pub fn req_limits(p: &PoolConf) -> Limits {
+    let d = Limits::default();
+    Limits {
+        max_msg: p.max_request_bytes,
+        max_narg: p.max_request_args,
+        max_line: d.max_line.min(p.max_request_bytes),
+        ..d
+    }
+}
+
+/// Returns free heap pages to the system. glibc's `free` only gives back
+/// the top of the heap, so the chunks of a spike (thousands of connections'
+/// read buffers) would otherwise stay resident below longer-lived ones.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn heap_trim() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it
+    // takes no pointers and is safe to call at any time.
+    unsafe { libc::malloc_trim(0) };
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn heap_trim() {}
+
 /// Owns everything (twemproxy: struct context).
 #[derive(Debug)]
 pub struct Core {
-    pub poll: Poll,                         // mio reactor
-    pub listeners: Slab<Listener>,          // nc_proxy
-    pub clients: Slab<ClientConn>,          // nc_client
-    pub servers: Slab<ServerConn>,          // nc_server connections
-    pub pools: Vec<ServerPool>,             // by pool index
-    pub msgs: MsgArena,                     // requests (free_msgq)
-    pub mbufs: MbufPool,                    // read chunks (free_mbufq)
-    pub arena: BytesMut,                    // the read chunk every socket reads into
-    pub timers: BTreeSet<(Instant, Timer)>, // deadlines (tmo_rbt)
-    pub closing: Vec<(ConnRef, Close)>,     // deferred closes
-    pub pending_send: Vec<ConnRef>,         // conns with queued output
-    pub pending_recv: Vec<ClientId>,        // clients over their budget
-    pub metrics: Metrics,                   // plain counters for stats
-    pub stats: Option<StatsHandle>,         // hand-off to the stats thread
-    pub limits: Limits,                     // parser bounds
+    pub poll: Poll,                          // mio reactor
+    pub listeners: Slab<Listener>,           // nc_proxy
+    pub clients: Slab<ClientConn>,           // nc_client
+    pub servers: Slab<ServerConn>,           // nc_server connections
+    pub pools: Vec<ServerPool>,              // by pool index
+    pub msgs: MsgArena,                      // requests (free_msgq)
+    pub mbufs: MbufPool,                     // read chunks (free_mbufq)
+    pub arena: BytesMut,                     // the read chunk every socket reads into
+    pub timers: BTreeSet<(Instant, Timer)>,  // deadlines (tmo_rbt)
+    pub closing: Vec<(ConnRef, Close)>,      // deferred closes
+    pub pending_send: Vec<ConnRef>,          // conns with queued output
+    pub pending_recv: Vec<ClientId>,         // clients over their budget
+    pub pending_srv_recv: Vec<ServerConnId>, // server conns over their read budget
+    pub metrics: Metrics,                    // plain counters for stats
+    pub stats: Option<StatsHandle>,          // hand-off to the stats thread
+    pub limits: Limits,                      // response parser bounds
+    pub req_limits: Vec<Limits>,             // request parser bounds, by pool
     pub opts: CoreOpts,
     pub now: Instant,       // time of the current batch
     pub gen: u32,           // generation counter for conns
@@ -117,6 +149,7 @@ impl Core {
     /// Builds pools and the reactor; binds nothing yet.
     pub fn new(conf: Conf, opts: CoreOpts, stats: Option<StatsHandle>) -> io::Result<Core> {
         let layout = stats_layout(&conf);
+        let req_limits = conf.pools.iter().map(req_limits).collect();
         let pools = conf.pools.into_iter().map(ServerPool::new).collect();
         let now = Instant::now();
         let mut mbufs = MbufPool::new(opts.mbuf_size);
@@ -134,9 +167,11 @@ impl Core {
             closing: Vec::new(),
             pending_send: Vec::new(),
             pending_recv: Vec::new(),
+            pending_srv_recv: Vec::new(),
             metrics: Metrics::new(&layout),
             stats,
             limits: Limits::default(),
+            req_limits,
             opts,
             now,
             gen: 0,
@@ -199,6 +234,9 @@ impl Core {
         for c in std::mem::take(&mut self.pending_recv) {
             client::on_readable(self, c);
         }
+        for s in std::mem::take(&mut self.pending_srv_recv) {
+            server::on_readable(self, s, false);
+        }
         self.expire_timers();
         server::server_probe_due(self);
         self.reap();
@@ -208,8 +246,7 @@ impl Core {
             >= self.opts.stats_interval.max(Duration::from_millis(100))
         {
             self.last_trim = self.now;
-            self.mbufs.trim();
-            self.msgs.trim(1024);
+            self.trim();
         }
         if let Some(st) = self.stats.as_mut() {
             st.swap(&mut self.metrics);
@@ -222,8 +259,22 @@ impl Core {
         Ok(())
     }
 
+    /// Gives memory taken by a load spike back, a step per stats interval:
+    /// halves the free lists toward their baselines, drops the vacant tail
+    /// of the client slab and returns free heap pages to the system
+    /// (issue 8.5: RSS back to baseline).
+    fn trim(&mut self) {
+        self.mbufs.trim();
+        self.msgs.trim(1024);
+        if self.clients.capacity() > 2 * self.clients.len().max(64) {
+            self.clients.shrink_to_fit();
+        }
+        heap_trim();
+    }
+
     fn poll_timeout(&self) -> Duration {
         if !self.pending_recv.is_empty()
+            || !self.pending_srv_recv.is_empty()
             || !self.pending_send.is_empty()
             || !self.closing.is_empty()
         {
@@ -264,6 +315,7 @@ impl Core {
                         self.close_later(ConnRef::Server(s), Close::Timeout);
                     }
                 }
+                Timer::Client(c) => client::pending_expired(self, c, when),
                 Timer::Conn(s) => {
                     let Core { servers, msgs, .. } = self;
                     let Some(c) = servers.get_mut(s.idx as usize).filter(|c| c.gen == s.gen) else {

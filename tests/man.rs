@@ -65,6 +65,9 @@ fn every_directive_is_documented() {
         "server_failure_limit",
         "reuseport",
         "server_probe",
+        "max_request_bytes",
+        "max_request_args",
+        "client_max_pending_bytes",
         "servers",
     ];
     let conf = man.split(".SH CONFIGURATION").nth(1).unwrap_or_default();

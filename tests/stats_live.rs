@@ -62,6 +62,14 @@ fn keys_of(idx: usize, prefix: &str, n: usize) -> Vec<String> {
 
 /// Field order of a server object / pool object (the 0.5.0 tables, then
 /// the latency extras).
+/// nutcracker-rs pool counters, after twemproxy's own (limits, issue 8).
+const POOL_EXTRA_FIELDS: [&str; 4] = [
+    "requests_too_large",
+    "requests_too_many_args",
+    "client_throttled",
+    "client_pending_closed",
+];
+
 const POOL_FIELDS: [&str; 6] = [
     "client_eof",
     "client_err",
@@ -117,7 +125,11 @@ fn rebuild(v: &HashMap<String, i64>, source: &str, pools: &[(&str, &[&str])]) ->
     }
     for (pool, servers) in pools {
         out.push_str(&format!("\"{pool}\": {{"));
-        for f in POOL_FIELDS.iter().chain(&LATENCY_FIELDS) {
+        for f in POOL_FIELDS
+            .iter()
+            .chain(&POOL_EXTRA_FIELDS)
+            .chain(&LATENCY_FIELDS)
+        {
             out.push_str(&format!("\"{f}\":{}, ", v[&format!("{pool}/{f}")]));
         }
         for s in *servers {

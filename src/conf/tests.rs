@@ -133,6 +133,19 @@ reject! {
         "directive \"hash_tag\" is not a valid hash tag string with two characters";
     bad_distribution: pool("  distribution: vnode\n") => K::InvalidDistribution,
         "directive \"distribution\" is not a valid distribution";
+    // issue 8 limits
+    max_request_bytes_zero: pool("  max_request_bytes: 0\n") => K::LimitZero,
+        "directive \"max_request_bytes\" cannot be 0";
+    max_request_args_zero: pool("  max_request_args: 0\n") => K::LimitZero,
+        "directive \"max_request_args\" cannot be 0";
+    max_request_bytes_suffix: pool("  max_request_bytes: 1mb\n") => K::NotNumber,
+        "directive \"max_request_bytes\" is not a number";
+    max_request_args_negative: pool("  max_request_args: -1\n") => K::NotNumber,
+        "directive \"max_request_args\" is not a number";
+    client_max_pending_bytes_wraps: pool("  client_max_pending_bytes: 2147483648\n") => K::NotNumber,
+        "directive \"client_max_pending_bytes\" is not a number";
+    max_request_bytes_duplicate: pool("  max_request_bytes: 10\n  max_request_bytes: 10\n")
+        => K::Duplicate, "directive \"max_request_bytes\" is a duplicate";
     // §CONF.5 listen
     listen_no_colon: listen("localhost") => K::ListenFormat,
         "directive \"listen\" has an invalid \"hostname:port\" format string";
@@ -302,6 +315,34 @@ fn defaults() {
     assert_eq!(p.server_retry_timeout_ms, 30000);
     assert_eq!(p.server_failure_limit, 2);
     assert!(!p.reuseport && !p.server_probe);
+    assert_eq!(p.max_request_bytes, 536870912);
+    assert_eq!(p.max_request_args, 1048576);
+    assert_eq!(p.client_max_pending_bytes, 67108864);
+}
+
+#[test]
+fn limits() {
+    let text =
+        pool("  max_request_bytes: 4096\n  max_request_args: 16\n  client_max_pending_bytes: 0\n");
+    let p = &ok(&text).pools[0];
+    assert_eq!(
+        (
+            p.max_request_bytes,
+            p.max_request_args,
+            p.client_max_pending_bytes
+        ),
+        (4096, 16, 0)
+    );
+    let p = &ok(&pool(
+        "  max_request_bytes: 2147483647\n  max_request_args: 1\n",
+    ))
+    .pools[0];
+    assert_eq!((p.max_request_bytes, p.max_request_args), (2147483647, 1));
+    let e = err(&pool("  max_request_args: 0\n"));
+    assert_eq!(
+        e.to_string(),
+        "conf: 't.yml' pool 'p': directive \"max_request_args\" cannot be 0 (value '0')"
+    );
 }
 
 #[test]

@@ -10,17 +10,34 @@
 //! - the bytes of the request being received (`rmsg`) are all in its
 //!   `data`; `unparsed` starts at a request boundary;
 //! - once `eof` is set nothing more is read; the connection closes when
-//!   `omsg_q` drains.
+//!   `omsg_q` drains;
+//! - `rsp_bytes` is the reply bytes of the first `naccounted` entries of
+//!   `omsg_q`, all done; `throttled` is set iff it exceeded the pool's
+//!   `client_max_pending_bytes` at the last `send`, and then nothing is read.
+//!
+//! # Unread replies (issue 8.4)
+//! A client that pipelines requests and never reads the replies would make
+//! the proxy buffer them without bound. Once its unwritten replies pass
+//! `client_max_pending_bytes`, reading from it pauses (back-pressure: its
+//! requests wait in the kernel); when they drain back under the limit it
+//! resumes. If it stays over for `PENDING_STALL`, or reaches twice the
+//! limit (requests already forwarded keep answering), it is closed and
+//! counted in `client_err` and `client_pending_closed`.
 
 use crate::conn::Close;
-use crate::core::{Core, REQS_PER_EVENT};
-use crate::msg::request;
-use crate::proto::{ParseError, Progress, ReqParser};
+use crate::core::{Core, Timer, REQS_PER_EVENT};
+use crate::msg::{request, Msg, MsgArena};
+use crate::proto::{ParseError, Progress, Reject, ReqParser};
 use crate::sock::{self, Recv, Stream, IOV_MAX};
 use crate::token::{ClientId, ConnRef, MsgId};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io::IoSlice;
+use std::time::{Duration, Instant};
+
+/// How long a client may keep more than `client_max_pending_bytes` of
+/// replies unread before it is closed (redis: the soft output-buffer limit).
+pub const PENDING_STALL: Duration = Duration::from_secs(10);
 
 /// A client connection.
 #[derive(Debug)]
@@ -28,18 +45,21 @@ pub struct ClientConn {
     pub gen: u32,  // generation (slab reuse)
     pub pool: u16, // pool it connected to
     pub sock: Stream,
-    pub unparsed: Bytes,         // read, not yet parsed (budget spent)
-    pub parser: ReqParser,       // resumable request parser
-    pub rmsg: Option<MsgId>,     // request being received
-    pub omsg_q: VecDeque<MsgId>, // requests awaiting their reply, in order
-    pub send_off: usize,         // bytes of the head reply already written
-    pub eof: bool,               // reading stopped (EOF, quit, framing lost)
-    pub err_close: bool,         // count the eventual close as client_err
-    pub authed: bool,            // passed AUTH (redis_auth pools)
-    pub closing: bool,           // on Core::closing
-    pub pending_send: bool,      // on Core::pending_send
-    pub blocked: bool,           // last write hit WouldBlock
-    pub hup: bool,               // the peer's FIN was reported: read to EOF
+    pub unparsed: Bytes,            // read, not yet parsed (budget spent)
+    pub parser: ReqParser,          // resumable request parser
+    pub rmsg: Option<MsgId>,        // request being received
+    pub omsg_q: VecDeque<MsgId>,    // requests awaiting their reply, in order
+    pub send_off: usize,            // bytes of the head reply already written
+    pub eof: bool,                  // reading stopped (EOF, quit, framing lost)
+    pub err_close: bool,            // count the eventual close as client_err
+    pub authed: bool,               // passed AUTH (redis_auth pools)
+    pub closing: bool,              // on Core::closing
+    pub pending_send: bool,         // on Core::pending_send
+    pub blocked: bool,              // last write hit WouldBlock
+    pub rsp_bytes: u64,             // unwritten reply bytes of the accounted prefix
+    pub naccounted: usize,          // leading omsg_q entries counted in rsp_bytes
+    pub throttled: Option<Instant>, // reading paused since (unread replies over the limit)
+    pub hup: bool,                  // the peer's FIN was reported: read on to EOF
 }
 
 /// Takes a freshly accepted socket into the pool (§CONN.2).
@@ -91,6 +111,9 @@ pub fn accept(core: &mut Core, p: usize, mut sock: Stream) {
         closing: false,
         pending_send: false,
         blocked: false,
+        rsp_bytes: 0,
+        naccounted: 0,
+        throttled: None,
         hup: false,
     });
     core.nclients += 1;
@@ -101,14 +124,14 @@ pub fn accept(core: &mut Core, p: usize, mut sock: Stream) {
 
 /// Readiness on a client socket: errors close, reads before writes.
 pub fn on_event(core: &mut Core, id: ClientId, ev: &mio::event::Event) {
-    if ev.is_read_closed() {
-        // Data and FIN in one edge: a short read is not the end, and no
-        // later edge would report the EOF.
-        if let Some(c) = core.client(id) {
-            c.hup = true;
-        }
-    }
     if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+        if ev.is_read_closed() || ev.is_error() {
+            // The FIN came with the last data: a short read does not mean
+            // drained, the EOF is still to be read and no new edge will come.
+            if let Some(c) = core.client(id) {
+                c.hup = true;
+            }
+        }
         on_readable(core, id);
     }
     if ev.is_writable() {
@@ -128,6 +151,9 @@ pub fn on_event(core: &mut Core, id: ClientId, ev: &mio::event::Event) {
 /// its chain. So an idle client holds no buffer, and many clients' small
 /// requests share one chunk.
 pub fn on_readable(core: &mut Core, id: ClientId) {
+    if core.client(id).is_some_and(|c| c.throttled.is_some()) {
+        return;
+    }
     let mut budget = REQS_PER_EVENT;
     let left = match core.client(id) {
         Some(c) => std::mem::take(&mut c.unparsed),
@@ -192,6 +218,8 @@ fn parse(core: &mut Core, id: ClientId, mut data: Bytes, budget: &mut u32) -> bo
             clients,
             msgs,
             limits,
+            req_limits,
+            metrics,
             ..
         } = core;
         let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
@@ -218,7 +246,8 @@ fn parse(core: &mut Core, id: ClientId, mut data: Bytes, budget: &mut u32) -> bo
         let Some(msg) = msgs.get_mut(mid) else {
             return false;
         };
-        match c.parser.parse(&data, limits, &mut msg.meta) {
+        let lim = req_limits.get(c.pool as usize).unwrap_or(limits);
+        match c.parser.parse(&data, lim, &mut msg.meta) {
             Ok(Progress::Incomplete) => {
                 msg.mlen += data.len() as u32;
                 msg.data.push(data);
@@ -231,6 +260,15 @@ fn parse(core: &mut Core, id: ClientId, mut data: Bytes, budget: &mut u32) -> bo
                 msg.mlen += chunk.len() as u32;
                 msg.data.push(chunk);
                 *budget -= 1;
+                if msg.meta.reject == Some(Reject::TooLarge) {
+                    // memcache: a get with more than max_request_args keys
+                    // (the line is whole, so the connection stays usable)
+                    let pm = metrics.pool(c.pool as usize);
+                    match c.parser {
+                        ReqParser::Memcache(_) => pm.requests_too_many_args += 1,
+                        ReqParser::Redis(_) => pm.requests_too_large += 1,
+                    }
+                }
                 request::req_recv_done(core, id, mid);
             }
             Err(e) => {
@@ -250,6 +288,11 @@ fn protocol_error(core: &mut Core, id: ClientId, e: ParseError) {
     c.eof = true;
     c.err_close = true;
     let p = c.pool as usize;
+    match limit_hit(&e) {
+        Some(Limit::Bytes) => core.metrics.pool(p).requests_too_large += 1,
+        Some(Limit::Args) => core.metrics.pool(p).requests_too_many_args += 1,
+        None => {}
+    }
     log::warn!(
         "client {} in pool '{}': protocol error: {}",
         id.idx,
@@ -259,6 +302,26 @@ fn protocol_error(core: &mut Core, id: ClientId, e: ParseError) {
     let reply = crate::proto::protocol_error_reply(core.pools[p].proto, &e);
     let m = core.msgs.alloc();
     request::reply_local(core, id, m, reply);
+}
+
+/// A request limit of the pool (issue 8.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Limit {
+    Bytes, // max_request_bytes (and the line bound derived from it)
+    Args,  // max_request_args
+}
+
+/// Which request limit a framing error exceeded, if any. The `what`s are
+/// the redis request parser's names for an argument count.
+fn limit_hit(e: &ParseError) -> Option<Limit> {
+    match *e {
+        ParseError::TooLarge {
+            what: "multibulk count" | "inline arguments",
+            ..
+        } => Some(Limit::Args),
+        ParseError::TooLarge { .. } | ParseError::LineTooLong { .. } => Some(Limit::Bytes),
+        _ => None,
+    }
 }
 
 /// The client closed its side: stop reading, close once replies are out.
@@ -276,8 +339,14 @@ fn on_eof(core: &mut Core, id: ClientId) {
 }
 
 /// Writes the done prefix of `omsg_q` with writev (twemproxy: msg_send on a
-/// client, rsp_send_next/rsp_send_done).
+/// client, rsp_send_next/rsp_send_done), then applies the pool's limit on
+/// unread replies.
 pub fn send(core: &mut Core, id: ClientId) {
+    send_replies(core, id);
+    pending_check(core, id);
+}
+
+fn send_replies(core: &mut Core, id: ClientId) {
     loop {
         let Core { clients, msgs, .. } = core;
         let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
@@ -287,6 +356,7 @@ pub fn send(core: &mut Core, id: ClientId) {
         if c.closing {
             return;
         }
+        account(c, msgs);
         let mut iov = [IoSlice::new(&[]); IOV_MAX];
         let mut n = 0;
         let mut total = 0usize;
@@ -336,18 +406,21 @@ pub fn send(core: &mut Core, id: ClientId) {
         while let Some(&mid) = c.omsg_q.front() {
             let Some(m) = msgs.get_mut(mid) else {
                 c.omsg_q.pop_front();
+                c.naccounted = c.naccounted.saturating_sub(1);
                 continue;
             };
             if !m.done {
                 break;
             }
-            let len: usize = m.rsp.iter().map(|b| b.len()).sum();
+            let len = rsp_len(m);
             if left < len {
                 c.send_off = left;
                 break;
             }
             left -= len;
             c.omsg_q.pop_front();
+            c.naccounted = c.naccounted.saturating_sub(1);
+            c.rsp_bytes = c.rsp_bytes.saturating_sub(len as u64);
             m.in_client = false;
             quit |= m.quit;
             if !m.in_server {
@@ -377,6 +450,90 @@ pub fn send(core: &mut Core, id: ClientId) {
     }
 }
 
+/// Bytes of a done request's reply.
+fn rsp_len(m: &Msg) -> usize {
+    m.rsp.iter().map(|b| b.len()).sum()
+}
+
+/// Adds the replies that joined the done prefix of `omsg_q` since the last
+/// call to `rsp_bytes` (each reply is counted once, so this is O(1) per
+/// reply however long the queue).
+fn account(c: &mut ClientConn, msgs: &MsgArena) {
+    while let Some(&mid) = c.omsg_q.get(c.naccounted) {
+        match msgs.get(mid) {
+            Some(m) if !m.done => break,
+            Some(m) => c.rsp_bytes += rsp_len(m) as u64,
+            None => {}
+        }
+        c.naccounted += 1;
+    }
+}
+
+/// Applies `client_max_pending_bytes` after a send (see the module doc):
+/// pause reading over the limit, resume under it, close at twice it.
+fn pending_check(core: &mut Core, id: ClientId) {
+    let now = core.now;
+    let Core {
+        clients,
+        pools,
+        metrics,
+        ..
+    } = core;
+    let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
+        return;
+    };
+    let p = c.pool as usize;
+    let limit = u64::from(pools[p].conf.client_max_pending_bytes);
+    if limit == 0 || c.closing {
+        return;
+    }
+    let pending = c.rsp_bytes;
+    if pending > 2 * limit {
+        pending_close(core, id, pending);
+        return;
+    }
+    match c.throttled {
+        None if pending > limit => {
+            c.throttled = Some(now);
+            metrics.pool(p).client_throttled += 1;
+            core.timer_add(now + PENDING_STALL, Timer::Client(id));
+        }
+        Some(since) if pending <= limit => {
+            c.throttled = None;
+            core.timers
+                .remove(&(since + PENDING_STALL, Timer::Client(id)));
+            // Edge-triggered: bytes that arrived meanwhile raise no event.
+            core.pending_recv.push(id);
+        }
+        _ => {}
+    }
+}
+
+/// The stall timer of a throttled client fired (`Timer::Client`): close it
+/// if it is still over the limit since the time the timer was armed for.
+pub fn pending_expired(core: &mut Core, id: ClientId, when: Instant) {
+    let Some(c) = core.client(id) else { return };
+    if c.closing || c.throttled.map(|t| t + PENDING_STALL) != Some(when) {
+        return;
+    }
+    let pending = c.rsp_bytes;
+    pending_close(core, id, pending);
+}
+
+fn pending_close(core: &mut Core, id: ClientId, pending: u64) {
+    let Some(c) = core.client(id) else { return };
+    let p = c.pool as usize;
+    log::warn!(
+        "client {} in pool '{}': {} bytes of replies unread, over client_max_pending_bytes {}: closing",
+        id.idx,
+        core.pools[p].conf.name,
+        pending,
+        core.pools[p].conf.client_max_pending_bytes
+    );
+    core.metrics.pool(p).client_pending_closed += 1;
+    core.close_later(ConnRef::Client(id), Close::Err(libc::ENOBUFS));
+}
+
 /// Tears a client down (twemproxy: client_close). Requests still pending
 /// are swallowed: still sent if not yet sent, their replies discarded.
 pub fn close(core: &mut Core, id: ClientId, why: Close) {
@@ -385,6 +542,10 @@ pub fn close(core: &mut Core, id: ClientId, why: Close) {
     };
     let mut c = core.clients.remove(idx);
     c.sock.deregister(core.poll.registry());
+    if let Some(since) = c.throttled {
+        core.timers
+            .remove(&(since + PENDING_STALL, Timer::Client(id)));
+    }
     if let Some(m) = c.rmsg.take() {
         core.msgs.free(m);
     }
@@ -410,4 +571,82 @@ pub fn close(core: &mut Core, id: ClientId, why: Close) {
         _ => pm.client_err += 1,
     }
     core.stats_conn_close();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Limits, Proto, ReqMeta};
+
+    fn parse_err(proto: Proto, input: &[u8], lim: &Limits) -> Option<ParseError> {
+        let mut parser = ReqParser::new(proto);
+        parser.parse(input, lim, &mut ReqMeta::default()).err()
+    }
+
+    #[test]
+    fn request_limits_are_classified() {
+        let lim = Limits {
+            max_msg: 64,
+            max_narg: 4,
+            max_line: 32,
+            ..Limits::default()
+        };
+        let cases: [(Proto, &[u8], Option<Limit>); 7] = [
+            (Proto::Redis, b"*5\r\n", Some(Limit::Args)),
+            (Proto::Redis, b"PING a b c d e\r\n", Some(Limit::Args)),
+            (
+                Proto::Redis,
+                b"*2\r\n$3\r\nGET\r\n$100\r\n",
+                Some(Limit::Bytes),
+            ),
+            (Proto::Redis, &[b'P'; 40], Some(Limit::Bytes)),
+            (Proto::Redis, b"*1\r\n$x", None),
+            (Proto::Memcache, b"set k 0 0 100\r\n", Some(Limit::Bytes)),
+            (Proto::Memcache, b"bogus\x00\r\n", None),
+        ];
+        for (proto, input, want) in cases {
+            let e = parse_err(proto, input, &lim);
+            let got = e.as_ref().and_then(limit_hit);
+            assert_eq!(got, want, "{:?}: {e:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    /// A 1 GiB bulk header is refused on its digits, before any CRLF, so
+    /// nothing is ever sized from it.
+    #[test]
+    fn huge_bulk_header_refused_on_its_digits() {
+        let lim = Limits::default();
+        let e = parse_err(Proto::Redis, b"*2\r\n$3\r\nSET\r\n$1073741824", &lim);
+        assert_eq!(
+            e,
+            Some(ParseError::TooLarge {
+                what: "bulk length",
+                max: 536870912
+            })
+        );
+        let reply = crate::proto::protocol_error_reply(Proto::Redis, &e.unwrap());
+        assert_eq!(
+            &reply[..],
+            b"-ERR Protocol error: bulk length larger than 536870912\r\n"
+        );
+        let e = parse_err(Proto::Redis, b"*4294967296\r\n", &lim);
+        assert_eq!(e.as_ref().and_then(limit_hit), Some(Limit::Args));
+    }
+
+    #[test]
+    fn pool_limits_bound_lines_too() {
+        let text = "p:\n  listen: 127.0.0.1:22121\n  max_request_bytes: 100\n  max_request_args: 3\n  servers:\n    - 127.0.0.1:6379:1\n";
+        let conf = crate::conf::parse(text, "t.yml").unwrap();
+        let lim = crate::core::req_limits(&conf.pools[0]);
+        assert_eq!((lim.max_msg, lim.max_narg, lim.max_line), (100, 3, 100));
+        let d = crate::core::req_limits(
+            &crate::conf::parse(&text.replace("100", "1000000"), "t")
+                .unwrap()
+                .pools[0],
+        );
+        assert_eq!(
+            (d.max_msg, d.max_line),
+            (1000000, Limits::default().max_line)
+        );
+    }
 }

@@ -275,10 +275,18 @@ pub fn on_event(core: &mut Core, id: ServerConnId, ev: &mio::event::Event) {
     }
 }
 
-/// Reads until drained. `hup`: the peer's FIN came with this edge, so a
-/// short read is not the end: no later edge would report the EOF (a
-/// backend that replies half and closes would hang its requests).
-fn on_readable(core: &mut Core, id: ServerConnId, hup: bool) {
+/// Read chunks one server connection may fill per loop iteration; the
+/// rest waits for the next (`Core::pending_srv_recv`), so replies pile up
+/// for a client that does not read them by at most this much before its
+/// `client_max_pending_bytes` is checked again.
+const READ_BUDGET_MBUFS: usize = 64;
+
+/// Reads until drained or the budget is spent. `hup`: the peer's FIN came
+/// with this edge, so a short read is not the end: no later edge would
+/// report the EOF (a backend that replies half and closes would hang its
+/// requests).
+pub fn on_readable(core: &mut Core, id: ServerConnId, hup: bool) {
+    let mut budget = READ_BUDGET_MBUFS * core.mbufs.size();
     loop {
         let Core {
             servers,
@@ -301,6 +309,11 @@ fn on_readable(core: &mut Core, id: ServerConnId, hup: bool) {
                     return;
                 }
                 if n < spare && !hup {
+                    return;
+                }
+                budget = budget.saturating_sub(n);
+                if budget == 0 {
+                    core.pending_srv_recv.push(id);
                     return;
                 }
             }

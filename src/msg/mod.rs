@@ -159,6 +159,11 @@ impl MsgArena {
     pub fn trim(&mut self, keep: usize) {
         if self.free.len() > keep {
             self.free.truncate(keep.max(self.free.len() / 2));
+            self.free.shrink_to(keep);
+        }
+        // Trailing vacant slots of a spike (ids of live messages stay put).
+        if self.slab.capacity() > 2 * self.slab.len().max(keep) {
+            self.slab.shrink_to_fit();
         }
     }
 }

@@ -37,6 +37,10 @@
 //!   `GET /metrics HTTP/1.x` gets an HTTP/1.0 200 reply with every metric
 //!   labelled by `pool` and `server`, and the latencies as summaries. Any
 //!   other client (or one that sends nothing within 100 ms) gets the JSON.
+//! - Resource-limit counters (issue 8.4), EXTRA pool rows appended after
+//!   the six of 0.5.0 (so they precede the pool's latency extras in JSON):
+//!   `requests_too_large`, `requests_too_many_args`, `client_throttled`,
+//!   `client_pending_closed`.
 //! - `-D` stays byte-exact with 0.5.0 and does not list the extras;
 //!   [`metric_names`] does (for the man page).
 //!
@@ -135,7 +139,15 @@ pool_stats! {
     server_ejects:      Counter,   "# times backend server was ejected";
     forward_error:      Counter,   "# times we encountered a forwarding error";
     fragments:          Counter,   "# fragments created from a multi-vector request";
+    // Extras (issue 8.4), after twemproxy's rows; `-D` omits them.
+    requests_too_large:     Counter, "# requests refused for exceeding max_request_bytes";
+    requests_too_many_args: Counter, "# requests refused for exceeding max_request_args";
+    client_throttled:       Counter, "# times reading from a client paused on unread replies";
+    client_pending_closed:  Counter, "# clients closed for unread replies over client_max_pending_bytes";
 }
+
+/// Pool rows of twemproxy 0.5.0, which `-D` prints; the extras follow them.
+pub const POOL_ROWS_0_5_0: usize = 6;
 
 server_stats! {
     server_eof:         Counter,   "# eof on server connections";
@@ -191,7 +203,7 @@ pub(crate) const LATENCY: [(&str, Option<u64>, &str, &str); 5] = [
 /// The `-D` description (§CLI.4), printed after the version block.
 pub fn describe() -> String {
     let mut out = String::from("pool stats:\n");
-    for row in PoolMetrics::TABLE {
+    for row in &PoolMetrics::TABLE[..POOL_ROWS_0_5_0] {
         out.push_str(&format!("  {:<20}\"{}\"\n", row.name, row.desc));
     }
     out.push_str("\nserver stats:\n");
@@ -384,7 +396,8 @@ server stats:
 
     #[test]
     fn tables_have_kinds_and_order() {
-        assert_eq!(PoolMetrics::TABLE.len(), 6);
+        assert_eq!(PoolMetrics::TABLE.len(), POOL_ROWS_0_5_0 + 4);
+        assert_eq!(PoolMetrics::TABLE[POOL_ROWS_0_5_0 - 1].name, "fragments");
         assert_eq!(ServerMetrics::TABLE.len(), 13);
         let kind = |name| {
             let rows = PoolMetrics::TABLE.iter().chain(ServerMetrics::TABLE);
@@ -395,9 +408,10 @@ server stats:
         assert_eq!(kind("out_queue_bytes"), Some(MetricKind::Gauge));
         assert_eq!(kind("fragments"), Some(MetricKind::Counter));
         let names = metric_names();
-        assert_eq!(names.len(), 6 + 13 + 5);
+        assert_eq!(names.len(), 6 + 4 + 13 + 5);
         assert_eq!(names[0], ("client_eof", "# eof on client connections"));
-        assert_eq!(names[23].0, "latency_max_us");
+        assert_eq!(names[6].0, "requests_too_large");
+        assert_eq!(names[27].0, "latency_max_us");
     }
 
     #[test]

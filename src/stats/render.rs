@@ -316,6 +316,9 @@ pub(crate) mod tests {
         \"responses\":0, \"response_bytes\":0, \"in_queue\":0, \"in_queue_bytes\":0, \
         \"out_queue\":0, \"out_queue_bytes\":0";
 
+    /// The issue 8.4 pool extras, all zero (they follow `fragments`).
+    const POOL_EXTRAS_ZERO: &str = "\"requests_too_large\":0, \"requests_too_many_args\":0, \
+        \"client_throttled\":0, \"client_pending_closed\":0, ";
     const EXTRAS_ZERO: &str = "\"latency_p50_us\":0, \"latency_p90_us\":0, \"latency_p99_us\":0, \
         \"latency_p999_us\":0, \"latency_max_us\":0, ";
 
@@ -348,6 +351,8 @@ pub(crate) mod tests {
     fn json_matches_spec_example_once_extras_removed() {
         let layout = Layout::new(&two_pools());
         let doc = json(&head(), &layout, &Snapshot::new(&layout));
+        assert_eq!(doc.matches(POOL_EXTRAS_ZERO).count(), 2);
+        let doc = doc.replace(POOL_EXTRAS_ZERO, "");
         // 2 pools + 4 servers carry the extras, each after a `, `.
         let extras = format!(", {}", EXTRAS_ZERO.trim_end_matches(", "));
         assert_eq!(doc.matches(&extras).count(), 6);
@@ -373,7 +378,9 @@ pub(crate) mod tests {
         let doc = json(&head(), &layout, &sum);
         assert!(doc.contains(
             "\"alpha\": {\"client_eof\":0, \"client_err\":0, \"client_connections\":0, \
-            \"server_ejects\":0, \"forward_error\":0, \"fragments\":7, \"latency_p50_us\":103, \
+            \"server_ejects\":0, \"forward_error\":0, \"fragments\":7, \"requests_too_large\":0, \
+            \"requests_too_many_args\":0, \"client_throttled\":0, \"client_pending_closed\":0, \
+            \"latency_p50_us\":103, \
             \"latency_p90_us\":2000, \"latency_p99_us\":2000, \"latency_p999_us\":2000, \
             \"latency_max_us\":2000, \"127.0.0.1:16379\": {"
         ));
@@ -395,7 +402,7 @@ pub(crate) mod tests {
         assert!(doc.contains(&format!(
             "\"empty\": {{\"client_eof\":0, \"client_err\":0, \
             \"client_connections\":0, \"server_ejects\":0, \"forward_error\":0, \"fragments\":0, \
-            {}}},\"one\": {{",
+            {POOL_EXTRAS_ZERO}{}}},\"one\": {{",
             EXTRAS_ZERO.trim_end_matches(", ")
         )));
         assert!(validate_json(&doc));
@@ -469,7 +476,7 @@ pub(crate) mod tests {
                 assert!(value.parse::<i64>().is_ok(), "{line}");
             }
         }
-        assert_eq!(types.len(), 4 + 3 + 6 + 13 + 4);
+        assert_eq!(types.len(), 4 + 3 + 6 + 4 + 13 + 4);
         let http = http_ok("x\n");
         assert!(http.starts_with("HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"));
         assert!(http.ends_with("Content-Length: 2\r\nConnection: close\r\n\r\nx\n"));

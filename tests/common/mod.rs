@@ -347,6 +347,61 @@ pub fn simple_yaml(redis: bool) -> String {
 // ---- RESP helpers for the redis tests (tests/redis_*.rs) ----
 
 /// One command as a RESP multibulk request.
+/// Resident set size of process `pid` in KiB (`VmRSS` of /proc/<pid>/status).
+pub fn rss_kb(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The Prometheus exposition of a proxy's stats port (`GET /metrics`).
+pub fn prometheus(stats_port: u16) -> String {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", stats_port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(WAIT));
+    let _ = s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text
+}
+
+/// The value of one sample, `series` being the name with its labels as
+/// exposed, e.g. `nutcracker_msgs_live` or `nutcracker_client_err{pool="alpha"}`.
+pub fn metric(stats_port: u16, series: &str) -> Option<i64> {
+    let text = prometheus(stats_port);
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Raises this process's RLIMIT_NOFILE soft limit toward `want` (at most the
+/// hard limit); children started afterwards inherit it. Returns the new soft limit.
+#[allow(unsafe_code)]
+pub fn raise_nofile(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 0;
+    }
+    if lim.rlim_cur < want {
+        lim.rlim_cur = want.min(lim.rlim_max);
+        // SAFETY: setrlimit only reads the struct.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+        // SAFETY: as above.
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    }
+    lim.rlim_cur
+}
+
+/// A redis multibulk request of `args`.
 pub fn resp(args: &[&[u8]]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
     for a in args {
@@ -571,4 +626,57 @@ pub fn wait_stats(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A connection to 127.0.0.1:`port` with read and write timeouts of `WAIT`.
+pub fn connect(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("read timeout");
+    s.set_write_timeout(Some(WAIT)).expect("write timeout");
+    s
+}
+
+/// Reads exactly `n` bytes (panics on EOF or timeout).
+pub fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    s.read_exact(&mut buf).expect("read reply");
+    buf
+}
+
+/// Reads until EOF or error (a closed connection); returns what came first.
+pub fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// A one-pool redis YAML listening on `listen`, one server on `server`, plus
+/// `extra` directive lines (each `  key: value\n`).
+pub fn redis_pool_yaml(listen: u16, server: u16, extra: &str) -> String {
+    format!(
+        "alpha:\n  listen: 127.0.0.1:{listen}\n  redis: true\n{extra}  servers:\n   - 127.0.0.1:{server}:1\n"
+    )
+}
+
+/// Waits (up to `WAIT`) until the proxy reports `series` equal to `want`,
+/// and returns the last value seen.
+pub fn wait_metric(stats_port: u16, series: &str, want: i64) -> Option<i64> {
+    let mut last = None;
+    wait_until(WAIT, || {
+        last = metric(stats_port, series);
+        last == Some(want)
+    });
+    last
+}
+
+/// Waits (up to `WAIT`) for the RSS of `pid` to come back within 20% or
+/// 8 MiB of `base_kb`, whichever is looser; returns the last RSS in KiB.
+pub fn rss_settle(pid: u32, base_kb: u64) -> u64 {
+    let bound = (base_kb + base_kb / 5).max(base_kb + 8 * 1024);
+    let mut now = rss_kb(pid);
+    wait_until(WAIT, || {
+        now = rss_kb(pid);
+        now <= bound
+    });
+    now
 }
