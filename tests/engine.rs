@@ -163,6 +163,25 @@ fn roundtrip(s: &mut TcpStream, req: &[u8], want: &[u8], what: &str) {
     expect(s, want, what);
 }
 
+/// Requests to pipeline and the exact replies they must get, in order.
+#[derive(Default)]
+struct Script {
+    req: Vec<u8>,  // every request, back to back
+    want: Vec<u8>, // every reply, back to back
+}
+
+impl Script {
+    fn push(&mut self, (req, want): (Vec<u8>, Vec<u8>)) {
+        self.req.extend_from_slice(&req);
+        self.want.extend_from_slice(&want);
+    }
+
+    /// Sends the whole script on `s` and checks every reply byte.
+    fn run(self, s: &mut TcpStream, what: &str) {
+        pipeline(s, self.req, &self.want, what);
+    }
+}
+
 /// Writes `req` from a second thread while this one reads and checks
 /// `want`, so that neither side's socket buffer can deadlock the other.
 fn pipeline(s: &mut TcpStream, req: Vec<u8>, want: &[u8], what: &str) {
@@ -324,17 +343,16 @@ fn many_pipelines_one_server_connection(proto: Proto) {
     let workers: Vec<_> = (0..CLIENTS)
         .map(|c| {
             thread::spawn(move || {
-                let (mut req, mut want) = (Vec::new(), Vec::new());
+                let mut script = Script::default();
                 for j in 0..REQS / 2 {
                     let key = format!("pipe:{c}:{}", j % 97);
                     let val = value((c * REQS + j) as u64, 1 + (c * 31 + j * 7) % 300);
-                    for (q, r) in [set(proto, &key, &val), get(proto, &key, &val)] {
-                        req.extend_from_slice(&q);
-                        want.extend_from_slice(&r);
+                    for step in [set(proto, &key, &val), get(proto, &key, &val)] {
+                        script.push(step);
                     }
                 }
                 let mut s = connect(listen);
-                pipeline(&mut s, req, &want, &format!("{proto:?} client {c}"));
+                script.run(&mut s, &format!("{proto:?} client {c}"));
             })
         })
         .collect();
@@ -420,21 +438,15 @@ fn values_from_0_bytes_to_16_mib_cross_mbuf_boundaries() {
                 roundtrip(&mut s, &q, &r, &format!("{what}: get"));
             }
             // All sizes again, pipelined back to back on one connection.
-            let (mut req, mut want) = (Vec::new(), Vec::new());
+            let mut script = Script::default();
             for &len in &SIZES[..6] {
                 let key = format!("again:{len}");
                 let val = value(len as u64 ^ 0xff, len);
-                for (q, r) in [set(proto, &key, &val), get(proto, &key, &val)] {
-                    req.extend_from_slice(&q);
-                    want.extend_from_slice(&r);
+                for step in [set(proto, &key, &val), get(proto, &key, &val)] {
+                    script.push(step);
                 }
             }
-            pipeline(
-                &mut s,
-                req,
-                &want,
-                &format!("{proto:?} -m {mbuf:?} pipelined sizes"),
-            );
+            script.run(&mut s, &format!("{proto:?} -m {mbuf:?} pipelined sizes"));
         }
     }
 }
@@ -559,16 +571,15 @@ fn backend_restart(proto: Proto) {
     let _p = proxy(&yaml, &[]);
     let mut s = connect(listen);
     let burst = |s: &mut TcpStream, round: u64, what: &str| {
-        let (mut req, mut want) = (Vec::new(), Vec::new());
+        let mut script = Script::default();
         for j in 0..100 {
             let key = format!("restart:{j}");
             let val = value(round * 1000 + j, 64);
-            for (q, r) in [set(proto, &key, &val), get(proto, &key, &val)] {
-                req.extend_from_slice(&q);
-                want.extend_from_slice(&r);
+            for step in [set(proto, &key, &val), get(proto, &key, &val)] {
+                script.push(step);
             }
         }
-        pipeline(s, req, &want, what);
+        script.run(s, what);
     };
     burst(&mut s, 1, "before the restart");
 
@@ -744,25 +755,18 @@ fn redis_replies_stay_in_order_when_one_server_is_slow() {
         let (q, r) = set(Proto::Redis, k, &val(k));
         roundtrip(&mut s, &q, &r, "prefill");
     }
-    let (mut req, mut want) = (Vec::new(), Vec::new());
+    let mut script = Script::default();
     for round in 0..20 {
         for k in [
             &on_slow[round % on_slow.len()],
             &on_fast[round % on_fast.len()],
         ] {
-            let (q, r) = get(Proto::Redis, k, &val(k));
-            req.extend_from_slice(&q);
-            want.extend_from_slice(&r);
+            script.push(get(Proto::Redis, k, &val(k)));
         }
     }
     let _pause = pause_redis(slow.port, 1_000);
     let t = Instant::now();
-    pipeline(
-        &mut s,
-        req,
-        &want,
-        "pipelined GETs over a slow and a fast server",
-    );
+    script.run(&mut s, "pipelined GETs over a slow and a fast server");
     assert!(
         t.elapsed() >= Duration::from_millis(700),
         "the slow server was not slow ({:?}): the test proves nothing",
@@ -804,26 +808,16 @@ fn memcache_replies_stay_in_order_when_one_server_never_answers() {
         roundtrip(&mut s, &q, &r, "prefill");
     }
     let timed_out = proxy_error(Proto::Memcache, "Connection timed out");
-    let (mut req, mut want) = (Vec::new(), Vec::new());
+    let mut script = Script::default();
     for round in 0..10 {
         let f = &on_fast[round % on_fast.len()];
-        let (q, r) = get(Proto::Memcache, f, f.as_bytes());
-        req.extend_from_slice(&q);
-        want.extend_from_slice(&r);
+        script.push(get(Proto::Memcache, f, f.as_bytes()));
         let (q, _) = get(Proto::Memcache, &on_slow[round % on_slow.len()], b"");
-        req.extend_from_slice(&q);
-        want.extend_from_slice(&timed_out);
-        let (q, r) = get(Proto::Memcache, f, f.as_bytes());
-        req.extend_from_slice(&q);
-        want.extend_from_slice(&r);
+        script.push((q, timed_out.clone()));
+        script.push(get(Proto::Memcache, f, f.as_bytes()));
     }
     let t = Instant::now();
-    pipeline(
-        &mut s,
-        req,
-        &want,
-        "pipelined gets over a silent and a live server",
-    );
+    script.run(&mut s, "pipelined gets over a silent and a live server");
     assert!(
         t.elapsed() >= Duration::from_millis(350),
         "no timeout happened: {:?}",
