@@ -182,6 +182,19 @@ impl Script {
     }
 }
 
+/// Reads one CRLF-terminated line (an error or status reply).
+fn read_line(s: &mut TcpStream, what: &str) -> Vec<u8> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => line.push(byte[0]),
+            r => panic!("{what}: {r:?} after {:?}", String::from_utf8_lossy(&line)),
+        }
+    }
+    line
+}
+
 /// Writes `req` from a second thread while this one reads and checks
 /// `want`, so that neither side's socket buffer can deadlock the other.
 fn pipeline(s: &mut TcpStream, req: Vec<u8>, want: &[u8], what: &str) {
@@ -582,9 +595,6 @@ fn backend_restart(proto: Proto) {
         script.run(s, what);
     };
     burst(&mut s, 1, "before the restart");
-
-    server.signal(libc::SIGKILL);
-    assert!(server.wait_exit(WAIT).is_some(), "backend did not die");
     let refused = proxy_error(proto, "Connection refused");
     let transient = [
         refused.clone(),
@@ -593,20 +603,39 @@ fn backend_restart(proto: Proto) {
         proxy_error(proto, "Broken pipe"),
     ];
     let (q, _) = get(proto, "restart:1", b"");
+
+    // redis: 50 requests are in flight on the backend when it dies; each
+    // gets an error reply, in order.
+    let in_flight = if proto == Proto::Redis {
+        let _pause = pause_redis(port, 5_000);
+        s.write_all(&q.repeat(50)).unwrap();
+        thread::sleep(Duration::from_millis(300));
+        50
+    } else {
+        0
+    };
+    server.signal(libc::SIGKILL);
+    assert!(server.wait_exit(WAIT).is_some(), "backend did not die");
+    for i in 0..in_flight {
+        let line = read_line(
+            &mut s,
+            &format!("in-flight request {i} when the backend died"),
+        );
+        assert!(
+            transient[1..].contains(&line),
+            "in-flight request {i} got {:?}",
+            String::from_utf8_lossy(&line)
+        );
+    }
+
     let mut last = Vec::new();
     for i in 0..5 {
         let t = Instant::now();
         s.write_all(&q).unwrap();
-        let mut line = Vec::new();
-        let mut byte = [0u8; 1];
-        while !line.ends_with(b"\r\n") {
-            match s.read(&mut byte) {
-                Ok(1) => line.push(byte[0]),
-                r => {
-                    panic!("{proto:?}: request {i} while the backend is down: {r:?} after {line:?}")
-                }
-            }
-        }
+        let line = read_line(
+            &mut s,
+            &format!("{proto:?}: request {i} while the backend is down"),
+        );
         assert!(
             t.elapsed() < Duration::from_secs(5),
             "error reply took {:?}",
