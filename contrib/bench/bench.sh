@@ -19,7 +19,9 @@
 # 2 minutes; everything it starts is stopped by pid on exit.
 #
 # Environment: ROUNDS (default 3), ORIG (default /usr/sbin/nutcracker),
-# RUST (default target/release/nutcracker), BENCH_SHARED=1.
+# RUST (default target/release/nutcracker), BENCH_SHARED=1, SHARED_BENCH
+# (path of run.sh, default ../shared/bench/run.sh), SCENARIOS (a subset of
+# the names in the table).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -27,7 +29,7 @@ ROUNDS=${ROUNDS:-3}
 SCENARIOS=${SCENARIOS:-}
 ORIG=${ORIG:-/usr/sbin/nutcracker}
 RUST=${RUST:-target/release/nutcracker}
-SHARED=../shared/bench/run.sh
+SHARED=${SHARED_BENCH:-../shared/bench/run.sh}
 
 missing=()
 need() { # need COMMAND PACKAGE
@@ -259,7 +261,7 @@ if [ "${BENCH_SHARED:-0}" = 1 ]; then
     if [ -x "$SHARED" ]; then
         cleanup
         trap - EXIT
-        "$SHARED" --quick /usr/sbin/nutcracker rust=target/release/nutcracker
+        "$SHARED" --quick /usr/sbin/nutcracker "rust=$RUST"
     else
         echo "bench: BENCH_SHARED=1 but $SHARED is not there" >&2
     fi
