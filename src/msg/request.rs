@@ -23,6 +23,7 @@ enum Action {
     Fragment,
     Local(Bytes),
     Quit(Option<Bytes>),
+    Drop, // an empty request (`*0`, blank inline line): no reply, as redis
 }
 
 /// A request is complete (twemproxy: req_recv_done + req_filter).
@@ -45,6 +46,7 @@ pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
         Action::Forward => req_forward(core, cid, mid, p),
         Action::Fragment => req_fragment(core, cid, mid, p),
         Action::Local(b) => reply_local(core, cid, mid, b),
+        Action::Drop => core.msgs.free(mid),
         Action::Quit(reply) => {
             if let Some(c) = core.client(cid) {
                 c.eof = true;
@@ -73,6 +75,9 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: usize, authed: bo
         return Action::Quit(None);
     };
     let meta = &m.meta;
+    if meta.narg == 0 {
+        return Action::Drop;
+    }
     let mut scratch = Vec::new();
     let name = span_bytes(&m.data, meta.name, &mut scratch).to_vec();
     if let Some(r) = meta.reject {

@@ -352,3 +352,140 @@ pub fn simple_yaml(redis: bool) -> String {
         free_port()
     )
 }
+
+// ---- RESP helpers for the redis tests (tests/redis_*.rs) ----
+
+/// One command as a RESP multibulk request.
+pub fn resp(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// `resp` of space-separated words (no binary, no spaces inside a word).
+pub fn resp_words(words: &str) -> Vec<u8> {
+    let args: Vec<&[u8]> = words.split_whitespace().map(str::as_bytes).collect();
+    resp(&args)
+}
+
+/// Reads one complete RESP2 reply (nested arrays included) and returns its
+/// raw bytes. EOF before a complete reply is `UnexpectedEof`.
+pub fn read_reply(r: &mut impl std::io::BufRead) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut pending = 1u64; // replies still to read at this point
+    while pending > 0 {
+        pending -= 1;
+        let start = out.len();
+        let n = r.read_until(b'\n', &mut out)?;
+        if n == 0 || !out.ends_with(b"\r\n") {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let line = &out[start..out.len() - 2];
+        let num = || -> i64 {
+            std::str::from_utf8(&line[1..])
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("bad RESP line {:?}", String::from_utf8_lossy(line)))
+        };
+        match line.first() {
+            Some(b'+' | b'-' | b':') => {}
+            Some(b'$') => {
+                let len = num();
+                if len >= 0 {
+                    let at = out.len();
+                    out.resize(at + len as usize + 2, 0);
+                    r.read_exact(&mut out[at..])?;
+                }
+            }
+            Some(b'*') => pending += num().max(0) as u64,
+            _ => panic!("not RESP: {:?}", String::from_utf8_lossy(&out[start..])),
+        }
+    }
+    Ok(out)
+}
+
+/// A blocking client connection speaking RESP, with a generous read timeout.
+#[derive(Debug)]
+pub struct RespConn {
+    pub stream: TcpStream,                 // for writes (and shutdown)
+    reader: std::io::BufReader<TcpStream>, // buffered reads of replies
+}
+
+impl RespConn {
+    pub fn connect(port: u16) -> RespConn {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        let reader = std::io::BufReader::with_capacity(1 << 16, stream.try_clone().unwrap());
+        RespConn { stream, reader }
+    }
+
+    /// Writes raw bytes.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Reads one reply.
+    pub fn read(&mut self) -> Vec<u8> {
+        read_reply(&mut self.reader).expect("read reply")
+    }
+
+    /// Sends one command and reads its reply.
+    pub fn call(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.send(&resp(args));
+        self.read()
+    }
+
+    /// `call` with space-separated words.
+    pub fn call_words(&mut self, words: &str) -> Vec<u8> {
+        self.send(&resp_words(words));
+        self.read()
+    }
+
+    /// Whether the peer closed: the next read sees EOF (or a reset) rather
+    /// than data or a timeout.
+    pub fn closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        match self.reader.read(&mut b) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+}
+
+/// `n` redis-servers behind one redis pool (hash_tag `{}`) of a proxy.
+#[derive(Debug)]
+pub struct RedisPool {
+    pub backends: Vec<Redis>, // in the order of the servers list
+    pub proxy: Proxy,         // the nutcracker under test
+    pub port: u16,            // the pool's listen port
+}
+
+/// Starts `n` redis-servers and a proxy whose pool adds the YAML lines
+/// `pool_extra` (each `  key: value\n`); `args` go to nutcracker.
+pub fn start_redis_pool(n: usize, pool_extra: &str, args: &[&str]) -> RedisPool {
+    let backends: Vec<Redis> = (0..n).map(|_| start_redis()).collect();
+    let port = free_port();
+    let mut yaml = format!(
+        "alpha:\n  listen: 127.0.0.1:{port}\n  redis: true\n  hash_tag: \"{{}}\"\n{pool_extra}  servers:\n"
+    );
+    for (i, b) in backends.iter().enumerate() {
+        yaml.push_str(&format!("   - 127.0.0.1:{}:1 s{i}\n", b.port));
+    }
+    let mut all = vec!["-i", "100"];
+    all.extend_from_slice(args);
+    let proxy = Proxy::start(&yaml, &all);
+    assert!(wait_tcp(port), "pool did not listen:\n{}", proxy.log_text());
+    RedisPool {
+        backends,
+        proxy,
+        port,
+    }
+}
