@@ -1,6 +1,270 @@
 #!/usr/bin/env bash
-# Placeholder until the proxy core lands: the benchmark will run
-# redis-benchmark and memcslap against nutcracker-rs and twemproxy and print ratios.
+# make bench: nutcracker-rs against twemproxy 0.5.0, side by side.
+#
+# Starts 2 redis-server and 2 memcached, then the original nutcracker
+# (/usr/sbin/nutcracker, Debian package `nutcracker`) and target/release/
+# nutcracker with identical configs (only the listen ports differ), each
+# pinned to CPU 0 with `taskset -c 0`; backends and load generators run on
+# CPU 1. Every scenario runs ROUNDS times per proxy, alternating which goes
+# first. Throughput comes from the load generator (redis-benchmark, memcslap);
+# proxy CPU time comes from utime+stime in /proc/<pid>/stat before and after
+# each run. The table shows the median of the rounds and the rust/original
+# ratio (throughput: higher is better; CPU µs per request: lower is better).
+#
+# Then it points at the official ruler, ../shared/bench/run.sh, and runs it
+# when BENCH_SHARED=1 and the script exists.
+#
+# Installs nothing: needs packages nutcracker redis-server redis-tools
+# memcached libmemcached-tools (and util-linux for taskset). Takes about
+# 2 minutes; everything it starts is stopped by pid on exit.
+#
+# Environment: ROUNDS (default 3), ORIG (default /usr/sbin/nutcracker),
+# RUST (default target/release/nutcracker), BENCH_SHARED=1, SHARED_BENCH
+# (path of run.sh, default ../shared/bench/run.sh), SCENARIOS (a subset of
+# the names in the table).
 set -euo pipefail
-echo "make bench: not yet (needs the proxy core)"
-exit 0
+cd "$(dirname "$0")/../.."
+
+ROUNDS=${ROUNDS:-3}
+SCENARIOS=${SCENARIOS:-}
+ORIG=${ORIG:-/usr/sbin/nutcracker}
+RUST=${RUST:-target/release/nutcracker}
+SHARED=${SHARED_BENCH:-../shared/bench/run.sh}
+
+missing=()
+need() { # need COMMAND PACKAGE
+    command -v "$1" >/dev/null 2>&1 || missing+=("$2")
+}
+need redis-server redis-server
+need redis-benchmark redis-tools
+need redis-cli redis-tools
+need memcached memcached
+need memcslap libmemcached-tools
+need taskset util-linux
+need cargo "cargo (https://rustup.rs)"
+[ -x "$ORIG" ] || missing+=("nutcracker (for $ORIG)")
+if ((${#missing[@]} > 0)); then
+    echo "bench: missing: ${missing[*]}" >&2
+    echo "bench: install with: apt-get install nutcracker redis-server redis-tools memcached libmemcached-tools" >&2
+    exit 1
+fi
+
+echo "bench: building the release binary (cargo build --release)" >&2
+cargo build --release --quiet
+RUST=$(realpath "$RUST")
+
+# CPU 0 for the proxies, CPU 1 for everything else (when there are two).
+if [ "$(nproc)" -ge 2 ]; then
+    on_proxy_cpu=(taskset -c 0)
+    on_load_cpu=(taskset -c 1)
+else
+    on_proxy_cpu=()
+    on_load_cpu=()
+fi
+tck=$(getconf CLK_TCK)
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/nutcracker-bench.XXXXXX")
+pids=()
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# free_port VAR: sets VAR to a loopback port below the ephemeral range
+# (where outgoing connections cannot hold it) that nothing listens on and
+# that was not handed out before in this run.
+declare -A taken=()
+read -r eph _ </proc/sys/net/ipv4/ip_local_port_range
+free_port() {
+    local port_
+    while :; do
+        port_=$((eph - 12000 + RANDOM % 11000))
+        [ -z "${taken[$port_]:-}" ] || continue
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port_") 2>/dev/null; then
+            taken[$port_]=1
+            printf -v "$1" '%s' "$port_"
+            return
+        fi
+    done
+}
+
+# Polls `cmd...` every 0.1 s for at most 10 s.
+wait_for() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    echo "bench: gave up waiting for: $*" >&2
+    exit 1
+}
+
+mc_version() { # mc_version PORT
+    exec 3<>"/dev/tcp/127.0.0.1/$1"
+    printf 'version\r\n' >&3
+    local line
+    IFS= read -r -t 2 line <&3
+    exec 3<&-
+    [[ $line == VERSION* ]]
+}
+
+mcuser=()
+if [ "$(id -u)" -eq 0 ]; then mcuser=(-u root); fi
+rports=() mports=()
+for i in 0 1; do
+    free_port p
+    rports+=("$p")
+    "${on_load_cpu[@]}" redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no \
+        --daemonize no --dir "$dir" >"$dir/redis-$p.log" 2>&1 &
+    pids+=($!)
+    free_port p
+    mports+=("$p")
+    "${on_load_cpu[@]}" memcached -l 127.0.0.1 -p "$p" -U 0 -t 1 -m 256 "${mcuser[@]}" >"$dir/mc-$p.log" 2>&1 &
+    pids+=($!)
+done
+for p in "${rports[@]}"; do wait_for redis-cli -p "$p" ping; done
+for p in "${mports[@]}"; do wait_for mc_version "$p"; done
+
+# start_proxy NAME BIN: writes NAME.yml, starts BIN pinned; sets
+# ${NAME}_pid, ${NAME}_redis, ${NAME}_mc.
+start_proxy() {
+    local name=$1 bin=$2 rl ml st
+    free_port rl
+    free_port ml
+    free_port st
+    cat >"$dir/$name.yml" <<EOF
+bench_redis:
+  listen: 127.0.0.1:$rl
+  hash: fnv1a_64
+  distribution: ketama
+  redis: true
+  backlog: 1024
+  timeout: 2000
+  preconnect: true
+  auto_eject_hosts: false
+  server_connections: 1
+  servers:
+   - 127.0.0.1:${rports[0]}:1 redis0
+   - 127.0.0.1:${rports[1]}:1 redis1
+bench_mc:
+  listen: 127.0.0.1:$ml
+  hash: fnv1a_64
+  distribution: ketama
+  redis: false
+  backlog: 1024
+  timeout: 2000
+  preconnect: true
+  auto_eject_hosts: false
+  server_connections: 1
+  servers:
+   - 127.0.0.1:${mports[0]}:1 mc0
+   - 127.0.0.1:${mports[1]}:1 mc1
+EOF
+    "${on_proxy_cpu[@]}" "$bin" -c "$dir/$name.yml" -s "$st" -a 127.0.0.1 -o "$dir/$name.log" &
+    pids+=($!)
+    printf -v "${name}_pid" '%s' "$!"
+    printf -v "${name}_redis" '%s' "$rl"
+    printf -v "${name}_mc" '%s' "$ml"
+    wait_for redis-cli -p "$rl" get warmup
+    wait_for mc_version "$ml"
+}
+start_proxy orig "$ORIG"
+start_proxy rust "$RUST"
+
+cpu_ticks() { # utime + stime of pid $1, in clock ticks
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# One measured run: prints "<requests per second> <cpu µs per request>".
+# run_load PROXY SCENARIO
+run_load() {
+    local name=$1 scen=$2 pid rport mport t0 t1 out rps reqs
+    pid=${name}_pid rport=${name}_redis mport=${name}_mc
+    pid=${!pid} rport=${!rport} mport=${!mport}
+    t0=$(cpu_ticks "$pid")
+    case $scen in
+    redis-*)
+        local test=${scen#redis-} p n
+        test=${test%%-*} p=${scen##*-P}
+        if [ "$p" = 1 ]; then n=30000; else n=300000; fi
+        out=$(timeout 60 "${on_load_cpu[@]}" redis-benchmark -h 127.0.0.1 -p "$rport" -c 50 -n "$n" \
+            -P "$p" -r 100000 -d 32 -t "$test" --csv 2>/dev/null)
+        rps=$(awk -F'","' -v t="${test^^}" '$1 == "\"" t { print $2 }' <<<"$out")
+        reqs=$n
+        ;;
+    mc-*)
+        local test=${scen#mc-} e=600 secs
+        test=${test%%-*}
+        out=$(timeout 60 "${on_load_cpu[@]}" memcslap -s "127.0.0.1:$mport" -c 50 -e "$e" -t "$test" 2>&1)
+        secs=$(awk '/^Time to (get|set) .* threads:/ { print $(NF-1) }' <<<"$out")
+        reqs=$((50 * e))
+        rps=$(awk -v n="$reqs" -v s="$secs" 'BEGIN { if (s > 0) printf "%.0f", n / s }')
+        # memcslap's get test first sets its e keys over one connection
+        if [ "$test" = get ]; then reqs=$((reqs + e)); fi
+        ;;
+    esac
+    t1=$(cpu_ticks "$pid")
+    if [ -z "$rps" ]; then
+        echo "bench: $scen through $name produced no result:" >&2
+        echo "$out" | tail -5 >&2
+        exit 1
+    fi
+    awk -v r="$rps" -v d=$((t1 - t0)) -v t="$tck" -v n="$reqs" \
+        'BEGIN { printf "%.0f %.3f\n", r, d * 1e6 / t / n }'
+}
+
+median() { # median of the arguments
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+scenarios=(redis-get-P1 redis-set-P1 redis-get-P32 redis-set-P32 mc-get-P1 mc-set-P1)
+if [ -n "$SCENARIOS" ]; then read -r -a scenarios <<<"$SCENARIOS"; fi
+
+# Warm-up (unmeasured): fills the GET keys and the proxies' buffers.
+for name in orig rust; do
+    run_load "$name" redis-set-P32 >/dev/null
+done
+
+echo "bench: $ROUNDS rounds per scenario, proxies on CPU 0, load on CPU 1; original $ORIG, rust $RUST" >&2
+printf '%-16s %10s %10s %7s   %11s %11s %7s\n' scenario "orig rps" "rust rps" ratio "orig us/req" "rust us/req" ratio
+log_tp=0 log_cpu=0
+for scen in "${scenarios[@]}"; do
+    declare -a o_rps=() r_rps=() o_cpu=() r_cpu=()
+    for ((round = 0; round < ROUNDS; round++)); do
+        if ((round % 2 == 0)); then order=(orig rust); else order=(rust orig); fi
+        for name in "${order[@]}"; do
+            read -r rps cpu < <(run_load "$name" "$scen") || true
+            [ -n "${cpu:-}" ] || exit 1 # run_load said why
+            echo "bench: $scen round $((round + 1)) $name: $rps req/s, $cpu us/req" >&2
+            if [ "$name" = orig ]; then o_rps+=("$rps") o_cpu+=("$cpu"); else r_rps+=("$rps") r_cpu+=("$cpu"); fi
+        done
+    done
+    orps=$(median "${o_rps[@]}") rrps=$(median "${r_rps[@]}")
+    ocpu=$(median "${o_cpu[@]}") rcpu=$(median "${r_cpu[@]}")
+    awk -v s="$scen" -v a="$orps" -v b="$rrps" -v c="$ocpu" -v d="$rcpu" 'BEGIN {
+        printf "%-16s %10.0f %10.0f %6.2fx   %11.2f %11.2f %6.2fx\n", s, a, b, b / a, c, d, d / c }'
+    log_tp=$(awk -v s="$log_tp" -v a="$orps" -v b="$rrps" 'BEGIN { print s + log(b / a) }')
+    log_cpu=$(awk -v s="$log_cpu" -v c="$ocpu" -v d="$rcpu" 'BEGIN { print s + log(d / c) }')
+    unset o_rps r_rps o_cpu r_cpu
+done
+awk -v t="$log_tp" -v c="$log_cpu" -v n="${#scenarios[@]}" 'BEGIN {
+    printf "geomean rust/original: throughput %.2fx, cpu per request %.2fx\n", exp(t / n), exp(c / n) }'
+
+echo
+echo "The official ruler (checks every reply, CPU from schedstat, concurrent rounds):"
+echo "  $SHARED --quick /usr/sbin/nutcracker rust=target/release/nutcracker"
+if [ "${BENCH_SHARED:-0}" = 1 ]; then
+    if [ -x "$SHARED" ]; then
+        cleanup
+        trap - EXIT
+        "$SHARED" --quick /usr/sbin/nutcracker "rust=$RUST"
+    else
+        echo "bench: BENCH_SHARED=1 but $SHARED is not there" >&2
+    fi
+else
+    echo "  (set BENCH_SHARED=1 to run it after this table)"
+fi
