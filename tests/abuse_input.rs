@@ -338,13 +338,16 @@ fn a_client_closing_mid_request_is_reaped() {
         let mut s = connect(listen);
         s.write_all(&req).unwrap();
     }
+    // 20, plus the readiness probe's connection (stats lag: poll).
+    let reaped = common::wait_until(common::WAIT, || {
+        counter(&proxy, "client_eof").is_some_and(|n| n >= 20)
+    });
+    assert!(reaped, "client_eof: {:?}", counter(&proxy, "client_eof"));
     let series = format!("nutcracker_client_connections{ALPHA}");
     assert_eq!(wait_metric(proxy.stats_port, &series, 0), Some(0));
     assert_eq!(
         wait_metric(proxy.stats_port, "nutcracker_msgs_live", 0),
         Some(0)
     );
-    // 20, plus the readiness probe's connection.
-    assert!(counter(&proxy, "client_eof").unwrap() >= 20);
     assert_eq!(counter(&proxy, "client_err"), Some(0));
 }
