@@ -14,7 +14,8 @@
 //!   incr/decr/touch: `WrongArity` (memcached answers `ERROR` to both,
 //!   since it dispatches on the token count first);
 //! - key over 250 bytes: `BadKey`;
-//! - bad number, misspelt `noreply`, a trailing token after delete,
+//! - bad number, misspelt `noreply`, a delete time other than `0`, a
+//!   trailing token after delete,
 //!   version or quit: `BadFormat`;
 //! - more than `max_narg` keys in a get: `TooLarge`.
 //!
@@ -94,6 +95,7 @@ enum Field {
     Num(Num),
     Bytes, // `<bytes>` of a storage command
     Noreply,
+    DelTime, // delete's legacy `<time>`: only `0` (or `noreply` in its place)
     Ignored, // after an unknown word, or past the command's last field
 }
 
@@ -113,7 +115,7 @@ impl Token {
     fn feed(&mut self, run: &[u8]) {
         match self.field {
             Field::Key | Field::Ignored => {}
-            Field::Word => {
+            Field::Word | Field::DelTime => {
                 for (at, &b) in (self.len as usize..).zip(run) {
                     match self.word.get_mut(at) {
                         Some(w) => *w = b,
@@ -190,7 +192,8 @@ fn field(cmd: Option<Cmd>, idx: u32) -> Field {
         (Syntax::Arith, 2) => Field::Num(DELTA),
         (Syntax::Touch, 2) => Field::Num(TOUCH_EXPTIME),
         (Syntax::Storage, 5) | (Syntax::Cas, 6) => Field::Noreply,
-        (Syntax::Arith | Syntax::Touch, 3) | (Syntax::Delete, 2) => Field::Noreply,
+        (Syntax::Delete, 2) => Field::DelTime,
+        (Syntax::Arith | Syntax::Touch, 3) | (Syntax::Delete, 3) => Field::Noreply,
         _ => Field::Ignored,
     }
 }
@@ -203,7 +206,7 @@ fn arity(syntax: Syntax) -> (u32, u32, Reject) {
         Syntax::Storage => (5, 6, Reject::WrongArity),
         Syntax::Cas => (6, 7, Reject::WrongArity),
         Syntax::Arith | Syntax::Touch => (3, 4, Reject::WrongArity),
-        Syntax::Delete => (2, 3, Reject::BadFormat),
+        Syntax::Delete => (2, 4, Reject::BadFormat),
         Syntax::Bare => (1, 1, Reject::BadFormat),
     }
 }
@@ -267,6 +270,13 @@ impl ReqState {
             }
             Field::Noreply if t.is_noreply() => meta.noreply = true,
             Field::Noreply => reject(meta, Reject::BadFormat),
+            // memcached 1.6 accepts `delete <key> 0 [noreply]` (any other
+            // time is an error there too): forward it as memcached answers.
+            Field::DelTime => match t.word.get(..t.len as usize).filter(|_| !t.bad) {
+                Some(b"0") => {}
+                Some(w) if w == NOREPLY => meta.noreply = true,
+                _ => reject(meta, Reject::BadFormat),
+            },
             Field::Num(_) | Field::Ignored => {}
         }
     }
@@ -559,7 +569,10 @@ mod tests {
     req! { empty_line, b"\r\n  \r\nget a\r\n", "? [] 0 UnknownCommand 2B", "? [] 0 UnknownCommand 4B", "get [a] 2 7B" }
     req! { binary_protocol_byte, b"\x80\x01\r\n", "?\u{fffd}\x01 [] 1 UnknownCommand 4B" }
     req! { get_no_key, b"get\r\nget \r\nget a\r\n", "get [] 1 WrongArity 5B", "get [] 1 WrongArity 6B", "get [a] 2 7B" }
-    req! { delete_legacy_time, b"delete n 0\r\n", "delete [n] 3 BadFormat 12B" }
+    req! { delete_legacy_time, b"delete n 0\r\n", "delete [n] 3 12B" }
+    req! { delete_legacy_time_noreply, b"delete n 0 noreply\r\n", "delete [n] 4 noreply 20B" }
+    req! { delete_nonzero_time, b"delete n 1\r\n", "delete [n] 3 BadFormat 12B" }
+    req! { delete_three_extra, b"delete n 0 noreply x\r\n", "delete [n] 5 noreply BadFormat 22B" }
     req! { delete_extra, b"delete n noreply x\r\n", "delete [n] 4 noreply BadFormat 20B" }
     req! { delete_no_key, b"delete\r\n", "delete [] 1 WrongArity 8B" }
     req! { version_extra, b"version x\r\nquit y\r\n", "version [] 2 BadFormat 11B", "quit [] 2 BadFormat 8B" }
