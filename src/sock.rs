@@ -21,6 +21,51 @@ use std::os::fd::AsRawFd;
 /// At most this many slices per writev (twemproxy: NC_IOV_MAX).
 pub const IOV_MAX: usize = 128;
 
+/// Slices gathered for one writev, across the chains of several queued
+/// messages, skipping what an earlier partial write already sent.
+#[derive(Debug)]
+pub struct Gather<'a> {
+    pub iov: [IoSlice<'a>; IOV_MAX], // the slices
+    pub n: usize,                    // slices used
+    pub total: usize,                // bytes in them
+    skip: usize,                     // bytes still to skip
+}
+
+impl<'a> Gather<'a> {
+    /// A gather that first skips `skip` bytes (the head already written).
+    pub fn new(skip: usize) -> Gather<'a> {
+        Gather {
+            iov: [IoSlice::new(&[]); IOV_MAX],
+            n: 0,
+            total: 0,
+            skip,
+        }
+    }
+
+    /// Adds a message's chunks; false once the slices are used up.
+    pub fn push(&mut self, chain: &'a [bytes::Bytes]) -> bool {
+        for b in chain {
+            if self.skip >= b.len() {
+                self.skip -= b.len();
+                continue;
+            }
+            let Some(slot) = self.iov.get_mut(self.n) else {
+                return false;
+            };
+            *slot = IoSlice::new(&b[self.skip..]);
+            self.total += b.len() - self.skip;
+            self.skip = 0;
+            self.n += 1;
+        }
+        true
+    }
+
+    /// The slices to hand to `sendv`.
+    pub fn slices(&self) -> &[IoSlice<'a>] {
+        &self.iov[..self.n]
+    }
+}
+
 /// What one read gave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Recv {

@@ -28,7 +28,7 @@ use crate::conn::Close;
 use crate::core::{Core, Timer, REQS_PER_EVENT};
 use crate::msg::{request, Msg, MsgArena};
 use crate::proto::{ParseError, Progress, Reject, ReqParser};
-use crate::sock::{self, Recv, Stream, IOV_MAX};
+use crate::sock::{self, Gather, Recv, Stream};
 use crate::token::{ClientId, ConnRef, MsgId};
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -357,36 +357,18 @@ fn send_replies(core: &mut Core, id: ClientId) {
             return;
         }
         account(c, msgs);
-        let mut iov = [IoSlice::new(&[]); IOV_MAX];
-        let mut n = 0;
-        let mut total = 0usize;
-        let mut skip = c.send_off;
-        'gather: for mid in &c.omsg_q {
+        let mut g = Gather::new(c.send_off);
+        for mid in &c.omsg_q {
             let Some(m) = msgs.get(*mid) else { break };
-            if !m.done {
-                break;
-            }
-            for b in &m.rsp {
-                if skip >= b.len() {
-                    skip -= b.len();
-                    continue;
-                }
-                if n == IOV_MAX {
-                    break 'gather;
-                }
-                iov[n] = IoSlice::new(&b[skip..]);
-                total += b.len() - skip;
-                skip = 0;
-                n += 1;
-            }
-            if m.quit {
-                break; // nothing after the last reply
+            if !m.done || !g.push(&m.rsp) || m.quit {
+                break; // not answered yet, iov full, or nothing after quit
             }
         }
+        let total = g.total;
         let sent = if total == 0 {
             0
         } else {
-            match c.sock.sendv(&iov[..n]) {
+            match c.sock.sendv(g.slices()) {
                 Ok(0) => {
                     c.blocked = true;
                     return;

@@ -16,11 +16,10 @@ use crate::core::{Core, Timer};
 use crate::msg::response;
 use crate::pool::Failure;
 use crate::proto::{Progress, Proto, RspMeta, RspParser};
-use crate::sock::{self, Recv, Stream, IOV_MAX};
+use crate::sock::{self, Gather, Recv, Stream};
 use crate::token::{ConnRef, MsgId, ServerConnId};
 use bytes::Bytes;
 use std::collections::VecDeque;
-use std::io::IoSlice;
 use std::net::ToSocketAddrs;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -396,30 +395,18 @@ pub fn send(core: &mut Core, id: ServerConnId) {
         if c.closing || !c.connected {
             return;
         }
-        let mut iov = [IoSlice::new(&[]); IOV_MAX];
-        let mut n = 0;
-        let mut total = 0usize;
-        let mut skip = c.send_off;
-        'gather: for mid in &c.imsg_q {
+        let mut g = Gather::new(c.send_off);
+        for mid in &c.imsg_q {
             let Some(m) = msgs.get(*mid) else { continue };
-            for b in &m.data {
-                if skip >= b.len() {
-                    skip -= b.len();
-                    continue;
-                }
-                if n == IOV_MAX {
-                    break 'gather;
-                }
-                iov[n] = IoSlice::new(&b[skip..]);
-                total += b.len() - skip;
-                skip = 0;
-                n += 1;
+            if !g.push(&m.data) {
+                break;
             }
         }
+        let total = g.total;
         if total == 0 {
             return;
         }
-        let sent = match c.sock.sendv(&iov[..n]) {
+        let sent = match c.sock.sendv(g.slices()) {
             Ok(0) => {
                 c.blocked = true;
                 return;
