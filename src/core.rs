@@ -120,23 +120,24 @@ fn heap_trim() {}
 /// Owns everything (twemproxy: struct context).
 #[derive(Debug)]
 pub struct Core {
-    pub poll: Poll,                          // mio reactor
-    pub listeners: Slab<Listener>,           // nc_proxy
-    pub clients: Slab<ClientConn>,           // nc_client
-    pub servers: Slab<ServerConn>,           // nc_server connections
-    pub pools: Vec<ServerPool>,              // by pool index
-    pub msgs: MsgArena,                      // requests (free_msgq)
-    pub mbufs: MbufPool,                     // read chunks (free_mbufq)
-    pub arena: BytesMut,                     // the read chunk every socket reads into
-    pub timers: BTreeSet<(Instant, Timer)>,  // deadlines (tmo_rbt)
-    pub closing: Vec<(ConnRef, Close)>,      // deferred closes
-    pub pending_send: Vec<ConnRef>,          // conns with queued output
-    pub pending_recv: Vec<ClientId>,         // clients over their budget
+    pub poll: Poll,                // mio reactor
+    pub listeners: Slab<Listener>, // nc_proxy
+    pub clients: Slab<ClientConn>, // nc_client
+    pub servers: Slab<ServerConn>, // nc_server connections
+    pub pools: Vec<ServerPool>,    // by pool index
+    pub msgs: MsgArena,            // requests (free_msgq)
+    pub mbufs: MbufPool,           // read chunks (free_mbufq)
+    pub arena: BytesMut,
+    pub iov: crate::sock::IovBuf, // writev slices, reused                     // the read chunk every socket reads into
+    pub timers: BTreeSet<(Instant, Timer)>, // deadlines (tmo_rbt)
+    pub closing: Vec<(ConnRef, Close)>, // deferred closes
+    pub pending_send: Vec<ConnRef>, // conns with queued output
+    pub pending_recv: Vec<ClientId>, // clients over their budget
     pub pending_srv_recv: Vec<ServerConnId>, // server conns over their read budget
-    pub metrics: Metrics,                    // plain counters for stats
-    pub stats: Option<StatsHandle>,          // hand-off to the stats thread
-    pub limits: Limits,                      // response parser bounds
-    pub req_limits: Vec<Limits>,             // request parser bounds, by pool
+    pub metrics: Metrics,         // plain counters for stats
+    pub stats: Option<StatsHandle>, // hand-off to the stats thread
+    pub limits: Limits,           // response parser bounds
+    pub req_limits: Vec<Limits>,  // request parser bounds, by pool
     pub opts: CoreOpts,
     pub now: Instant,       // time of the current batch
     pub gen: u32,           // generation counter for conns
@@ -163,6 +164,7 @@ impl Core {
             msgs: MsgArena::default(),
             mbufs,
             arena,
+            iov: crate::sock::IovBuf::new(),
             timers: BTreeSet::new(),
             closing: Vec::new(),
             pending_send: Vec::new(),

@@ -16,29 +16,54 @@ use bytes::BytesMut;
 use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
 use std::io::{self, ErrorKind, IoSlice, Write};
+use std::marker::PhantomData;
 use std::os::fd::AsRawFd;
 
 /// At most this many slices per writev (twemproxy: NC_IOV_MAX).
 pub const IOV_MAX: usize = 128;
 
+/// The loop's reusable iovec array for writev (no per-write setup).
+pub struct IovBuf(Vec<libc::iovec>);
+
+impl IovBuf {
+    pub fn new() -> IovBuf {
+        IovBuf(Vec::with_capacity(IOV_MAX))
+    }
+}
+
+impl Default for IovBuf {
+    fn default() -> IovBuf {
+        IovBuf::new()
+    }
+}
+
+impl std::fmt::Debug for IovBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IovBuf({} slices)", self.0.len())
+    }
+}
+
 /// Slices gathered for one writev, across the chains of several queued
-/// messages, skipping what an earlier partial write already sent.
+/// messages, skipping what an earlier partial write already sent. The
+/// chains stay borrowed for `'a`, so the memory the iovecs point at lives,
+/// unchanged, until the gather is dropped.
 #[derive(Debug)]
 pub struct Gather<'a> {
-    pub iov: [IoSlice<'a>; IOV_MAX], // the slices
-    pub n: usize,                    // slices used
-    pub total: usize,                // bytes in them
-    skip: usize,                     // bytes still to skip
+    buf: &'a mut IovBuf,                    // the iovecs
+    pub total: usize,                       // bytes in them
+    skip: usize,                            // bytes still to skip
+    _chains: PhantomData<&'a bytes::Bytes>, // what they point into
 }
 
 impl<'a> Gather<'a> {
     /// A gather that first skips `skip` bytes (the head already written).
-    pub fn new(skip: usize) -> Gather<'a> {
+    pub fn new(buf: &'a mut IovBuf, skip: usize) -> Gather<'a> {
+        buf.0.clear();
         Gather {
-            iov: [IoSlice::new(&[]); IOV_MAX],
-            n: 0,
+            buf,
             total: 0,
             skip,
+            _chains: PhantomData,
         }
     }
 
@@ -49,20 +74,18 @@ impl<'a> Gather<'a> {
                 self.skip -= b.len();
                 continue;
             }
-            let Some(slot) = self.iov.get_mut(self.n) else {
+            if self.buf.0.len() == IOV_MAX {
                 return false;
-            };
-            *slot = IoSlice::new(&b[self.skip..]);
-            self.total += b.len() - self.skip;
+            }
+            let part = &b[self.skip..];
+            self.buf.0.push(libc::iovec {
+                iov_base: part.as_ptr() as *mut libc::c_void,
+                iov_len: part.len(),
+            });
+            self.total += part.len();
             self.skip = 0;
-            self.n += 1;
         }
         true
-    }
-
-    /// The slices to hand to `sendv`.
-    pub fn slices(&self) -> &[IoSlice<'a>] {
-        &self.iov[..self.n]
     }
 }
 
@@ -138,6 +161,25 @@ impl Stream {
         }
     }
 
+    /// One writev of a gather; `Ok(0)` when the socket would block.
+    pub fn sendv_gather(&mut self, g: &Gather<'_>) -> io::Result<usize> {
+        if g.buf.0.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let n = writev_fd(self.fd(), &g.buf.0);
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                ErrorKind::Interrupted => continue,
+                ErrorKind::WouldBlock => return Ok(0),
+                _ => return Err(e),
+            }
+        }
+    }
+
     /// One writev; `Ok(0)` when the socket would block.
     pub fn sendv(&mut self, iov: &[IoSlice<'_>]) -> io::Result<usize> {
         loop {
@@ -153,6 +195,13 @@ impl Stream {
             }
         }
     }
+}
+
+#[allow(unsafe_code)]
+fn writev_fd(fd: i32, iov: &[libc::iovec]) -> isize {
+    // SAFETY: each iovec points at live bytes borrowed by the `Gather` for
+    // the duration of this call (see `Gather`); at most IOV_MAX entries.
+    unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as i32) }
 }
 
 #[allow(unsafe_code)]

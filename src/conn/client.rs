@@ -348,7 +348,9 @@ pub fn send(core: &mut Core, id: ClientId) {
 
 fn send_replies(core: &mut Core, id: ClientId) {
     loop {
-        let Core { clients, msgs, .. } = core;
+        let Core {
+            clients, msgs, iov, ..
+        } = core;
         let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
             return;
         };
@@ -357,7 +359,7 @@ fn send_replies(core: &mut Core, id: ClientId) {
             return;
         }
         account(c, msgs);
-        let mut g = Gather::new(c.send_off);
+        let mut g = Gather::new(iov, c.send_off);
         for mid in &c.omsg_q {
             let Some(m) = msgs.get(*mid) else { break };
             if !m.done || !g.push(&m.rsp) || m.quit {
@@ -368,7 +370,7 @@ fn send_replies(core: &mut Core, id: ClientId) {
         let sent = if total == 0 {
             0
         } else {
-            match c.sock.sendv(g.slices()) {
+            match c.sock.sendv_gather(&g) {
                 Ok(0) => {
                     c.blocked = true;
                     return;

@@ -337,7 +337,6 @@ fn parse(core: &mut Core, id: ServerConnId, mut data: Bytes) -> bool {
             servers,
             msgs,
             limits,
-            pools,
             ..
         } = core;
         let Some(c) = servers.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
@@ -356,7 +355,7 @@ fn parse(core: &mut Core, id: ServerConnId, mut data: Bytes) -> bool {
                 .front()
                 .and_then(|m| msgs.get(*m))
                 .is_some_and(|m| m.parent.is_some());
-            c.parser = RspParser::new(pools[c.pool as usize].proto, want);
+            c.parser.restart(want);
             c.rmeta.clear();
             c.rstarted = true;
         }
@@ -387,7 +386,9 @@ fn parse(core: &mut Core, id: ServerConnId, mut data: Bytes) -> bool {
 /// req_send_next/req_send_done).
 pub fn send(core: &mut Core, id: ServerConnId) {
     loop {
-        let Core { servers, msgs, .. } = core;
+        let Core {
+            servers, msgs, iov, ..
+        } = core;
         let Some(c) = servers.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
             return;
         };
@@ -395,7 +396,7 @@ pub fn send(core: &mut Core, id: ServerConnId) {
         if c.closing || !c.connected {
             return;
         }
-        let mut g = Gather::new(c.send_off);
+        let mut g = Gather::new(iov, c.send_off);
         for mid in &c.imsg_q {
             let Some(m) = msgs.get(*mid) else { continue };
             if !g.push(&m.data) {
@@ -406,7 +407,7 @@ pub fn send(core: &mut Core, id: ServerConnId) {
         if total == 0 {
             return;
         }
-        let sent = match c.sock.sendv(g.slices()) {
+        let sent = match c.sock.sendv_gather(&g) {
             Ok(0) => {
                 c.blocked = true;
                 return;

@@ -26,7 +26,6 @@ pub mod request;
 pub mod response;
 use crate::token::{next_gen, ClientId, MsgId, ServerConnId};
 use bytes::Bytes;
-use slab::Slab;
 use std::time::Instant;
 
 /// Fragment bookkeeping of a parent request.
@@ -40,7 +39,8 @@ pub struct Frag {
 /// One request and its reply.
 #[derive(Debug, Default)]
 pub struct Msg {
-    pub gen: u32,                            // generation (slab reuse)
+    pub gen: u32,                            // generation (slot reuse)
+    pub live: bool,                          // allocated (not on the free list)
     pub id: u64,                             // monotonically increasing, for logs
     pub client: Option<ClientId>,            // owner; None once swallowed, or internal
     pub pool: u16,                           // pool index
@@ -70,40 +70,51 @@ pub struct Msg {
 /// (twemproxy: free_msgq).
 #[derive(Debug, Default)]
 pub struct MsgArena {
-    slab: Slab<Msg>,
-    free: Vec<Msg>,
-    gen: u32,
-    next_id: u64,
+    entries: Vec<Msg>, // every message slot, live or free; ids index it
+    free: Vec<u32>,    // free slots, reused last-in first-out (warm caches)
+    nlive: usize,      // live messages
+    gen: u32,          // generation counter
+    next_id: u64,      // for `Msg::id`
 }
 
 impl MsgArena {
-    /// A fresh (or recycled) message.
+    /// A fresh (or recycled) message. Messages stay in place: a recycled
+    /// slot keeps its vectors' capacity and nothing is moved.
     pub fn alloc(&mut self) -> MsgId {
-        let mut m = self.free.pop().unwrap_or_default();
-        m.gen = next_gen(&mut self.gen);
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.entries.push(Msg::default());
+                (self.entries.len() - 1) as u32
+            }
+        };
+        let gen = next_gen(&mut self.gen);
         self.next_id += 1;
-        m.id = self.next_id;
-        let gen = m.gen;
-        let idx = self.slab.insert(m) as u32;
+        self.nlive += 1;
+        if let Some(m) = self.entries.get_mut(idx as usize) {
+            m.gen = gen;
+            m.id = self.next_id;
+            m.live = true;
+        }
         MsgId { idx, gen }
     }
 
     pub fn get(&self, id: MsgId) -> Option<&Msg> {
-        self.slab.get(id.idx as usize).filter(|m| m.gen == id.gen)
+        self.entries
+            .get(id.idx as usize)
+            .filter(|m| m.live && m.gen == id.gen)
     }
 
     pub fn get_mut(&mut self, id: MsgId) -> Option<&mut Msg> {
-        self.slab
+        self.entries
             .get_mut(id.idx as usize)
-            .filter(|m| m.gen == id.gen)
+            .filter(|m| m.live && m.gen == id.gen)
     }
 
     /// Returns a message to the free list, keeping its vectors' capacity.
     pub fn free(&mut self, id: MsgId) {
-        if self.get(id).is_none() {
-            return;
-        }
-        let mut m = self.slab.remove(id.idx as usize);
+        let Some(m) = self.get_mut(id) else { return };
+        m.live = false;
         m.client = None;
         m.data.clear();
         m.mlen = 0;
@@ -140,14 +151,13 @@ impl MsgArena {
             m.data = Vec::new();
             m.rsp = Vec::new();
         }
-        if self.free.len() < 4096 {
-            self.free.push(m);
-        }
+        self.free.push(id.idx);
+        self.nlive -= 1;
     }
 
     /// Live messages (for tests and stats: back to baseline after load).
     pub fn nlive(&self) -> usize {
-        self.slab.len()
+        self.nlive
     }
 
     /// Recycled messages waiting on the free list.
@@ -155,15 +165,25 @@ impl MsgArena {
         self.free.len()
     }
 
-    /// Drops recycled messages beyond `keep` (after a load spike).
+    /// Gives back the slots of a load spike: free slots at the end of the
+    /// table are dropped until at most `keep` free ones remain (ids of
+    /// live messages never move).
     pub fn trim(&mut self, keep: usize) {
-        if self.free.len() > keep {
-            self.free.truncate(keep.max(self.free.len() / 2));
-            self.free.shrink_to(keep);
+        if self.free.len() <= keep {
+            return;
         }
-        // Trailing vacant slots of a spike (ids of live messages stay put).
-        if self.slab.capacity() > 2 * self.slab.len().max(keep) {
-            self.slab.shrink_to_fit();
+        let mut len = self.entries.len();
+        while len > 0
+            && self.free.len() - (self.entries.len() - len) > keep
+            && !self.entries[len - 1].live
+        {
+            len -= 1;
+        }
+        if len < self.entries.len() {
+            self.entries.truncate(len);
+            self.free.retain(|&i| (i as usize) < len);
+            self.entries.shrink_to(len.max(keep));
+            self.free.shrink_to(keep);
         }
     }
 }
@@ -183,5 +203,21 @@ mod tests {
         assert!(a.get(m2).is_some());
         a.free(m1); // stale: no effect
         assert_eq!(a.nlive(), 1);
+    }
+
+    #[test]
+    fn trim_drops_free_slots_at_the_end_only() {
+        let mut a = MsgArena::default();
+        let ids: Vec<MsgId> = (0..100).map(|_| a.alloc()).collect();
+        for id in &ids[1..] {
+            a.free(*id);
+        }
+        assert_eq!((a.nlive(), a.nfree()), (1, 99));
+        a.trim(10);
+        assert_eq!((a.nlive(), a.nfree()), (1, 10));
+        assert!(a.get(ids[0]).is_some());
+        let again: Vec<MsgId> = (0..20).map(|_| a.alloc()).collect();
+        assert_eq!(a.nlive(), 21);
+        assert!(again.iter().all(|id| a.get(*id).is_some()));
     }
 }

@@ -85,7 +85,25 @@ impl RspState {
 
     /// Ready for the first byte of a new reply (keeps `want_elems`).
     pub fn reset(&mut self) {
-        *self = RspState::new(self.want_elems);
+        self.restart(self.want_elems);
+    }
+
+    /// Ready for a new reply, without rewriting the stack and word
+    /// buffers: only entries below `depth` / `wlen` are ever read.
+    pub fn restart(&mut self, want_elems: bool) {
+        self.phase = Phase::Start;
+        self.want_elems = want_elems;
+        self.base = 0;
+        self.depth = 0;
+        self.elem_start = 0;
+        self.ty = 0;
+        self.line_start = 0;
+        self.num = 0;
+        self.neg = false;
+        self.ndigit = 0;
+        self.rem = 0;
+        self.wlen = 0;
+        self.word_done = false;
     }
 
     fn off(&self, i: usize) -> u64 {
