@@ -132,6 +132,7 @@ pub struct Core {
     pub timers: BTreeSet<(Instant, Timer)>, // deadlines (tmo_rbt)
     pub closing: Vec<(ConnRef, Close)>, // deferred closes
     pub pending_send: Vec<ConnRef>, // conns with queued output
+    pub flushing: Vec<ConnRef>,   // pending_send being flushed (capacity reuse)
     pub pending_recv: Vec<ClientId>, // clients over their budget
     pub pending_srv_recv: Vec<ServerConnId>, // server conns over their read budget
     pub metrics: Metrics,         // plain counters for stats
@@ -168,6 +169,7 @@ impl Core {
             timers: BTreeSet::new(),
             closing: Vec::new(),
             pending_send: Vec::new(),
+            flushing: Vec::new(),
             pending_recv: Vec::new(),
             pending_srv_recv: Vec::new(),
             metrics: Metrics::new(&layout),
@@ -345,23 +347,23 @@ impl Core {
 
     /// Writes everything queued: servers first, then clients.
     fn flush(&mut self) {
-        let mut pend = std::mem::take(&mut self.pending_send);
-        pend.sort_by_key(|c| !matches!(c, ConnRef::Server(_)));
-        for c in pend.drain(..) {
-            match c {
-                ConnRef::Server(s) => server::send(self, s),
-                ConnRef::Client(c) => client::send(self, c),
-                ConnRef::Listener(_) => {}
+        // Twice: server sends may complete client replies (errors). The
+        // two vectors trade places, so no pass allocates.
+        for _ in 0..2 {
+            if self.pending_send.is_empty() {
+                return;
             }
-        }
-        // server sends may have completed client replies (errors)
-        let more = std::mem::replace(&mut self.pending_send, pend);
-        for c in more {
-            match c {
-                ConnRef::Server(s) => server::send(self, s),
-                ConnRef::Client(c) => client::send(self, c),
-                ConnRef::Listener(_) => {}
+            let mut pend = std::mem::take(&mut self.flushing);
+            std::mem::swap(&mut pend, &mut self.pending_send);
+            pend.sort_by_key(|c| !matches!(c, ConnRef::Server(_)));
+            for c in pend.drain(..) {
+                match c {
+                    ConnRef::Server(s) => server::send(self, s),
+                    ConnRef::Client(c) => client::send(self, c),
+                    ConnRef::Listener(_) => {}
+                }
             }
+            self.flushing = pend;
         }
     }
 

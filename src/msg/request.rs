@@ -79,12 +79,17 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: usize, authed: bo
         return Action::Drop;
     }
     let mut scratch = Vec::new();
-    let name = span_bytes(&m.data, meta.name, &mut scratch).to_vec();
-    if let Some(r) = meta.reject {
-        return Action::Local(Bytes::from(redis_reject(r, &name)));
+    let reject = match (meta.reject, meta.cmd) {
+        (Some(r), _) => Some(r),
+        (None, Cmd::Redis(_)) => None,
+        (None, _) => Some(Reject::UnknownCommand),
+    };
+    if let Some(r) = reject {
+        let name = span_bytes(&m.data, meta.name, &mut scratch);
+        return Action::Local(Bytes::from(redis_reject(r, name)));
     }
     let Cmd::Redis(cmd) = meta.cmd else {
-        return Action::Local(Bytes::from(redis_reject(Reject::UnknownCommand, &name)));
+        return Action::Drop;
     };
     match cmd {
         redis::Cmd::Quit => return Action::Quit(Some(Bytes::from_static(redis::reply::OK))),
