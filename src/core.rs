@@ -33,7 +33,8 @@ use crate::msg::MsgArena;
 use crate::pool::ServerPool;
 use crate::proto::Limits;
 use crate::stats::{Metrics, StatsHandle};
-use crate::token::{self, ClientId, ConnRef, ListenerId, MsgId, ServerConnId};
+use crate::token::{self, ClientId, ConnRef, ListenerId, ServerConnId};
+use bytes::BytesMut;
 use mio::{Events, Poll};
 use slab::Slab;
 use std::collections::BTreeSet;
@@ -48,7 +49,7 @@ pub const REQS_PER_EVENT: u32 = 1024;
 /// What a timer fires for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Timer {
-    Req(MsgId),            // a request awaiting its reply
+    Conn(ServerConnId),    // the oldest request awaiting a reply on a connection
     Connect(ServerConnId), // a connect in progress
 }
 
@@ -95,6 +96,7 @@ pub struct Core {
     pub pools: Vec<ServerPool>,             // by pool index
     pub msgs: MsgArena,                     // requests (free_msgq)
     pub mbufs: MbufPool,                    // read chunks (free_mbufq)
+    pub arena: BytesMut,                    // the read chunk every socket reads into
     pub timers: BTreeSet<(Instant, Timer)>, // deadlines (tmo_rbt)
     pub closing: Vec<(ConnRef, Close)>,     // deferred closes
     pub pending_send: Vec<ConnRef>,         // conns with queued output
@@ -116,6 +118,8 @@ impl Core {
         let layout = stats_layout(&conf);
         let pools = conf.pools.into_iter().map(ServerPool::new).collect();
         let now = Instant::now();
+        let mut mbufs = MbufPool::new(opts.mbuf_size);
+        let arena = mbufs.get();
         Ok(Core {
             poll: Poll::new()?,
             listeners: Slab::new(),
@@ -123,7 +127,8 @@ impl Core {
             servers: Slab::new(),
             pools,
             msgs: MsgArena::default(),
-            mbufs: MbufPool::new(opts.mbuf_size),
+            mbufs,
+            arena,
             timers: BTreeSet::new(),
             closing: Vec::new(),
             pending_send: Vec::new(),
@@ -231,27 +236,44 @@ impl Core {
 
     /// Closes every server connection whose oldest request (or connect)
     /// passed its deadline (§FAIL.3).
+    ///
+    /// A connection has at most one request timer armed, for the head of
+    /// its `omsg_q`: deadlines there never decrease (one timeout per pool,
+    /// FIFO writes), so a reply needs no timer removal; when the timer
+    /// fires for a head that has since been answered, it is re-armed for
+    /// the new head. That keeps the tree small and O(1) work per request.
     fn expire_timers(&mut self) {
         while let Some(&(when, t)) = self.timers.first() {
             if when > self.now {
                 break;
             }
             self.timers.pop_first();
-            let sid = match t {
-                Timer::Req(m) => match self.msgs.get(m) {
-                    Some(msg) if msg.deadline == Some(when) && msg.in_server => {
-                        msg.server.map(|s| s.1)
+            match t {
+                Timer::Connect(s) => {
+                    if self.server(s).is_some_and(|c| !c.connected) {
+                        self.close_later(ConnRef::Server(s), Close::Timeout);
                     }
-                    _ => None,
-                },
-                Timer::Connect(s) => Some(s),
-            };
-            if let Some(s) = sid {
-                if let Some(conn) = self.server(s) {
-                    if matches!(t, Timer::Connect(_)) && conn.connected {
+                }
+                Timer::Conn(s) => {
+                    let Core { servers, msgs, .. } = self;
+                    let Some(c) = servers.get_mut(s.idx as usize).filter(|c| c.gen == s.gen) else {
                         continue;
+                    };
+                    c.tmo_armed = false;
+                    let head = c
+                        .omsg_q
+                        .iter()
+                        .find_map(|m| msgs.get(*m).and_then(|m| m.deadline));
+                    match head {
+                        Some(d) if d <= self.now => {
+                            self.close_later(ConnRef::Server(s), Close::Timeout)
+                        }
+                        Some(d) => {
+                            c.tmo_armed = true;
+                            self.timers.insert((d, Timer::Conn(s)));
+                        }
+                        None => {}
                     }
-                    self.close_later(ConnRef::Server(s), Close::Timeout);
                 }
             }
         }
@@ -347,13 +369,9 @@ impl Core {
         token::next_gen(&mut self.gen)
     }
 
-    /// Arms a request deadline.
+    /// Arms a timer.
     pub fn timer_add(&mut self, when: Instant, t: Timer) {
         self.timers.insert((when, t));
-    }
-
-    pub fn timer_del(&mut self, when: Instant, t: Timer) {
-        self.timers.remove(&(when, t));
     }
 
     /// A connection object was created (stats header, §STATS.3).

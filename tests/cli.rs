@@ -55,7 +55,7 @@ fn usage_lines_end_like_0_5_0() {
     let text = stderr(&out);
     assert!(text.contains("[-m mbuf size]\r\n\nOptions:\r\n"));
     assert!(text.contains("print stats description and exit\n  -v, --verbose=N"));
-    assert!(text.ends_with("(default: 16384 bytes)\r\n      --locate=POOL      : print the server of each key read from stdin and exit\r\n\n"));
+    assert!(text.ends_with("(default: 16384 bytes)\r\n      --locate=POOL      : print the server of each key (arguments, else stdin lines) and exit\r\n\n"));
 }
 
 #[test]

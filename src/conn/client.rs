@@ -7,8 +7,8 @@
 //! # Invariants
 //! - every id in `omsg_q` is done, or queued on exactly one server
 //!   connection, or a fragmented parent whose children are;
-//! - `rbuf[..parsed]` belongs to the request being received (`rmsg`);
-//!   earlier chunks of that request are already in its `data`;
+//! - the bytes of the request being received (`rmsg`) are all in its
+//!   `data`; `unparsed` starts at a request boundary;
 //! - once `eof` is set nothing more is read; the connection closes when
 //!   `omsg_q` drains.
 
@@ -18,7 +18,7 @@ use crate::msg::request;
 use crate::proto::{ParseError, Progress, ReqParser};
 use crate::sock::{self, Recv, Stream, IOV_MAX};
 use crate::token::{ClientId, ConnRef, MsgId};
-use bytes::BytesMut;
+use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
@@ -28,8 +28,7 @@ pub struct ClientConn {
     pub gen: u32,  // generation (slab reuse)
     pub pool: u16, // pool it connected to
     pub sock: Stream,
-    pub rbuf: BytesMut,          // current read chunk
-    pub parsed: usize,           // bytes of rbuf already fed to the parser
+    pub unparsed: Bytes,         // read, not yet parsed (budget spent)
     pub parser: ReqParser,       // resumable request parser
     pub rmsg: Option<MsgId>,     // request being received
     pub omsg_q: VecDeque<MsgId>, // requests awaiting their reply, in order
@@ -80,8 +79,7 @@ pub fn accept(core: &mut Core, p: usize, mut sock: Stream) {
         gen,
         pool: p as u16,
         sock,
-        rbuf: BytesMut::new(),
-        parsed: 0,
+        unparsed: Bytes::new(),
         parser: ReqParser::new(core.pools[p].proto),
         rmsg: None,
         omsg_q: VecDeque::new(),
@@ -114,46 +112,51 @@ pub fn on_event(core: &mut Core, id: ClientId, ev: &mio::event::Event) {
 }
 
 /// Reads and parses until the socket is drained or the budget is spent.
+///
+/// Reads go into the loop's shared read chunk (`Core::arena`), and what
+/// was read is frozen at once: every complete request takes a zero-copy
+/// slice of it, and a partial request keeps the rest as the next piece of
+/// its chain. So an idle client holds no buffer, and many clients' small
+/// requests share one chunk.
 pub fn on_readable(core: &mut Core, id: ClientId) {
     let mut budget = REQS_PER_EVENT;
+    let left = match core.client(id) {
+        Some(c) => std::mem::take(&mut c.unparsed),
+        None => return,
+    };
+    if !left.is_empty() && !parse(core, id, left, &mut budget) {
+        return;
+    }
     loop {
-        if !parse(core, id, &mut budget) {
-            return;
-        }
         if budget == 0 {
             core.pending_recv.push(id);
             return;
         }
-        let Core { clients, mbufs, .. } = core;
+        let Core {
+            clients,
+            mbufs,
+            arena,
+            ..
+        } = core;
         let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
             return;
         };
         if c.eof || c.closing {
             return;
         }
-        if c.rbuf.len() == c.rbuf.capacity() {
-            // The chunk is full and all of it belongs to the request being
-            // received: hand it over and read into a fresh chunk.
-            if !c.rbuf.is_empty() {
-                let chunk = c.rbuf.split().freeze();
-                c.parsed = 0;
-                if let Some(m) = c.rmsg.and_then(|m| core.msgs.get_mut(m)) {
-                    m.mlen += chunk.len() as u32;
-                    m.data.push(chunk);
-                }
-            }
-            mbufs.ensure(&mut c.rbuf);
-        }
-        let spare = c.rbuf.capacity() - c.rbuf.len();
-        match c.sock.recv(&mut c.rbuf, spare) {
+        mbufs.ensure(arena);
+        let spare = arena.capacity() - arena.len();
+        match c.sock.recv(arena, spare) {
             Ok(Recv::Data(n)) => {
+                let data = arena.split().freeze();
+                if !parse(core, id, data, &mut budget) {
+                    return;
+                }
                 if n < spare {
-                    // Short read: drained (see crate::sock). Parse and stop.
-                    parse(core, id, &mut budget);
+                    // Short read: drained (see crate::sock).
                     if budget == 0 {
                         core.pending_recv.push(id);
                     }
-                    release_rbuf(core, id);
                     return;
                 }
             }
@@ -161,10 +164,7 @@ pub fn on_readable(core: &mut Core, id: ClientId) {
                 on_eof(core, id);
                 return;
             }
-            Ok(Recv::Blocked) => {
-                release_rbuf(core, id);
-                return;
-            }
+            Ok(Recv::Blocked) => return,
             Err(e) => {
                 core.close_later(ConnRef::Client(id), Close::Err(sock::errno_of(&e)));
                 return;
@@ -173,21 +173,9 @@ pub fn on_readable(core: &mut Core, id: ClientId) {
     }
 }
 
-/// Gives an idle client's empty read chunk back to the pool, so idle
-/// connections cost no buffer memory.
-fn release_rbuf(core: &mut Core, id: ClientId) {
-    let Core { clients, mbufs, .. } = core;
-    let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
-        return;
-    };
-    if c.rbuf.is_empty() && c.rmsg.is_none() {
-        mbufs.put(std::mem::take(&mut c.rbuf));
-    }
-}
-
-/// Feeds unparsed bytes to the parser; each complete request goes to
+/// Feeds freshly read bytes to the parser; each complete request goes to
 /// `req_recv_done`. Returns false when the client must not be read again.
-fn parse(core: &mut Core, id: ClientId, budget: &mut u32) -> bool {
+fn parse(core: &mut Core, id: ClientId, mut data: Bytes, budget: &mut u32) -> bool {
     loop {
         let Core {
             clients,
@@ -201,10 +189,11 @@ fn parse(core: &mut Core, id: ClientId, budget: &mut u32) -> bool {
         if c.eof || c.closing {
             return false;
         }
-        if c.parsed == c.rbuf.len() {
+        if data.is_empty() {
             return true;
         }
         if *budget == 0 {
+            c.unparsed = data;
             return true;
         }
         let mid = match c.rmsg {
@@ -218,15 +207,14 @@ fn parse(core: &mut Core, id: ClientId, budget: &mut u32) -> bool {
         let Some(msg) = msgs.get_mut(mid) else {
             return false;
         };
-        let r = c.parser.parse(&c.rbuf[c.parsed..], limits, &mut msg.meta);
-        match r {
+        match c.parser.parse(&data, limits, &mut msg.meta) {
             Ok(Progress::Incomplete) => {
-                c.parsed = c.rbuf.len();
+                msg.mlen += data.len() as u32;
+                msg.data.push(data);
                 return true;
             }
             Ok(Progress::Complete { end }) => {
-                let chunk = c.rbuf.split_to(c.parsed + end).freeze();
-                c.parsed = 0;
+                let chunk = data.split_to(end);
                 c.rmsg = None;
                 c.parser.reset();
                 msg.mlen += chunk.len() as u32;
@@ -236,8 +224,6 @@ fn parse(core: &mut Core, id: ClientId, budget: &mut u32) -> bool {
             }
             Err(e) => {
                 c.rmsg = None;
-                c.rbuf.clear();
-                c.parsed = 0;
                 msgs.free(mid);
                 protocol_error(core, id, e);
                 return false;
@@ -272,8 +258,7 @@ fn on_eof(core: &mut Core, id: ClientId) {
         core.msgs.free(m);
     }
     let Some(c) = core.client(id) else { return };
-    c.rbuf.clear();
-    c.parsed = 0;
+    c.unparsed = Bytes::new();
     if c.omsg_q.is_empty() {
         core.close_later(ConnRef::Client(id), Close::Eof);
     }
@@ -401,7 +386,6 @@ pub fn close(core: &mut Core, id: ClientId, why: Close) {
             m.swallow = true;
         }
     }
-    core.mbufs.put(std::mem::take(&mut c.rbuf));
     let p = c.pool as usize;
     core.nclients = core.nclients.saturating_sub(1);
     core.pools[p].nclients = core.pools[p].nclients.saturating_sub(1);

@@ -8,7 +8,7 @@
 //! # Invariants
 //! - every id in `imsg_q` / `omsg_q` names a request with `in_server` set
 //!   and `server` pointing here;
-//! - `rdata` + `rbuf[..parsed]` hold the response being received.
+//! - `rdata` holds the pieces of the response being received.
 
 use crate::conf::ServerAddr;
 use crate::conn::Close;
@@ -18,7 +18,7 @@ use crate::pool::Failure;
 use crate::proto::{Progress, Proto, RspMeta, RspParser};
 use crate::sock::{self, Recv, Stream, IOV_MAX};
 use crate::token::{ConnRef, MsgId, ServerConnId};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::net::ToSocketAddrs;
@@ -32,8 +32,6 @@ pub struct ServerConn {
     pub server: u16, // server index in the pool
     pub sock: Stream,
     pub connected: bool,         // connect completed
-    pub rbuf: BytesMut,          // current read chunk
-    pub parsed: usize,           // bytes of rbuf fed to the parser
     pub parser: RspParser,       // resumable response parser
     pub rstarted: bool,          // parser set up for the current response
     pub rdata: Vec<Bytes>,       // earlier chunks of the current response
@@ -44,6 +42,7 @@ pub struct ServerConn {
     pub closing: bool,           // on Core::closing
     pub pending_send: bool,      // on Core::pending_send
     pub blocked: bool,           // last write hit WouldBlock
+    pub tmo_armed: bool,         // a Timer::Conn for this connection is pending
 }
 
 /// A connection of server `s` for one more request: a new one while the
@@ -82,8 +81,6 @@ pub fn connect(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32>
         server: s as u16,
         sock,
         connected: false,
-        rbuf: BytesMut::new(),
-        parsed: 0,
         parser: RspParser::new(proto, false),
         rstarted: false,
         rdata: Vec::new(),
@@ -94,6 +91,7 @@ pub fn connect(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32>
         closing: false,
         pending_send: false,
         blocked: false,
+        tmo_armed: false,
     });
     let t = crate::token::encode(ConnRef::Server(id));
     if let Err(e) = conn.sock.register(core.poll.registry(), t) {
@@ -207,26 +205,24 @@ pub fn on_event(core: &mut Core, id: ServerConnId, ev: &mio::event::Event) {
 
 fn on_readable(core: &mut Core, id: ServerConnId) {
     loop {
-        let Core { servers, mbufs, .. } = core;
+        let Core {
+            servers,
+            mbufs,
+            arena,
+            ..
+        } = core;
         let Some(c) = servers.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
             return;
         };
         if c.closing {
             return;
         }
-        if c.rbuf.len() == c.rbuf.capacity() {
-            if !c.rbuf.is_empty() {
-                // The chunk is full and belongs to the response being received.
-                let chunk = c.rbuf.split().freeze();
-                c.rdata.push(chunk);
-                c.parsed = 0;
-            }
-            mbufs.ensure(&mut c.rbuf);
-        }
-        let spare = c.rbuf.capacity() - c.rbuf.len();
-        match c.sock.recv(&mut c.rbuf, spare) {
+        mbufs.ensure(arena);
+        let spare = arena.capacity() - arena.len();
+        match c.sock.recv(arena, spare) {
             Ok(Recv::Data(n)) => {
-                if !parse(core, id) {
+                let data = arena.split().freeze();
+                if !parse(core, id, data) {
                     return;
                 }
                 if n < spare {
@@ -246,9 +242,9 @@ fn on_readable(core: &mut Core, id: ServerConnId) {
     }
 }
 
-/// Parses every complete response in the read chunk. False when the
-/// connection is going away.
-fn parse(core: &mut Core, id: ServerConnId) -> bool {
+/// Parses every complete response in freshly read bytes; a partial one
+/// keeps its piece in `rdata`. False when the connection is going away.
+fn parse(core: &mut Core, id: ServerConnId, mut data: Bytes) -> bool {
     loop {
         let Core {
             servers,
@@ -263,7 +259,7 @@ fn parse(core: &mut Core, id: ServerConnId) -> bool {
         if c.closing {
             return false;
         }
-        if c.parsed == c.rbuf.len() {
+        if data.is_empty() {
             return true;
         }
         if !c.rstarted {
@@ -277,15 +273,13 @@ fn parse(core: &mut Core, id: ServerConnId) -> bool {
             c.rmeta.clear();
             c.rstarted = true;
         }
-        match c.parser.parse(&c.rbuf[c.parsed..], limits, &mut c.rmeta) {
+        match c.parser.parse(&data, limits, &mut c.rmeta) {
             Ok(Progress::Incomplete) => {
-                c.parsed = c.rbuf.len();
+                c.rdata.push(data);
                 return true;
             }
             Ok(Progress::Complete { end }) => {
-                let chunk = c.rbuf.split_to(c.parsed + end).freeze();
-                c.parsed = 0;
-                c.rdata.push(chunk);
+                c.rdata.push(data.split_to(end));
                 c.rstarted = false;
                 response::rsp_recv_done(core, id);
             }
@@ -350,18 +344,20 @@ pub fn send(core: &mut Core, id: ServerConnId) {
         };
         let mut left = sent + c.send_off;
         c.send_off = 0;
-        let mut done: Vec<MsgId> = Vec::new();
-        while let Some(&mid) = c.imsg_q.front() {
-            let len = msgs.get(mid).map_or(0, |m| m.mlen as usize);
+        loop {
+            let Some(c) = core.server(id) else { return };
+            let Some(&mid) = c.imsg_q.front() else { break };
+            let len = core.msgs.get(mid).map_or(0, |m| m.mlen as usize);
             if left < len {
-                c.send_off = left;
+                if let Some(c) = core.server(id) {
+                    c.send_off = left;
+                }
                 break;
             }
             left -= len;
-            c.imsg_q.pop_front();
-            done.push(mid);
-        }
-        for mid in done {
+            if let Some(c) = core.server(id) {
+                c.imsg_q.pop_front();
+            }
             req_send_done(core, id, mid);
         }
         if sent < total {
@@ -396,15 +392,14 @@ fn req_send_done(core: &mut Core, id: ServerConnId, mid: MsgId) {
     }
     sm.out_queue += 1;
     sm.out_queue_bytes += len;
-    if let Some(t) = core.pools[p].timeout {
-        let when = now + t;
-        if let Some(m) = core.msgs.get_mut(mid) {
-            m.deadline = Some(when);
-        }
-        core.timer_add(when, Timer::Req(mid));
-    }
-    if let Some(c) = core.server(id) {
-        c.omsg_q.push_back(mid);
+    let tmo = core.pools[p].timeout;
+    let when = tmo.map(|t| now + t);
+    m.deadline = when;
+    let Some(c) = core.server(id) else { return };
+    c.omsg_q.push_back(mid);
+    if let Some(w) = when.filter(|_| !c.tmo_armed) {
+        c.tmo_armed = true;
+        core.timer_add(w, Timer::Conn(id));
     }
 }
 
@@ -426,9 +421,7 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
         };
         let len = i64::from(m.mlen);
         m.in_server = false;
-        if let Some(d) = m.deadline.take() {
-            core.timer_del(d, Timer::Req(mid));
-        }
+        m.deadline = None;
         let sm = core.metrics.server(p, s);
         if i < sent {
             sm.out_queue -= 1;
@@ -439,7 +432,6 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
         }
         crate::msg::request::req_fail(core, mid, errno);
     }
-    core.mbufs.put(std::mem::take(&mut c.rbuf));
     let sm = core.metrics.server(p, s);
     match why {
         Close::Eof => sm.server_eof += 1,

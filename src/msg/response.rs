@@ -9,7 +9,7 @@
 //! - `req_done` runs exactly once per request;
 //! - a parent coalesces only when every child is done, then frees them.
 
-use crate::core::{Core, Timer};
+use crate::core::Core;
 use crate::msg::request::{error_reply, free_tree};
 use crate::proto::{memcache, redis, span_bytes, Cmd, Proto, RspKind, Span};
 use crate::token::{ConnRef, MsgId, ServerConnId};
@@ -39,7 +39,7 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
         return;
     };
     m.in_server = false;
-    let deadline = m.deadline.take();
+    m.deadline = None;
     let mlen = i64::from(m.mlen);
     let sent_at = m.sent_at;
     let counted = !m.swallow && !m.internal && m.client.is_some() || m.parent.is_some();
@@ -53,9 +53,6 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
     }
     m.done = true;
     let internal = m.internal;
-    if let Some(d) = deadline {
-        core.timer_del(d, Timer::Req(mid));
-    }
     let sm = core.metrics.server(p, s);
     sm.out_queue -= 1;
     sm.out_queue_bytes -= mlen;
