@@ -17,11 +17,11 @@ dict_for() {
         fragment_coalesce) echo memcache ;; *) echo redis ;;
     esac
 }
-cargo +nightly fuzz build -O -a
+cargo +nightly fuzz build -O -a -s none
 for t in "${targets[@]}"; do
     mkdir -p "target/work/$t"
     echo "fuzz: $t for ${secs}s"
-    cargo +nightly fuzz run -O -a "$t" "target/work/$t" "corpus/$t" -- \
+    cargo +nightly fuzz run -O -a -s none "$t" "target/work/$t" "corpus/$t" -- \
         -dict="dict/$(dict_for "$t").dict" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 2>&1 |
         grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+== ERROR|SUMMARY|Test unit written|artifact_prefix)' || true
     if [ -n "$(ls -A "artifacts/$t" 2>/dev/null)" ]; then
