@@ -453,20 +453,20 @@ pub fn check_memcache_req(data: &[u8]) {
 /// Redis replies, with and without element spans (which must not change
 /// where replies end).
 pub fn check_redis_rsp(data: &[u8]) {
-    check_whole(redis_rsp(true), data);
-    let lim = Limits::default();
-    let with = drive(&mut redis_rsp(true), data, &[], &lim);
-    let without = drive(&mut redis_rsp(false), data, &[], &lim);
-    assert_eq!(ends(&with), ends(&without), "want_elems changed framing");
+    check_rsp(redis_rsp, data);
 }
 
 /// Memcache replies, with and without VALUE block spans.
 pub fn check_memcache_rsp(data: &[u8]) {
-    check_whole(mc_rsp(true), data);
+    check_rsp(mc_rsp, data);
+}
+
+fn check_rsp<F: Feed<Snap = RspSnap>>(new: impl Fn(bool) -> F, data: &[u8]) {
     let lim = Limits::default();
-    let with = drive(&mut mc_rsp(true), data, &[], &lim);
-    let without = drive(&mut mc_rsp(false), data, &[], &lim);
+    let with = drive(&mut new(true), data, &[], &lim);
+    let without = drive(&mut new(false), data, &[], &lim);
     assert_eq!(ends(&with), ends(&without), "want_elems changed framing");
+    drive(&mut new(true), data, &[], &SMALL);
 }
 
 /// Message lengths (and the final error) of a run, ignoring element spans.
