@@ -5,10 +5,10 @@
 PREFIX     ?= /usr/local
 SYSCONFDIR ?= $(PREFIX)/etc
 DESTDIR    ?=
-T          ?= redis_req
-SECS       ?= 60
+T          ?=
+FUZZ_SECS  ?= 60
 
-.PHONY: build release test lint demo bench fuzz man install clean ci
+.PHONY: build release test lint demo bench fuzz corpus man install clean ci
 
 build:
 	cargo build
@@ -29,7 +29,10 @@ bench:
 	bash contrib/bench/bench.sh
 
 fuzz:
-	cargo +nightly fuzz run --fuzz-dir fuzz $(T) -- -max_total_time=$(SECS)
+	bash fuzz/run.sh $(FUZZ_SECS) $(T)
+
+corpus:
+	cargo test --test fuzz_corpus
 
 man:
 	out=$$(groff -man -ww -z man/nutcracker.8 2>&1); if [ -n "$$out" ]; then echo "$$out" >&2; exit 1; fi

@@ -58,4 +58,6 @@ pub mod proto;
 pub mod signal;
 pub mod sock;
 pub mod stats;
+#[doc(hidden)]
+pub mod testing;
 pub mod token;

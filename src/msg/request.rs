@@ -316,7 +316,7 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
 /// The bytes of one sub-request: the keys `idx` of the parent (in order).
 // COPY: fragment rewriting copies the keys (and MSET values); bounded by
 // the parent request's size.
-fn build_fragment(m: &crate::msg::Msg, idx: &[usize], scratch: &mut Vec<u8>) -> Vec<u8> {
+pub(crate) fn build_fragment(m: &crate::msg::Msg, idx: &[usize], scratch: &mut Vec<u8>) -> Vec<u8> {
     let mut out = Vec::new();
     match m.meta.cmd {
         Cmd::Redis(cmd) => {

@@ -274,7 +274,7 @@ fn relay_or_einval(
     }
 }
 
-fn coalesce_redis(
+pub(crate) fn coalesce_redis(
     msgs: &crate::msg::MsgArena,
     pm: &crate::msg::Msg,
     cmd: redis::Cmd,
@@ -331,7 +331,7 @@ fn coalesce_redis(
     true
 }
 
-fn coalesce_memcache(
+pub(crate) fn coalesce_memcache(
     msgs: &crate::msg::MsgArena,
     pm: &crate::msg::Msg,
     out: &mut Vec<Bytes>,
