@@ -23,7 +23,7 @@ for t in "${targets[@]}"; do
     echo "fuzz: $t for ${secs}s"
     cargo +nightly fuzz run -O -a -s none "$t" "target/work/$t" "corpus/$t" -- \
         -dict="dict/$(dict_for "$t").dict" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 2>&1 |
-        grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+== ERROR|SUMMARY|Test unit written|artifact_prefix)' || true
+        grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|==[0-9]+== ERROR|SUMMARY|Test unit written|artifact_prefix|panicked)' || true
     if [ -n "$(ls -A "artifacts/$t" 2>/dev/null)" ]; then
         echo "fuzz: $t crashed; inputs in fuzz/artifacts/$t" >&2
         exit 1
