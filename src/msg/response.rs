@@ -360,12 +360,14 @@ pub(crate) fn coalesce_memcache(
         let key = span_bytes(&pm.data, kspan, &mut s1);
         let head = span_bytes(
             &kid.rsp,
-            Span::new(block.start, block.len.min(6 + 251)),
+            Span::new(block.start, block.len.min(6 + 251 + 64)),
             &mut s2,
         );
+        // `VALUE <key> ...`: the first token after the word (the parser
+        // accepts runs of spaces between tokens, so skip them all)
         let bkey = head
             .get(6..)
-            .map(|h| h.split(|&b| b == b' ').next().unwrap_or(h))
+            .and_then(|h| h.split(|&b| b == b' ').find(|t| !t.is_empty()))
             .unwrap_or(&[]);
         if bkey == key {
             push_span(&kid.rsp, block, out);
