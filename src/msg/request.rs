@@ -13,7 +13,7 @@
 use crate::conn::server;
 use crate::core::Core;
 use crate::msg::{response, Frag};
-use crate::proto::{memcache, redis, span_bytes, Cmd, Proto, Reject, Span};
+use crate::proto::{memcache, redis, span_bytes, Cmd, Proto, Reject};
 use crate::token::{ClientId, ConnRef, MsgId};
 use bytes::Bytes;
 
@@ -356,11 +356,6 @@ pub fn free_tree(core: &mut Core, mid: MsgId) {
         }
     }
     core.msgs.free(mid);
-}
-
-/// The span of the key inside a memcache `VALUE <key> ...` block.
-pub fn value_key(block: Span) -> Span {
-    Span::new(block.start + 6, block.len.saturating_sub(6))
 }
 
 /// Synthesised error reply for a failed request (§ERR.2).
