@@ -20,7 +20,7 @@ mod yaml;
 
 pub use yaml::{Structure, Token};
 
-use crate::hashkit::{Distribution, HashKind};
+use crate::hashkit::{self, Distribution, HashKind};
 use std::cmp::Ordering;
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -327,9 +327,7 @@ fn yaml_error(e: yaml::YamlError, path: &str) -> ConfError {
 
 /// Length-first order of §0.4: shorter first, then bytewise.
 fn length_first(a: &str, b: &str) -> Ordering {
-    a.len()
-        .cmp(&b.len())
-        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
+    hashkit::length_first(a.as_bytes(), b.as_bytes())
 }
 
 /// A directive error before the file and pool are known.
@@ -574,30 +572,11 @@ fn parse_hash_tag(v: &str) -> Result<[u8; 2], ConfErrorKind> {
 
 /// The twelve names of §HASH.1.
 fn parse_hash(v: &str) -> Result<HashKind, ConfErrorKind> {
-    Ok(match v {
-        "one_at_a_time" => HashKind::OneAtATime,
-        "md5" => HashKind::Md5,
-        "crc16" => HashKind::Crc16,
-        "crc32" => HashKind::Crc32,
-        "crc32a" => HashKind::Crc32a,
-        "fnv1_64" => HashKind::Fnv1_64,
-        "fnv1a_64" => HashKind::Fnv1a_64,
-        "fnv1_32" => HashKind::Fnv1_32,
-        "fnv1a_32" => HashKind::Fnv1a_32,
-        "hsieh" => HashKind::Hsieh,
-        "murmur" => HashKind::Murmur,
-        "jenkins" => HashKind::Jenkins,
-        _ => return Err(ConfErrorKind::InvalidHash),
-    })
+    HashKind::from_name(v).ok_or(ConfErrorKind::InvalidHash)
 }
 
 fn parse_distribution(v: &str) -> Result<Distribution, ConfErrorKind> {
-    match v {
-        "ketama" => Ok(Distribution::Ketama),
-        "modula" => Ok(Distribution::Modula),
-        "random" => Ok(Distribution::Random),
-        _ => Err(ConfErrorKind::InvalidDistribution),
-    }
+    Distribution::from_name(v).ok_or(ConfErrorKind::InvalidDistribution)
 }
 
 /// Longest unix socket path plus NUL (`sizeof(sun_path)` on Linux).
