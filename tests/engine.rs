@@ -23,7 +23,6 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -205,36 +204,6 @@ fn pipeline(s: &mut TcpStream, req: Vec<u8>, want: &[u8], what: &str) {
 }
 
 // ---------------------------------------------------------------- processes
-
-/// A redis-server on a given port (for restarts on the same address).
-fn redis_on(port: u16, dir: &TempDir) -> Proc {
-    let proc = Proc::spawn(
-        "redis-server",
-        Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(["--dir", &dir.join("")]),
-    );
-    let ready = wait_until(WAIT, || probe(port, b"PING\r\n", b"+PONG\r\n"));
-    assert!(ready, "redis-server on port {port} did not answer PING");
-    proc
-}
-
-/// A memcached on a given port with `extra` arguments.
-#[allow(unsafe_code)]
-fn memcached_on(port: u16, extra: &[&str]) -> Proc {
-    let mut cmd = Command::new("memcached");
-    cmd.args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0"]);
-    cmd.args(extra);
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        cmd.args(["-u", "root"]);
-    }
-    let proc = Proc::spawn("memcached", &mut cmd);
-    let ready = wait_until(WAIT, || probe(port, b"version\r\n", b"VERSION "));
-    assert!(ready, "memcached on port {port} did not answer version");
-    proc
-}
 
 /// A backend of either protocol on a free port.
 struct Backend {

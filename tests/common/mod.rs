@@ -245,6 +245,17 @@ pub struct Redis {
 pub fn start_redis() -> Redis {
     let dir = TempDir::new("redis");
     let port = free_port();
+    let proc = redis_on(port, &dir);
+    Redis {
+        port,
+        proc,
+        _dir: dir,
+    }
+}
+
+/// A redis-server on `port` working in `dir` (also for restarts on the
+/// same address), answering PING.
+pub fn redis_on(port: u16, dir: &TempDir) -> Proc {
     let proc = Proc::spawn(
         "redis-server",
         Command::new("redis-server")
@@ -254,11 +265,7 @@ pub fn start_redis() -> Redis {
     );
     let ready = wait_until(WAIT, || probe(port, b"PING\r\n", b"+PONG\r\n"));
     assert!(ready, "redis-server on port {port} did not answer PING");
-    Redis {
-        port,
-        proc,
-        _dir: dir,
-    }
+    proc
 }
 
 /// A memcached on a free loopback port (TCP only).
@@ -540,6 +547,12 @@ pub fn start_redis_pool(n: usize, pool_extra: &str, args: &[&str]) -> RedisPool 
 /// `["-I", "2m"]` for items up to 2 MiB).
 pub fn start_memcached_args(extra: &[&str]) -> Memcached {
     let port = free_port();
+    let proc = memcached_on(port, extra);
+    Memcached { port, proc }
+}
+
+/// A memcached on `port` with `extra` arguments, answering `version`.
+pub fn memcached_on(port: u16, extra: &[&str]) -> Proc {
     let mut cmd = Command::new("memcached");
     cmd.args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0"]);
     if is_root() {
@@ -549,7 +562,7 @@ pub fn start_memcached_args(extra: &[&str]) -> Memcached {
     let proc = Proc::spawn("memcached", &mut cmd);
     let ready = wait_until(WAIT, || probe(port, b"version\r\n", b"VERSION "));
     assert!(ready, "memcached on port {port} did not answer version");
-    Memcached { port, proc }
+    proc
 }
 
 /// The raw stats document served on 127.0.0.1:`port` (JSON, or whatever
