@@ -49,7 +49,6 @@ pub struct Msg {
     pub meta: ReqMeta,                       // parsed request
     pub rsp: Vec<Bytes>,                     // reply bytes (backend or local)
     pub rsp_meta: RspMeta,                   // parsed backend reply
-    pub rsp_len: u32,                        // reply length from the backend
     pub err: Option<i32>,                    // errno when the request failed (0 = backend EOF)
     pub done: bool,                          // reply (or error) is final
     pub in_client: bool,                     // in the client's omsg_q
@@ -121,7 +120,6 @@ impl MsgArena {
         m.meta.clear();
         m.rsp.clear();
         m.rsp_meta.clear();
-        m.rsp_len = 0;
         m.err = None;
         m.done = false;
         m.in_client = false;

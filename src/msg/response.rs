@@ -49,7 +49,6 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
     } else {
         std::mem::swap(&mut m.rsp, &mut conn.rdata);
         std::mem::swap(&mut m.rsp_meta, &mut conn.rmeta);
-        m.rsp_len = rlen as u32;
     }
     m.done = true;
     let internal = m.internal;
