@@ -3,7 +3,7 @@
 //! Pure functions over bytes, split by concern as nc_redis.c is not:
 //! - `commands`: the command table (name, key class, fragmentation);
 //! - `parse_req`: client requests (RESP multibulk and inline commands);
-//! - `parse_rsp`: backend replies (RESP2);
+//! - `parse_rsp`: backend replies (RESP2 and RESP3);
 //! - `fragment`: sub-request and coalesced-reply bytes for multi-key commands;
 //! - `reply`: the replies the proxy writes itself.
 //!
