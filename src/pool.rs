@@ -29,6 +29,8 @@ pub struct Server {
     pub weight: u32,
     pub conns: Vec<ServerConnId>, // open connections, at most server_connections
     pub rr: usize,                // round-robin cursor over `conns`
+    pub conns3: Vec<ServerConnId>, // redis: connections switched to RESP3 (for RESP3 clients)
+    pub rr3: usize,               // round-robin cursor over `conns3`
     pub failures: u32,            // consecutive failures
     pub retry_at: Option<Instant>, // ejected until then
     pub probing: bool,            // ejected, retry time passed, probe in flight
@@ -77,6 +79,8 @@ impl ServerPool {
                 weight: s.weight,
                 conns: Vec::new(),
                 rr: 0,
+                conns3: Vec::new(),
+                rr3: 0,
                 failures: 0,
                 retry_at: None,
                 probing: false,

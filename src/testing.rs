@@ -191,6 +191,7 @@ impl Feed for RedisReq {
                 redis::KeyClass::Argx => assert_eq!(nk, args, "argx keys"),
                 redis::KeyClass::ArgKvx => assert!(nk == args / 2 && nv == nk, "kvx"),
                 redis::KeyClass::Argz | redis::KeyClass::Nokey => assert_eq!(nk, 0),
+                redis::KeyClass::Local => assert!(nk == 0 && nv == args, "local args"),
                 redis::KeyClass::None => {} // not supported: asserted above
                 _ => assert_eq!(nk, 1, "one routing key"),
             }

@@ -27,6 +27,7 @@
 use crate::conn::Close;
 use crate::core::{Core, Timer, REQS_PER_EVENT};
 use crate::msg::{request, Msg, MsgArena};
+use crate::proto::redis::local::Session;
 use crate::proto::{ParseError, Progress, Reject, ReqParser};
 use crate::sock::{self, Gather, Recv, Stream};
 use crate::token::{ClientId, ConnRef, MsgId};
@@ -52,7 +53,7 @@ pub struct ClientConn {
     pub send_off: usize,            // bytes of the head reply already written
     pub eof: bool,                  // reading stopped (EOF, quit, framing lost)
     pub err_close: bool,            // count the eventual close as client_err
-    pub authed: bool,               // passed AUTH (redis_auth pools)
+    pub session: Session,           // redis: protocol, name, AUTH passed (local commands)
     pub closing: bool,              // on Core::closing
     pub pending_send: bool,         // on Core::pending_send
     pub blocked: bool,              // last write hit WouldBlock
@@ -107,7 +108,10 @@ pub fn accept(core: &mut Core, p: usize, mut sock: Stream) {
         send_off: 0,
         eof: false,
         err_close: false,
-        authed: core.pools[p].conf.redis_auth.is_none(),
+        session: Session {
+            authed: core.pools[p].conf.redis_auth.is_none(),
+            ..Session::default()
+        },
         closing: false,
         pending_send: false,
         blocked: false,

@@ -15,10 +15,11 @@ use crate::conn::Close;
 use crate::core::{Core, Timer};
 use crate::msg::response;
 use crate::pool::Failure;
-use crate::proto::{Progress, Proto, RspMeta, RspParser};
+use crate::proto::redis::Resp;
+use crate::proto::{Progress, Proto, RspKind, RspMeta, RspParser};
 use crate::sock::{self, Gather, Recv, Stream};
 use crate::token::{ConnRef, MsgId, ServerConnId};
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use std::collections::VecDeque;
 use std::net::ToSocketAddrs;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -29,6 +30,7 @@ pub struct ServerConn {
     pub gen: u32,    // generation (slab reuse)
     pub pool: u16,   // pool index
     pub server: u16, // server index in the pool
+    pub resp: Resp,  // redis: protocol of the replies (RESP3: HELLO 3 sent first)
     pub sock: Stream,
     pub connected: bool,         // connect completed
     pub parser: RspParser,       // resumable response parser
@@ -44,20 +46,27 @@ pub struct ServerConn {
     pub tmo_armed: bool,         // a Timer::Conn for this connection is pending
 }
 
-/// A connection of server `s` for one more request: a new one while the
-/// server has fewer than `server_connections`, else round robin.
-pub fn conn_for(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32> {
+/// A connection of server `s` for one more request of a client speaking
+/// `resp`: a new one while the server has fewer than `server_connections`
+/// of that protocol, else round robin. RESP2 and RESP3 requests never share
+/// a connection, so every reply is relayed as the backend wrote it.
+pub fn conn_for(core: &mut Core, p: usize, s: usize, resp: Resp) -> Result<ServerConnId, i32> {
     let max = core.pools[p].conf.server_connections as usize;
     let srv = &mut core.pools[p].servers[s];
-    if srv.conns.len() < max.max(1) {
-        return connect(core, p, s);
+    let (conns, rr) = match resp {
+        Resp::Resp2 => (&srv.conns, &mut srv.rr),
+        Resp::Resp3 => (&srv.conns3, &mut srv.rr3),
+    };
+    if conns.len() < max.max(1) {
+        return connect(core, p, s, resp);
     }
-    srv.rr = (srv.rr + 1) % srv.conns.len();
-    Ok(srv.conns[srv.rr])
+    *rr = (*rr + 1) % conns.len();
+    Ok(conns[*rr])
 }
 
-/// Opens a connection to server `s` of pool `p` (twemproxy: server_connect).
-pub fn connect(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32> {
+/// Opens a connection to server `s` of pool `p` (twemproxy: server_connect),
+/// in protocol `resp` (redis pools; memcache ones ignore it).
+pub fn connect(core: &mut Core, p: usize, s: usize, resp: Resp) -> Result<ServerConnId, i32> {
     let r = open(&core.pools[p].servers[s].addr);
     let sock = match r {
         Ok(sock) => sock,
@@ -78,6 +87,7 @@ pub fn connect(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32>
         gen,
         pool: p as u16,
         server: s as u16,
+        resp,
         sock,
         connected: false,
         parser: RspParser::new(proto, false),
@@ -97,14 +107,18 @@ pub fn connect(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32>
         core.servers.remove(id.idx as usize);
         return Err(sock::errno_of(&e));
     }
-    core.pools[p].servers[s].conns.push(id);
+    let srv = &mut core.pools[p].servers[s];
+    match resp {
+        Resp::Resp2 => srv.conns.push(id),
+        Resp::Resp3 => srv.conns3.push(id),
+    }
     core.stats_conn_open();
     if let Some(t) = core.pools[p].timeout {
         let when = core.now + t;
         core.timer_add(when, Timer::Connect(id));
     }
     if proto == Proto::Redis {
-        setup_redis(core, p, s, id);
+        setup_redis(core, p, s, id, resp);
     }
     Ok(id)
 }
@@ -131,8 +145,10 @@ fn open(addr: &ServerAddr) -> Result<Stream, i32> {
 }
 
 /// AUTH first, then SELECT, ahead of every request on a new redis
-/// connection (0.5.0 sent SELECT first, so it failed with NOAUTH: #491).
-fn setup_redis(core: &mut Core, p: usize, s: usize, id: ServerConnId) {
+/// connection (0.5.0 sent SELECT first, so it failed with NOAUTH: #491);
+/// then HELLO 3 on a connection for RESP3 clients. A backend older than
+/// redis 6 refuses HELLO: the failure is logged and its replies stay RESP2.
+fn setup_redis(core: &mut Core, p: usize, s: usize, id: ServerConnId, resp: Resp) {
     let mut cmds: Vec<Vec<u8>> = Vec::new();
     if let Some(pw) = &core.pools[p].conf.redis_auth {
         let mut b = format!("*2\r\n$4\r\nAUTH\r\n${}\r\n", pw.len()).into_bytes();
@@ -144,6 +160,9 @@ fn setup_redis(core: &mut Core, p: usize, s: usize, id: ServerConnId) {
     if db > 0 {
         let d = db.to_string();
         cmds.push(format!("*2\r\n$6\r\nSELECT\r\n${}\r\n{}\r\n", d.len(), d).into_bytes());
+    }
+    if resp == Resp::Resp3 {
+        cmds.push(b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n".to_vec());
     }
     for b in cmds {
         internal_enqueue(core, p, s, id, Bytes::from(b));
@@ -199,7 +218,7 @@ fn server_probe(core: &mut Core, p: usize, s: usize) {
         core.pools[p].servers[s].pname,
         core.pools[p].conf.name
     );
-    let id = match connect(core, p, s) {
+    let id = match connect(core, p, s, Resp::Resp2) {
         Ok(id) => id,
         Err(e) => {
             log::warn!(
@@ -364,6 +383,15 @@ fn parse(core: &mut Core, id: ServerConnId, mut data: Bytes) -> bool {
                 c.rdata.push(data);
                 return true;
             }
+            Ok(Progress::Complete { end }) if c.rmeta.kind == RspKind::Push => {
+                // Out of band (RESP3 push): no request asked for it. The
+                // proxy never subscribes nor tracks keys on its connections,
+                // so none is expected; it is dropped, not paired.
+                data.advance(end);
+                c.rdata.clear();
+                c.rstarted = false;
+                log::info!("server connection {} sent a push message: dropped", id.idx);
+            }
             Ok(Progress::Complete { end }) => {
                 c.rdata.push(data.split_to(end));
                 c.rstarted = false;
@@ -488,7 +516,9 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
     let mut c = core.servers.remove(id.idx as usize);
     c.sock.deregister(core.poll.registry());
     let (p, s) = (c.pool as usize, c.server as usize);
-    core.pools[p].servers[s].conns.retain(|x| *x != id);
+    let srv = &mut core.pools[p].servers[s];
+    srv.conns.retain(|x| *x != id);
+    srv.conns3.retain(|x| *x != id);
     let errno = why.errno();
     let sent = c.omsg_q.len();
     for (i, mid) in c.omsg_q.drain(..).chain(c.imsg_q.drain(..)).enumerate() {

@@ -33,7 +33,7 @@ pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
         return;
     };
     let p = c.pool as usize;
-    let authed = c.authed;
+    let authed = c.session.authed;
     let action = match core.pools[p].proto {
         Proto::Redis => redis_filter(core, cid, mid, p, authed),
         Proto::Memcache => memcache_filter(core, mid),
@@ -105,10 +105,11 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: usize, authed: bo
                 _ => (false, redis::reply::INVALID_PASSWORD),
             };
             if let Some(c) = core.client(cid) {
-                c.authed = ok;
+                c.session.authed = ok;
             }
             return Action::Local(Bytes::from_static(reply));
         }
+        redis::Cmd::Hello | redis::Cmd::Reset => return redis_local(core, cid, mid, p),
         _ => {}
     }
     if !authed {
@@ -124,9 +125,51 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: usize, authed: bo
                 Action::Local(Bytes::from(out))
             }
         },
+        _ if cmd.key_class() == redis::KeyClass::Local => redis_local(core, cid, mid, p),
         _ if cmd.fragmented() && meta.keys.len() >= 2 => Action::Fragment,
         _ => Action::Forward,
     }
+}
+
+/// A handshake command the proxy answers itself (HELLO, CLIENT, SELECT,
+/// ECHO, RESET: `redis::local`); it may switch the client's protocol, which
+/// applies from the next request on.
+// COPY: the arguments of a (once per connection) handshake command.
+fn redis_local(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) -> Action {
+    let Core {
+        msgs,
+        clients,
+        pools,
+        ..
+    } = core;
+    let (Some(m), Some(c)) = (
+        msgs.get(mid),
+        clients
+            .get_mut(cid.idx as usize)
+            .filter(|c| c.gen == cid.gen),
+    ) else {
+        return Action::Quit(None);
+    };
+    let Cmd::Redis(cmd) = m.meta.cmd else {
+        return Action::Drop;
+    };
+    let mut scratch = Vec::new();
+    let args: Vec<Vec<u8>> = m
+        .meta
+        .vals
+        .iter()
+        .map(|&v| span_bytes(&m.data, v, &mut scratch).to_vec())
+        .collect();
+    let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+    let conf = &pools[p].conf;
+    let ctx = redis::local::Ctx {
+        id: u64::from(c.gen),
+        db: conf.redis_db,
+        password: conf.redis_auth.as_deref(),
+    };
+    let mut out = Vec::new();
+    redis::local::answer(cmd, &args, &ctx, &mut c.session, &mut out);
+    Action::Local(Bytes::from(out))
 }
 
 fn redis_reject(r: Reject, name: &[u8]) -> Vec<u8> {
@@ -201,20 +244,33 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
         return;
     };
     m.noreply = m.meta.noreply;
-    if !m.noreply {
-        m.in_client = true;
-        if let Some(c) = core.client(cid) {
+    let mut resp = redis::Resp::Resp2;
+    if let Some(c) = core
+        .clients
+        .get_mut(cid.idx as usize)
+        .filter(|c| c.gen == cid.gen)
+    {
+        resp = c.session.resp;
+        if !m.noreply {
+            m.in_client = true;
             c.omsg_q.push_back(mid);
         }
     }
-    if let Err(e) = route.and_then(|s| req_enqueue(core, p, s, mid)) {
+    if let Err(e) = route.and_then(|s| req_enqueue(core, p, s, mid, resp)) {
         req_fail(core, mid, e);
     }
 }
 
-/// Queues a request on a connection of server `s` of pool `p`.
-pub fn req_enqueue(core: &mut Core, p: usize, s: usize, mid: MsgId) -> Result<(), i32> {
-    let sid = server::conn_for(core, p, s)?;
+/// Queues a request of a client speaking `resp` on a connection of server
+/// `s` of pool `p`.
+pub fn req_enqueue(
+    core: &mut Core,
+    p: usize,
+    s: usize,
+    mid: MsgId,
+    resp: redis::Resp,
+) -> Result<(), i32> {
+    let sid = server::conn_for(core, p, s, resp)?;
     let Some(conn) = core.server(sid) else {
         return Err(libc::ECONNREFUSED);
     };
@@ -301,13 +357,15 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
     f.key_child = key_child;
     f.ndone = 0;
     m.in_client = true;
+    let mut resp = redis::Resp::Resp2;
     if let Some(c) = core.client(cid) {
         c.omsg_q.push_back(mid);
+        resp = c.session.resp;
     }
     core.metrics.pool(p).fragments += nchild as i64;
     for (i, (t, _, _)) in targets.into_iter().enumerate() {
         let child = children[i];
-        if let Err(e) = t.and_then(|s| req_enqueue(core, p, s, child)) {
+        if let Err(e) = t.and_then(|s| req_enqueue(core, p, s, child, resp)) {
             req_fail(core, child, e);
         }
     }

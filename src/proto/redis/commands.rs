@@ -42,6 +42,10 @@ pub enum KeyClass {
     NumkeysFirst,
     /// No key, any arguments, argc >= 1 (LOLWUT).
     Nokey,
+    /// Answered by the proxy, never forwarded (issue 14.3): every argument
+    /// is recorded in `vals`; the arity is the command's own (HELLO, CLIENT,
+    /// ECHO, SELECT, RESET).
+    Local,
     /// tsv `none`: not known to 0.5.0's parser, never served.
     None,
 }
@@ -61,6 +65,7 @@ impl KeyClass {
             KeyClass::Eval => "eval",
             KeyClass::NumkeysFirst => "numkeys_first",
             KeyClass::Nokey => "nokey",
+            KeyClass::Local => "local",
             KeyClass::None => "none",
         }
     }
@@ -77,7 +82,7 @@ impl KeyClass {
             KeyClass::ArgKvx => narg >= 3 && narg % 2 == 1,
             KeyClass::Eval => narg >= 4,
             KeyClass::NumkeysFirst => narg >= 3,
-            KeyClass::Nokey => narg >= 1,
+            KeyClass::Nokey | KeyClass::Local => narg >= 1,
             KeyClass::None => false,
         }
     }
@@ -119,6 +124,9 @@ macro_rules! redis_commands {
             pub fn arity_ok(self, narg: u32) -> bool {
                 match self {
                     Cmd::Ping => narg == 1 || narg == 2,
+                    Cmd::Client => narg >= 2,
+                    Cmd::Echo | Cmd::Select => narg == 2,
+                    Cmd::Reset => narg == 1,
                     _ => self.key_class().arity_ok(narg),
                 }
             }
@@ -233,6 +241,7 @@ redis_commands! {
     Psetex             "PSETEX",            yes, Arg2,         whole;
     Pttl               "PTTL",              yes, Arg0,         whole;
     Quit               "QUIT",              yes, Argz,         whole;
+    Reset              "RESET",             yes, Local,        whole; // issue 14.3: answered by the proxy
     Restore            "RESTORE",           yes, Argn,         whole;
     Rpop               "RPOP",              yes, Argn,         whole;
     Rpoplpush          "RPOPLPUSH",         yes, Arg1,         whole;
@@ -304,18 +313,18 @@ redis_commands! {
     Brpoplpush         "BRPOPLPUSH",        no,  None,         whole;
     Bzpopmax           "BZPOPMAX",          no,  None,         whole;
     Bzpopmin           "BZPOPMIN",          no,  None,         whole;
-    Client             "CLIENT",            no,  None,         whole;
+    Client             "CLIENT",            yes, Local,        whole; // issue 14.3: answered by the proxy
     Cluster            "CLUSTER",           no,  None,         whole;
     Config             "CONFIG",            no,  None,         whole;
     Dbsize             "DBSIZE",            no,  None,         whole;
     Debug              "DEBUG",             no,  None,         whole;
     Discard            "DISCARD",           no,  None,         whole;
-    Echo               "ECHO",              no,  None,         whole;
+    Echo               "ECHO",              yes, Local,        whole; // issue 14.3: answered by the proxy
     Exec               "EXEC",              no,  None,         whole;
     Fcall              "FCALL",             no,  None,         whole;
     Flushall           "FLUSHALL",          no,  None,         whole;
     Flushdb            "FLUSHDB",           no,  None,         whole;
-    Hello              "HELLO",             no,  None,         whole;
+    Hello              "HELLO",             yes, Local,        whole; // issue 14.3: answered by the proxy
     Info               "INFO",              no,  None,         whole;
     Keys               "KEYS",              no,  None,         whole;
     Lastsave           "LASTSAVE",          no,  None,         whole;
@@ -336,7 +345,7 @@ redis_commands! {
     Save               "SAVE",              no,  None,         whole;
     Scan               "SCAN",              no,  None,         whole;
     Script             "SCRIPT",            no,  None,         whole;
-    Select             "SELECT",            no,  None,         whole;
+    Select             "SELECT",            yes, Local,        whole; // issue 14.3: answered by the proxy
     Shutdown           "SHUTDOWN",          no,  None,         whole;
     Slaveof            "SLAVEOF",           no,  None,         whole;
     Slowlog            "SLOWLOG",           no,  None,         whole;
@@ -370,6 +379,10 @@ mod tests {
         ),
     ];
 
+    /// Rows issue 14.3 adds or turns into local commands (the tsv has them
+    /// unsupported, or lacks RESET).
+    const LOCAL: &[&str] = &["CLIENT", "ECHO", "HELLO", "SELECT", "RESET"];
+
     /// The rows issue 5 changes on purpose: (name, key class, fragmented).
     const BEYOND_0_5_0: &[(&str, &str, bool)] = &[
         ("EXISTS", "argx", true),
@@ -387,7 +400,10 @@ mod tests {
         let mut rows = 0;
         for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
             let f: Vec<&str> = line.split('\t').collect();
-            let (name, sup, mut class, mut frag) = (f[0], f[1] == "yes", f[2], f[3] == "yes");
+            let (name, mut sup, mut class, mut frag) = (f[0], f[1] == "yes", f[2], f[3] == "yes");
+            if LOCAL.contains(&name) {
+                (sup, class) = (true, "local");
+            }
             if let Some(&(_, c, fr)) = BEYOND_0_5_0.iter().find(|r| r.0 == name) {
                 (class, frag) = (c, fr);
             }
@@ -398,7 +414,7 @@ mod tests {
             assert_eq!(cmd.fragmented(), frag, "{name} fragmented");
             rows += 1;
         }
-        assert_eq!(rows, Cmd::ALL.len(), "the table has rows the tsv lacks");
+        assert_eq!(rows + 1, Cmd::ALL.len(), "the table has rows the tsv lacks");
     }
 
     #[test]
@@ -440,7 +456,11 @@ mod tests {
             (Cmd::Zunion, &[3, 4], &[1, 2]),
             (Cmd::Lolwut, &[1, 2, 3], &[0]),
             (Cmd::Move, &[3], &[2]),
-            (Cmd::Select, &[], &[1, 2]),
+            (Cmd::Select, &[2], &[1, 3]),
+            (Cmd::Hello, &[1, 2, 7], &[0]),
+            (Cmd::Client, &[2, 5], &[1]),
+            (Cmd::Echo, &[2], &[1, 3]),
+            (Cmd::Reset, &[1], &[2]),
         ];
         for &(cmd, ok, bad) in cases {
             for &n in ok {

@@ -5,7 +5,9 @@
 //! - `parse_req`: client requests (RESP multibulk and inline commands);
 //! - `parse_rsp`: backend replies (RESP2 and RESP3);
 //! - `fragment`: sub-request and coalesced-reply bytes for multi-key commands;
-//! - `reply`: the replies the proxy writes itself.
+//! - `reply`: the replies the proxy writes itself;
+//! - `local`: the handshake commands answered by the proxy (HELLO, CLIENT,
+//!   SELECT, ECHO, RESET) and the client's protocol version (`Resp`).
 //!
 //! The event loop owns the I/O; this module only reads and writes bytes.
 //!
@@ -16,15 +18,19 @@
 //!   `cmd.fragmented()` with `keys.len() >= 2` splits per server; MSET's
 //!   values are `vals[i]`;
 //! - locally answered: PING (`vals[0]` is the optional message, answer with
-//!   `reply::ping_msg`), QUIT, AUTH (`keys[0]` is the password).
+//!   `reply::ping_msg`), QUIT, AUTH (`keys[0]` is the password), and the
+//!   `KeyClass::Local` commands (`vals` are all their arguments, answer with
+//!   `local::answer`).
 
 pub mod commands;
 pub mod fragment;
+pub mod local;
 pub mod parse_req;
 pub mod parse_rsp;
 pub mod reply;
 
 pub use commands::{Cmd, KeyClass, NAME_MAX};
+pub use local::Resp;
 pub use parse_req::{parse_req, ReqState};
 pub use parse_rsp::{parse_rsp, RspState};
 

@@ -107,6 +107,7 @@ impl ReqState {
             (KeyClass::Argx, _) => Role::Key,
             (KeyClass::ArgKvx, i) if i % 2 == 1 => Role::Key,
             (KeyClass::ArgKvx, _) => Role::Val,
+            (KeyClass::Local, _) => Role::Val,
             (KeyClass::Eval, 2) | (KeyClass::NumkeysFirst, 1) => Role::Numkeys,
             (KeyClass::Eval, 3) | (KeyClass::NumkeysFirst, 2) => Role::Key,
             _ => Role::Opaque,
@@ -545,7 +546,7 @@ mod tests {
     req! { inline_eval, b"EVAL s 1 key\r\n", Eval, keys = [b"key"] }
 
     // rejected, consumed to the end
-    req! { unknown_command, b"*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n", reject UnknownCommand }
+    req! { unknown_command, b"*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\n", reject UnknownCommand }
     req! { unsupported_move, b"*3\r\n$4\r\nMOVE\r\n$1\r\nk\r\n$1\r\n1\r\n", reject UnknownCommand }
     req! { name_too_long, b"*1\r\n$30\r\nGEORADIUSBYMEMBERGEORADIUSBYME\r\n", reject UnknownCommand }
     req! { empty_name, b"*1\r\n$0\r\n\r\n", reject UnknownCommand }
@@ -605,7 +606,7 @@ mod tests {
 
     #[test]
     fn pipelined_requests_and_rejects_keep_the_stream() {
-        let input = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\nPING\r\n*3\r\n$3\r\nDEL\r\n$1\r\nx\r\n$0\r\n\r\n*1\r\n$3\r\nGET\r\n*1\r\n$4\r\nPI";
+        let input = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\nPING\r\n*3\r\n$3\r\nDEL\r\n$1\r\nx\r\n$0\r\n\r\n*1\r\n$3\r\nGET\r\n*1\r\n$4\r\nPI";
         let evs = parse_all(input, &Limits::default());
         let summary: Vec<_> = evs
             .iter()
@@ -620,7 +621,7 @@ mod tests {
             vec![
                 Some((redis(Cmd::Get), vec![b"a".to_vec()], None, false)),
                 Some((
-                    redis(Cmd::Select),
+                    redis(Cmd::Keys),
                     vec![],
                     Some(Reject::UnknownCommand),
                     false
