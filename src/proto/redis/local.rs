@@ -21,7 +21,7 @@
 //!   refuses every other subcommand with an error naming them.
 
 use super::commands::Cmd;
-use super::fragment::{push_bulk, push_i64};
+use super::fragment::{integer_reply, push_bulk, push_i64};
 use super::reply::push_sanitised;
 
 /// The protocol version of a client connection (HELLO 2 / HELLO 3).
@@ -146,7 +146,7 @@ pub fn hello_map(resp: Resp, id: u64, out: &mut Vec<u8>) {
         Resp::Resp3 => b":3\r\n",
     });
     push_bulk(b"id", out);
-    push_integer(id as i64, out);
+    integer_reply(id as i64, out);
     for (k, v) in [("mode", "standalone"), ("role", "master")] {
         push_bulk(k.as_bytes(), out);
         push_bulk(v.as_bytes(), out);
@@ -178,7 +178,7 @@ fn client(args: &[&[u8]], ctx: &Ctx<'_>, s: &mut Session, out: &mut Vec<u8>) {
         return out.extend_from_slice(b"' command\r\n");
     }
     match upper.as_slice() {
-        b"ID" => push_integer(ctx.id as i64, out),
+        b"ID" => integer_reply(ctx.id as i64, out),
         b"GETNAME" => match &s.name {
             Some(n) => push_bulk(n, out),
             None => push_null(s.resp, out),
@@ -245,13 +245,6 @@ fn parse_i64(b: &[u8]) -> Option<i64> {
     canonical
         .then(|| std::str::from_utf8(b).ok()?.parse().ok())
         .flatten()
-}
-
-/// `:n\r\n`.
-fn push_integer(n: i64, out: &mut Vec<u8>) {
-    out.push(b':');
-    push_i64(n, out);
-    out.extend_from_slice(b"\r\n");
 }
 
 /// The null reply of the protocol: `$-1` in RESP2, `_` in RESP3.
