@@ -295,7 +295,10 @@ impl Feed for RedisRsp {
         let most = lim.max_msg as usize + lim.max_line.max(24) as usize + 3;
         assert!(msg.len() <= most, "reply of {} bytes", msg.len());
         let r = ref_reply(msg);
-        assert!(r.is_some(), "the reference reader refuses a reply the parser took");
+        assert!(
+            r.is_some(),
+            "the reference reader refuses a reply the parser took"
+        );
         let Some(r) = r else { return snap_rsp(m, msg) };
         assert_eq!(r.len, msg.len(), "reply length");
         assert_eq!(m.kind, r.kind, "kind");
