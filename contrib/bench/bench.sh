@@ -18,10 +18,16 @@
 # memcached libmemcached-tools (and util-linux for taskset). Takes about
 # 2 minutes; everything it starts is stopped by pid on exit.
 #
+# Then a second table, nutcracker-rs alone: the same redis GET/SET load with
+# RESP2 clients and with RESP3 clients (redis-benchmark -3, HELLO 3 first),
+# alternating, and the RESP3/RESP2 ratios (0.5.0 cannot take part: it
+# closes a connection that sends HELLO).
+#
 # Environment: ROUNDS (default 3), ORIG (default /usr/sbin/nutcracker),
 # RUST (default target/release/nutcracker), BENCH_SHARED=1, SHARED_BENCH
 # (path of run.sh, default ../shared/bench/run.sh), SCENARIOS (a subset of
-# the names in the table).
+# the names in the table), RESP3_SCENARIOS (default "get-P1 set-P1 get-P32
+# set-P32"; empty: no RESP3 table).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -187,12 +193,14 @@ run_load() {
     pid=${!pid} rport=${!rport} mport=${!mport}
     t0=$(cpu_ticks "$pid")
     case $scen in
-    redis-*)
-        local test=${scen#redis-} p n
+    redis-* | redis3-*)
+        local test=${scen#redis*-} p n resp=()
         test=${test%%-*} p=${scen##*-P}
         if [ "$p" = 1 ]; then n=30000; else n=300000; fi
+        # redis3-*: every connection starts with HELLO 3 (RESP3 replies)
+        if [[ $scen == redis3-* ]]; then resp=(-3); fi
         out=$(timeout 60 "${on_load_cpu[@]}" redis-benchmark -h 127.0.0.1 -p "$rport" -c 50 -n "$n" \
-            -P "$p" -r 100000 -d 32 -t "$test" --csv 2>/dev/null)
+            -P "$p" -r 100000 -d 32 -t "$test" "${resp[@]}" --csv 2>/dev/null)
         rps=$(awk -F'","' -v t="${test^^}" '$1 == "\"" t { print $2 }' <<<"$out")
         reqs=$n
         ;;
@@ -253,6 +261,32 @@ for scen in "${scenarios[@]}"; do
 done
 awk -v t="$log_tp" -v c="$log_cpu" -v n="${#scenarios[@]}" 'BEGIN {
     printf "geomean rust/original: throughput %.2fx, cpu per request %.2fx\n", exp(t / n), exp(c / n) }'
+
+# RESP3 next to RESP2, nutcracker-rs only (0.5.0 closes a connection that
+# sends HELLO): the same GET/SET load, the clients in RESP2 then in RESP3
+# (redis-benchmark -3), alternating. Target: RESP3 within 10% of RESP2.
+resp3_scenarios=(${RESP3_SCENARIOS-get-P1 set-P1 get-P32 set-P32})
+if ((${#resp3_scenarios[@]} > 0)); then
+    echo
+    printf '%-16s %10s %10s %7s   %11s %11s %7s\n' "rust scenario" "resp2 rps" "resp3 rps" ratio "resp2 us/req" "resp3 us/req" ratio
+    run_load rust redis3-set-P32 >/dev/null # warm-up: the RESP3 server connections
+fi
+for s3 in "${resp3_scenarios[@]}"; do
+    declare -a a_rps=() b_rps=() a_cpu=() b_cpu=()
+    for ((round = 0; round < ROUNDS; round++)); do
+        if ((round % 2 == 0)); then order=(redis redis3); else order=(redis3 redis); fi
+        for kind in "${order[@]}"; do
+            read -r rps cpu < <(run_load rust "$kind-$s3") || true
+            [ -n "${cpu:-}" ] || exit 1
+            echo "bench: $kind-$s3 round $((round + 1)) rust: $rps req/s, $cpu us/req" >&2
+            if [ "$kind" = redis ]; then a_rps+=("$rps") a_cpu+=("$cpu"); else b_rps+=("$rps") b_cpu+=("$cpu"); fi
+        done
+    done
+    awk -v s="redis-$s3" -v a="$(median "${a_rps[@]}")" -v b="$(median "${b_rps[@]}")" \
+        -v c="$(median "${a_cpu[@]}")" -v d="$(median "${b_cpu[@]}")" 'BEGIN {
+        printf "%-16s %10.0f %10.0f %6.2fx   %11.2f %11.2f %6.2fx\n", s, a, b, b / a, c, d, d / c }'
+    unset a_rps b_rps a_cpu b_cpu
+done
 
 echo
 echo "The official ruler (checks every reply, CPU from schedstat, concurrent rounds):"

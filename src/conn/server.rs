@@ -5,9 +5,17 @@
 //! Connections are made lazily on first use (or at startup with
 //! `preconnect`), resolving the server's host every time.
 //!
+//! A redis server has two sets of connections: `conns` for RESP2 clients
+//! and `conns3`, switched to RESP3 by `HELLO 3` right after AUTH/SELECT,
+//! for clients that sent HELLO 3 (issue 14.2). A request always goes to a
+//! connection of its client's protocol, so replies are relayed untouched.
+//! A RESP3 push (`>`) answers no request: it is dropped, never paired.
+//!
 //! # Invariants
 //! - every id in `imsg_q` / `omsg_q` names a request with `in_server` set
 //!   and `server` pointing here;
+//! - a connection is in `conns` iff its `resp` is RESP2, in `conns3` iff
+//!   RESP3;
 //! - `rdata` holds the pieces of the response being received.
 
 use crate::conf::ServerAddr;
