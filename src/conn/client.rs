@@ -66,8 +66,7 @@ pub struct ClientConn {
 /// Takes a freshly accepted socket into the pool (§CONN.2).
 pub fn accept(core: &mut Core, p: PoolId, mut sock: Stream) {
     let limit = core.pools[p].conf.client_connections as usize;
-    if core.nclients >= core.opts.max_clients
-        || (limit > 0 && core.pools[p].nclients as usize >= limit)
+    if core.nclients >= core.max_clients || (limit > 0 && core.pools[p].nclients as usize >= limit)
     {
         // Tell the client why instead of a silent close (0.5.0).
         let msg: &[u8] = match core.pools[p].proto {
@@ -108,10 +107,7 @@ pub fn accept(core: &mut Core, p: PoolId, mut sock: Stream) {
         send_off: 0,
         eof: false,
         err_close: false,
-        session: Session {
-            authed: core.pools[p].conf.redis_auth.is_none(),
-            ..Session::default()
-        },
+        session: Session::default(),
         closing: false,
         pending_send: false,
         blocked: false,

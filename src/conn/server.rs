@@ -530,10 +530,12 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
     let mut c = core.servers.remove(id.idx as usize);
     c.sock.deregister(core.poll.registry());
     let (p, s) = (c.pool, c.server);
-    let srv = &mut core.pools[p].servers[s];
-    match c.resp {
-        Resp::Resp2 => srv.conns.retain(|x| *x != id),
-        Resp::Resp3 => srv.conns3.retain(|x| *x != id),
+    // The server may have left its pool already (a reload removed it).
+    if let Some(srv) = core.pools.get_mut(p).and_then(|x| x.servers.get_mut(s)) {
+        match c.resp {
+            Resp::Resp2 => srv.conns.retain(|x| *x != id),
+            Resp::Resp3 => srv.conns3.retain(|x| *x != id),
+        }
     }
     let sent = c.omsg_q.len();
     for (i, mid) in c.omsg_q.drain(..).chain(c.imsg_q.drain(..)).enumerate() {

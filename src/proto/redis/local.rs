@@ -40,7 +40,7 @@ pub const REDIS_VERSION: &str = "7.2.0";
 pub struct Session {
     pub resp: Resp,              // protocol of the replies
     pub name: Option<Box<[u8]>>, // CLIENT SETNAME / HELLO SETNAME
-    pub authed: bool,            // passed AUTH (or no redis_auth)
+    pub authed: Option<u32>,     // the pool's auth epoch at its last good AUTH
 }
 
 /// The pool and connection facts the answers depend on.
@@ -49,6 +49,16 @@ pub struct Ctx<'a> {
     pub id: u64,                   // the client connection's id (CLIENT ID)
     pub db: u32,                   // the pool's redis_db
     pub password: Option<&'a str>, // the pool's redis_auth
+    pub epoch: u32,                // the pool's auth epoch (a reload that changes
+                                   // redis_auth starts a new one)
+}
+
+impl Ctx<'_> {
+    /// Whether a session may run commands: no password, or AUTH passed
+    /// under the current one.
+    pub fn authed(&self, s: &Session) -> bool {
+        self.password.is_none() || s.authed == Some(self.epoch)
+    }
 }
 
 const NOPROTO: &[u8] = b"-NOPROTO unsupported protocol version\r\n";
@@ -71,10 +81,7 @@ pub fn answer(cmd: Cmd, args: &[&[u8]], ctx: &Ctx<'_>, s: &mut Session, out: &mu
         Cmd::Select => select(args.first().copied().unwrap_or(b""), ctx, out),
         Cmd::Echo => push_bulk(args.first().copied().unwrap_or(b""), out),
         Cmd::Reset => {
-            *s = Session {
-                authed: ctx.password.is_none(),
-                ..Session::default()
-            };
+            *s = Session::default();
             out.extend_from_slice(RESET);
         }
         _ => out.extend_from_slice(b"-ERR not a local command\r\n"),
@@ -111,7 +118,7 @@ fn hello(args: &[&[u8]], ctx: &Ctx<'_>, s: &mut Session, out: &mut Vec<u8>) {
             return out.extend_from_slice(b"'\r\n");
         }
     }
-    let mut authed = s.authed;
+    let mut authed = ctx.authed(s);
     if let Some((user, pass)) = auth {
         let ok = user == b"default" && ctx.password.is_none_or(|pw| pw.as_bytes() == pass);
         if !ok {
@@ -122,7 +129,9 @@ fn hello(args: &[&[u8]], ctx: &Ctx<'_>, s: &mut Session, out: &mut Vec<u8>) {
     if !authed {
         return out.extend_from_slice(HELLO_NOAUTH);
     }
-    s.authed = true;
+    if auth.is_some() {
+        s.authed = Some(ctx.epoch);
+    }
     if let Some(n) = name {
         s.name = (!n.is_empty()).then(|| n.into());
     }
@@ -263,11 +272,13 @@ mod tests {
         id: 7,
         db: 0,
         password: Some("pw"),
+        epoch: 1,
     };
     const OPEN: Ctx<'static> = Ctx {
         id: 7,
         db: 0,
         password: None,
+        epoch: 0,
     };
 
     fn run(cmd: Cmd, words: &str, ctx: &Ctx<'_>, s: &mut Session) -> String {
@@ -278,10 +289,7 @@ mod tests {
     }
 
     fn open() -> Session {
-        Session {
-            authed: true,
-            ..Session::default()
-        }
+        Session::default()
     }
 
     #[test]
@@ -364,14 +372,17 @@ mod tests {
         assert_eq!(s, Session::default());
         let r = run(Cmd::Hello, "3 AUTH default pw SETNAME app", &PW, &mut s);
         assert!(r.starts_with("%7\r\n"));
-        assert!(s.authed && s.resp == Resp::Resp3);
+        assert!(PW.authed(&s) && s.resp == Resp::Resp3);
         assert_eq!(s.name.as_deref(), Some(&b"app"[..]));
         // a failed AUTH inside HELLO does not de-authenticate (as redis)
         assert_eq!(
             run(Cmd::Hello, "2 AUTH default bad", &PW, &mut s).as_bytes(),
             WRONGPASS
         );
-        assert!(s.authed && s.resp == Resp::Resp3);
+        assert!(PW.authed(&s) && s.resp == Resp::Resp3);
+        // a new password (reload) needs a new AUTH
+        let pw2 = Ctx { epoch: 2, ..PW };
+        assert_eq!(run(Cmd::Hello, "3", &pw2, &mut s).as_bytes(), HELLO_NOAUTH);
         // without redis_auth, `default` takes any password
         let mut o = Session::default();
         assert!(run(Cmd::Hello, "2 AUTH default x", &OPEN, &mut o).starts_with("*14"));
@@ -435,17 +446,11 @@ mod tests {
         s = Session {
             resp: Resp::Resp3,
             name: Some(b"n".to_vec().into()),
-            authed: true,
+            authed: Some(1),
         };
         assert_eq!(run(Cmd::Reset, "", &PW, &mut s), "+RESET\r\n");
-        assert_eq!(
-            s,
-            Session::default(),
-            "RESET: RESP2, no name, not authenticated"
-        );
-        s.resp = Resp::Resp3;
-        run(Cmd::Reset, "", &OPEN, &mut s);
-        assert_eq!(s, open());
+        assert_eq!(s, open(), "RESET: RESP2, no name, not authenticated");
+        assert!(!PW.authed(&s) && OPEN.authed(&s));
     }
 
     #[test]
