@@ -20,7 +20,8 @@
 //! - responses: the kind matches the first byte or word, elements tile the
 //!   reply, integers read back;
 //! - split invariance: any chunking, any limits, the same messages;
-//! - fragment/coalesce: the coalesced reply equals the unfragmented one.
+//! - fragment/coalesce: the coalesced reply equals the unfragmented one,
+//!   for RESP2 and RESP3 clients.
 //!
 //! Not part of the proxy's API (`#[doc(hidden)]`); allocation here is free.
 
@@ -695,9 +696,10 @@ enum FragCmd {
 }
 
 /// A model backend: the reply a server holding the model data gives to
-/// `cmd` over `keys` (and `vals`, MSET). A key is a hit unless its hash is
+/// `cmd` over `keys` (and `vals`, MSET), on a connection in `resp` (a MGET
+/// miss is `$-1` in RESP2, `_` in RESP3). A key is a hit unless its hash is
 /// a multiple of 3; its value derives from its hash.
-fn model_reply(cmd: FragCmd, keys: &[&[u8]], out: &mut Vec<u8>) {
+fn model_reply(cmd: FragCmd, resp: redis::Resp, keys: &[&[u8]], out: &mut Vec<u8>) {
     let hit = |k: &[u8]| !fnv(k).is_multiple_of(3);
     match cmd {
         FragCmd::Redis(redis::Cmd::Mget) => {
@@ -705,7 +707,7 @@ fn model_reply(cmd: FragCmd, keys: &[&[u8]], out: &mut Vec<u8>) {
             for k in keys {
                 match hit(k) {
                     true => redis::fragment::push_bulk(&model_value(k), out),
-                    false => out.extend_from_slice(b"$-1\r\n"),
+                    false => redis::local::push_null(resp, out),
                 }
             }
         }
@@ -749,10 +751,11 @@ fn model_value(k: &[u8]) -> Vec<u8> {
     v
 }
 
-/// Builds a request from fuzz bytes: `data[0]` picks the command, `data[1]`
-/// the number of servers (1..=4) and where reply chunks are cut, the rest
-/// splits on 0xff into keys (MSET: key, value, key, value ...).
-fn build_request(data: &[u8]) -> Option<(FragCmd, Vec<u8>, usize, u8)> {
+/// Builds a request from fuzz bytes: `data[0]` picks the command (and, odd
+/// `data[0] / 6`, a RESP3 client), `data[1]` the number of servers (1..=4)
+/// and where reply chunks are cut, the rest splits on 0xff into keys (MSET:
+/// key, value, key, value ...).
+fn build_request(data: &[u8]) -> Option<(FragCmd, redis::Resp, Vec<u8>, usize, u8)> {
     let (&sel, &srv) = (data.first()?, data.get(1)?);
     let cmds = [
         FragCmd::Redis(redis::Cmd::Mget),
@@ -763,6 +766,10 @@ fn build_request(data: &[u8]) -> Option<(FragCmd, Vec<u8>, usize, u8)> {
         FragCmd::Memcache(memcache::Cmd::Gets),
     ];
     let cmd = cmds[usize::from(sel) % cmds.len()];
+    let resp = match (usize::from(sel) / cmds.len()) % 2 {
+        0 => redis::Resp::Resp2,
+        _ => redis::Resp::Resp3,
+    };
     let mut args: Vec<&[u8]> = data[2..].split(|&b| b == 0xff).collect();
     args.truncate(64);
     let mut req = Vec::new();
@@ -801,7 +808,7 @@ fn build_request(data: &[u8]) -> Option<(FragCmd, Vec<u8>, usize, u8)> {
             req.extend_from_slice(b"\r\n");
         }
     }
-    Some((cmd, req, 1 + usize::from(srv % 4), srv / 4))
+    Some((cmd, resp, req, 1 + usize::from(srv % 4), srv / 4))
 }
 
 /// Fragment/coalesce: a multi-key request built from `data` is parsed,
@@ -811,7 +818,7 @@ fn build_request(data: &[u8]) -> Option<(FragCmd, Vec<u8>, usize, u8)> {
 /// core's coalescing must rebuild the reply the model gives to the whole
 /// request.
 pub fn check_fragment(data: &[u8]) {
-    let Some((cmd, req, nsrv, cut)) = build_request(data) else {
+    let Some((cmd, resp, req, nsrv, cut)) = build_request(data) else {
         return;
     };
     let lim = Limits::default();
@@ -831,7 +838,7 @@ pub fn check_fragment(data: &[u8]) {
     let keys: Vec<&[u8]> = p.keys.iter().map(|&k| at(&req, k, "key")).collect();
     // the model's answer to the whole request
     let mut whole = Vec::new();
-    model_reply(cmd, &keys, &mut whole);
+    model_reply(cmd, resp, &keys, &mut whole);
     // route: the pool's hash is stood in for by FNV-1a
     let key_srv: Vec<usize> = keys
         .iter()
@@ -856,7 +863,7 @@ pub fn check_fragment(data: &[u8]) {
         let want: Vec<&[u8]> = idx.iter().map(|&i| keys[i]).collect();
         assert_eq!(sub_keys, want, "fragment for server {s} carries other keys");
         let mut reply = Vec::new();
-        model_reply(cmd, &want, &mut reply);
+        model_reply(cmd, resp, &want, &mut reply);
         let id = msgs.alloc(Owner::Child(MsgId::default()));
         let Some(c) = msgs.get_mut(id) else {
             return;
@@ -973,7 +980,7 @@ mod tests {
 
     #[test]
     fn fragments_coalesce_to_the_whole_reply() {
-        for sel in 0..6u8 {
+        for sel in 0..12u8 {
             for srv in [0u8, 1, 3, 7, 250] {
                 let mut d = vec![sel, srv];
                 d.extend_from_slice(b"a\xffbb\xffccc\xffa\xff\xffdd dd\xffe\r\nf");
