@@ -70,6 +70,11 @@ impl Server {
     pub fn live(&self) -> bool {
         self.retry_at.is_none()
     }
+
+    /// Every open connection, RESP2 and RESP3 (`conns` then `conns3`).
+    pub fn all_conns(&self) -> impl Iterator<Item = ServerConnId> + '_ {
+        self.conns.iter().chain(&self.conns3).copied()
+    }
 }
 
 /// What a pool does (twemproxy: struct server_pool).

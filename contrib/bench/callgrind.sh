@@ -11,13 +11,15 @@
 # clients and for RESP3 clients (redis-benchmark -3), and the ratio.
 #
 # Usage: contrib/bench/callgrind.sh [BIN]; N (default 100000) requests per
-# run, KEEP=1 keeps the dumps. Needs valgrind, redis-server, redis-benchmark, redis-cli. Everything
+# run, RESPS=2 for RESP2 only (a binary without HELLO), KEEP=1 keeps the
+# dumps. Needs valgrind, redis-server, redis-benchmark, redis-cli. Everything
 # it starts is stopped by pid on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 BIN=$(realpath "${1:-target/release/nutcracker}")
 N=${N:-100000}
+RESPS=${RESPS:-2 3} # RESPS=2: RESP2 only (a binary without HELLO)
 dir=$(mktemp -d "${TMPDIR:-/tmp}/nutcracker-callgrind.XXXXXX")
 KEEP=${KEEP:-}
 pids=()
@@ -80,7 +82,7 @@ printf '%-14s %12s %12s %7s\n' scenario "resp2 Ir/req" "resp3 Ir/req" ratio
 for scen in get-1 set-1 get-32 set-32; do
     t=${scen%-*} p=${scen#*-}
     declare -a ir=()
-    for resp in 2 3; do
+    for resp in $RESPS; do
         flag=()
         if [ "$resp" = 3 ]; then flag=(-3); fi
         load "$t" "$p" "${flag[@]}" >/dev/null # warm-up: connections, buffers
@@ -88,6 +90,6 @@ for scen in get-1 set-1 get-32 set-32; do
         load "$t" "$p" "${flag[@]}"
         dump_ir
     done
-    awk -v s="$scen" -v a="${ir[0]}" -v b="${ir[1]}" -v n="$N" 'BEGIN {
+    awk -v s="$scen" -v a="${ir[0]}" -v b="${ir[1]:-0}" -v n="$N" 'BEGIN {
         printf "%-14s %12.0f %12.0f %6.3fx\n", s, a / n, b / n, b / a }'
 done
