@@ -43,10 +43,43 @@ fn version_block_names_this_project() {
     let out = run_nutcracker(&["-V"]);
     let first = stderr(&out).lines().next().unwrap_or_default().to_string();
     let want = format!(
-        "This is nutcracker-rs-{} (compatible with nutcracker-0.5.0)",
-        env!("CARGO_PKG_VERSION")
+        "This is nutcracker-0.5.0+rs.{v} (nutcracker-rs {v})",
+        v = env!("CARGO_PKG_VERSION")
     );
     assert_eq!(first, want);
+}
+
+/// Scripts cut the word after `This is nutcracker-` and compare versions
+/// (twemproxy's test harness; `sort -V`): ours sorts after 0.5.0 and its
+/// predecessors, before any later upstream release.
+#[test]
+fn version_orders_after_0_5_0() {
+    let out = run_nutcracker(&["-V"]);
+    let text = stderr(&out);
+    let first = text.lines().next().unwrap_or_default();
+    let word = first.split_whitespace().nth(2).unwrap_or_default();
+    let ours = word.strip_prefix("nutcracker-").unwrap_or_default();
+    assert!(ours.starts_with("0.5.0+"), "{first}");
+    let input = format!("0.5.1\n{ours}\n0.4.1\n0.5.0\n0.3.0\n");
+    let mut sort = std::process::Command::new("sort")
+        .arg("-V")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    sort.stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let sorted = String::from_utf8(sort.wait_with_output().unwrap().stdout).unwrap();
+    let order: Vec<&str> = sorted.lines().collect();
+    assert_eq!(
+        order,
+        ["0.3.0", "0.4.1", "0.5.0", ours, "0.5.1"],
+        "{sorted}"
+    );
 }
 
 #[test]
@@ -214,7 +247,7 @@ fn log_lines_have_the_0_5_0_header() {
         (b'[', b'-', b'-', b' ', b':', b':', b'.', b']')
     );
     let msg = format!(
-        "nutcracker-rs-{} built for Linux ",
+        "nutcracker-0.5.0+rs.{} built for Linux ",
         env!("CARGO_PKG_VERSION")
     );
     assert!(banner.contains(&msg), "{banner}");
