@@ -22,12 +22,16 @@
 //! - `log::max_level()` always equals `filter(level)`, so a disabled
 //!   `log::debug!` costs one compare and never formats.
 //! - A line is at most [`LOG_MAX_LEN`] bytes including its `\n`.
+//! - `LOG_FD` is the descriptor of the current sink (2 for stderr); a new
+//!   file's descriptor is published before the old file is closed, so the
+//!   fatal-signal handler ([`write_raw`]) never writes to a stale one.
 
 use std::fmt::{self, Write as _};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::fs::OpenOptionsExt;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::os::unix::io::AsRawFd;
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -71,6 +75,8 @@ impl fmt::Display for LogError {
 impl std::error::Error for LogError {}
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
+/// Descriptor of the current sink, for [`write_raw`] (see the invariants).
+static LOG_FD: AtomicI32 = AtomicI32::new(libc::STDERR_FILENO);
 
 /// Installs the process logger (§SIG.3 step 1). `output` None or empty means stderr.
 pub fn init(level: u32, output: Option<&str>) -> Result<(), LogError> {
@@ -90,6 +96,9 @@ pub fn init(level: u32, output: Option<&str>) -> Result<(), LogError> {
         },
     };
     let level = level.min(LOG_LEVEL_MAX);
+    if let Sink::File { file, .. } = &sink {
+        LOG_FD.store(file.as_raw_fd(), Ordering::Release);
+    }
     let logger = LOGGER.get_or_init(|| Logger {
         level: AtomicU32::new(level),
         sink: Mutex::new(sink),
@@ -152,7 +161,10 @@ pub fn reopen() {
     };
     if let Sink::File { path, file } = &mut *sink {
         match open_log(path) {
-            Ok(f) => *file = f,
+            Ok(f) => {
+                LOG_FD.store(f.as_raw_fd(), Ordering::Release);
+                *file = f; // closes the old file only now
+            }
             Err(e) => {
                 let _ = writeln!(
                     io::stderr(),
@@ -187,6 +199,19 @@ pub fn signal_line(args: fmt::Arguments<'_>) {
     let _ = line.write_str("[.......................] ");
     let _ = line.write_fmt(args);
     emit(&mut line);
+}
+
+/// Writes `bytes` to the log with one `write(2)` and nothing else:
+/// async-signal-safe, for the fatal-signal handler (twemproxy: `log_safe`
+/// from `signal_handler`). No lock is taken, so the line may land between
+/// two lines of a thread that was writing, never inside one (each line is
+/// one `write` on an `O_APPEND` file).
+#[allow(unsafe_code)]
+pub fn write_raw(bytes: &[u8]) {
+    let fd = LOG_FD.load(Ordering::Acquire);
+    // SAFETY: write(2) reads `bytes.len()` bytes from a live slice; a stale
+    // or closed descriptor only makes it fail, which is ignored.
+    let _ = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
 }
 
 fn emit(line: &mut Line) {

@@ -310,6 +310,48 @@ fn sigint_exits_1_and_removes_the_pid_file() {
     assert!(!std::path::Path::new(&pid).exists());
 }
 
+/// A fatal signal is logged (§SIG.6), then kills the process with its
+/// default action, so the service manager sees the signal and a core is
+/// dumped where core dumps are enabled.
+#[test]
+fn fatal_signals_are_logged_then_kill_with_their_default_action() {
+    no_core_files();
+    for (sig, line) in [
+        (
+            libc::SIGSEGV,
+            "signal 11 (SIGSEGV) received, core dumping\n",
+        ),
+        (libc::SIGBUS, "signal 7 (SIGBUS) received, core dumping\n"),
+        (libc::SIGABRT, "signal 6 (SIGABRT) received, core dumping\n"),
+    ] {
+        // -v 0: the line is written whatever the level, like 0.5.0's
+        let mut p = Proxy::start(&simple_yaml(true), &["-v", "0"]);
+        p.proc.signal(sig);
+        let status = p.proc.wait_exit(WAIT).expect("still running");
+        use std::os::unix::process::ExitStatusExt as _;
+        assert_eq!(status.signal(), Some(sig), "{status:?}");
+        let text = p.log_text();
+        assert!(
+            text.contains(&format!("\n[.......................] {line}")),
+            "{text}"
+        );
+        assert!(!text.contains("done, rabbit done"), "{text}");
+    }
+}
+
+/// Sets this test process's core-size limit (inherited by the proxies it
+/// starts) to 0, so a test that kills a proxy with SIGSEGV leaves no core.
+#[allow(unsafe_code)]
+fn no_core_files() {
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: setrlimit reads one live, initialised struct.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) };
+    assert_eq!(rc, 0);
+}
+
 #[test]
 fn stale_pid_file_is_replaced() {
     let dir = TempDir::new("stale");
