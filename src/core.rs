@@ -191,7 +191,7 @@ impl Core {
         for p in 0..self.pools.len() {
             if self.pools[p].conf.preconnect {
                 for s in 0..self.pools[p].servers.len() {
-                    if let Err(e) = server::connect(self, p, s) {
+                    if let Err(e) = server::connect(self, p, s, 0) {
                         log::warn!(
                             "connect to server '{}' failed, ignored: {}",
                             self.pools[p].servers[s].pname,

@@ -4,7 +4,17 @@
 //! distribution) and keeps each server's failure state: consecutive
 //! failures, ejection and the time it may come back (§FAIL.1–2). The
 //! connections themselves live in `Core::servers`; a `Server` only lists
-//! the ids of its own.
+//! the ids of its own, by lane.
+//!
+//! # Lanes (`server_connections` > 1)
+//! Each client is given a lane, round robin over the pool's clients, at its
+//! first request to a server; every request of that client to server `s`
+//! goes on connection `lane % server_connections` of `s`. So one client's
+//! requests reach a server in the order it sent them (a redis INCR; INCR
+//! pipelined reads 1 then 2; 0.5.0 spread them over the connections, which
+//! could reorder them, twemproxy #368), while many clients spread over all
+//! the connections. A closed connection's lane reconnects on its next
+//! request; requests queued while it connects wait on it, in order.
 //!
 //! # Invariants
 //! - `router` is built from exactly the servers with `live()` true;
@@ -27,11 +37,10 @@ pub struct Server {
     pub pname: String,    // as configured, for logs
     pub addr: ServerAddr, // resolved at every connect
     pub weight: u32,
-    pub conns: Vec<ServerConnId>, // open connections, at most server_connections
-    pub rr: usize,                // round-robin cursor over `conns`
-    pub failures: u32,            // consecutive failures
-    pub retry_at: Option<Instant>, // ejected until then
-    pub probing: bool,            // ejected, retry time passed, probe in flight
+    pub conns: Vec<Option<ServerConnId>>, // open connections by lane (< server_connections)
+    pub failures: u32,                    // consecutive failures
+    pub retry_at: Option<Instant>,        // ejected until then
+    pub probing: bool,                    // ejected, retry time passed, probe in flight
 }
 
 impl Server {
@@ -50,6 +59,7 @@ pub struct ServerPool {
     pub timeout: Option<Duration>,   // per request and per connect
     pub next_retry: Option<Instant>, // earliest retry_at of ejected servers
     pub nclients: u32,               // client connections of this pool
+    pub next_lane: u32,              // lane of the next client to send a request
 }
 
 /// Result of a failure report.
@@ -76,7 +86,6 @@ impl ServerPool {
                 addr: s.addr.clone(),
                 weight: s.weight,
                 conns: Vec::new(),
-                rr: 0,
                 failures: 0,
                 retry_at: None,
                 probing: false,
@@ -94,6 +103,7 @@ impl ServerPool {
             servers,
             next_retry: None,
             nclients: 0,
+            next_lane: 0,
         }
     }
 

@@ -142,3 +142,37 @@ fn concurrent_pipelines_keep_their_own_order() {
         assert!(kinds.values().sum::<usize>() == 2_500, "{kinds:?}");
     }
 }
+
+/// With `server_connections: 4` each client still sees its own requests to
+/// a server run in the order it sent them (0.5.0 spread them over the
+/// connections, twemproxy #368), while the clients together use all four
+/// connections of each server.
+#[test]
+fn server_connections_keep_each_clients_order() {
+    let pool = start_redis_pool(1, "  server_connections: 4\n", &[]);
+    let port = pool.port;
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let key = format!("ctr:{c}");
+                let one = resp(&[b"INCR", key.as_bytes()]);
+                let reqs: Vec<u8> = (0..500).flat_map(|_| one.clone()).collect();
+                let replies = pipeline(port, reqs, 500, |i| 1 + (i * 7919) % 3000);
+                for (i, r) in replies.iter().enumerate() {
+                    let want = format!(":{}\r\n", i + 1);
+                    assert_eq!(String::from_utf8_lossy(r), want, "client {c} reply {i}");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    // Every connection of every server carried INCRs.
+    for b in &pool.backends {
+        let list = RespConn::connect(b.port).call_words("CLIENT LIST");
+        let list = String::from_utf8_lossy(&list);
+        let incr = list.lines().filter(|l| l.contains(" cmd=incr ")).count();
+        assert_eq!(incr, 4, "{list}");
+    }
+}

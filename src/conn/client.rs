@@ -60,6 +60,7 @@ pub struct ClientConn {
     pub naccounted: usize,          // leading omsg_q entries counted in rsp_bytes
     pub throttled: Option<Instant>, // reading paused since (unread replies over the limit)
     pub hup: bool,                  // the peer's FIN was reported: read on to EOF
+    pub lane: Option<u32>,          // server connection lane, from the first request (pool.rs)
 }
 
 /// Takes a freshly accepted socket into the pool (§CONN.2).
@@ -115,6 +116,7 @@ pub fn accept(core: &mut Core, p: usize, mut sock: Stream) {
         naccounted: 0,
         throttled: None,
         hup: false,
+        lane: None,
     });
     core.nclients += 1;
     core.pools[p].nclients += 1;

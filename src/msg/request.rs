@@ -207,14 +207,33 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
             c.omsg_q.push_back(mid);
         }
     }
-    if let Err(e) = route.and_then(|s| req_enqueue(core, p, s, mid)) {
+    let lane = lane(core, cid, p);
+    if let Err(e) = route.and_then(|s| req_enqueue(core, p, s, lane, mid)) {
         req_fail(core, mid, e);
     }
 }
 
-/// Queues a request on a connection of server `s` of pool `p`.
-pub fn req_enqueue(core: &mut Core, p: usize, s: usize, mid: MsgId) -> Result<(), i32> {
-    let sid = server::conn_for(core, p, s)?;
+/// The lane of client `cid` of pool `p`, given at its first request (see
+/// `pool`, Lanes).
+fn lane(core: &mut Core, cid: ClientId, p: usize) -> u32 {
+    let Core { clients, pools, .. } = core;
+    let Some(c) = clients
+        .get_mut(cid.idx as usize)
+        .filter(|c| c.gen == cid.gen)
+    else {
+        return 0;
+    };
+    *c.lane.get_or_insert_with(|| {
+        let pool = &mut pools[p];
+        let lane = pool.next_lane;
+        pool.next_lane = lane.wrapping_add(1);
+        lane
+    })
+}
+
+/// Queues a request on the connection of server `s` of pool `p` for `lane`.
+pub fn req_enqueue(core: &mut Core, p: usize, s: usize, lane: u32, mid: MsgId) -> Result<(), i32> {
+    let sid = server::conn_for(core, p, s, lane)?;
     let Some(conn) = core.server(sid) else {
         return Err(libc::ECONNREFUSED);
     };
@@ -305,9 +324,10 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
         c.omsg_q.push_back(mid);
     }
     core.metrics.pool(p).fragments += nchild as i64;
+    let lane = lane(core, cid, p);
     for (i, (t, _, _)) in targets.into_iter().enumerate() {
         let child = children[i];
-        if let Err(e) = t.and_then(|s| req_enqueue(core, p, s, child)) {
+        if let Err(e) = t.and_then(|s| req_enqueue(core, p, s, lane, child)) {
             req_fail(core, child, e);
         }
     }
