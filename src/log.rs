@@ -18,6 +18,13 @@
 //! | 7..=8  | + debug                        |
 //! | 9..=11 | + trace                        |
 //!
+//! The event loop batches its lines ([`batch_begin`]): they collect in a
+//! per-thread buffer written with one `write(2)` per loop iteration
+//! ([`flush`]) or when 64 KiB have piled up, so a flood of logged events
+//! (rejected requests, `-v 11`) costs formatting, not a system call per line.
+//! Lines of other threads, and everything when no batch is open, are written
+//! at once. A crash loses at most the current iteration's lines.
+//!
 //! # Invariants
 //! - `log::max_level()` always equals `filter(level)`, so a disabled
 //!   `log::debug!` costs one compare and never formats.
@@ -26,6 +33,7 @@
 //!   file's descriptor is published before the old file is closed, so the
 //!   fatal-signal handler ([`write_raw`]) never writes to a stale one.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
@@ -75,6 +83,14 @@ impl fmt::Display for LogError {
 impl std::error::Error for LogError {}
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
+/// Bytes of batched lines that trigger a write before the iteration ends.
+const BATCH_MAX: usize = 64 * 1024;
+
+thread_local! {
+    /// This thread's lines not yet written, while a batch is open.
+    static BATCH: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
+
 /// Descriptor of the current sink, for [`write_raw`] (see the invariants).
 static LOG_FD: AtomicI32 = AtomicI32::new(libc::STDERR_FILENO);
 
@@ -155,6 +171,7 @@ fn set_level_by(step: impl Fn(u32) -> Option<u32>) -> Option<u32> {
 /// Reopens the log file (SIGHUP, for logrotate); a no-op for stderr. On
 /// failure the old file stays in use and the reason goes to stderr.
 pub fn reopen() {
+    flush(); // lines logged before the signal belong to the old file
     let Some(logger) = LOGGER.get() else { return };
     let Ok(mut sink) = logger.sink.lock() else {
         return;
@@ -214,12 +231,62 @@ pub fn write_raw(bytes: &[u8]) {
     let _ = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
 }
 
+/// Opens a batch on this thread (the event loop): lines wait for [`flush`].
+pub fn batch_begin() {
+    BATCH.with(|b| *b.borrow_mut() = Some(Vec::with_capacity(BATCH_MAX)));
+}
+
+/// Writes this thread's batched lines, and closes the batch.
+pub fn batch_end() {
+    flush();
+    BATCH.with(|b| *b.borrow_mut() = None);
+}
+
+/// Writes this thread's batched lines with one `write(2)`; the batch stays
+/// open.
+pub fn flush() {
+    BATCH.with(|b| {
+        if let Ok(mut b) = b.try_borrow_mut() {
+            if let Some(buf) = b.as_mut().filter(|buf| !buf.is_empty()) {
+                write_now(buf);
+                buf.clear();
+            }
+        }
+    });
+}
+
+/// Adds a whole line to this thread's batch, or writes it if none is open.
+fn put(line: &[u8]) {
+    let batched = BATCH.with(|b| {
+        let Ok(mut b) = b.try_borrow_mut() else {
+            return false;
+        };
+        let Some(buf) = b.as_mut() else {
+            return false;
+        };
+        if buf.len() + line.len() > BATCH_MAX {
+            write_now(buf);
+            buf.clear();
+        }
+        buf.extend_from_slice(line); // within the capacity: no allocation
+        true
+    });
+    if !batched {
+        write_now(line);
+    }
+}
+
+fn write_now(bytes: &[u8]) {
+    match LOGGER.get() {
+        Some(logger) => logger.write_line(bytes),
+        None => {
+            let _ = io::stderr().write_all(bytes);
+        }
+    }
+}
+
 fn emit(line: &mut Line) {
-    let Some(logger) = LOGGER.get() else {
-        let _ = io::stderr().write_all(line.finish());
-        return;
-    };
-    logger.write_line(line.finish());
+    put(line.finish());
 }
 
 impl Logger {
@@ -253,7 +320,7 @@ impl ::log::Log for Logger {
             record.line().unwrap_or(0),
         );
         let _ = line.write_fmt(*record.args());
-        self.write_line(line.finish());
+        put(line.finish());
     }
 
     fn flush(&self) {}
@@ -423,6 +490,28 @@ mod tests {
             strerror(&io::Error::from_raw_os_error(libc::EACCES)),
             "Permission denied"
         );
+    }
+
+    #[test]
+    fn batched_lines_wait_for_flush() {
+        let pending = || BATCH.with(|b| b.borrow().as_ref().map(Vec::len));
+        assert_eq!(pending(), None);
+        put(b""); // no batch: written at once
+        batch_begin();
+        put(b"");
+        assert_eq!(pending(), Some(0));
+        // Lines pile up to BATCH_MAX, then are written whole.
+        let line = [b'\n'; 200];
+        for _ in 0..BATCH_MAX / 200 {
+            put(&line);
+        }
+        assert_eq!(pending(), Some(BATCH_MAX / 200 * 200));
+        put(&line);
+        assert_eq!(pending(), Some(200));
+        flush();
+        assert_eq!(pending(), Some(0));
+        batch_end();
+        assert_eq!(pending(), None);
     }
 
     #[test]
