@@ -8,9 +8,10 @@
 
 mod common;
 
-use common::{resp, start_redis, start_redis_pool, RespConn};
+use common::{resp, resp_words, start_redis, start_redis_pool, wait_stats, RespConn};
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::time::Duration;
 
 /// A request and, for the ones redis answers differently, the proxy's reply.
 type Step = (Vec<u8>, Option<&'static [u8]>);
@@ -175,4 +176,38 @@ fn server_connections_keep_each_clients_order() {
         let incr = list.lines().filter(|l| l.contains(" cmd=incr ")).count();
         assert_eq!(incr, 4, "{list}");
     }
+}
+
+/// A client's lane reconnects after its server connection is closed, and
+/// its requests still run in order on the new connection.
+#[test]
+fn a_lane_reconnects_and_keeps_order() {
+    let pool = start_redis_pool(1, "  server_connections: 3\n", &[]);
+    let backend = pool.backends[0].port;
+    let mut clients: Vec<RespConn> = (0..3).map(|_| RespConn::connect(pool.port)).collect();
+    for (c, conn) in clients.iter_mut().enumerate() {
+        assert_eq!(conn.call_words(&format!("INCR lane:{c}")), b":1\r\n");
+    }
+    // The backend closes every connection of the proxy.
+    let mut admin = RespConn::connect(backend);
+    let killed = admin.call_words("CLIENT KILL TYPE normal SKIPME yes");
+    assert_eq!(killed, b":3\r\n");
+    let (seen, st) = wait_stats(pool.proxy.stats_port, Duration::from_secs(5), |m| {
+        m.get("alpha/s0/server_eof") == Some(&3)
+    });
+    assert!(seen, "{:?}", st.get("alpha/s0/server_eof"));
+    // Each lane opens a new connection on its next request, where the
+    // client's pipeline runs in order.
+    for (c, conn) in clients.iter_mut().enumerate() {
+        let one = resp_words(&format!("INCR lane:{c}"));
+        conn.send(&one.repeat(200));
+        for i in 0..200 {
+            let want = format!(":{}\r\n", i + 2);
+            assert_eq!(conn.read(), want.as_bytes(), "client {c} reply {i}");
+        }
+    }
+    let (_, st) = wait_stats(pool.proxy.stats_port, Duration::from_secs(5), |m| {
+        m.get("alpha/s0/server_connections") == Some(&3)
+    });
+    assert_eq!(st.get("alpha/s0/server_connections"), Some(&3));
 }
