@@ -507,9 +507,12 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
     let mut c = core.servers.remove(id.idx as usize);
     c.sock.deregister(core.poll.registry());
     let (p, s) = (c.pool, c.server);
-    for lane in &mut core.pools[p].servers[s].conns {
-        if *lane == Some(id) {
-            *lane = None;
+    // The server may have left its pool already (a reload removed it).
+    if let Some(srv) = core.pools.get_mut(p).and_then(|x| x.servers.get_mut(s)) {
+        for lane in &mut srv.conns {
+            if *lane == Some(id) {
+                *lane = None;
+            }
         }
     }
     let sent = c.omsg_q.len();
