@@ -211,7 +211,6 @@ fn ten_thousand_key_mget_costs_linear_time() {
     }
     let dir = common::TempDir::new("mget");
     let conf = dir.write("nc.yml", &yaml);
-    // A free loopback stats port: the default 22222 may be taken.
     let stats = common::free_port().to_string();
     let _proxy = common::Proc::spawn(
         "nutcracker",
