@@ -4,7 +4,19 @@
 //! distribution) and keeps each server's failure state: consecutive
 //! failures, ejection and the time it may come back (§FAIL.1–2). The
 //! connections themselves live in `Core::servers`; a `Server` only lists
-//! the ids of its own.
+//! the ids of its own, by lane.
+//!
+//! # Lanes (`server_connections` > 1)
+//! Each client is given a lane, round robin over the pool's clients, at its
+//! first request to a server; every request of that client to server `s`
+//! goes on connection `lane % server_connections` of `s`. So one client's
+//! requests reach a server in the order it sent them (a redis INCR; INCR
+//! pipelined reads 1 then 2; 0.5.0 spread them over the connections, which
+//! could reorder them, twemproxy #368), while many clients spread over all
+//! the connections. A closed connection's lane reconnects on its next
+//! request; requests queued while it connects wait on it, in order.
+//! Redis clients that switched to RESP3 (HELLO 3) have lanes of their own,
+//! `conns3`, on connections opened with HELLO 3 (issue 14.2).
 //!
 //! A pool owns everything derived from its configuration: the `PoolConf`
 //! itself, the servers, the router, the request limits and the order the
@@ -30,6 +42,7 @@
 
 use crate::conf::{PoolConf, ServerAddr, ServerConf};
 use crate::hashkit::{length_first, Router};
+use crate::proto::redis::Resp;
 use crate::proto::{Limits, Proto};
 use crate::token::{PoolId, ServerConnId, ServerId, Slots};
 use std::time::{Duration, Instant};
@@ -41,16 +54,36 @@ pub struct Server {
     pub pname: String,    // as configured, for logs
     pub addr: ServerAddr, // resolved at every connect
     pub weight: u32,
-    pub conns: Vec<ServerConnId>, // open connections, at most server_connections
-    pub rr: usize,                // round-robin cursor over `conns`
-    pub conns3: Vec<ServerConnId>, // redis: connections switched to RESP3 (for RESP3 clients)
-    pub rr3: usize,               // round-robin cursor over `conns3`
-    pub failures: u32,            // consecutive failures
-    pub retry_at: Option<Instant>, // ejected until then
-    pub probing: bool,            // ejected, retry time passed, probe in flight
+    pub conns: Vec<Option<ServerConnId>>, // open connections by lane (< server_connections)
+    pub conns3: Vec<Option<ServerConnId>>, // redis: RESP3 connections by lane (HELLO 3)
+    pub failures: u32,                    // consecutive failures
+    pub retry_at: Option<Instant>,        // ejected until then
+    pub probing: bool,                    // ejected, retry time passed, probe in flight
 }
 
 impl Server {
+    /// The ids of its open connections, in lane order.
+    pub fn open_conns(&self) -> impl Iterator<Item = ServerConnId> + '_ {
+        self.conns.iter().chain(&self.conns3).flatten().copied()
+    }
+
+    /// The connections by lane for clients speaking `resp` (redis: RESP2
+    /// and RESP3 clients never share a connection).
+    pub fn lanes(&self, resp: Resp) -> &Vec<Option<ServerConnId>> {
+        match resp {
+            Resp::Resp2 => &self.conns,
+            Resp::Resp3 => &self.conns3,
+        }
+    }
+
+    /// `lanes`, to change.
+    pub fn lanes_mut(&mut self, resp: Resp) -> &mut Vec<Option<ServerConnId>> {
+        match resp {
+            Resp::Resp2 => &mut self.conns,
+            Resp::Resp3 => &mut self.conns3,
+        }
+    }
+
     fn new(c: ServerConf) -> Server {
         Server {
             name: c.name,
@@ -58,9 +91,7 @@ impl Server {
             addr: c.addr,
             weight: c.weight,
             conns: Vec::new(),
-            rr: 0,
             conns3: Vec::new(),
-            rr3: 0,
             failures: 0,
             retry_at: None,
             probing: false,
@@ -69,11 +100,6 @@ impl Server {
 
     pub fn live(&self) -> bool {
         self.retry_at.is_none()
-    }
-
-    /// Every open connection, RESP2 and RESP3 (`conns` then `conns3`).
-    pub fn all_conns(&self) -> impl Iterator<Item = ServerConnId> + '_ {
-        self.conns.iter().chain(&self.conns3).copied()
     }
 }
 
@@ -90,6 +116,7 @@ pub struct ServerPool {
     pub timeout: Option<Duration>,        // per request and per connect
     pub next_retry: Option<Instant>,      // earliest retry_at of ejected servers
     pub nclients: u32,                    // client connections of this pool
+    pub next_lane: u32,                   // lane of the next client to send a request
     pub auth_epoch: u32,                  // bumped when `redis_auth` changes
 }
 
@@ -136,6 +163,7 @@ impl ServerPool {
             timeout: None,
             next_retry: None,
             nclients: 0,
+            next_lane: 0,
             auth_epoch: 0,
         };
         pool.apply(conf);

@@ -56,32 +56,44 @@ pub struct ServerConn {
     pub tmo_armed: bool,         // a Timer::Conn for this connection is pending
 }
 
-/// A connection of server `s` for one more request of a client speaking
-/// `resp`: a new one while the server has fewer than `server_connections`
-/// of that protocol, else round robin. RESP2 and RESP3 requests never share
-/// a connection, so every reply is relayed as the backend wrote it.
+/// The connection of server `s` for a request of a client on `lane` (see
+/// `pool`, Lanes) speaking `resp`: that lane's connection of the protocol,
+/// opened if it is not. RESP2 and RESP3 requests never share a connection,
+/// so every reply is relayed as the backend wrote it.
 pub fn conn_for(
     core: &mut Core,
     p: PoolId,
     s: ServerId,
+    lane: u32,
     resp: Resp,
 ) -> Result<ServerConnId, Errno> {
-    let max = core.pools[p].conf.server_connections as usize;
-    let srv = &mut core.pools[p].servers[s];
-    let (conns, rr) = match resp {
-        Resp::Resp2 => (&srv.conns, &mut srv.rr),
-        Resp::Resp3 => (&srv.conns3, &mut srv.rr3),
-    };
-    if conns.len() < max.max(1) {
-        return connect(core, p, s, resp);
+    let max = core.pools[p].conf.server_connections.max(1);
+    let slot = (lane % max) as usize;
+    match core.pools[p].servers[s].lanes(resp).get(slot) {
+        Some(Some(id)) => Ok(*id),
+        _ => connect(core, p, s, slot, resp),
     }
-    *rr = (*rr + 1) % conns.len();
-    Ok(conns[*rr])
 }
 
-/// Opens a connection to server `s` of pool `p` (twemproxy: server_connect),
-/// in protocol `resp` (redis pools; memcache ones ignore it).
-pub fn connect(core: &mut Core, p: PoolId, s: ServerId, resp: Resp) -> Result<ServerConnId, Errno> {
+/// The first lane of server `s` without a RESP2 connection (preconnect,
+/// probes).
+pub fn free_lane(core: &Core, p: PoolId, s: ServerId) -> usize {
+    let conns = &core.pools[p].servers[s].conns;
+    conns
+        .iter()
+        .position(Option::is_none)
+        .unwrap_or(conns.len())
+}
+
+/// Opens connection `lane` of protocol `resp` to server `s` of pool `p`
+/// (twemproxy: server_connect); `resp` matters to redis pools only.
+pub fn connect(
+    core: &mut Core,
+    p: PoolId,
+    s: ServerId,
+    lane: usize,
+    resp: Resp,
+) -> Result<ServerConnId, Errno> {
     let r = open(&core.pools[p].servers[s].addr);
     let sock = match r {
         Ok(sock) => sock,
@@ -122,11 +134,11 @@ pub fn connect(core: &mut Core, p: PoolId, s: ServerId, resp: Resp) -> Result<Se
         core.servers.remove(id.idx as usize);
         return Err(Errno::of(&e));
     }
-    let srv = &mut core.pools[p].servers[s];
-    match resp {
-        Resp::Resp2 => srv.conns.push(id),
-        Resp::Resp3 => srv.conns3.push(id),
+    let conns = core.pools[p].servers[s].lanes_mut(resp);
+    if conns.len() <= lane {
+        conns.resize(lane + 1, None);
     }
+    conns[lane] = Some(id);
     core.stats_conn_open();
     if let Some(t) = core.pools[p].timeout {
         let when = core.now + t;
@@ -243,7 +255,7 @@ fn server_probe(core: &mut Core, p: PoolId, s: ServerId) {
         core.pools[p].servers[s].pname,
         core.pools[p].conf.name
     );
-    let id = match connect(core, p, s, Resp::Resp2) {
+    let id = match connect(core, p, s, free_lane(core, p, s), Resp::Resp2) {
         Ok(id) => id,
         Err(e) => {
             log::warn!(
@@ -540,9 +552,10 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
     let (p, s) = (c.pool, c.server);
     // The server may have left its pool already (a reload removed it).
     if let Some(srv) = core.pools.get_mut(p).and_then(|x| x.servers.get_mut(s)) {
-        match c.resp {
-            Resp::Resp2 => srv.conns.retain(|x| *x != id),
-            Resp::Resp3 => srv.conns3.retain(|x| *x != id),
+        for lane in srv.lanes_mut(c.resp) {
+            if *lane == Some(id) {
+                *lane = None;
+            }
         }
     }
     let sent = c.omsg_q.len();

@@ -135,7 +135,7 @@ impl Core {
         let conns: Vec<ServerConnId> = self.pools[p]
             .servers
             .iter()
-            .flat_map(|(_, s)| s.all_conns())
+            .flat_map(|(_, s)| s.open_conns())
             .collect();
         self.close_now(&conns, Close::Reconfigured);
         self.pools.remove(p);
@@ -201,7 +201,7 @@ impl Core {
             std::mem::take(&mut srv.conns),
             std::mem::take(&mut srv.conns3),
         );
-        for c in c2.into_iter().chain(c3) {
+        for c in c2.into_iter().chain(c3).flatten() {
             self.close_later(ConnRef::Server(c), why);
         }
     }
@@ -239,7 +239,7 @@ impl Core {
     }
 
     fn conns_of(&self, p: PoolId, s: ServerId) -> Option<Vec<ServerConnId>> {
-        Some(self.pools.get(p)?.servers.get(s)?.all_conns().collect())
+        Some(self.pools.get(p)?.servers.get(s)?.open_conns().collect())
     }
 
     fn listeners_of(&self, p: PoolId) -> Vec<ListenerId> {
