@@ -2,7 +2,11 @@
 //!
 //! `req_recv_done` decides what happens to each complete request: answered
 //! locally (PING, AUTH, QUIT, rejected commands), fragmented over servers
-//! (MGET, DEL, get k1 k2 ...) or forwarded whole to the server of its key.
+//! (MGET, DEL, get k1 k2 ...) or forwarded whole to the server of its key;
+//! a redis request with several keys that is not fragmented (SINTER a b,
+//! RENAME a b, EVAL with two keys, ...) is forwarded only when every key
+//! lives on the first key's server, else answered `-CROSSSLOT ...`
+//! (`redis::reply::CROSS_SERVER`).
 //!
 //! # Invariants
 //! - a request enters the client's `omsg_q` in parse order, before it is
@@ -12,6 +16,7 @@
 
 use crate::conn::server;
 use crate::core::Core;
+use crate::hashkit::Distribution;
 use crate::msg::{response, Frag};
 use crate::proto::{memcache, redis, span_bytes, Cmd, Proto, Reject};
 use crate::token::{ClientId, ConnRef, MsgId};
@@ -180,7 +185,8 @@ pub fn reply_local(core: &mut Core, cid: ClientId, mid: MsgId, reply: Bytes) {
 }
 
 /// Forwards a request whole to the server of its first key (twemproxy:
-/// req_forward).
+/// req_forward). A redis request whose keys live on several servers (SINTER
+/// a b, RENAME a b, ...) is answered `reply::CROSS_SERVER` instead.
 fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
     let route = {
         let Core {
@@ -195,7 +201,17 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
             Some(&k) => span_bytes(&m.data, k, scratch),
             None => b"placeholder",
         };
-        pools[p].route(key, *now)
+        let route = pools[p].route(key, *now);
+        if m.meta.keys.len() >= 2 && cross_server(&mut pools[p], m, route, scratch, *now) {
+            reply_local(
+                core,
+                cid,
+                mid,
+                Bytes::from_static(redis::reply::CROSS_SERVER),
+            );
+            return;
+        }
+        route
     };
     let Some(m) = core.msgs.get_mut(mid) else {
         return;
@@ -210,6 +226,26 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
     if let Err(e) = route.and_then(|s| req_enqueue(core, p, s, mid)) {
         req_fail(core, mid, e);
     }
+}
+
+/// Whether a key of `m` after the first routes elsewhere than `first`.
+/// Only redis requests forwarded whole carry several keys; a pool with
+/// `distribution: random` has no home server for a key, so it is never
+/// checked (the request goes to one random server, as in 0.5.0).
+fn cross_server(
+    pool: &mut crate::pool::ServerPool,
+    m: &crate::msg::Msg,
+    first: Result<usize, i32>,
+    scratch: &mut Vec<u8>,
+    now: std::time::Instant,
+) -> bool {
+    if pool.proto != Proto::Redis || pool.conf.distribution == Distribution::Random {
+        return false;
+    }
+    m.meta.keys.iter().skip(1).any(|&k| {
+        let key = span_bytes(&m.data, k, scratch);
+        pool.route(key, now) != first
+    })
 }
 
 /// Queues a request on a connection of server `s` of pool `p`.
