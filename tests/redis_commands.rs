@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{resp, start_redis, start_redis_pool, RedisPool, RespConn};
+use common::{resp, start_redis, start_redis_pool, RespConn};
 use nutcracker::proto::redis::Cmd;
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -234,24 +234,6 @@ fn every_supported_command_matches_a_direct_redis() {
     eprintln!("{nstmt} statements, {} commands", covered.len());
 }
 
-/// The index of the backend holding `key` (exactly one must).
-fn holder(pool: &RedisPool, key: &[u8]) -> usize {
-    let held: Vec<usize> = pool
-        .backends
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| RespConn::connect(b.port).call(&[b"EXISTS", key]) == b":1\r\n")
-        .map(|(i, _)| i)
-        .collect();
-    assert_eq!(
-        held.len(),
-        1,
-        "{:?} is held by backends {held:?}",
-        show(key)
-    );
-    held[0]
-}
-
 /// Binary keys: every byte value, CR/LF inside, a key that looks like a
 /// request, 256 one-byte keys and the empty key, through single-key and
 /// fragmented commands.
@@ -291,7 +273,7 @@ fn binary_and_empty_keys() {
                 show(k)
             );
         }
-        holder(&pool, k);
+        pool.holder(k);
     }
     // Fragmented commands over all of them.
     let mut mget: Vec<&[u8]> = vec![b"MGET"];
@@ -327,14 +309,6 @@ fn binary_and_empty_keys() {
     assert_eq!(held, 0, "DEL left keys behind");
 }
 
-/// A backend that a plain SET through the proxy puts `key` on.
-fn route_of(pool: &RedisPool, px: &mut RespConn, key: &[u8]) -> usize {
-    assert_eq!(px.call(&[b"SET", key, b"probe"]), b"+OK\r\n");
-    let at = holder(pool, key);
-    assert_eq!(px.call(&[b"DEL", key]), b":1\r\n");
-    at
-}
-
 /// Sends `req` one byte per write, then reads the reply.
 fn call_bytewise(c: &mut RespConn, req: &[u8]) -> Vec<u8> {
     for b in req {
@@ -360,7 +334,7 @@ fn eval_routes_on_the_first_key() {
         let req = resp(&[b"EVAL", set.as_bytes(), b"1", key.as_bytes(), b"v"]);
         assert_eq!(call_bytewise(&mut px, &req), b"+OK\r\n", "{key}");
         assert_eq!(px.call(&[b"GET", key.as_bytes()]), b"$1\r\nv\r\n", "{key}");
-        holder(&pool, key.as_bytes());
+        pool.holder(key.as_bytes());
     }
     // numkeys (two digits) at every position around the 512-byte mark.
     for pad in 420..540 {
@@ -378,7 +352,7 @@ fn eval_routes_on_the_first_key() {
             b"$1\r\np\r\n",
             "pad {pad}"
         );
-        holder(&pool, key.as_bytes());
+        pool.holder(key.as_bytes());
     }
     // EVALSHA: each script is loaded (by EVAL) only on its key's backend, so
     // EVALSHA finds it only if routed by that key.
@@ -403,10 +377,10 @@ fn zunion_zinter_zdiff_route_on_the_first_key() {
     let direct = start_redis();
     let mut px = RespConn::connect(pool.port);
     let mut dr = RespConn::connect(direct.port);
-    let numkeys_route = route_of(&pool, &mut px, b"2");
+    let numkeys_route = pool.route_of(&mut px, b"2");
     let tag = (0..100)
         .map(|i| format!("{{zt{i}}}"))
-        .find(|t| route_of(&pool, &mut px, t.as_bytes()) != numkeys_route)
+        .find(|t| pool.route_of(&mut px, t.as_bytes()) != numkeys_route)
         .unwrap();
     let (a, b) = (format!("{tag}a"), format!("{tag}b"));
     for c in [&mut px, &mut dr] {
