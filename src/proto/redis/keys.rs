@@ -89,6 +89,15 @@ impl Keys {
         matches!(self, Keys::GeoStore { .. } | Keys::Sort)
     }
 
+    /// Whether a request can name more than one key.
+    pub fn several(self) -> bool {
+        match self {
+            Keys::None => false,
+            Keys::Range { first, last, .. } => last == 0 || last > first,
+            Keys::Numkeys { .. } | Keys::GeoStore { .. } | Keys::Sort => true,
+        }
+    }
+
     /// What argument `idx` (>= 1) is.
     pub fn role(self, idx: u32, scan: &KeyScan) -> Role {
         match self {
