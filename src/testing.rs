@@ -12,9 +12,10 @@
 //! - parser contract (`proto`): `end <= chunk.len()`, `end >= 1` unless the
 //!   message began in an earlier chunk, at most one message per input byte;
 //! - every span (name, keys, values, elements) lies inside its message;
-//! - redis requests: a recognised name reads as its command, `narg`
-//!   matches the keys of the command's key class, a rejected request has
-//!   no keys, bulk keys are framed by CRLF;
+//! - redis requests: a recognised name reads as its command, the keys are
+//!   exactly what `redis::key_positions` finds in the arguments (split here
+//!   independently of the parser), a rejected request has no keys, bulk
+//!   keys are framed by CRLF;
 //! - memcache requests: keys are 1..=250 bytes with no SP or CR, no more
 //!   keys than tokens, the name spells the command;
 //! - responses: the kind matches the first byte or word, elements tile the

@@ -22,9 +22,11 @@
 //! # Invariants
 //! - names are upper-case ASCII, unique, at most `NAME_MAX` bytes;
 //! - `Cmd::lookup(c.name()) == Some(c)` for every `c` in `Cmd::ALL`;
-//! - a served command with keys has its first key at argument 1 or 2, so
-//!   a request that passes the arity check has a key to route on (numkeys
-//!   commands: when numkeys >= 1, which the parser checks).
+//! - a served command with keys has its first key inside its minimum
+//!   argument count (OBJECT, XINFO, XGROUP: unless the subcommand has no
+//!   key), so a request that passes the arity check has a key to route on;
+//!   numkeys commands have one when numkeys >= 1 and a key follows, which
+//!   the parser checks.
 
 pub use super::keys::{
     Keys, ALL, ALL_BUT_FIRST, DEST_NUMKEYS, NUMKEYS, ONE, PAIRS, SCRIPT, SUB, TWO,
