@@ -11,8 +11,11 @@
 # clients and for RESP3 clients (redis-benchmark -3), and the ratio.
 #
 # Usage: contrib/bench/callgrind.sh [BIN]; N (default 100000) requests per
-# run, RESPS=2 for RESP2 only (a binary without HELLO), KEEP=1 keeps the
-# dumps. Needs valgrind, redis-server, redis-benchmark, redis-cli. Everything
+# run, CLIENTS (default 20) connections, SCEN (default "get-1 set-1 get-32
+# set-32": command-pipeline), RESPS=2 for RESP2 only (a binary without
+# HELLO), KEEP=1 keeps the dumps. With CLIENTS=1 and unpipelined scenarios
+# every request takes the same path (no batching that depends on timing),
+# so counts are comparable between two binaries to a few instructions. Needs valgrind, redis-server, redis-benchmark, redis-cli. Everything
 # it starts is stopped by pid on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,6 +23,8 @@ cd "$(dirname "$0")/../.."
 BIN=$(realpath "${1:-target/release/nutcracker}")
 N=${N:-100000}
 RESPS=${RESPS:-2 3} # RESPS=2: RESP2 only (a binary without HELLO)
+CLIENTS=${CLIENTS:-20}
+SCEN=${SCEN:-get-1 set-1 get-32 set-32}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/nutcracker-callgrind.XXXXXX")
 KEEP=${KEEP:-}
 pids=()
@@ -75,11 +80,11 @@ dump_ir() {
 }
 
 load() { # load TEST PIPELINE [-3]
-    redis-benchmark -h 127.0.0.1 -p "$lp" -c 20 -n "$N" -P "$2" -r 100000 -d 32 -t "$1" "${@:3}" -q >/dev/null
+    redis-benchmark -h 127.0.0.1 -p "$lp" -c "$CLIENTS" -n "$N" -P "$2" -r 100000 -d 32 -t "$1" "${@:3}" -q >/dev/null
 }
 
 printf '%-14s %12s %12s %7s\n' scenario "resp2 Ir/req" "resp3 Ir/req" ratio
-for scen in get-1 set-1 get-32 set-32; do
+for scen in $SCEN; do
     t=${scen%-*} p=${scen#*-}
     declare -a ir=()
     for resp in $RESPS; do

@@ -2,7 +2,11 @@
 //!
 //! `req_recv_done` decides what happens to each complete request: answered
 //! locally (PING, AUTH, QUIT, rejected commands), fragmented over servers
-//! (MGET, DEL, get k1 k2 ...) or forwarded whole to the server of its key.
+//! (MGET, DEL, get k1 k2 ...) or forwarded whole to the server of its key;
+//! a redis request with several keys that is not fragmented (SINTER a b,
+//! RENAME a b, EVAL with two keys, ...) is forwarded only when every key
+//! lives on the first key's server, else answered `-CROSSSLOT ...`
+//! (`redis::reply::CROSS_SERVER`).
 //!
 //! # Invariants
 //! - a request enters the client's `omsg_q` in parse order, before it is
@@ -13,6 +17,7 @@
 use crate::conn::server;
 use crate::conn::Errno;
 use crate::core::Core;
+use crate::hashkit::Distribution;
 use crate::msg::done::{reply_local, req_fail};
 use crate::msg::fragment::{build_fragment, groups};
 use crate::msg::{Expect, Frag, Owner, ReqError, State};
@@ -132,7 +137,7 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, authed: b
                 Action::Local(Bytes::from(out))
             }
         },
-        _ if cmd.key_class() == redis::KeyClass::Local => redis_local(core, cid, mid, p),
+        _ if cmd.local() => redis_local(core, cid, mid, p),
         _ if cmd.fragmented() && meta.keys.len() >= 2 => Action::Fragment,
         _ => Action::Forward,
     }
@@ -279,7 +284,8 @@ fn log_reject(core: &Core, cid: ClientId, p: PoolId, name: &[u8], r: Reject) {
 const MAX_LOGGED_NAME: usize = 64;
 
 /// Forwards a request whole to the server of its first key (twemproxy:
-/// req_forward).
+/// req_forward). A redis request whose keys live on several servers (SINTER
+/// a b, RENAME a b, ...) is answered `reply::CROSS_SERVER` instead.
 fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     let route = {
         let Core {
@@ -294,7 +300,17 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
             Some(&k) => span_bytes(&m.data, k, scratch),
             None => b"placeholder",
         };
-        pools[p].route(key, *now)
+        let route = pools[p].route(key, *now);
+        if m.meta.keys.len() >= 2 && cross_server(&mut pools[p], m, route, scratch, *now) {
+            reply_local(
+                core,
+                cid,
+                mid,
+                Bytes::from_static(redis::reply::CROSS_SERVER),
+            );
+            return;
+        }
+        route
     };
     let Some(m) = core.msgs.get_mut(mid) else {
         return;
@@ -317,6 +333,26 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     if let Err(e) = route.and_then(|s| req_enqueue(core, p, s, lane, mid, resp)) {
         req_fail(core, mid, e);
     }
+}
+
+/// Whether a key of `m` after the first routes elsewhere than `first`.
+/// Only redis requests forwarded whole carry several keys; a pool with
+/// `distribution: random` has no home server for a key, so it is never
+/// checked (the request goes to one random server, as in 0.5.0).
+fn cross_server(
+    pool: &mut crate::pool::ServerPool,
+    m: &crate::msg::Msg,
+    first: Option<ServerId>,
+    scratch: &mut Vec<u8>,
+    now: std::time::Instant,
+) -> bool {
+    if pool.proto != Proto::Redis || pool.conf.distribution == Distribution::Random {
+        return false;
+    }
+    m.meta.keys.iter().skip(1).any(|&k| {
+        let key = span_bytes(&m.data, k, scratch);
+        pool.route(key, now) != first
+    })
 }
 
 /// The lane of client `cid` of pool `p`, given at its first request (see
