@@ -41,7 +41,7 @@ port() { # a free loopback port above 20000
 }
 wait_for() {
     local i
-    for ((i = 0; i < 300; i++)); do
+    for ((i = 0; i < 1200; i++)); do # valgrind starts slowly on a busy machine
         if "$@" >/dev/null 2>&1; then return 0; fi
         sleep 0.1
     done

@@ -80,6 +80,7 @@ pub struct ReqState {
     name: [u8; NAME_MAX], // command name bytes as written (first NAME_MAX)
     nlen: u64,            // bytes of the command name
     cmd: Option<Cmd>,     // known once the name is complete
+    all_vals: bool,       // a local command: every argument is a value
     keys: Keys,           // the served command's key spec (None until then)
     scan: KeyScan,        // the key scan: numkeys, STORE state
     numkeys_bad: bool,    // numkeys empty, non-numeric, zero or overflowing
@@ -99,6 +100,7 @@ impl ReqState {
         self.base + i as u64
     }
 
+    #[inline]
     fn role(&self) -> Role {
         if self.idx == 0 {
             return Role::Name;
@@ -106,7 +108,7 @@ impl ReqState {
         if self.idx == 1 && self.cmd == Some(Cmd::Ping) {
             return Role::Arg(KeyRole::Val);
         }
-        if self.cmd.is_some_and(Cmd::local) {
+        if self.all_vals {
             return Role::Arg(KeyRole::Val); // answered by the proxy: every argument
         }
         Role::Arg(self.keys.role(self.idx, &self.scan))
@@ -153,6 +155,7 @@ impl ReqState {
                     .ok()
                     .and_then(|n| self.name.get(..n));
                 self.cmd = name.and_then(Cmd::lookup);
+                self.all_vals = self.cmd.is_some_and(Cmd::local);
                 self.keys = self
                     .cmd
                     .filter(|c| c.supported())

@@ -214,40 +214,52 @@ impl RspState {
         }
     }
 
-    /// A sign or digit of a number.
+    /// A sign or digit of a number (digits first: they are most bytes).
     fn num_byte(&mut self, b: u8, lim: &Limits) -> Result<(), ParseError> {
-        let what = self.num_what();
-        // `:` takes any sign; only `$-1` and `*-1` (RESP2 nulls) elsewhere
-        let signed = matches!(self.ty, b':' | b'$' | b'*');
-        if b == b'-' && self.ndigit == 0 && !self.neg && signed {
-            self.neg = true;
-            return Ok(());
+        if b.is_ascii_digit() {
+            self.ndigit += 1;
+            self.num = self
+                .num
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(b - b'0')))
+                .filter(|_| self.ndigit <= MAX_DIGITS)
+                .ok_or_else(|| ParseError::BadNumber {
+                    what: self.num_what(),
+                })?;
+            return self.num_bound(lim);
         }
         if b == b'\r' && self.ndigit > 0 {
             self.phase = Phase::NumLf;
             return Ok(());
         }
-        if !b.is_ascii_digit() {
-            return Err(ParseError::BadNumber { what });
+        // `:` takes any sign; only `$-1` and `*-1` (RESP2 nulls) elsewhere
+        if b == b'-' && self.ndigit == 0 && !self.neg && matches!(self.ty, b':' | b'$' | b'*') {
+            self.neg = true;
+            return Ok(());
         }
-        self.ndigit += 1;
-        self.num = self
-            .num
-            .checked_mul(10)
-            .and_then(|n| n.checked_add(u64::from(b - b'0')))
-            .filter(|_| self.ndigit <= MAX_DIGITS)
-            .ok_or(ParseError::BadNumber { what })?;
+        Err(ParseError::BadNumber {
+            what: self.num_what(),
+        })
+    }
+
+    /// The number read so far is within its limit (and a negative one is -1).
+    fn num_bound(&self, lim: &Limits) -> Result<(), ParseError> {
         let (max, per) = match self.ty {
+            b':' => return Ok(()),
             b'$' | b'=' | b'!' => (lim.max_msg, 1),
             b'%' | b'|' => (lim.max_narg, 2),
-            b':' => return Ok(()),
             _ => (lim.max_narg, 1),
         };
         if self.neg && self.num > 1 {
-            return Err(ParseError::BadNumber { what });
+            return Err(ParseError::BadNumber {
+                what: self.num_what(),
+            });
         }
         if self.num.saturating_mul(per) > u64::from(max) {
-            return Err(ParseError::TooLarge { what, max });
+            return Err(ParseError::TooLarge {
+                what: self.num_what(),
+                max,
+            });
         }
         Ok(())
     }
