@@ -138,6 +138,7 @@ fn redis_reject(r: Reject, name: &[u8]) -> Vec<u8> {
             redis::reply::err_protocol("invalid argument", &mut out)
         }
         Reject::TooLarge => redis::reply::err_protocol("request too large", &mut out),
+        Reject::Reply(line) => out.extend_from_slice(line),
     }
     out
 }
