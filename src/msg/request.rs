@@ -144,7 +144,7 @@ fn redis_reject(r: Reject, name: &[u8]) -> Vec<u8> {
 }
 
 fn memcache_filter(core: &mut Core, mid: MsgId) -> Action {
-    let Some(m) = core.msgs.get(mid) else {
+    let Some(m) = core.msgs.get_mut(mid) else {
         return Action::Quit(None);
     };
     if let Some(r) = m.meta.reject {
@@ -155,8 +155,15 @@ fn memcache_filter(core: &mut Core, mid: MsgId) -> Action {
         }
         return Action::Local(Bytes::from_static(memcache::reply::reject_reply(r)));
     }
+    if let Some(q) = m.meta.quiet {
+        // forwarded without `q`; the reply memcached would hide is dropped
+        // in response::req_done (see proto::memcache::meta)
+        crate::proto::cut_span(&mut m.data, q);
+        m.mlen -= q.len;
+    }
     match m.meta.cmd {
         Cmd::Memcache(memcache::Cmd::Quit) => Action::Quit(None),
+        Cmd::Memcache(memcache::Cmd::Mn) => Action::Local(Bytes::from_static(memcache::meta::MN)),
         Cmd::Memcache(c) if c.fragmented() && m.meta.keys.len() >= 2 => Action::Fragment,
         _ => Action::Forward,
     }
@@ -196,6 +203,8 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
             Some(&k) => span_bytes(&m.data, k, scratch),
             None => b"placeholder",
         };
+        let mut buf = [0u8; memcache::meta::MAX_DECODED];
+        let key = memcache::meta::route_key(&m.meta, key, &mut buf);
         pools[p].route(key, *now)
     };
     let Some(m) = core.msgs.get_mut(mid) else {
@@ -250,7 +259,7 @@ pub fn req_fail(core: &mut Core, mid: MsgId, errno: i32) {
 fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
     // Route every key, then build each server's sub-request.
     let mut targets: Vec<(Result<usize, i32>, Vec<u8>, u32)> = Vec::new();
-    let mut key_child: Vec<u16> = Vec::new();
+    let key_child: Vec<u16>;
     {
         let Core {
             msgs, pools, now, ..
@@ -262,22 +271,12 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
             let key = span_bytes(&m.data, k, &mut scratch);
             key_srv.push(pools[p].route(key, *now));
         }
-        let mut order: Vec<Result<usize, i32>> = key_srv.clone();
-        order.sort_by_key(|r| match r {
-            Ok(s) => (0, *s as i64),
-            Err(e) => (1, i64::from(*e)),
-        });
-        order.dedup();
-        for t in order {
-            let idx: Vec<usize> = (0..key_srv.len()).filter(|&i| key_srv[i] == t).collect();
+        let (parts, kc) = fragment_plan(m, &key_srv);
+        for (t, idx) in parts {
             let buf = build_fragment(m, &idx, &mut scratch);
             targets.push((t, buf, idx.len() as u32));
         }
-        key_child.extend(
-            key_srv
-                .iter()
-                .map(|r| targets.iter().position(|t| t.0 == *r).unwrap_or(0) as u16),
-        );
+        key_child = kc;
     }
     // Create every child before forwarding any.
     let mut children = Vec::with_capacity(targets.len());
@@ -314,6 +313,42 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
     }
 }
 
+/// The children of a fragmented request, given each key's target: one per
+/// target in increasing target order (errors after servers), a target's
+/// share cut further where its line would be too long for the server
+/// (`memcache::fragment::line_chunks`). Returns each child's target and key
+/// indexes, and for each key its child.
+pub(crate) fn fragment_plan<T: Ord + Copy>(
+    m: &crate::msg::Msg,
+    key_srv: &[T],
+) -> (Vec<(T, Vec<usize>)>, Vec<u16>) {
+    let mut order = key_srv.to_vec();
+    order.sort_unstable();
+    order.dedup();
+    let mut parts = Vec::with_capacity(order.len());
+    let mut key_child = vec![0u16; key_srv.len()];
+    let mut lens = Vec::new();
+    for t in order {
+        let idx: Vec<usize> = (0..key_srv.len()).filter(|&i| key_srv[i] == t).collect();
+        let Cmd::Memcache(cmd) = m.meta.cmd else {
+            for &i in &idx {
+                key_child[i] = parts.len() as u16;
+            }
+            parts.push((t, idx));
+            continue;
+        };
+        lens.clear();
+        lens.extend(idx.iter().map(|&i| m.meta.keys[i].len as usize));
+        for r in memcache::fragment::line_chunks(cmd, m.meta.exptime.len as usize, &lens) {
+            for &i in &idx[r.clone()] {
+                key_child[i] = parts.len() as u16;
+            }
+            parts.push((t, idx[r].to_vec()));
+        }
+    }
+    (parts, key_child)
+}
+
 /// The bytes of one sub-request: the keys `idx` of the parent (in order).
 // COPY: fragment rewriting copies the keys (and MSET values); bounded by
 // the parent request's size.
@@ -330,11 +365,15 @@ pub(crate) fn build_fragment(m: &crate::msg::Msg, idx: &[usize], scratch: &mut V
             }
         }
         Cmd::Memcache(cmd) => {
-            let mut keys: Vec<Vec<u8>> = Vec::with_capacity(idx.len());
+            let exptime = span_bytes(&m.data, m.meta.exptime, scratch);
+            memcache::fragment::frag_head(cmd, exptime, &mut out);
             for &i in idx {
-                keys.push(span_bytes(&m.data, m.meta.keys[i], scratch).to_vec());
+                memcache::fragment::frag_key(
+                    span_bytes(&m.data, m.meta.keys[i], scratch),
+                    &mut out,
+                );
             }
-            memcache::fragment::frag_req(cmd, keys.iter().map(|k| k.as_slice()), &mut out);
+            memcache::fragment::frag_end(&mut out);
         }
         Cmd::None => {}
     }

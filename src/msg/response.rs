@@ -162,6 +162,8 @@ pub fn req_done(core: &mut Core, mid: MsgId) {
         m.rsp.clear();
         m.rsp.push(error_reply(proto, e));
         core.metrics.pool(p).forward_error += 1;
+    } else if memcache::meta::suppressed(&m.meta, m.rsp_meta.kind) {
+        m.rsp.clear(); // meta `q`: memcached would not have sent it
     }
     core.want_send(ConnRef::Client(cid));
 }
