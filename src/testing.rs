@@ -767,7 +767,7 @@ pub fn check_fragment(data: &[u8]) {
     let mut msgs = MsgArena::default();
     let mut children = Vec::new();
     let mut scratch = Vec::new();
-    let (parts, key_child) = crate::msg::request::fragment_plan(&parent, &key_srv);
+    let (parts, key_child) = crate::msg::request::fragment_plan(&parent, &key_srv, |s| s);
     for (s, idx) in &parts {
         let sub = crate::msg::request::build_fragment(&parent, idx, &mut scratch);
         let sub_keys = fragment_keys(cmd, &sub, &lim);
