@@ -645,8 +645,10 @@ mod tests {
                 assert_eq!(q[0], b' ');
                 line += &format!(" quiet={}", show(&q[1..]));
             }
-            if let Some(r) = m.reject {
-                line += &format!(" {r:?}");
+            match m.reject {
+                Some(Reject::Reply(text)) => line += &format!(" Reply({})", show(text).trim_end()),
+                Some(r) => line += &format!(" {r:?}"),
+                None => {}
             }
             line += &format!(" {}B", msg.len());
             self.log.push(line);
@@ -720,8 +722,8 @@ mod tests {
     req! { gat_no_key, b"gat 10\r\n", "gat [] 2 8B" }
     req! { gat_nothing, b"gat\r\n", "gat [] 1 WrongArity 5B" }
     req! { gat_bad_exptime, b"gat x a\r\ngat 99999999999 a\r\n",
-    "gat [a] 3 Reply([67, 76, 73, 69, 78, 84, 95, 69, 82, 82, 79, 82, 32, 105, 110, 118, 97, 108, 105, 100, 32, 101, 120, 112, 116, 105, 109, 101, 32, 97, 114, 103, 117, 109, 101, 110, 116, 13, 10]) 9B",
-    "gat [a] 3 Reply([67, 76, 73, 69, 78, 84, 95, 69, 82, 82, 79, 82, 32, 105, 110, 118, 97, 108, 105, 100, 32, 101, 120, 112, 116, 105, 109, 101, 32, 97, 114, 103, 117, 109, 101, 110, 116, 13, 10]) 19B" }
+    "gat [a] 3 Reply(CLIENT_ERROR invalid exptime argument) 9B",
+    "gat [a] 3 Reply(CLIENT_ERROR invalid exptime argument) 19B" }
 
     // meta commands
     req! { mg, b"mg foo v f t c k O123\r\n", "mg [foo] 8 23B" }
@@ -742,6 +744,9 @@ mod tests {
     req! { ms_no_len, b"ms k\r\nmn\r\n", "ms [k] 2 BadFormat 6B", "mn [] 1 4B" }
     req! { ms_bad_len, b"ms k x\r\nms k -1\r\nms k 2147483646\r\n", "ms [k] 3 BadFormat 8B", "ms [k] 3 BadFormat 9B", "ms [k] 3 BadFormat 17B" }
     req! { ms_no_key, b"ms\r\n", "ms [] 1 WrongArity 4B" }
+    req! { ms_twenty_tokens, b"ms k 2 a b c d e f g h i j k l m n o p r\r\nhi\r\nmn\r\n",
+    "ms [k] 20 b64 Reply(CLIENT_ERROR options flags too long) 46B", "mn [] 1 4B" }
+    req! { ms_long_key_skips_data, b"ms kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk 1\r\nx\r\nmn\r\n", "ms [] 3 BadKey 261B", "mn [] 1 4B" }
     req! { mn, b"mn\r\nmn x y\r\n", "mn [] 1 4B", "mn [] 3 8B" }
     req! { me, b"me foo\r\nme Zm9v b\r\nme Zm9v v b\r\nme foo bar\r\n", "me [foo] 2 8B", "me [Zm9v] 3 b64 11B", "me [Zm9v] 4 13B", "me [foo] 3 12B" }
     req! { me_no_key, b"me\r\n", "me [] 1 BadFormat 4B" }
