@@ -501,3 +501,18 @@ fn fifty_clients_pipelining_meta_commands() {
         t.join().unwrap();
     }
 }
+
+/// The one documented difference in quiet mode (man page, MEMCACHED
+/// PROTOCOL): an `ma` with `q` and `N` that creates the item. memcached
+/// shows its reply; the proxy cannot tell it from an increment, whose
+/// reply memcached hides, and hides both.
+#[test]
+fn quiet_autovivifying_ma_is_hidden() {
+    let r = rig();
+    let mut p = Pair::new(&r);
+    let req = b"ma viv q N0 J5 v\r\nma viv q v\r\nma viv v\r\n";
+    let direct = exchange(&mut p.direct, req);
+    assert_eq!(show(&direct), "VA 1\r\n5\r\nVA 1\r\n7\r\nMN\r\n");
+    let proxy = exchange(&mut p.proxy, req);
+    assert_eq!(show(&proxy), "VA 1\r\n7\r\nMN\r\n");
+}
