@@ -516,3 +516,25 @@ fn quiet_autovivifying_ma_is_hidden() {
     let proxy = exchange(&mut p.proxy, req);
     assert_eq!(show(&proxy), "VA 1\r\n7\r\nMN\r\n");
 }
+
+/// memcached ends a line at its first LF and reads it only up to a NUL:
+/// forwarded, such a line would get two replies (or lose its data block)
+/// and shift every later reply on the server connection. The proxy
+/// refuses it, and the stream of this and other clients stays in step.
+#[test]
+fn lines_memcached_would_split_are_refused() {
+    let r = rig();
+    let mut other = connect(r.port);
+    let mut c = connect(r.port);
+    let bad = "CLIENT_ERROR bad command line format\r\n";
+    let got = exchange(
+        &mut c,
+        b"set k 0 0 1\r\nx\r\nget k\nget k\r\nset k\x00 0 0 1\r\ny\r\nms k\x00 1 T0\r\nz\r\nmg k\nmg k v\r\nget k\r\n",
+    );
+    assert_eq!(
+        show(&got),
+        format!("STORED\r\n{bad}{bad}{bad}{bad}VALUE k 0 1\r\nx\r\nEND\r\nMN\r\n")
+    );
+    let got = exchange(&mut other, b"get k\r\n");
+    assert_eq!(show(&got), "VALUE k 0 1\r\nx\r\nEND\r\nMN\r\n");
+}

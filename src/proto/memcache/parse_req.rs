@@ -17,7 +17,11 @@
 //! - bad number, misspelt `noreply`, a delete time other than `0`, a
 //!   trailing token after delete,
 //!   version or quit: `BadFormat`;
-//! - more than `max_narg` keys in a get: `TooLarge`.
+//! - more than `max_narg` keys in a get: `TooLarge`;
+//! - an LF or a NUL byte inside the line: `BadFormat`. memcached ends a
+//!   line at its first LF and reads a line only up to a NUL, so it would
+//!   answer such a line as two commands or a truncated one: never forwarded
+//!   (the whole line, up to CRLF, is one request here, as in 0.5.0).
 //!
 //! `meta.noreply` stays set on a rejected request whose `noreply` token was
 //! read; memcached 1.6 then answers nothing (it reads noreply first).
@@ -285,6 +289,7 @@ pub struct ReqState {
     data_len: DataLen, // `<bytes>` of a storage line
     rest: u32,         // data bytes still to skip
     raw: bool,         // the data block's CRLF is skipped unchecked (ms)
+    cut_byte: bool,    // the line holds an LF or a NUL (memcached ends the line there)
     nquiet: u32,       // meta `q` flags seen
     quiet: Span,       // the last `q` flag token
 }
@@ -400,10 +405,15 @@ impl ReqState {
             if !self.in_tok {
                 self.tok_begin(bump(self.pos, j, "request")?);
             }
-            let k = win[j..]
-                .iter()
-                .position(|&c| c == b' ' || c == b'\r')
-                .map_or(win.len(), |p| j + p);
+            let k = if b == b'\n' || b == 0 {
+                self.cut_byte = true;
+                j + 1
+            } else {
+                win[j..]
+                    .iter()
+                    .position(|&c| matches!(c, b' ' | b'\r' | b'\n' | 0))
+                    .map_or(win.len(), |p| j + p)
+            };
             self.tok.feed(&win[j..k]);
             j = k;
         }
@@ -416,6 +426,11 @@ impl ReqState {
     /// The line ended (LF seen): settle arity, then find the data block.
     fn line_done(&mut self, lim: &Limits, meta: &mut ReqMeta) -> Result<Phase, ParseError> {
         meta.narg = self.ntok;
+        if self.cut_byte {
+            // memcached would read two commands (or a truncated one) and
+            // answer in a way that pairs with no single request
+            reject(meta, Reject::BadFormat);
+        }
         let Some(cmd) = self.cmd else {
             reject(meta, Reject::UnknownCommand); // empty line
             return Ok(Phase::Done);
@@ -680,7 +695,9 @@ mod tests {
     req! { gets_three, b"gets x y z\r\n", "gets [x y z] 4 12B" }
     req! { get_duplicates, b"get a a\r\n", "get [a a] 3 9B" }
     req! { get_control_bytes_in_key, b"get a\x01\x7f\tb\r\n", "get [a\x01\x7f\tb] 2 11B" }
-    req! { get_lf_in_key, b"get a\nb\r\n", "get [a\nb] 2 9B" }
+    req! { get_lf_in_key, b"get a\nb\r\n", "get [a\nb] 2 BadFormat 9B" }
+    req! { get_nul_in_key, b"get a\0b\r\nset k\0 0 0 1\r\nx\r\nms k\0 1\r\nx\r\n",
+    "get [a\0b] 2 BadFormat 9B", "set [k\0] 5 BadFormat 17B", "ms [k\0] 3 BadFormat 12B" }
     req! { get_lf_waits, b"get a\n", "incomplete 6" }
     req! { set, b"set k 0 0 5\r\nhello\r\n", "set [k] 5 20B" }
     req! { set_noreply, b"set k 1 2 5 noreply\r\nhello\r\n", "set [k] 6 noreply 28B" }
