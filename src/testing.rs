@@ -704,12 +704,12 @@ fn build_request(data: &[u8]) -> Option<(FragCmd, Vec<u8>, usize, u8)> {
                 req.extend_from_slice(b" -1");
             }
             for a in &args {
-                // a memcache key: 1..=250 bytes, no SP, CR or LF
+                // a memcache key: 1..=250 bytes, no SP, CR, LF or NUL
                 let k: Vec<u8> = a
                     .iter()
                     .take(250)
                     .map(|&b| {
-                        if matches!(b, b' ' | b'\r' | b'\n') {
+                        if matches!(b, b' ' | b'\r' | b'\n' | 0) {
                             b'_'
                         } else {
                             b
