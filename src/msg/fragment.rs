@@ -36,6 +36,8 @@ pub fn plan<T: Ord + Copy>(
     groups(key_target, &mut order, key_child);
     let mut parts = Vec::with_capacity(order.len());
     let mut lens = Vec::new();
+    // key_child is a u16: every target gets an equal share of the chunks
+    let budget = (usize::from(u16::MAX) / order.len().max(1)).max(1);
     for (g, t) in order.into_iter().enumerate() {
         let idx: Vec<usize> = (0..key_child.len())
             .filter(|&k| usize::from(key_child[k]) == g)
@@ -46,7 +48,8 @@ pub fn plan<T: Ord + Copy>(
         };
         lens.clear();
         lens.extend(idx.iter().map(|&i| m.meta.keys[i].len as usize));
-        for r in memcache::fragment::line_chunks(cmd, m.meta.exptime.len as usize, &lens) {
+        let exptime = m.meta.exptime.len as usize;
+        for r in memcache::fragment::line_chunks(cmd, exptime, &lens, budget) {
             parts.push((t, idx[r].to_vec()));
         }
     }

@@ -21,10 +21,6 @@ pub const END: &[u8] = b"END\r\n";
 /// Longest gat/gats sub-request line, CRLF included.
 pub const GAT_MAX_LINE: usize = 2048;
 
-/// Most sub-requests one gat/gats is split into for line length; beyond
-/// it a server's remaining keys share one (long) line.
-const MAX_CHUNKS: usize = 4096;
-
 /// Appends `<cmd> [<exptime>] ` to `out`.
 // COPY: fragment rewriting; bounded by the request line (max_request_bytes).
 pub fn frag_head(cmd: Cmd, exptime: &[u8], out: &mut Vec<u8>) {
@@ -49,8 +45,15 @@ pub fn frag_end(out: &mut Vec<u8>) {
 }
 
 /// How one server's keys (of lengths `key_lens`, in order) are cut into
-/// sub-requests: ranges of `key_lens`, covering it in order.
-pub fn line_chunks(cmd: Cmd, exptime_len: usize, key_lens: &[usize]) -> Vec<Range<usize>> {
+/// sub-requests: ranges of `key_lens`, covering it in order. At most
+/// `max_chunks` (≥ 1) of them: past it the remaining keys share the last
+/// (long) line.
+pub fn line_chunks(
+    cmd: Cmd,
+    exptime_len: usize,
+    key_lens: &[usize],
+    max_chunks: usize,
+) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     if cmd.syntax() != super::Syntax::Gat {
         out.push(0..key_lens.len());
@@ -59,7 +62,7 @@ pub fn line_chunks(cmd: Cmd, exptime_len: usize, key_lens: &[usize]) -> Vec<Rang
     let head = cmd.name().len() + exptime_len + 2;
     let (mut start, mut len) = (0, head);
     for (i, &k) in key_lens.iter().enumerate() {
-        if i > start && len + k + 1 + 2 > GAT_MAX_LINE && out.len() + 1 < MAX_CHUNKS {
+        if i > start && len + k + 1 + 2 > GAT_MAX_LINE && out.len() + 1 < max_chunks {
             out.push(start..i);
             (start, len) = (i, head);
         }
@@ -95,12 +98,15 @@ mod tests {
     fn gat_lines_stay_under_memcacheds_limit() {
         let whole = |c: Vec<Range<usize>>| (c.len(), c.first().cloned());
         assert_eq!(
-            whole(line_chunks(Cmd::Get, 0, &[250; 100])),
+            whole(line_chunks(Cmd::Get, 0, &[250; 100], 9)),
             (1, Some(0..100))
         );
-        assert_eq!(whole(line_chunks(Cmd::Gat, 2, &[])), (1, Some(0..0)));
+        assert_eq!(whole(line_chunks(Cmd::Gat, 2, &[], 9)), (1, Some(0..0)));
+        let capped = line_chunks(Cmd::Gat, 2, &[250; 100], 1);
+        assert_eq!(whole(capped), (1, Some(0..100)));
+        assert_eq!(line_chunks(Cmd::Gat, 2, &[250; 100], 3).len(), 3);
         let lens: Vec<usize> = (0..1000).map(|i| 1 + i % 250).collect();
-        let chunks = line_chunks(Cmd::Gats, 10, &lens);
+        let chunks = line_chunks(Cmd::Gats, 10, &lens, usize::MAX);
         let mut next = 0;
         for r in &chunks {
             assert_eq!(r.start, next);
@@ -114,7 +120,7 @@ mod tests {
         // exactly full
         let head = 3 + 1 + 1 + 1;
         let fit = (GAT_MAX_LINE - head - 2) / 10;
-        assert_eq!(line_chunks(Cmd::Gat, 1, &vec![9; fit]).len(), 1);
-        assert_eq!(line_chunks(Cmd::Gat, 1, &vec![9; fit + 1]).len(), 2);
+        assert_eq!(line_chunks(Cmd::Gat, 1, &vec![9; fit], 9).len(), 1);
+        assert_eq!(line_chunks(Cmd::Gat, 1, &vec![9; fit + 1], 9).len(), 2);
     }
 }
