@@ -34,6 +34,7 @@ use crate::mbuf::MbufPool;
 use crate::msg::MsgArena;
 use crate::pool::ServerPool;
 use crate::proto::Limits;
+use crate::signal::Action;
 use crate::stats::{Metrics, StatsHandle};
 use crate::token::{self, ClientId, ConnRef, ListenerId, ServerConnId};
 use bytes::BytesMut;
@@ -63,6 +64,7 @@ pub struct CoreOpts {
     pub mbuf_size: usize,         // -m
     pub stats_interval: Duration, // -i: longest sleep of the loop
     pub max_clients: usize,       // from RLIMIT_NOFILE (§CONN.9)
+    pub conf_path: String,        // -c: what a reload reads
 }
 
 /// Pool and server names in stats order (§STATS.3).
@@ -207,13 +209,16 @@ impl Core {
         Ok(())
     }
 
-    /// Runs until `stop()` says so (a signal asked us to exit).
-    pub fn run(&mut self, mut stop: impl FnMut() -> bool) -> io::Result<()> {
+    /// Runs until `signals()` says to exit; reloads the configuration
+    /// between two iterations when it says so (`crate::reload`).
+    pub fn run(&mut self, mut signals: impl FnMut() -> Action) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
             self.step(&mut events)?;
-            if stop() {
-                return Ok(());
+            match signals() {
+                Action::Continue => {}
+                Action::Reload => crate::reload::reload(self),
+                Action::Exit => return Ok(()),
             }
         }
     }

@@ -11,7 +11,7 @@ use nutcracker::conf::{self, Conf};
 use nutcracker::core::{self, Core, CoreOpts};
 use nutcracker::daemon::{self, PidFile};
 use nutcracker::log::{self, strerror};
-use nutcracker::signal::{self, Action};
+use nutcracker::signal;
 use nutcracker::stats;
 use std::io::{self, Write as _};
 use std::process::ExitCode;
@@ -222,6 +222,7 @@ fn serve(opts: &Options, conf: Conf) -> u8 {
         mbuf_size: opts.mbuf_size,
         stats_interval: Duration::from_millis(opts.stats_interval_ms),
         max_clients: core::max_clients(&conf),
+        conf_path: opts.conf_file.clone(),
     };
     let mut core = match Core::new(conf, copts, Some(handle)) {
         Ok(c) => c,
@@ -234,7 +235,7 @@ fn serve(opts: &Options, conf: Conf) -> u8 {
         fail_loudly(opts, &e);
         return 1;
     }
-    match core.run(|| signal::handle_pending() == Action::Exit) {
+    match core.run(signal::handle_pending) {
         Ok(()) => signal::exit_status(),
         Err(e) => {
             ::log::error!("event loop failed: {}", strerror(&e));
