@@ -300,9 +300,25 @@ struct Plan {
 
 /// The configuration the core runs, as a `Conf` to compare a new one with.
 fn running(core: &Core, path: &str) -> Conf {
+    let pools = core.pool_order.iter().map(|&p| {
+        let pool = &core.pools[p];
+        let servers = pool.order.iter().map(|&s| {
+            let srv = &pool.servers[s];
+            ServerConf {
+                name: srv.name.clone(),
+                pname: srv.pname.clone(),
+                addr: srv.addr.clone(),
+                weight: srv.weight,
+            }
+        });
+        PoolConf {
+            servers: servers.collect(),
+            ..pool.conf.clone()
+        }
+    });
     Conf {
         path: path.to_owned(),
-        pools: core.pools.iter().map(|p| p.conf.clone()).collect(),
+        pools: pools.collect(),
     }
 }
 

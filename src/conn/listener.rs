@@ -9,7 +9,7 @@ use crate::conf::{Listen, PoolConf};
 use crate::conn::client;
 use crate::core::Core;
 use crate::sock::{setsockopt_int, Stream};
-use crate::token::{self, ConnRef, ListenerId};
+use crate::token::{self, ConnRef, ListenerId, PoolId};
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -24,13 +24,13 @@ pub enum ListenSock {
 /// A pool's listener (twemproxy: the proxy conn).
 #[derive(Debug)]
 pub struct Listener {
-    pub gen: u32,  // generation (slab reuse)
-    pub pool: u16, // owning pool
+    pub gen: u32,     // generation (slab reuse)
+    pub pool: PoolId, // owning pool
     pub sock: ListenSock,
 }
 
 /// Binds pool `p`'s listener and registers it (§CONN.1).
-pub fn bind(core: &mut Core, p: usize) -> Result<(), String> {
+pub fn bind(core: &mut Core, p: PoolId) -> Result<(), String> {
     let sock = open(&core.pools[p].conf)?;
     add(core, p, sock)
 }
@@ -65,7 +65,7 @@ pub fn open(pool: &PoolConf) -> Result<ListenSock, String> {
 }
 
 /// Registers a socket from [`open`] as pool `p`'s listener.
-pub fn add(core: &mut Core, p: usize, sock: ListenSock) -> Result<(), String> {
+pub fn add(core: &mut Core, p: PoolId, sock: ListenSock) -> Result<(), String> {
     let what = core.pools[p].conf.listen_str.clone();
     let gen = core.next_gen();
     let entry = core.listeners.vacant_entry();
@@ -73,11 +73,7 @@ pub fn add(core: &mut Core, p: usize, sock: ListenSock) -> Result<(), String> {
         idx: entry.key() as u32,
         gen,
     };
-    let l = entry.insert(Listener {
-        gen,
-        pool: p as u16,
-        sock,
-    });
+    let l = entry.insert(Listener { gen, pool: p, sock });
     let t = token::encode(ConnRef::Listener(id));
     let r = match &mut l.sock {
         ListenSock::Tcp(s) => core.poll.registry().register(s, t, mio::Interest::READABLE),
@@ -105,7 +101,7 @@ pub fn set_backlog(sock: &ListenSock, backlog: u32) -> io::Result<()> {
     relisten(fd, i32::try_from(backlog).unwrap_or(i32::MAX))
 }
 
-fn proto_name(core: &Core, p: usize) -> &'static str {
+fn proto_name(core: &Core, p: PoolId) -> &'static str {
     if core.pools[p].conf.redis {
         "redis"
     } else {
@@ -117,7 +113,7 @@ fn proto_name(core: &Core, p: usize) -> &'static str {
 pub fn on_event(core: &mut Core, id: ListenerId) {
     loop {
         let Some(l) = core.listener(id) else { return };
-        let pool = l.pool as usize;
+        let pool = l.pool;
         let r = match &l.sock {
             ListenSock::Tcp(s) => s.accept().map(|(c, _)| {
                 let _ = c.set_nodelay(true);
