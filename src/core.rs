@@ -116,11 +116,12 @@ pub struct Core {
     pub stats: Option<StatsHandle>, // hand-off to the stats thread
     pub limits: Limits,           // response parser bounds
     pub opts: CoreOpts,
-    pub now: Instant,       // time of the current batch
-    pub gen: u32,           // generation counter for conns
-    pub nclients: usize,    // client connections, all pools
-    pub scratch: Vec<u8>,   // key bytes straddling chunks
-    pub last_trim: Instant, // last free-list trim
+    pub now: Instant,                      // time of the current batch
+    pub gen: u32,                          // generation counter for conns
+    pub nclients: usize,                   // client connections, all pools
+    pub scratch: Vec<u8>,                  // key bytes straddling chunks
+    pub last_trim: Instant,                // last free-list trim
+    pub draining: crate::reload::Draining, // what the last reloads left to finish
 }
 
 impl Core {
@@ -161,6 +162,7 @@ impl Core {
             nclients: 0,
             scratch: Vec::new(),
             last_trim: now,
+            draining: Default::default(),
         }
         .with_metrics())
     }
@@ -251,6 +253,9 @@ impl Core {
         }
         self.expire_timers();
         server::server_probe_due(self);
+        if !self.draining.is_empty() {
+            crate::reload::sweep(self);
+        }
         self.reap();
         self.flush();
         self.reap();

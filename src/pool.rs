@@ -252,6 +252,72 @@ impl ServerPool {
     }
 }
 
+/// A reload (`crate::reload`): the pool takes its new configuration in place.
+impl ServerPool {
+    /// Takes a new configuration of this pool and rebuilds what derives
+    /// from it (protocol, timeout, limits, router). Servers are matched by
+    /// name and address: one that stays keeps its id, connections and
+    /// failure state (a new weight only changes routing); one that left,
+    /// or whose address changed, leaves `order` (so routing) but stays in
+    /// `servers`, ejection state cleared, until the caller frees it with
+    /// [`ServerPool::free_server`] once its connections are gone; a new or
+    /// re-addressed one gets a fresh id. Returns the servers that left.
+    pub fn reconfigure(&mut self, mut conf: PoolConf) -> Vec<ServerId> {
+        let proto_kept = conf.redis == self.conf.redis;
+        let mut order = Vec::with_capacity(conf.servers.len());
+        for w in std::mem::take(&mut conf.servers) {
+            let same = |s: &Server| proto_kept && s.name == w.name && s.addr == w.addr;
+            let kept = self.order.iter().copied().find(|&s| same(&self.servers[s]));
+            order.push(match kept {
+                Some(id) => {
+                    let srv = &mut self.servers[id];
+                    (srv.weight, srv.pname) = (w.weight, w.pname);
+                    id
+                }
+                None => self.servers.insert(Server::new(w)),
+            });
+        }
+        let left: Vec<ServerId> = self
+            .order
+            .iter()
+            .copied()
+            .filter(|s| !order.contains(s))
+            .collect();
+        for &s in &left {
+            let srv = &mut self.servers[s];
+            (srv.retry_at, srv.probing, srv.failures) = (None, false, 0);
+        }
+        if !conf.auto_eject_hosts {
+            // no failure state is kept without auto-eject (§FAIL.1)
+            for &s in &order {
+                let srv = &mut self.servers[s];
+                (srv.retry_at, srv.probing, srv.failures) = (None, false, 0);
+            }
+        }
+        self.proto = if conf.redis {
+            Proto::Redis
+        } else {
+            Proto::Memcache
+        };
+        self.timeout = conf.timeout_ms.map(Duration::from_millis);
+        self.limits = req_limits(&conf);
+        self.router = build_router(&conf, &self.servers, &order);
+        self.conf = conf;
+        self.order = order;
+        self.update_retry();
+        self.rebuild();
+        left
+    }
+
+    /// Forgets a server that [`ServerPool::reconfigure`] took out of
+    /// routing, once nothing refers to it any more.
+    pub fn free_server(&mut self, s: ServerId) {
+        if !self.order.contains(&s) {
+            self.servers.remove(s);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,5 +428,63 @@ mod tests {
             self.conf.auto_eject_hosts = on;
             self
         }
+    }
+
+    /// The server name each key routes to.
+    fn names(p: &ServerPool, ks: &[String]) -> Vec<Option<String>> {
+        let name = |i: usize| p.servers[p.order[i]].name.clone();
+        ks.iter()
+            .map(|k| p.router.server_index(k.as_bytes()).map(name))
+            .collect()
+    }
+
+    fn conf_of(servers: &str, extra: &str) -> PoolConf {
+        let yaml = format!(
+            "p:\n  listen: 127.0.0.1:22121\n  server_failure_limit: 1\n{extra}  servers:\n{servers}"
+        );
+        crate::conf::parse(&yaml, "t.yml").unwrap().pools.remove(0)
+    }
+
+    const EJECT: &str = "  auto_eject_hosts: true\n";
+
+    #[test]
+    fn reconfigure_routes_like_a_fresh_pool_and_keeps_what_stays() {
+        let now = Instant::now();
+        let a = "   - 127.0.0.1:6379:1 aa\n   - 127.0.0.1:6380:1 bb\n   - 127.0.0.1:6381:1 cc\n";
+        let b = "   - 127.0.0.1:6379:1 aa\n   - 127.0.0.1:7380:1 bb\n   - 127.0.0.1:6382:3 dd\n";
+        let mut p = ServerPool::new(PoolId { idx: 0, gen: 1 }, conf_of(a, EJECT));
+        let [aa, bb, cc] = [0, 1, 2].map(|i| p.order[i]);
+        p.servers[aa].conns.push(ServerConnId { idx: 9, gen: 1 });
+        assert_eq!(p.failure(aa, now), Some(Failure::Ejected));
+        p.failure(cc, now);
+        let left = p.reconfigure(conf_of(b, &format!("{EJECT}  hash: murmur\n")));
+        assert_eq!(left, [bb, cc], "bb re-addressed, cc removed");
+        assert_eq!(p.order[0], aa, "aa kept its id");
+        assert!(
+            !p.order.contains(&bb) && p.servers.contains(bb),
+            "retired, not freed"
+        );
+        assert!(
+            p.servers[cc].live(),
+            "a retired server holds no ejection state"
+        );
+        assert!(
+            !p.servers[aa].live() && p.servers[aa].conns.len() == 1,
+            "aa kept its state"
+        );
+        assert_eq!(p.next_retry, p.servers[aa].retry_at);
+        let ks: Vec<String> = (0..1000).map(|i| format!("key:{i}")).collect();
+        let mut fresh = ServerPool::new(
+            PoolId { idx: 1, gen: 1 },
+            conf_of(b, &format!("{EJECT}  hash: murmur\n")),
+        );
+        fresh.failure(fresh.order[0], now);
+        assert_eq!(names(&p, &ks), names(&fresh, &ks));
+        p.free_server(bb);
+        p.free_server(aa);
+        assert!(!p.servers.contains(bb) && p.servers.contains(aa));
+        // without auto-eject no server stays ejected
+        p.reconfigure(conf_of(b, "  auto_eject_hosts: false\n"));
+        assert!(p.servers[aa].live() && p.next_retry.is_none());
     }
 }

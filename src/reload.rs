@@ -17,6 +17,9 @@
 use crate::conf::{self, Conf, PoolConf, ServerConf};
 use crate::conn::listener::{self, ListenSock};
 use crate::core::Core;
+
+mod apply;
+pub use apply::{sweep, Draining};
 use std::fmt::Write as _;
 
 /// What became of one server of a kept pool.
@@ -322,11 +325,16 @@ fn running(core: &Core, path: &str) -> Conf {
     }
 }
 
-/// Applies a validated, bound configuration (see the module doc).
-fn apply(_core: &mut Core, plan: Plan) -> Result<(), String> {
-    let Plan { new, socks, .. } = plan;
-    drop((new, socks)); // the new sockets close: nothing changed
-    Err("applying a new configuration is not implemented yet".to_owned())
+/// Applies a checked plan (`apply` cannot fail: everything that could
+/// reject the reload happened in `prepare`).
+fn apply(core: &mut Core, plan: Plan) -> Result<(), String> {
+    apply::apply(core, plan);
+    Ok(())
+}
+
+/// Hands the new pools and servers to the metrics and the stats thread.
+fn relayout(_core: &mut Core) {
+    // TODO(struct step B): core.metrics.set_layout(&core.stats_layout())
 }
 
 #[cfg(test)]

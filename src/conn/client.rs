@@ -305,6 +305,12 @@ fn protocol_error(core: &mut Core, id: ClientId, e: ParseError) {
 }
 
 /// The client closed its side: stop reading, close once replies are out.
+/// Stops reading a client as if it had sent EOF: it gets the replies to
+/// the requests it sent, then closes (a reload removed its pool).
+pub fn stop_reading(core: &mut Core, id: ClientId) {
+    on_eof(core, id);
+}
+
 fn on_eof(core: &mut Core, id: ClientId) {
     let Some(c) = core.client(id) else { return };
     c.eof = true;

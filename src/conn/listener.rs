@@ -91,6 +91,24 @@ pub fn add(core: &mut Core, p: PoolId, sock: ListenSock) -> Result<(), String> {
     Ok(())
 }
 
+/// Closes a listener: its pool stops accepting at once (a reload removed
+/// the pool or moved its address). Clients already accepted stay.
+pub fn close(core: &mut Core, id: ListenerId) {
+    if core.listener(id).is_none() {
+        return;
+    }
+    let mut l = core.listeners.remove(id.idx as usize);
+    let r = match &mut l.sock {
+        ListenSock::Tcp(s) => core.poll.registry().deregister(s),
+        ListenSock::Unix(s) => core.poll.registry().deregister(s),
+    };
+    if let Err(e) = r {
+        log::warn!("deregister of p {} failed: {e}", id.idx);
+    }
+    core.stats_conn_close();
+    log::info!("p {} closed", id.idx);
+}
+
 /// Sets a new backlog on a listening socket (a reload that keeps the
 /// address but changes `backlog:`).
 pub fn set_backlog(sock: &ListenSock, backlog: u32) -> io::Result<()> {

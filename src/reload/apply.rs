@@ -1,0 +1,332 @@
+//! Applying a reload to the running core (see `crate::reload`).
+//!
+//! Runs between two loop iterations, after every check passed, so nothing
+//! here can fail half-way. Pools keep their `PoolId`, servers whose name
+//! and address stay keep their `ServerId` (with their connections and
+//! ejection state); `ServerPool::reconfigure` rebuilds what the pool derives
+//! from its configuration. What cannot stop at once is left to [`Draining`]:
+//!
+//! ```text
+//!   removed pool ──> listeners closed, clients stop reading ─┐
+//!   removed or re-addressed server ──> out of routing        ├─> sweep(): close what is idle,
+//!   connection over server_connections, or of an old auth ──┘   free what has nothing left
+//! ```
+//!
+//! # Invariants
+//! - a connection in `Draining::conns` is in no `Server::conns`: nothing
+//!   routes a new request to it;
+//! - a pool in `Draining::pools` is in no `Core::pool_order`, a server in
+//!   `Draining::servers` in no `ServerPool::order`; each stays in its
+//!   `Slots` until no connection or client refers to it.
+
+use super::{Plan, PoolDiff};
+use crate::conf::PoolConf;
+use crate::conn::listener::{self, ListenSock};
+use crate::conn::{client, server, Close};
+use crate::core::{self, Core};
+use crate::pool::ServerPool;
+use crate::token::{ClientId, ConnRef, Id, ListenerId, PoolId, ServerConnId, ServerId};
+use slab::Slab;
+
+/// What a reload left to finish (`Core::draining`).
+#[derive(Debug, Default)]
+pub struct Draining {
+    conns: Vec<ServerConnId>, // no new requests; closed once both queues are empty
+    servers: Vec<(PoolId, ServerId)>, // out of routing; freed once no connection is theirs
+    pools: Vec<PoolId>,       // out of pool_order; freed once no client or connection is theirs
+}
+
+impl Draining {
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty() && self.servers.is_empty() && self.pools.is_empty()
+    }
+}
+
+/// Applies a checked plan: removed pools first (their addresses are not
+/// reused in the same reload), then kept pools, then added ones.
+pub(super) fn apply(core: &mut Core, plan: Plan) {
+    let Plan {
+        new,
+        diff,
+        mut socks,
+    } = plan;
+    debug_assert!(socks.len() == diff.added.len() + diff.moved().count());
+    core.opts.max_clients = core::max_clients(&new);
+    let order: Vec<String> = new.pools.iter().map(|p| p.name.clone()).collect();
+    for name in &diff.removed {
+        if let Some(p) = find(core, name) {
+            remove_pool(core, p);
+        }
+    }
+    let mut confs = new.pools;
+    for pd in &diff.kept {
+        let (Some(p), Some(pc)) = (find(core, &pd.name), take_conf(&mut confs, &pd.name)) else {
+            continue;
+        };
+        let sock = take(&mut socks, &pd.name);
+        update_pool(core, p, pc, pd, sock);
+    }
+    for name in &diff.added {
+        if let Some(pc) = take_conf(&mut confs, name) {
+            let sock = take(&mut socks, name);
+            add_pool(core, pc, sock);
+        }
+    }
+    let Core {
+        pool_order, pools, ..
+    } = core;
+    pool_order.sort_by_key(|&p| order.iter().position(|n| *n == pools[p].conf.name));
+    super::relayout(core);
+}
+
+/// The live pool named `name`.
+fn find(core: &Core, name: &str) -> Option<PoolId> {
+    core.pool_order
+        .iter()
+        .copied()
+        .find(|&p| core.pools[p].conf.name == name)
+}
+
+fn take_conf(confs: &mut Vec<PoolConf>, name: &str) -> Option<PoolConf> {
+    let i = confs.iter().position(|p| p.name == name)?;
+    Some(confs.swap_remove(i))
+}
+
+/// The socket `bind_first` bound for pool `name`, if any.
+fn take(socks: &mut Vec<(String, ListenSock)>, name: &str) -> Option<ListenSock> {
+    let i = socks.iter().position(|(n, _)| n == name)?;
+    Some(socks.swap_remove(i).1)
+}
+
+fn add_pool(core: &mut Core, pc: PoolConf, sock: Option<ListenSock>) {
+    let preconnect = pc.preconnect;
+    let p = core.pools.insert_with(|id| ServerPool::new(id, pc));
+    core.pool_order.push(p);
+    if let Some(sock) = sock {
+        if let Err(e) = listener::add(core, p, sock) {
+            log::error!("{e}");
+        }
+    }
+    if preconnect {
+        preconnect_all(core, p);
+    }
+}
+
+fn remove_pool(core: &mut Core, p: PoolId) {
+    close_listeners(core, p);
+    stop_clients(core, p);
+    for s in std::mem::take(&mut core.pools[p].order) {
+        retire_server(core, p, s);
+    }
+    core.pool_order.retain(|&x| x != p);
+    core.draining.pools.push(p);
+}
+
+fn update_pool(core: &mut Core, p: PoolId, pc: PoolConf, pd: &PoolDiff, sock: Option<ListenSock>) {
+    let changed = |k: &str| pd.settings.contains(&k);
+    if pd.proto_changed {
+        stop_clients(core, p);
+    }
+    if changed("redis_auth") {
+        let authed = pc.redis_auth.is_none();
+        for (_, c) in core.clients.iter_mut().filter(|(_, c)| c.pool == p) {
+            c.authed = authed;
+        }
+    }
+    let (backlog, preconnect) = (pc.backlog, pc.preconnect);
+    let keep = if changed("redis_auth") || changed("redis_db") {
+        0 // connections authenticated or SELECTed under the old values
+    } else {
+        pc.server_connections as usize
+    };
+    for s in core.pools[p].reconfigure(pc) {
+        retire_server(core, p, s);
+    }
+    for s in core.pools[p].order.clone() {
+        let srv = &mut core.pools[p].servers[s];
+        if srv.conns.len() > keep {
+            let surplus = srv.conns.split_off(keep);
+            core.draining.conns.extend(surplus);
+        }
+    }
+    match sock {
+        Some(sock) => {
+            close_listeners(core, p);
+            if let Err(e) = listener::add(core, p, sock) {
+                log::error!("{e}");
+            }
+        }
+        None if changed("backlog") => {
+            for (_, l) in core.listeners.iter().filter(|(_, l)| l.pool == p) {
+                if let Err(e) = listener::set_backlog(&l.sock, backlog) {
+                    log::warn!("backlog of pool '{}' not changed: {e}", pd.name);
+                }
+            }
+        }
+        None => {}
+    }
+    if preconnect && (changed("preconnect") || pd.routing_changed()) {
+        preconnect_all(core, p);
+    }
+}
+
+/// Connects to every server of the pool that has no connection.
+fn preconnect_all(core: &mut Core, p: PoolId) {
+    for s in core.pools[p].order.clone() {
+        if core.pools[p].servers[s].conns.is_empty() {
+            if let Err(e) = server::connect(core, p, s) {
+                log::warn!(
+                    "connect to server '{}' failed, ignored: {}",
+                    core.pools[p].servers[s].pname,
+                    crate::sock::strerror(e.0)
+                );
+            }
+        }
+    }
+}
+
+/// A server out of routing: its connections finish what they have.
+fn retire_server(core: &mut Core, p: PoolId, s: ServerId) {
+    if let Some(srv) = core.pools[p].servers.get_mut(s) {
+        core.draining.conns.append(&mut srv.conns);
+        core.draining.servers.push((p, s));
+    }
+}
+
+/// Closes the pool's listening sockets: it stops accepting at once.
+fn close_listeners(core: &mut Core, p: PoolId) {
+    for id in ids::<_, ListenerId>(&core.listeners, |l| (l.pool == p).then_some(l.gen)) {
+        listener::close(core, id);
+    }
+}
+
+/// The pool's clients read nothing more: each gets the replies to the
+/// requests it sent, then closes (the EOF path).
+fn stop_clients(core: &mut Core, p: PoolId) {
+    for id in ids::<_, ClientId>(&core.clients, |c| (c.pool == p).then_some(c.gen)) {
+        client::stop_reading(core, id);
+    }
+}
+
+/// The ids of the entries of `slab` for which `gen_if` gives a generation.
+fn ids<T, I: Id>(slab: &Slab<T>, gen_if: impl Fn(&T) -> Option<u32>) -> Vec<I> {
+    slab.iter()
+        .filter_map(|(k, x)| gen_if(x).map(|gen| I::new(k as u32, gen)))
+        .collect()
+}
+
+/// Closes idle draining connections and frees the servers and pools that
+/// nothing refers to any more; the loop calls it after every iteration
+/// while a reload has something left to finish.
+pub fn sweep(core: &mut Core) {
+    let mut d = std::mem::take(&mut core.draining);
+    d.conns.retain(|&id| {
+        let idle = match core.server(id) {
+            None => return false,
+            Some(c) => c.imsg_q.is_empty() && c.omsg_q.is_empty(),
+        };
+        if idle {
+            core.close_later(ConnRef::Server(id), Close::Reconfigured);
+        }
+        !idle
+    });
+    d.servers.retain(|&(p, s)| {
+        let busy = core
+            .servers
+            .iter()
+            .any(|(_, c)| c.pool == p && c.server == s);
+        if !busy {
+            if let Some(pool) = core.pools.get_mut(p) {
+                pool.free_server(s);
+            }
+        }
+        busy
+    });
+    d.pools.retain(|&p| {
+        let busy = core.servers.iter().any(|(_, c)| c.pool == p)
+            || core.clients.iter().any(|(_, c)| c.pool == p);
+        if !busy {
+            core.pools.remove(p);
+        }
+        busy
+    });
+    core.draining = d;
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::core::{Core, CoreOpts};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    fn free_port() -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    fn pool(name: &str, port: u16, servers: &[&str]) -> String {
+        let mut y = format!("{name}:\n  listen: 127.0.0.1:{port}\n  redis: true\n  servers:\n");
+        for s in servers {
+            y.push_str(&format!("   - {s}\n"));
+        }
+        y
+    }
+
+    fn accepts(port: u16) -> bool {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }
+
+    /// Pools added, removed and moved, on a started core: ids of what stays
+    /// are kept, listeners follow, a removed pool drains then goes.
+    #[test]
+    fn pools_come_go_and_move() {
+        let [p1, p2, p3, p4] = [0; 4].map(|_| free_port());
+        let dir = std::env::temp_dir().join(format!("nc-apply-{}-{p1}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("n.yml").to_str().unwrap().to_owned();
+        let a = pool("alpha", p1, &["127.0.0.1:7001:1 s1", "127.0.0.1:7002:1 s2"])
+            + &pool("beta", p2, &["127.0.0.1:7003:1 t"]);
+        let opts = CoreOpts {
+            mbuf_size: 16384,
+            stats_interval: Duration::from_secs(1),
+            max_clients: 10,
+            conf_path: path.clone(),
+        };
+        let mut core = Core::new(crate::conf::parse(&a, &path).unwrap(), opts, None).unwrap();
+        core.start().unwrap();
+        let alpha = super::find(&core, "alpha").unwrap();
+        let beta = super::find(&core, "beta").unwrap();
+        let [s1, s2] = [0, 1].map(|i| core.pools[alpha].order[i]);
+        assert!(accepts(p1) && accepts(p2));
+        let b = pool("alpha", p3, &["127.0.0.1:7001:1 s1", "127.0.0.1:7009:1 s2"])
+            + &pool("gamma", p4, &["127.0.0.1:7005:1 u"]);
+        std::fs::write(&path, &b).unwrap();
+        super::super::reload(&mut core);
+        let names: Vec<&str> = core
+            .pool_order
+            .iter()
+            .map(|&p| core.pools[p].conf.name.as_str())
+            .collect();
+        assert_eq!(names, ["alpha", "gamma"]);
+        assert_eq!(
+            super::find(&core, "alpha"),
+            Some(alpha),
+            "alpha kept its id"
+        );
+        assert_eq!(core.pools[alpha].order[0], s1, "s1 kept its id");
+        assert_ne!(core.pools[alpha].order[1], s2, "s2 re-addressed: a new id");
+        assert!(!accepts(p1) && !accepts(p2), "old addresses closed");
+        assert!(accepts(p3) && accepts(p4), "new addresses listening");
+        assert_eq!(core.listeners.len(), 2);
+        assert!(core.pools.contains(beta), "beta drains first");
+        super::sweep(&mut core);
+        assert!(!core.pools.contains(beta), "nothing left of beta");
+        assert!(!core.pools[alpha].servers.contains(s2), "old s2 freed");
+        assert!(core.draining.is_empty());
+        // the same file again changes nothing
+        super::super::reload(&mut core);
+        assert_eq!(core.pool_order.len(), 2);
+        assert!(accepts(p3) && accepts(p4));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
