@@ -8,7 +8,7 @@
 
 use nutcracker::cli::{self, Options};
 use nutcracker::conf::{self, Conf};
-use nutcracker::core::{self, Core, CoreOpts};
+use nutcracker::core::{Core, CoreOpts};
 use nutcracker::daemon::{self, PidFile};
 use nutcracker::log::{self, strerror};
 use nutcracker::signal;
@@ -207,8 +207,6 @@ fn serve(opts: &Options, conf: Conf) -> u8 {
     let copts = CoreOpts {
         mbuf_size: opts.mbuf_size,
         stats_interval: Duration::from_millis(opts.stats_interval_ms),
-        max_clients: core::max_clients(&conf),
-        conf_path: opts.conf_file.clone(),
     };
     let mut core = match Core::new(conf, copts, None) {
         Ok(c) => c,
@@ -234,7 +232,7 @@ fn serve(opts: &Options, conf: Conf) -> u8 {
         fail_loudly(opts, &e);
         return 1;
     }
-    match core.run(signal::handle_pending) {
+    match core.run(&opts.conf_file, signal::handle_pending) {
         Ok(()) => signal::exit_status(),
         Err(e) => {
             ::log::error!("event loop failed: {}", strerror(&e));

@@ -6,6 +6,12 @@
 //! connections themselves live in `Core::servers`; a `Server` only lists
 //! the ids of its own.
 //!
+//! A pool owns everything derived from its configuration: the `PoolConf`
+//! itself, the servers, the router, the request limits and the order the
+//! stats list servers in. `ServerPool::apply` (re)builds all of it from a
+//! `PoolConf`, at start and on reload; `add_server`, `remove_server`,
+//! `replace_server` and `set_addr` change one server each.
+//!
 //! Servers are named by stable `ServerId`s (a generation-checked slab), so
 //! adding or removing one never renames another. The length-first name
 //! order of §CONF.9 survives only as the explicit list `order`, used where
@@ -23,7 +29,7 @@
 //!   or `probe_failed` (ejected for another retry period).
 
 use crate::conf::{PoolConf, ServerAddr, ServerConf};
-use crate::hashkit::Router;
+use crate::hashkit::{length_first, Router};
 use crate::proto::{Limits, Proto};
 use crate::token::{PoolId, ServerConnId, ServerId, Slots};
 use std::time::{Duration, Instant};
@@ -60,6 +66,11 @@ impl Server {
     pub fn live(&self) -> bool {
         self.retry_at.is_none()
     }
+
+    /// Clears the failure state: live, no failures, no probe pending.
+    fn forgive(&mut self) {
+        (self.failures, self.retry_at, self.probing) = (0, None, false);
+    }
 }
 
 /// What a pool does (twemproxy: struct server_pool).
@@ -75,6 +86,14 @@ pub struct ServerPool {
     pub timeout: Option<Duration>,        // per request and per connect
     pub next_retry: Option<Instant>,      // earliest retry_at of ejected servers
     pub nclients: u32,                    // client connections of this pool
+    pub auth_epoch: u32,                  // bumped when `redis_auth` changes
+}
+
+/// What `ServerPool::apply` changed that the connections must follow.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub retired: Vec<ServerId>, // servers that left: out of `order`, in `servers` until `free_server`
+    pub readdressed: Vec<ServerId>, // servers whose address changed (failure state cleared)
 }
 
 /// Result of a failure report.
@@ -97,37 +116,146 @@ pub fn req_limits(p: &PoolConf) -> Limits {
     }
 }
 
-fn build_router(conf: &PoolConf, servers: &Slots<ServerId, Server>, order: &[ServerId]) -> Router {
-    let names: Vec<(&[u8], u32)> = order
-        .iter()
-        .map(|&s| (servers[s].name.as_bytes(), servers[s].weight))
-        .collect();
-    Router::new(conf.hash, conf.hash_tag, conf.distribution, &names)
-}
-
 impl ServerPool {
-    pub fn new(id: PoolId, mut conf: PoolConf) -> ServerPool {
-        let mut servers = Slots::default();
-        let order: Vec<ServerId> = std::mem::take(&mut conf.servers)
-            .into_iter()
-            .map(|s| servers.insert(Server::new(s)))
-            .collect();
-        let router = build_router(&conf, &servers, &order);
-        ServerPool {
+    /// A pool built from `conf` (through `apply`, as a reload rebuilds it).
+    pub fn new(id: PoolId, conf: PoolConf) -> ServerPool {
+        let mut shell = conf.clone();
+        shell.servers.clear();
+        let mut pool = ServerPool {
             id,
-            proto: if conf.redis {
-                Proto::Redis
-            } else {
-                Proto::Memcache
-            },
-            timeout: conf.timeout_ms.map(Duration::from_millis),
-            limits: req_limits(&conf),
-            conf,
-            router,
-            servers,
-            order,
+            router: Router::new(shell.hash, shell.hash_tag, shell.distribution, &[]),
+            conf: shell,
+            proto: Proto::Redis,
+            servers: Slots::default(),
+            order: Vec::new(),
+            limits: Limits::default(),
+            timeout: None,
             next_retry: None,
             nclients: 0,
+            auth_epoch: 0,
+        };
+        pool.apply(conf);
+        pool
+    }
+
+    /// Takes a new configuration of this pool and rebuilds everything
+    /// derived from it: the one place that does. Servers are matched by
+    /// name (§CONF.6, the stats key and ketama string): one that stays
+    /// keeps its id, failure state and connections, with its weight and
+    /// log name updated; one whose address changed keeps its id but starts
+    /// fresh (no failures, not ejected). One that left is retired: out of
+    /// `order` (so of routing) but still in `servers`, so that connections
+    /// finishing their requests may still name it, until the caller
+    /// `free_server`s it. Without `auto_eject_hosts` no server stays
+    /// ejected (§FAIL.1).
+    pub fn apply(&mut self, mut conf: PoolConf) -> Applied {
+        let wanted = std::mem::take(&mut conf.servers);
+        let mut out = Applied::default();
+        for id in self.order.clone() {
+            if !wanted.iter().any(|w| w.name == self.servers[id].name) {
+                self.servers[id].forgive();
+                out.retired.push(id);
+            }
+        }
+        let mut order = Vec::with_capacity(wanted.len());
+        for w in wanted {
+            let id = match self.server_named(&w.name) {
+                Some(id) => {
+                    let srv = &mut self.servers[id];
+                    if srv.addr != w.addr || !conf.auto_eject_hosts {
+                        srv.forgive();
+                    }
+                    if srv.addr != w.addr {
+                        out.readdressed.push(id);
+                    }
+                    (srv.addr, srv.weight, srv.pname) = (w.addr, w.weight, w.pname);
+                    id
+                }
+                None => self.servers.insert(Server::new(w)),
+            };
+            order.push(id);
+        }
+        self.order = order;
+        if conf.redis_auth != self.conf.redis_auth {
+            self.auth_epoch = self.auth_epoch.wrapping_add(1);
+        }
+        self.conf = conf;
+        self.derive();
+        out
+    }
+
+    /// Recomputes the state derived from `conf` and the servers: protocol,
+    /// timeout, request limits, router (with the current live set) and
+    /// the next retry time.
+    fn derive(&mut self) {
+        let c = &self.conf;
+        self.proto = if c.redis {
+            Proto::Redis
+        } else {
+            Proto::Memcache
+        };
+        self.timeout = c.timeout_ms.map(Duration::from_millis);
+        self.limits = req_limits(c);
+        let names: Vec<(&[u8], u32)> = self
+            .order
+            .iter()
+            .map(|&s| (self.servers[s].name.as_bytes(), self.servers[s].weight))
+            .collect();
+        self.router = Router::new(c.hash, c.hash_tag, c.distribution, &names);
+        self.update_retry();
+        self.rebuild();
+    }
+
+    /// The server called `name` (§CONF.6), if any.
+    pub fn server_named(&self, name: &str) -> Option<ServerId> {
+        self.order
+            .iter()
+            .copied()
+            .find(|&s| self.servers[s].name == name)
+    }
+
+    /// Adds a server in its length-first place (§CONF.9); no other id
+    /// changes. The caller closes nothing: a new server has no connections.
+    pub fn add_server(&mut self, conf: ServerConf) -> ServerId {
+        let at = self
+            .order
+            .iter()
+            .position(|&s| {
+                length_first(self.servers[s].name.as_bytes(), conf.name.as_bytes()).is_gt()
+            })
+            .unwrap_or(self.order.len());
+        let id = self.servers.insert(Server::new(conf));
+        self.order.insert(at, id);
+        self.derive();
+        id
+    }
+
+    /// Removes a server; no other id changes. The caller closes the
+    /// connections it returns (`Server::conns`).
+    pub fn remove_server(&mut self, id: ServerId) -> Option<Server> {
+        let srv = self.servers.remove(id)?;
+        self.order.retain(|&s| s != id);
+        self.derive();
+        Some(srv)
+    }
+
+    /// Replaces a server by another (a new id: a different server starts
+    /// with fresh state and counters). None when `id` is stale.
+    pub fn replace_server(&mut self, id: ServerId, conf: ServerConf) -> Option<(ServerId, Server)> {
+        let old = self.remove_server(id)?;
+        Some((self.add_server(conf), old))
+    }
+
+    /// Points a server at a new address (Sentinel failover, reload): the
+    /// field `connect` reads is the only copy. Existing connections stay;
+    /// the caller closes them if they must go. False when `id` is stale.
+    pub fn set_addr(&mut self, id: ServerId, addr: ServerAddr) -> bool {
+        match self.servers.get_mut(id) {
+            Some(s) => {
+                s.addr = addr;
+                true
+            }
+            None => false,
         }
     }
 
@@ -252,65 +380,10 @@ impl ServerPool {
     }
 }
 
-/// A reload (`crate::reload`): the pool takes its new configuration in place.
+/// A reload (`crate::reload`) frees retired servers once drained.
 impl ServerPool {
-    /// Takes a new configuration of this pool and rebuilds what derives
-    /// from it (protocol, timeout, limits, router). Servers are matched by
-    /// name and address: one that stays keeps its id, connections and
-    /// failure state (a new weight only changes routing); one that left,
-    /// or whose address changed, leaves `order` (so routing) but stays in
-    /// `servers`, ejection state cleared, until the caller frees it with
-    /// [`ServerPool::free_server`] once its connections are gone; a new or
-    /// re-addressed one gets a fresh id. Returns the servers that left.
-    pub fn reconfigure(&mut self, mut conf: PoolConf) -> Vec<ServerId> {
-        let proto_kept = conf.redis == self.conf.redis;
-        let mut order = Vec::with_capacity(conf.servers.len());
-        for w in std::mem::take(&mut conf.servers) {
-            let same = |s: &Server| proto_kept && s.name == w.name && s.addr == w.addr;
-            let kept = self.order.iter().copied().find(|&s| same(&self.servers[s]));
-            order.push(match kept {
-                Some(id) => {
-                    let srv = &mut self.servers[id];
-                    (srv.weight, srv.pname) = (w.weight, w.pname);
-                    id
-                }
-                None => self.servers.insert(Server::new(w)),
-            });
-        }
-        let left: Vec<ServerId> = self
-            .order
-            .iter()
-            .copied()
-            .filter(|s| !order.contains(s))
-            .collect();
-        for &s in &left {
-            let srv = &mut self.servers[s];
-            (srv.retry_at, srv.probing, srv.failures) = (None, false, 0);
-        }
-        if !conf.auto_eject_hosts {
-            // no failure state is kept without auto-eject (§FAIL.1)
-            for &s in &order {
-                let srv = &mut self.servers[s];
-                (srv.retry_at, srv.probing, srv.failures) = (None, false, 0);
-            }
-        }
-        self.proto = if conf.redis {
-            Proto::Redis
-        } else {
-            Proto::Memcache
-        };
-        self.timeout = conf.timeout_ms.map(Duration::from_millis);
-        self.limits = req_limits(&conf);
-        self.router = build_router(&conf, &self.servers, &order);
-        self.conf = conf;
-        self.order = order;
-        self.update_retry();
-        self.rebuild();
-        left
-    }
-
-    /// Forgets a server that [`ServerPool::reconfigure`] took out of
-    /// routing, once nothing refers to it any more.
+    /// Forgets a server that [`ServerPool::apply`] retired, once nothing
+    /// refers to it any more.
     pub fn free_server(&mut self, s: ServerId) {
         if !self.order.contains(&s) {
             self.servers.remove(s);
@@ -448,7 +521,7 @@ mod tests {
     const EJECT: &str = "  auto_eject_hosts: true\n";
 
     #[test]
-    fn reconfigure_routes_like_a_fresh_pool_and_keeps_what_stays() {
+    fn apply_routes_like_a_fresh_pool_and_keeps_what_stays() {
         let now = Instant::now();
         let a = "   - 127.0.0.1:6379:1 aa\n   - 127.0.0.1:6380:1 bb\n   - 127.0.0.1:6381:1 cc\n";
         let b = "   - 127.0.0.1:6379:1 aa\n   - 127.0.0.1:7380:1 bb\n   - 127.0.0.1:6382:3 dd\n";
@@ -457,21 +530,19 @@ mod tests {
         p.servers[aa].conns.push(ServerConnId { idx: 9, gen: 1 });
         assert_eq!(p.failure(aa, now), Some(Failure::Ejected));
         p.failure(cc, now);
-        let left = p.reconfigure(conf_of(b, &format!("{EJECT}  hash: murmur\n")));
-        assert_eq!(left, [bb, cc], "bb re-addressed, cc removed");
-        assert_eq!(p.order[0], aa, "aa kept its id");
+        let out = p.apply(conf_of(b, &format!("{EJECT}  hash: murmur\n")));
+        assert_eq!((out.retired, out.readdressed), (vec![cc], vec![bb]));
+        assert_eq!(p.order[..2], [aa, bb], "aa and bb kept their ids");
         assert!(
-            !p.order.contains(&bb) && p.servers.contains(bb),
+            !p.order.contains(&cc) && p.servers.contains(cc),
             "retired, not freed"
         );
         assert!(
             p.servers[cc].live(),
             "a retired server holds no ejection state"
         );
-        assert!(
-            !p.servers[aa].live() && p.servers[aa].conns.len() == 1,
-            "aa kept its state"
-        );
+        let kept = &p.servers[aa];
+        assert!(!kept.live() && kept.conns.len() == 1, "aa kept its state");
         assert_eq!(p.next_retry, p.servers[aa].retry_at);
         let ks: Vec<String> = (0..1000).map(|i| format!("key:{i}")).collect();
         let mut fresh = ServerPool::new(
@@ -480,11 +551,11 @@ mod tests {
         );
         fresh.failure(fresh.order[0], now);
         assert_eq!(names(&p, &ks), names(&fresh, &ks));
-        p.free_server(bb);
+        p.free_server(cc);
         p.free_server(aa);
-        assert!(!p.servers.contains(bb) && p.servers.contains(aa));
+        assert!(!p.servers.contains(cc) && p.servers.contains(aa));
         // without auto-eject no server stays ejected
-        p.reconfigure(conf_of(b, "  auto_eject_hosts: false\n"));
+        p.apply(conf_of(b, "  auto_eject_hosts: false\n"));
         assert!(p.servers[aa].live() && p.next_retry.is_none());
     }
 }

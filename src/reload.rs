@@ -267,9 +267,8 @@ pub fn bind_first(new: &Conf, d: &Diff) -> Result<Vec<(String, ListenSock)>, Str
 
 /// Re-reads the configuration file and applies it (SIGUSR1), or rejects
 /// it with nothing changed; logs the outcome and counts it in the stats.
-pub fn reload(core: &mut Core) {
-    let path = core.opts.conf_path.clone();
-    let outcome = prepare(core, &path).and_then(|plan| {
+pub fn reload(core: &mut Core, path: &str) {
+    let outcome = prepare(core, path).and_then(|plan| {
         let d = plan.diff.clone();
         apply(core, plan)?;
         Ok(d)
@@ -330,11 +329,6 @@ fn running(core: &Core, path: &str) -> Conf {
 fn apply(core: &mut Core, plan: Plan) -> Result<(), String> {
     apply::apply(core, plan);
     Ok(())
-}
-
-/// Hands the new pools and servers to the metrics and the stats thread.
-fn relayout(_core: &mut Core) {
-    // TODO(struct step B): core.metrics.set_layout(&core.stats_layout())
 }
 
 #[cfg(test)]
@@ -504,8 +498,6 @@ mod tests {
         let opts = crate::core::CoreOpts {
             mbuf_size: 16384,
             stats_interval: std::time::Duration::from_secs(1),
-            max_clients: 10,
-            conf_path: path.to_owned(),
         };
         let core = Core::new(conf(BASE), opts, None).unwrap();
         let e = prepare(&core, path).unwrap_err();

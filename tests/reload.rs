@@ -274,7 +274,11 @@ fn one_client_connection_survives_twenty_reloads() {
     assert_eq!(c.stream.local_addr().unwrap(), local);
     let (ok, vals) = common::wait_stats(proxy.stats_port, WAIT, |v| v.get("reloads") == Some(&20));
     assert!(ok, "{vals:?}");
-    assert_eq!(vals.get("alpha/client_eof"), Some(&0));
+    assert_eq!(
+        vals.get("alpha/client_eof"),
+        Some(&1),
+        "wait_tcp's probe only"
+    );
     assert_eq!(vals.get("alpha/client_connections"), Some(&1));
     assert_eq!(vals.get("reloads_failed"), Some(&0));
 }
@@ -338,14 +342,14 @@ fn invalid_file_changes_nothing() {
         assert_eq!(redis_owners(&rig, &[0, 1, 2], &ks), owners, "{what}");
         assert!(TcpStream::connect(("127.0.0.1", rp)).is_ok());
     }
+    // wait_tcp's probe and the three of the loop closed; `c` did not
     let (ok, vals) = common::wait_stats(proxy.stats_port, WAIT, |v| {
         v.get("reloads_failed") == Some(&3)
+            && v.get("alpha/client_eof") == Some(&4)
+            && v.get("alpha/client_connections") == Some(&1)
     });
     assert!(ok, "{vals:?}");
     assert_eq!(vals.get("reloads"), Some(&0));
-    // the three probes of the listening socket closed; `c` did not
-    assert_eq!(vals.get("alpha/client_eof"), Some(&3));
-    assert_eq!(vals.get("alpha/client_connections"), Some(&1));
     drop(held);
 }
 
@@ -415,19 +419,18 @@ fn pools_added_removed_and_moved_redis_and_memcache() {
     assert_eq!(mcc.get("n").as_deref(), Some("3"));
     // stats: the new layout, kept pools keep their counters
     let (ok, vals) = common::wait_stats(proxy.stats_port, WAIT, |v| {
-        v.contains_key("gamma/client_eof") && v.contains_key("mcc/client_eof")
+        v.contains_key("gamma/client_eof")
+            && v.contains_key("mcc/client_eof")
+            && v.get("alpha/s0/requests") == Some(&6)
     });
     assert!(ok, "{vals:?}");
     assert!(!vals.contains_key("beta/client_eof") && !vals.contains_key("mcb/client_eof"));
-    assert!(
-        vals.get("alpha/s0/requests").is_some_and(|&n| n >= 6),
-        "{vals:?}"
-    );
+    assert_eq!(vals.get("mca/m0/requests"), Some(&3), "{vals:?}");
 }
 
-/// Keys of server names `s0..` that stay on the same server when `s3` joins
+/// Keys `<prefix>:<i>` that stay on the same server when `s3` joins
 /// `s0,s1,s2`.
-fn stable_keys(n: usize) -> Vec<String> {
+fn stable_keys(prefix: &str, n: usize) -> Vec<String> {
     let three = Router::new(
         HashKind::Fnv1a_64,
         None,
@@ -441,7 +444,7 @@ fn stable_keys(n: usize) -> Vec<String> {
         &[(b"s0", 1), (b"s1", 1), (b"s2", 1), (b"s3", 1)],
     );
     (0..)
-        .map(|i| format!("load:{i}"))
+        .map(|i| format!("{prefix}:{i}"))
         .filter(|k| three.server_index(k.as_bytes()) == four.server_index(k.as_bytes()))
         .take(n)
         .collect()
@@ -456,18 +459,16 @@ fn traffic_under_twenty_reloads_sees_no_error() {
     let proxy = Proxy::start(&a, &["-i", "100"]);
     assert!(wait_tcp(rp));
     let mut tail = LogTail::new(&proxy);
-    let ks = stable_keys(64);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let workers: Vec<_> = (0..8)
         .map(|w| {
-            let ks = ks.clone();
+            let ks = stable_keys(&format!("load{w}"), 64);
             let stop = stop.clone();
             std::thread::spawn(move || {
                 let mut c = RespConn::connect(rp);
                 let mut n = 0usize;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let k = format!("{}:{w}", ks[n % ks.len()]);
-                    set_get(&mut c, &k, n);
+                    set_get(&mut c, &ks[n % ks.len()], n);
                     n += 1;
                 }
                 assert!(!c.closed_now(), "worker {w} connection closed");
@@ -523,13 +524,17 @@ fn a_thousand_reloads_leak_nothing() {
     let mut tail = LogTail::new(&proxy);
     let pid = proxy.proc.pid();
     let mut c = RespConn::connect(rp);
-    let ks = stable_keys(16);
+    let ks = stable_keys("thousand", 16);
     let (mut rss0, mut fds0) = (0, 0);
     for i in 1..=1000 {
         reload_ok(&proxy, &mut tail, if i % 2 == 1 { &b } else { &a });
         set_get(&mut c, &ks[i % ks.len()], i);
-        if i == 2 {
-            (rss0, fds0) = (rss_kb(pid), nfds(pid));
+        if i == 1 {
+            rss0 = rss_kb(pid);
+        }
+        if i == 100 {
+            // every key has been used: every server connection is open
+            fds0 = nfds(pid);
         }
     }
     let (rss, fds) = (rss_kb(pid), nfds(pid));

@@ -52,7 +52,7 @@ pub struct ClientConn {
     pub send_off: usize,            // bytes of the head reply already written
     pub eof: bool,                  // reading stopped (EOF, quit, framing lost)
     pub err_close: bool,            // count the eventual close as client_err
-    pub authed: bool,               // passed AUTH (redis_auth pools)
+    pub authed: Option<u32>,        // pool auth_epoch of its last good AUTH
     pub closing: bool,              // on Core::closing
     pub pending_send: bool,         // on Core::pending_send
     pub blocked: bool,              // last write hit WouldBlock
@@ -65,8 +65,7 @@ pub struct ClientConn {
 /// Takes a freshly accepted socket into the pool (§CONN.2).
 pub fn accept(core: &mut Core, p: PoolId, mut sock: Stream) {
     let limit = core.pools[p].conf.client_connections as usize;
-    if core.nclients >= core.opts.max_clients
-        || (limit > 0 && core.pools[p].nclients as usize >= limit)
+    if core.nclients >= core.max_clients || (limit > 0 && core.pools[p].nclients as usize >= limit)
     {
         // Tell the client why instead of a silent close (0.5.0).
         let msg: &[u8] = match core.pools[p].proto {
@@ -107,7 +106,7 @@ pub fn accept(core: &mut Core, p: PoolId, mut sock: Stream) {
         send_off: 0,
         eof: false,
         err_close: false,
-        authed: core.pools[p].conf.redis_auth.is_none(),
+        authed: None,
         closing: false,
         pending_send: false,
         blocked: false,

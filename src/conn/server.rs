@@ -489,7 +489,10 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
     let mut c = core.servers.remove(id.idx as usize);
     c.sock.deregister(core.poll.registry());
     let (p, s) = (c.pool, c.server);
-    core.pools[p].servers[s].conns.retain(|x| *x != id);
+    // The server may have left its pool already (a reload removed it).
+    if let Some(srv) = core.pools.get_mut(p).and_then(|x| x.servers.get_mut(s)) {
+        srv.conns.retain(|x| *x != id);
+    }
     let sent = c.omsg_q.len();
     for (i, mid) in c.omsg_q.drain(..).chain(c.imsg_q.drain(..)).enumerate() {
         let Some(m) = core.msgs.get_mut(mid) else {

@@ -33,8 +33,10 @@ pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
         core.msgs.free(mid);
         return;
     };
-    let p = c.pool;
-    let authed = c.authed;
+    let (p, client_auth) = (c.pool, c.authed);
+    // Read at every request: a reload may set, change or drop the password.
+    let pool = &core.pools[p];
+    let authed = pool.conf.redis_auth.is_none() || client_auth == Some(pool.auth_epoch);
     let action = match core.pools[p].proto {
         Proto::Redis => redis_filter(core, cid, mid, p, authed),
         Proto::Memcache => memcache_filter(core, mid),
@@ -100,13 +102,14 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, authed: b
                 .first()
                 .map(|k| span_bytes(&m.data, *k, &mut scratch).to_vec());
             let want = core.pools[p].conf.redis_auth.clone();
+            let epoch = core.pools[p].auth_epoch;
             let (ok, reply): (bool, &'static [u8]) = match (want, pw) {
                 (None, _) => (true, redis::reply::NO_PASSWORD),
                 (Some(w), Some(pw)) if w.as_bytes() == pw.as_slice() => (true, redis::reply::OK),
                 _ => (false, redis::reply::INVALID_PASSWORD),
             };
             if let Some(c) = core.client(cid) {
-                c.authed = ok;
+                c.authed = ok.then_some(epoch);
             }
             return Action::Local(Bytes::from_static(reply));
         }

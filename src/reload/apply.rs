@@ -2,8 +2,8 @@
 //!
 //! Runs between two loop iterations, after every check passed, so nothing
 //! here can fail half-way. Pools keep their `PoolId`, servers whose name
-//! and address stay keep their `ServerId` (with their connections and
-//! ejection state); `ServerPool::reconfigure` rebuilds what the pool derives
+//! keep their `ServerId` (with their connections and, at the same address,
+//! their ejection state); `ServerPool::apply` rebuilds what the pool derives
 //! from its configuration. What cannot stop at once is left to [`Draining`]:
 //!
 //! ```text
@@ -24,7 +24,6 @@ use crate::conf::PoolConf;
 use crate::conn::listener::{self, ListenSock};
 use crate::conn::{client, server, Close};
 use crate::core::{self, Core};
-use crate::pool::ServerPool;
 use crate::token::{ClientId, ConnRef, Id, ListenerId, PoolId, ServerConnId, ServerId};
 use slab::Slab;
 
@@ -51,7 +50,6 @@ pub(super) fn apply(core: &mut Core, plan: Plan) {
         mut socks,
     } = plan;
     debug_assert!(socks.len() == diff.added.len() + diff.moved().count());
-    core.opts.max_clients = core::max_clients(&new);
     let order: Vec<String> = new.pools.iter().map(|p| p.name.clone()).collect();
     for name in &diff.removed {
         if let Some(p) = find(core, name) {
@@ -76,15 +74,13 @@ pub(super) fn apply(core: &mut Core, plan: Plan) {
         pool_order, pools, ..
     } = core;
     pool_order.sort_by_key(|&p| order.iter().position(|n| *n == pools[p].conf.name));
-    super::relayout(core);
+    core.max_clients = core::max_clients(core.pool_order.iter().map(|&p| &core.pools[p]));
+    core.relayout();
 }
 
 /// The live pool named `name`.
 fn find(core: &Core, name: &str) -> Option<PoolId> {
-    core.pool_order
-        .iter()
-        .copied()
-        .find(|&p| core.pools[p].conf.name == name)
+    core.pool_named(name)
 }
 
 fn take_conf(confs: &mut Vec<PoolConf>, name: &str) -> Option<PoolConf> {
@@ -98,10 +94,11 @@ fn take(socks: &mut Vec<(String, ListenSock)>, name: &str) -> Option<ListenSock>
     Some(socks.swap_remove(i).1)
 }
 
-fn add_pool(core: &mut Core, pc: PoolConf, sock: Option<ListenSock>) {
+/// A new pool, listening on `sock` (bound by `bind_first`) or, when its
+/// protocol changed, on the listeners of the pool it replaces.
+fn add_pool(core: &mut Core, pc: PoolConf, sock: Option<ListenSock>) -> PoolId {
     let preconnect = pc.preconnect;
-    let p = core.pools.insert_with(|id| ServerPool::new(id, pc));
-    core.pool_order.push(p);
+    let p = core.add_pool(pc);
     if let Some(sock) = sock {
         if let Err(e) = listener::add(core, p, sock) {
             log::error!("{e}");
@@ -110,8 +107,11 @@ fn add_pool(core: &mut Core, pc: PoolConf, sock: Option<ListenSock>) {
     if preconnect {
         preconnect_all(core, p);
     }
+    p
 }
 
+/// A pool out of the configuration: it stops accepting at once, its
+/// clients and server connections drain, then it goes (`sweep`).
 fn remove_pool(core: &mut Core, p: PoolId) {
     close_listeners(core, p);
     stop_clients(core, p);
@@ -122,31 +122,32 @@ fn remove_pool(core: &mut Core, p: PoolId) {
     core.draining.pools.push(p);
 }
 
+/// A kept pool takes its new configuration in place; one whose protocol
+/// changed is replaced (see [`replace_pool`]).
 fn update_pool(core: &mut Core, p: PoolId, pc: PoolConf, pd: &PoolDiff, sock: Option<ListenSock>) {
-    let changed = |k: &str| pd.settings.contains(&k);
     if pd.proto_changed {
-        stop_clients(core, p);
+        return replace_pool(core, p, pc, sock);
     }
-    if changed("redis_auth") {
-        let authed = pc.redis_auth.is_none();
-        for (_, c) in core.clients.iter_mut().filter(|(_, c)| c.pool == p) {
-            c.authed = authed;
-        }
-    }
+    let changed = |k: &str| pd.settings.contains(&k);
     let (backlog, preconnect) = (pc.backlog, pc.preconnect);
     let keep = if changed("redis_auth") || changed("redis_db") {
         0 // connections authenticated or SELECTed under the old values
     } else {
         pc.server_connections as usize
     };
-    for s in core.pools[p].reconfigure(pc) {
+    let applied = core.pools[p].apply(pc);
+    for s in applied.retired {
         retire_server(core, p, s);
+    }
+    for s in applied.readdressed {
+        core.draining
+            .conns
+            .append(&mut core.pools[p].servers[s].conns);
     }
     for s in core.pools[p].order.clone() {
         let srv = &mut core.pools[p].servers[s];
         if srv.conns.len() > keep {
-            let surplus = srv.conns.split_off(keep);
-            core.draining.conns.extend(surplus);
+            core.draining.conns.extend(srv.conns.split_off(keep));
         }
     }
     match sock {
@@ -165,9 +166,23 @@ fn update_pool(core: &mut Core, p: PoolId, pc: PoolConf, pd: &PoolDiff, sock: Op
         }
         None => {}
     }
-    if preconnect && (changed("preconnect") || pd.routing_changed()) {
+    if preconnect {
         preconnect_all(core, p);
     }
+}
+
+/// A pool whose protocol changed: its clients and servers drain like a
+/// removed pool's, and a new pool (new id, counters from zero) takes over
+/// its listening sockets, or the new one if its address moved too.
+fn replace_pool(core: &mut Core, old: PoolId, pc: PoolConf, sock: Option<ListenSock>) {
+    let moved = sock.is_some();
+    let new = add_pool(core, pc, sock);
+    if !moved {
+        for (_, l) in core.listeners.iter_mut().filter(|(_, l)| l.pool == old) {
+            l.pool = new;
+        }
+    }
+    remove_pool(core, old);
 }
 
 /// Connects to every server of the pool that has no connection.
@@ -185,7 +200,8 @@ fn preconnect_all(core: &mut Core, p: PoolId) {
     }
 }
 
-/// A server out of routing: its connections finish what they have.
+/// A server out of routing: its connections finish what they have, then
+/// `sweep` frees it.
 fn retire_server(core: &mut Core, p: PoolId, s: ServerId) {
     if let Some(srv) = core.pools[p].servers.get_mut(s) {
         core.draining.conns.append(&mut srv.conns);
@@ -289,8 +305,6 @@ mod tests {
         let opts = CoreOpts {
             mbuf_size: 16384,
             stats_interval: Duration::from_secs(1),
-            max_clients: 10,
-            conf_path: path.clone(),
         };
         let mut core = Core::new(crate::conf::parse(&a, &path).unwrap(), opts, None).unwrap();
         core.start().unwrap();
@@ -301,7 +315,7 @@ mod tests {
         let b = pool("alpha", p3, &["127.0.0.1:7001:1 s1", "127.0.0.1:7009:1 s2"])
             + &pool("gamma", p4, &["127.0.0.1:7005:1 u"]);
         std::fs::write(&path, &b).unwrap();
-        super::super::reload(&mut core);
+        super::super::reload(&mut core, &path);
         let names: Vec<&str> = core
             .pool_order
             .iter()
@@ -314,17 +328,21 @@ mod tests {
             "alpha kept its id"
         );
         assert_eq!(core.pools[alpha].order[0], s1, "s1 kept its id");
-        assert_ne!(core.pools[alpha].order[1], s2, "s2 re-addressed: a new id");
+        assert_eq!(core.pools[alpha].order[1], s2, "s2 re-addressed, same id");
+        let moved = crate::conf::ServerAddr::Tcp {
+            host: "127.0.0.1".into(),
+            port: 7009,
+        };
+        assert_eq!(core.pools[alpha].servers[s2].addr, moved);
         assert!(!accepts(p1) && !accepts(p2), "old addresses closed");
         assert!(accepts(p3) && accepts(p4), "new addresses listening");
         assert_eq!(core.listeners.len(), 2);
         assert!(core.pools.contains(beta), "beta drains first");
         super::sweep(&mut core);
         assert!(!core.pools.contains(beta), "nothing left of beta");
-        assert!(!core.pools[alpha].servers.contains(s2), "old s2 freed");
         assert!(core.draining.is_empty());
         // the same file again changes nothing
-        super::super::reload(&mut core);
+        super::super::reload(&mut core, &path);
         assert_eq!(core.pool_order.len(), 2);
         assert!(accepts(p3) && accepts(p4));
         std::fs::remove_dir_all(&dir).unwrap();
