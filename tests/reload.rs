@@ -542,3 +542,52 @@ fn a_thousand_reloads_leak_nothing() {
     assert!(rss <= rss0 + rss0 / 10, "rss {rss0} -> {rss} KiB");
     assert!(fds <= fds0, "fds {fds0} -> {fds}");
 }
+
+/// Clients connected to a redis-server, not counting the asking one.
+fn redis_clients(port: u16) -> usize {
+    let reply = RespConn::connect(port).call(&[b"CLIENT", b"LIST"]);
+    String::from_utf8_lossy(&reply).matches("id=").count() - 1
+}
+
+#[test]
+fn removed_server_answers_its_in_flight_request_then_closes() {
+    let rig = Rig::new(2, 0);
+    let rp = free_port();
+    let a = rig.redis_pool("alpha", rp, &[0, 1], "  timeout: 5000\n");
+    let b = rig.redis_pool("alpha", rp, &[0], "  timeout: 5000\n");
+    let proxy = Proxy::start(&a, &["-i", "100"]);
+    assert!(wait_tcp(rp));
+    let mut tail = LogTail::new(&proxy);
+    let two = Router::new(
+        HashKind::Fnv1a_64,
+        None,
+        Distribution::Ketama,
+        &[(b"s0", 1), (b"s1", 1)],
+    );
+    let on_s1 = (0..)
+        .map(|i| format!("gone:{i}"))
+        .find(|k| two.server_index(k.as_bytes()) == Some(1))
+        .unwrap();
+    let mut c = RespConn::connect(rp);
+    set_get(&mut c, &on_s1, 0);
+    assert_eq!(redis_clients(rig.redis[1].port), 1, "the proxy's connection");
+    c.send(&busy_eval(&on_s1, 1500));
+    c.send(&common::resp(&[b"GET", on_s1.as_bytes()])); // pipelined behind it
+    std::thread::sleep(Duration::from_millis(300)); // let the script start
+    let line = reload_ok(&proxy, &mut tail, &b);
+    assert!(line.contains("servers removed s1"), "{line}");
+    assert_eq!(c.read(), b":7\r\n", "the in-flight request is answered");
+    assert_eq!(c.read(), b"$2\r\nv0\r\n", "and the one behind it, in order");
+    // new requests for the key go to s0 now
+    set_get(&mut c, &on_s1, 1);
+    let s0 = RespConn::connect(rig.redis[0].port).call(&[b"GET", on_s1.as_bytes()]);
+    assert_eq!(s0, b"$2\r\nv1\r\n");
+    // the drained connection to s1 closes; s1 leaves the stats
+    assert!(wait_until(WAIT, || redis_clients(rig.redis[1].port) == 0));
+    let (ok, vals) = common::wait_stats(proxy.stats_port, WAIT, |v| {
+        v.contains_key("alpha/s0/requests") && !v.contains_key("alpha/s1/requests")
+    });
+    assert!(ok, "{vals:?}");
+    assert_eq!(vals.get("alpha/forward_error"), Some(&0));
+    assert_eq!(vals.get("alpha/client_err"), Some(&0));
+}
