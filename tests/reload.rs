@@ -112,6 +112,7 @@ struct McConn {
 impl McConn {
     fn connect(port: u16) -> McConn {
         let stream = connect(port);
+        stream.set_nodelay(true).unwrap();
         let reader = BufReader::new(stream.try_clone().unwrap());
         McConn { stream, reader }
     }
@@ -123,13 +124,14 @@ impl McConn {
     }
 
     fn set(&mut self, key: &str, val: &str) {
-        write!(self.stream, "set {key} 0 0 {}\r\n{val}\r\n", val.len()).unwrap();
+        let req = format!("set {key} 0 0 {}\r\n{val}\r\n", val.len());
+        self.stream.write_all(req.as_bytes()).unwrap();
         assert_eq!(self.line(), "STORED\r\n", "set {key}");
     }
 
     /// The value of `key`, or None.
     fn get(&mut self, key: &str) -> Option<String> {
-        write!(self.stream, "get {key}\r\n").unwrap();
+        self.stream.write_all(format!("get {key}\r\n").as_bytes()).unwrap();
         let first = self.line();
         if first == "END\r\n" {
             return None;
