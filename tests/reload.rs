@@ -131,7 +131,9 @@ impl McConn {
 
     /// The value of `key`, or None.
     fn get(&mut self, key: &str) -> Option<String> {
-        self.stream.write_all(format!("get {key}\r\n").as_bytes()).unwrap();
+        self.stream
+            .write_all(format!("get {key}\r\n").as_bytes())
+            .unwrap();
         let first = self.line();
         if first == "END\r\n" {
             return None;
@@ -572,7 +574,11 @@ fn removed_server_answers_its_in_flight_request_then_closes() {
         .unwrap();
     let mut c = RespConn::connect(rp);
     set_get(&mut c, &on_s1, 0);
-    assert_eq!(redis_clients(rig.redis[1].port), 1, "the proxy's connection");
+    assert_eq!(
+        redis_clients(rig.redis[1].port),
+        1,
+        "the proxy's connection"
+    );
     c.send(&busy_eval(&on_s1, 1500));
     c.send(&common::resp(&[b"GET", on_s1.as_bytes()])); // pipelined behind it
     std::thread::sleep(Duration::from_millis(300)); // let the script start

@@ -91,8 +91,8 @@ pub fn add(core: &mut Core, p: PoolId, sock: ListenSock) -> Result<(), String> {
     Ok(())
 }
 
-/// Closes a listener: its pool stops accepting at once (a reload removed
-/// the pool or moved its address). Clients already accepted stay.
+/// Stops listening (a reload removed the pool or moved its address);
+/// clients already accepted stay.
 pub fn close(core: &mut Core, id: ListenerId) {
     if core.listener(id).is_none() {
         return;
@@ -103,7 +103,7 @@ pub fn close(core: &mut Core, id: ListenerId) {
         ListenSock::Unix(s) => core.poll.registry().deregister(s),
     };
     if let Err(e) = r {
-        log::warn!("deregister of p {} failed: {e}", id.idx);
+        log::warn!("deregister of listener {} failed: {e}", id.idx);
     }
     core.stats_conn_close();
     log::info!("p {} closed", id.idx);
