@@ -97,6 +97,16 @@ impl Diff {
     /// s1, removed s2, re-addressed s3, re-weighted s4`, or `nothing
     /// changed`.
     pub fn summary(&self) -> String {
+        let parts = self.parts();
+        if parts.is_empty() {
+            return "nothing changed".to_owned();
+        }
+        parts.join("; ")
+    }
+
+    /// The summary in parts: pools added, pools removed, then one part per
+    /// kept pool that changed.
+    pub fn parts(&self) -> Vec<String> {
         let mut parts = Vec::new();
         if !self.added.is_empty() {
             parts.push(format!("pools added: {}", self.added.join(", ")));
@@ -107,10 +117,23 @@ impl Diff {
         for p in self.kept.iter().filter(|p| p.is_changed()) {
             parts.push(pool_summary(p));
         }
-        if parts.is_empty() {
-            return "nothing changed".to_owned();
-        }
-        parts.join("; ")
+        parts
+    }
+}
+
+/// Logs what a reload changed: one line, or, when that would not fit a
+/// log line, a count followed by a line per part.
+fn log_summary(path: &str, d: &Diff) {
+    let line = format!("reloaded '{path}': {}", d.summary());
+    // room for the timestamp and location prefix of a log line
+    if line.len() + 64 <= crate::log::LOG_MAX_LEN {
+        log::info!("{line}");
+        return;
+    }
+    let parts = d.parts();
+    log::info!("reloaded '{path}': {} changes follow", parts.len());
+    for part in parts {
+        log::info!("reload: {part}");
     }
 }
 
@@ -275,7 +298,7 @@ pub fn reload(core: &mut Core, path: &str) {
     });
     let applied = outcome.is_ok();
     match outcome {
-        Ok(d) => log::info!("reloaded '{path}': {}", d.summary()),
+        Ok(d) => log_summary(path, &d),
         Err(why) => log::error!("reload rejected: {why}"),
     }
     if let Some(st) = core.stats.as_ref() {

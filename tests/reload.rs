@@ -599,3 +599,33 @@ fn removed_server_answers_its_in_flight_request_then_closes() {
     assert_eq!(vals.get("alpha/forward_error"), Some(&0));
     assert_eq!(vals.get("alpha/client_err"), Some(&0));
 }
+
+/// A new redis_auth password applies to every client of the pool, even one
+/// that authenticated under the old one (man page, RELOAD).
+#[test]
+fn new_redis_auth_makes_every_client_authenticate_again() {
+    let rig = Rig::new(1, 0);
+    let rp = free_port();
+    let a = rig.redis_pool("alpha", rp, &[0], "  redis_auth: old\n");
+    let b = rig.redis_pool("alpha", rp, &[0], "  redis_auth: new\n");
+    let proxy = Proxy::start(&a, &["-i", "100"]);
+    assert!(wait_tcp(rp));
+    let mut tail = LogTail::new(&proxy);
+    let mut c = RespConn::connect(rp);
+    assert_eq!(c.call(&[b"AUTH", b"old"]), b"+OK\r\n");
+    set_get(&mut c, "auth", 1);
+    let line = reload_ok(&proxy, &mut tail, &b);
+    assert!(line.contains("settings changed (redis_auth)"), "{line}");
+    let refused = c.call(&[b"GET", b"auth"]);
+    assert!(
+        refused.starts_with(b"-NOAUTH"),
+        "{}",
+        String::from_utf8_lossy(&refused)
+    );
+    assert!(c.call(&[b"AUTH", b"old"]).starts_with(b"-ERR"));
+    assert_eq!(c.call(&[b"AUTH", b"new"]), b"+OK\r\n");
+    set_get(&mut c, "auth", 2);
+    // without redis_auth every client is in
+    reload_ok(&proxy, &mut tail, &rig.redis_pool("alpha", rp, &[0], ""));
+    set_get(&mut RespConn::connect(rp), "auth", 3);
+}

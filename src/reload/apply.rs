@@ -347,4 +347,34 @@ mod tests {
         assert!(accepts(p3) && accepts(p4));
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// A pool whose protocol changes is a new pool (new id, fresh stats)
+    /// on the same listening socket; the old one drains.
+    #[test]
+    fn protocol_change_replaces_the_pool_on_the_same_socket() {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("nc-proto-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("n.yml").to_str().unwrap().to_owned();
+        let a = pool("alpha", port, &["127.0.0.1:7001:1 s1"]);
+        let opts = CoreOpts {
+            mbuf_size: 16384,
+            stats_interval: Duration::from_secs(1),
+        };
+        let mut core = Core::new(crate::conf::parse(&a, &path).unwrap(), opts, None).unwrap();
+        core.start().unwrap();
+        let old = super::find(&core, "alpha").unwrap();
+        let (lkey, _) = core.listeners.iter().next().unwrap();
+        std::fs::write(&path, a.replace("  redis: true\n", "")).unwrap();
+        super::super::reload(&mut core, &path);
+        let new = super::find(&core, "alpha").unwrap();
+        assert_ne!(new, old);
+        assert!(!core.pools[new].conf.redis);
+        assert_eq!(core.listeners.len(), 1);
+        assert_eq!(core.listeners[lkey].pool, new, "same socket, new pool");
+        assert!(accepts(port));
+        super::sweep(&mut core);
+        assert!(!core.pools.contains(old) && core.draining.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
