@@ -5,9 +5,25 @@
 //! validation `-t` runs, so a rejected file is logged with the reason text
 //! `-t` prints and changes nothing. A valid file is compared with the
 //! running configuration by [`diff`], a pure function: pools are matched by
-//! name, servers within a kept pool by name, then address and weight. The
-//! core applies the [`Diff`] in one loop iteration; [`Diff::summary`] is the
-//! notice-level line that says what changed.
+//! name, servers within a kept pool by name, then address and weight. Every
+//! new listen address is bound before anything changes ([`bind_first`]).
+//! Then `apply` changes the running core between two loop iterations, and
+//! [`Diff::summary`] is the notice-level line that says what changed.
+//!
+//! ```text
+//!   SIGUSR1 ─> signal::handle_pending ─> Core::run ─> reload()
+//!     prepare: conf::load (as -t) ─> diff(running, new) ─> bind_first
+//!        │ any error: "reload rejected: <reason>", nothing changed
+//!        v
+//!     apply: removed pools drain, kept pools ServerPool::apply in place,
+//!            added pools listen; Core::relayout (stats); what is left to
+//!            finish goes to Core::draining, which sweep() empties
+//! ```
+//!
+//! Unlike `Core::apply` (start-up, and the topology building blocks, which
+//! close what leaves at once), a reload never fails a request that was
+//! already received: connections of servers and pools that leave finish
+//! their requests first (`apply::Draining`).
 //!
 //! # Invariants
 //! - `diff(a, a)` is empty for every valid `a`, and its summary says so;

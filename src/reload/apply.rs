@@ -258,9 +258,11 @@ pub fn sweep(core: &mut Core) {
         }
         busy
     });
+    // Server connections are few (pools x servers x server_connections);
+    // clients are counted by their pool.
     d.pools.retain(|&p| {
-        let busy = core.servers.iter().any(|(_, c)| c.pool == p)
-            || core.clients.iter().any(|(_, c)| c.pool == p);
+        let busy = core.pools.get(p).is_some_and(|x| x.nclients > 0)
+            || core.servers.iter().any(|(_, c)| c.pool == p);
         if !busy {
             core.pools.remove(p);
         }
