@@ -397,7 +397,16 @@ fn pools_added_removed_and_moved_redis_and_memcache() {
     beta.send(&busy_eval("b", 1500));
     std::thread::sleep(Duration::from_millis(300)); // let the script start
     let line = reload_ok(&proxy, &mut tail, &b);
-    assert!(line.contains("pools added"), "{line}");
+    assert!(line.contains("4 changes follow"), "{line}");
+    let log = proxy.log_text();
+    for part in [
+        "reload: pools added: mcc, gamma\n",
+        "reload: pools removed: mcb, beta\n",
+        "reload: pool 'mca': listen 127.0.0.1:",
+        "reload: pool 'alpha': listen 127.0.0.1:",
+    ] {
+        assert!(log.contains(part), "{part}\n{log}");
+    }
     // the removed pool answers what it had received, then closes
     assert_eq!(beta.read(), b":7\r\n");
     assert!(beta.closed(), "beta client still open");
