@@ -183,15 +183,7 @@ impl Core {
     pub fn start(&mut self) -> Result<(), String> {
         for p in self.pool_order.clone() {
             if self.pools[p].conf.preconnect {
-                for s in self.pools[p].order.clone() {
-                    if let Err(e) = server::connect(self, p, s) {
-                        log::warn!(
-                            "connect to server '{}' failed, ignored: {}",
-                            self.pools[p].servers[s].pname,
-                            crate::sock::strerror(e.0)
-                        );
-                    }
-                }
+                self.preconnect(p);
             }
         }
         self.started = true;
@@ -201,18 +193,45 @@ impl Core {
         Ok(())
     }
 
-    /// Runs until `signals()` says to exit; between two iterations, reloads
-    /// the configuration file `conf_path` when it says so (`crate::reload`).
-    pub fn run(&mut self, conf_path: &str, mut signals: impl FnMut() -> Action) -> io::Result<()> {
-        let mut events = Events::with_capacity(1024);
-        loop {
-            self.step(&mut events)?;
-            match signals() {
-                Action::Continue => {}
-                Action::Reload => crate::reload::reload(self, conf_path),
-                Action::Exit => return Ok(()),
+    /// Connects to every server of pool `p` that has no open connection
+    /// (§CONN.5; a reload does it for servers it adds).
+    pub fn preconnect(&mut self, p: PoolId) {
+        for s in self.pools[p].order.clone() {
+            if self.pools[p].servers[s].open_conns().next().is_some() {
+                continue;
+            }
+            if let Err(e) = server::connect(self, p, s, 0) {
+                log::warn!(
+                    "connect to server '{}' failed, ignored: {}",
+                    self.pools[p].servers[s].pname,
+                    crate::sock::strerror(e.0)
+                );
             }
         }
+    }
+
+    /// Runs until `signals()` says to exit; between two iterations, reloads
+    /// the configuration file `conf_path` when it says so (`crate::reload`).
+    /// The loop's log lines are written once per iteration
+    /// (`log::batch_begin`).
+    pub fn run(&mut self, conf_path: &str, mut signals: impl FnMut() -> Action) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        crate::log::batch_begin();
+        let r = loop {
+            if let Err(e) = self.step(&mut events) {
+                break Err(e);
+            }
+            let action = signals();
+            if action == Action::Reload {
+                crate::reload::reload(self, conf_path);
+            }
+            crate::log::flush();
+            if action == Action::Exit {
+                break Ok(());
+            }
+        };
+        crate::log::batch_end();
+        r
     }
 
     /// One iteration of the loop (see the module doc).

@@ -22,7 +22,7 @@
 use super::{Plan, PoolDiff};
 use crate::conf::PoolConf;
 use crate::conn::listener::{self, ListenSock};
-use crate::conn::{client, server, Close};
+use crate::conn::{client, Close};
 use crate::core::{self, Core};
 use crate::token::{ClientId, ConnRef, Id, ListenerId, PoolId, ServerConnId, ServerId};
 use slab::Slab;
@@ -105,7 +105,7 @@ fn add_pool(core: &mut Core, pc: PoolConf, sock: Option<ListenSock>) -> PoolId {
         }
     }
     if preconnect {
-        preconnect_all(core, p);
+        core.preconnect(p);
     }
     p
 }
@@ -140,15 +140,10 @@ fn update_pool(core: &mut Core, p: PoolId, pc: PoolConf, pd: &PoolDiff, sock: Op
         retire_server(core, p, s);
     }
     for s in applied.readdressed {
-        core.draining
-            .conns
-            .append(&mut core.pools[p].servers[s].conns);
+        drain_conns(core, p, s, 0);
     }
     for s in core.pools[p].order.clone() {
-        let srv = &mut core.pools[p].servers[s];
-        if srv.conns.len() > keep {
-            core.draining.conns.extend(srv.conns.split_off(keep));
-        }
+        drain_conns(core, p, s, keep);
     }
     match sock {
         Some(sock) => {
@@ -167,7 +162,7 @@ fn update_pool(core: &mut Core, p: PoolId, pc: PoolConf, pd: &PoolDiff, sock: Op
         None => {}
     }
     if preconnect {
-        preconnect_all(core, p);
+        core.preconnect(p);
     }
 }
 
@@ -185,27 +180,22 @@ fn replace_pool(core: &mut Core, old: PoolId, pc: PoolConf, sock: Option<ListenS
     remove_pool(core, old);
 }
 
-/// Connects to every server of the pool that has no connection.
-fn preconnect_all(core: &mut Core, p: PoolId) {
-    for s in core.pools[p].order.clone() {
-        if core.pools[p].servers[s].conns.is_empty() {
-            if let Err(e) = server::connect(core, p, s) {
-                log::warn!(
-                    "connect to server '{}' failed, ignored: {}",
-                    core.pools[p].servers[s].pname,
-                    crate::sock::strerror(e.0)
-                );
-            }
-        }
-    }
-}
-
 /// A server out of routing: its connections finish what they have, then
 /// `sweep` frees it.
 fn retire_server(core: &mut Core, p: PoolId, s: ServerId) {
-    if let Some(srv) = core.pools[p].servers.get_mut(s) {
-        core.draining.conns.append(&mut srv.conns);
-        core.draining.servers.push((p, s));
+    drain_conns(core, p, s, 0);
+    core.draining.servers.push((p, s));
+}
+
+/// Takes the connections of lanes `keep..` off server `s`: no new request
+/// goes to them; they close once idle (`sweep`).
+fn drain_conns(core: &mut Core, p: PoolId, s: ServerId, keep: usize) {
+    let Some(srv) = core.pools[p].servers.get_mut(s) else {
+        return;
+    };
+    if srv.conns.len() > keep {
+        let lanes = srv.conns.split_off(keep);
+        core.draining.conns.extend(lanes.into_iter().flatten());
     }
 }
 
