@@ -205,7 +205,9 @@ pub fn diff(old: &Conf, new: &Conf) -> Diff {
 fn pool_diff(old: &PoolConf, new: &PoolConf) -> PoolDiff {
     PoolDiff {
         name: new.name.clone(),
-        listen: (old.listen != new.listen || old.listen_str != new.listen_str)
+        // the address, not its spelling: `localhost:1` and `127.0.0.1:1`
+        // are the same socket
+        listen: (old.listen != new.listen)
             .then(|| (old.listen_str.clone(), new.listen_str.clone())),
         settings: settings_changed(old, new),
         servers: server_diff(&old.servers, &new.servers),
@@ -456,6 +458,18 @@ mod tests {
             "pool 'beta': listen 127.0.0.1:22122 -> 127.0.0.1:22123; \
              pool 'alpha': settings changed (hash, timeout, redis_auth)"
         );
+    }
+
+    #[test]
+    fn the_same_address_spelt_differently_has_not_moved() {
+        let old = conf(BASE);
+        let mut new = old.clone();
+        for p in &mut new.pools {
+            p.listen_str = p.listen_str.replace("127.0.0.1", "localhost");
+        }
+        assert!(diff(&old, &new).is_empty());
+        new.pools[0].listen = crate::conf::Listen::Tcp(([127, 0, 0, 2], 9).into());
+        assert!(diff(&old, &new).moved().count() == 1);
     }
 
     #[test]
