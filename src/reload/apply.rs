@@ -1,9 +1,9 @@
 //! Applying a reload to the running core (see `crate::reload`).
 //!
 //! Runs between two loop iterations, after every check passed, so nothing
-//! here can fail half-way. Pools keep their `PoolId`, servers whose name
-//! keep their `ServerId` (with their connections and, at the same address,
-//! their ejection state); `ServerPool::apply` rebuilds what the pool derives
+//! here can fail half-way. Pools keep their `PoolId` and servers their
+//! `ServerId` as long as their name stays (with their connections and, at
+//! the same address, their ejection state); `ServerPool::apply` rebuilds what the pool derives
 //! from its configuration. What cannot stop at once is left to [`Draining`]:
 //!
 //! ```text
