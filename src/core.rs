@@ -25,7 +25,9 @@
 //! - a connection id in `pending_send` / `pending_recv` /
 //!   `pending_srv_recv` / `closing` may be
 //!   stale: every use re-checks it;
-//! - every closed connection is deregistered before its slot is freed.
+//! - every closed connection is deregistered before its slot is freed;
+//! - a connection is on `closing` at most once (its `closing` flag), and
+//!   gone from its slab once reaped (`debug_assert!` in `reap`).
 
 use crate::conf::Conf;
 use crate::conn::client::ClientConn;
@@ -379,8 +381,14 @@ impl Core {
         while !self.closing.is_empty() {
             for (c, why) in std::mem::take(&mut self.closing) {
                 match c {
-                    ConnRef::Client(id) => client::close(self, id, why),
-                    ConnRef::Server(id) => server::close(self, id, why),
+                    ConnRef::Client(id) => {
+                        client::close(self, id, why);
+                        debug_assert!(self.client(id).is_none(), "a reaped client stays");
+                    }
+                    ConnRef::Server(id) => {
+                        server::close(self, id, why);
+                        debug_assert!(self.server(id).is_none(), "a reaped server stays");
+                    }
                     ConnRef::Listener(_) => {}
                 }
             }

@@ -257,6 +257,16 @@ impl ServerPool {
         self.order.get(i).copied()
     }
 
+    /// The name of the server `key` routes to, with the pool's current
+    /// live set (`--locate`: all live); `-` when none is live.
+    pub fn locate(&self, key: &[u8]) -> &str {
+        self.router
+            .server_index(key)
+            .and_then(|i| self.order.get(i))
+            .and_then(|&s| self.servers.get(s))
+            .map_or("-", |s| s.name.as_str())
+    }
+
     /// Blind re-admission (0.5.0): every server whose retry time passed is
     /// live again and the distribution is rebuilt.
     pub fn readmit(&mut self, now: Instant) {

@@ -292,6 +292,14 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     if let Some(c) = core.client(cid) {
         c.omsg_q.push_back(mid);
     }
+    debug_assert!(
+        core.msgs
+            .get(mid)
+            .and_then(|m| m.frag.as_ref())
+            .map(|f| f.children.len())
+            == Some(nchild),
+        "every child listed before any is forwarded"
+    );
     core.metrics.pool(p).fragments += nchild as i64;
     for (i, (t, _, _)) in targets.into_iter().enumerate() {
         let child = children[i];

@@ -27,6 +27,3 @@ pub mod reply;
 pub use commands::{Cmd, KeyClass, NAME_MAX};
 pub use parse_req::{parse_req, ReqState};
 pub use parse_rsp::{parse_rsp, RspState};
-
-#[cfg(test)]
-mod drive;
