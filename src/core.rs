@@ -158,22 +158,11 @@ impl Core {
     }
 
     /// Pools and their servers with their ids, in stats order (§STATS.3):
-    /// pools in configuration order, servers length-first (§CONF.9).
+    /// pools in configuration order, each as its pool lays itself out.
     pub fn stats_layout(&self) -> Vec<PoolLayout> {
         self.pool_order
             .iter()
-            .map(|&id| {
-                let p = &self.pools[id];
-                PoolLayout {
-                    id,
-                    name: p.conf.name.clone(),
-                    servers: p
-                        .order
-                        .iter()
-                        .map(|&s| (s, p.servers[s].name.clone()))
-                        .collect(),
-                }
-            })
+            .map(|&id| self.pools[id].stats_layout())
             .collect()
     }
 

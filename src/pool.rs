@@ -31,6 +31,7 @@
 use crate::conf::{PoolConf, ServerAddr, ServerConf};
 use crate::hashkit::{length_first, Router};
 use crate::proto::{Limits, Proto};
+use crate::stats::PoolLayout;
 use crate::token::{PoolId, ServerConnId, ServerId, Slots};
 use std::time::{Duration, Instant};
 
@@ -255,6 +256,20 @@ impl ServerPool {
         }
         let i = self.router.server_index(key)?;
         self.order.get(i).copied()
+    }
+
+    /// This pool as the stats list it: its servers in length-first order
+    /// (§CONF.9), with the ids the loop counts under.
+    pub fn stats_layout(&self) -> PoolLayout {
+        PoolLayout {
+            id: self.id,
+            name: self.conf.name.clone(),
+            servers: self
+                .order
+                .iter()
+                .map(|&s| (s, self.servers[s].name.clone()))
+                .collect(),
+        }
     }
 
     /// The name of the server `key` routes to, with the pool's current
