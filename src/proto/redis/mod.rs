@@ -38,6 +38,3 @@ pub use keys::{key_positions, Keys};
 pub use local::Resp;
 pub use parse_req::{parse_req, ReqState};
 pub use parse_rsp::{parse_rsp, RspState};
-
-#[cfg(test)]
-mod drive;
