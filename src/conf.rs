@@ -144,9 +144,9 @@ pub enum ConfErrorKind {
     SentinelsNotRedis, // (not in 0.5.0) directive "sentinels:" is only valid for a redis pool
     SentinelAuthAlone, // (not in 0.5.0) directive "sentinel_auth:" is only valid with "sentinels:"
     SentinelUnnamed(String), // (not in 0.5.0) pool '<pool>' has sentinels but server '<entry>' has no name
-    NoServers,  // pool '<pool>' has no servers
+    NoServers,               // pool '<pool>' has no servers
     DuplicateServer(String), // pool '<pool>' has servers with same name '<name>'
-    NoPools,    // '<file>' has no pools
+    NoPools,                 // '<file>' has no pools
     DuplicateListen { other: String, listen: String }, // pools '<pool>' and '<other>' have the same listen address '<listen>'
     DuplicatePool,                                     // '<file>' has pools with same name <pool>'
 }

@@ -55,6 +55,7 @@ pub mod mbuf;
 pub mod msg;
 pub mod pool;
 pub mod proto;
+pub mod sentinel;
 pub mod signal;
 pub mod sock;
 pub mod stats;

@@ -653,7 +653,11 @@ fn sentinels() {
     );
     let p = &ok(&format!("{text}  sentinel_auth: s3cret\n")).pools[0];
     let want = [("127.0.0.1", 26379), ("localhost", 26380), ("::1", 26381)];
-    let got: Vec<(&str, u16)> = p.sentinels.iter().map(|s| (s.host.as_str(), s.port)).collect();
+    let got: Vec<(&str, u16)> = p
+        .sentinels
+        .iter()
+        .map(|s| (s.host.as_str(), s.port))
+        .collect();
     assert_eq!(got, want);
     assert_eq!(p.sentinels[2].to_string(), "[::1]:26381");
     assert_eq!(p.sentinel_auth.as_deref(), Some("s3cret"));
@@ -662,10 +666,15 @@ fn sentinels() {
     assert_eq!(ok(text).pools[0].sentinels.len(), 1);
     assert!(ok(&pool("")).pools[0].sentinels.is_empty());
     // the password never shows in an error
-    let e = err(&pool("  sentinel_auth: hunter2\n  sentinel_auth: hunter3\n"));
+    let e = err(&pool(
+        "  sentinel_auth: hunter2\n  sentinel_auth: hunter3\n",
+    ));
     assert!(!e.to_string().contains("hunter"), "{e}");
     // the unnamed-server error names the pool and the reason
-    let e = err(&sentinel_pool("    - 127.0.0.1:26379\n", "    - 127.0.0.1:6379:1\n"));
+    let e = err(&sentinel_pool(
+        "    - 127.0.0.1:26379\n",
+        "    - 127.0.0.1:6379:1\n",
+    ));
     assert_eq!(
         e.to_string(),
         "conf: 't.yml' pool 'p': pool 'p' has sentinels but server '127.0.0.1:6379:1' has no name (the name is the Sentinel master name)"
