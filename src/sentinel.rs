@@ -252,7 +252,7 @@ impl Session {
         let Some((name, old, new)) = parse_switch(payload) else {
             return Err(SessionError::Unexpected("+switch-master payload"));
         };
-        if !self.names.iter().any(|n| *n == name) {
+        if !self.names.contains(&name) {
             return Ok(None); // a master of another pool (or another proxy)
         }
         Ok(Some(Event::Switch { name, old, new }))
@@ -372,7 +372,7 @@ impl Rotation {
     }
 
     /// The sentinel to try now and how long to wait before connecting to it.
-    pub fn next(&mut self) -> (usize, Duration) {
+    pub fn pick(&mut self) -> (usize, Duration) {
         let i = self.next;
         self.next = (self.next + 1) % self.n;
         let over = self.fails.saturating_sub(self.n as u32 - 1);

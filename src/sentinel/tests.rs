@@ -220,7 +220,7 @@ fn rotation_round_robin_and_backoff() {
     let mut r = Rotation::new(3, max);
     let mut seen = Vec::new();
     for _ in 0..9 {
-        let (i, wait) = r.next();
+        let (i, wait) = r.pick();
         seen.push((i, wait.as_millis()));
         r.failed();
     }
@@ -239,18 +239,18 @@ fn rotation_round_robin_and_backoff() {
         ]
     );
     r.ready();
-    assert_eq!(r.next(), (0, Duration::ZERO));
+    assert_eq!(r.pick(), (0, Duration::ZERO));
     // one sentinel: a lost session reconnects after the base wait, then doubles
     let mut r = Rotation::new(1, Duration::from_millis(150));
-    assert_eq!(r.next(), (0, Duration::ZERO));
+    assert_eq!(r.pick(), (0, Duration::ZERO));
     r.failed();
-    assert_eq!(r.next(), (0, Duration::from_millis(100)));
+    assert_eq!(r.pick(), (0, Duration::from_millis(100)));
     r.failed();
-    assert_eq!(r.next(), (0, Duration::from_millis(150)));
+    assert_eq!(r.pick(), (0, Duration::from_millis(150)));
     for _ in 0..100 {
         r.failed();
     }
-    assert_eq!(r.next().1, Duration::from_millis(150));
+    assert_eq!(r.pick().1, Duration::from_millis(150));
 }
 
 #[test]
