@@ -707,7 +707,9 @@ pub fn start_replica(master: u16) -> Redis {
     let port = free_port();
     let of = format!("127.0.0.1 {master}");
     let proc = redis_on_args(port, &dir, &["--replicaof", &of]);
-    let up = wait_until(WAIT, || info_field(port, "master_link_status").as_deref() == Some("up"));
+    let up = wait_until(WAIT, || {
+        info_field(port, "master_link_status").as_deref() == Some("up")
+    });
     assert!(up, "replica on {port} did not sync with {master}");
     Redis {
         port,
