@@ -28,14 +28,15 @@
 use crate::conf::{Conf, PoolConf};
 use crate::conn::client::ClientConn;
 use crate::conn::listener::{self, Listener};
+use crate::conn::sentinel::SentinelConn;
 use crate::conn::server::ServerConn;
-use crate::conn::{client, server, Close};
+use crate::conn::{client, sentinel, server, Close};
 use crate::mbuf::MbufPool;
 use crate::msg::MsgArena;
 use crate::pool::ServerPool;
 use crate::proto::Limits;
 use crate::stats::{Metrics, StatsHandle};
-use crate::token::{self, ClientId, ConnRef, ListenerId, ServerConnId};
+use crate::token::{self, ClientId, ConnRef, ListenerId, SentinelConnId, ServerConnId};
 use bytes::BytesMut;
 use mio::{Events, Poll};
 use slab::Slab;
@@ -55,6 +56,8 @@ pub enum Timer {
     Connect(ServerConnId), // a connect in progress
     Probe(ServerConnId),   // a probe of an ejected server (server_probe)
     Client(ClientId),      // a client paused on unread replies (PENDING_STALL)
+    SentinelQuery(SentinelConnId), // a sentinel must have answered every query by then
+    SentinelRetry(u16),    // a pool connects to its next sentinel (pool index)
 }
 
 /// Tunables of one instance (from the command line).
@@ -120,13 +123,14 @@ fn heap_trim() {}
 /// Owns everything (twemproxy: struct context).
 #[derive(Debug)]
 pub struct Core {
-    pub poll: Poll,                // mio reactor
-    pub listeners: Slab<Listener>, // nc_proxy
-    pub clients: Slab<ClientConn>, // nc_client
-    pub servers: Slab<ServerConn>, // nc_server connections
-    pub pools: Vec<ServerPool>,    // by pool index
-    pub msgs: MsgArena,            // requests (free_msgq)
-    pub mbufs: MbufPool,           // read chunks (free_mbufq)
+    pub poll: Poll,                    // mio reactor
+    pub listeners: Slab<Listener>,     // nc_proxy
+    pub clients: Slab<ClientConn>,     // nc_client
+    pub servers: Slab<ServerConn>,     // nc_server connections
+    pub sentinels: Slab<SentinelConn>, // Redis Sentinel connections (issue 13)
+    pub pools: Vec<ServerPool>,        // by pool index
+    pub msgs: MsgArena,                // requests (free_msgq)
+    pub mbufs: MbufPool,               // read chunks (free_mbufq)
     pub arena: BytesMut,
     pub iov: crate::sock::IovBuf, // writev slices, reused                     // the read chunk every socket reads into
     pub timers: BTreeSet<(Instant, Timer)>, // deadlines (tmo_rbt)
@@ -161,6 +165,7 @@ impl Core {
             listeners: Slab::new(),
             clients: Slab::new(),
             servers: Slab::new(),
+            sentinels: Slab::new(),
             pools,
             msgs: MsgArena::default(),
             mbufs,
@@ -201,6 +206,7 @@ impl Core {
                 }
             }
         }
+        sentinel::start(self);
         for p in 0..self.pools.len() {
             listener::bind(self, p)?;
         }
@@ -232,6 +238,7 @@ impl Core {
                 Some(ConnRef::Listener(l)) => listener::on_event(self, l),
                 Some(ConnRef::Client(c)) => client::on_event(self, c, ev),
                 Some(ConnRef::Server(s)) => server::on_event(self, s, ev),
+                Some(ConnRef::Sentinel(s)) => sentinel::on_event(self, s, ev),
                 None => {}
             }
         }
@@ -320,6 +327,8 @@ impl Core {
                     }
                 }
                 Timer::Client(c) => client::pending_expired(self, c, when),
+                Timer::SentinelQuery(s) => sentinel::query_due(self, s),
+                Timer::SentinelRetry(p) => sentinel::retry_due(self, usize::from(p)),
                 Timer::Conn(s) => {
                     let Core { servers, msgs, .. } = self;
                     let Some(c) = servers.get_mut(s.idx as usize).filter(|c| c.gen == s.gen) else {
@@ -360,7 +369,7 @@ impl Core {
                 match c {
                     ConnRef::Server(s) => server::send(self, s),
                     ConnRef::Client(c) => client::send(self, c),
-                    ConnRef::Listener(_) => {}
+                    ConnRef::Listener(_) | ConnRef::Sentinel(_) => {}
                 }
             }
             self.flushing = pend;
@@ -376,6 +385,9 @@ impl Core {
             ConnRef::Server(id) => self
                 .server(id)
                 .map(|x| std::mem::replace(&mut x.closing, true)),
+            ConnRef::Sentinel(id) => self
+                .sentinel(id)
+                .map(|x| std::mem::replace(&mut x.closing, true)),
             ConnRef::Listener(_) => None,
         };
         if flagged == Some(false) {
@@ -390,6 +402,7 @@ impl Core {
                 match c {
                     ConnRef::Client(id) => client::close(self, id, why),
                     ConnRef::Server(id) => server::close(self, id, why),
+                    ConnRef::Sentinel(id) => sentinel::close(self, id, why),
                     ConnRef::Listener(_) => {}
                 }
             }
@@ -405,7 +418,7 @@ impl Core {
             ConnRef::Server(id) => self
                 .server(id)
                 .map(|x| !std::mem::replace(&mut x.pending_send, true)),
-            ConnRef::Listener(_) => None,
+            ConnRef::Listener(_) | ConnRef::Sentinel(_) => None,
         };
         if first == Some(true) {
             self.pending_send.push(c);
@@ -420,6 +433,12 @@ impl Core {
 
     pub fn server(&mut self, id: ServerConnId) -> Option<&mut ServerConn> {
         self.servers
+            .get_mut(id.idx as usize)
+            .filter(|c| c.gen == id.gen)
+    }
+
+    pub fn sentinel(&mut self, id: SentinelConnId) -> Option<&mut SentinelConn> {
+        self.sentinels
             .get_mut(id.idx as usize)
             .filter(|c| c.gen == id.gen)
     }

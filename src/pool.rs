@@ -15,6 +15,7 @@
 //!   or `probe_failed` (ejected for another retry period).
 
 use crate::conf::{PoolConf, ServerAddr};
+use crate::conn::sentinel::SentinelLink;
 use crate::hashkit::Router;
 use crate::proto::Proto;
 use crate::token::ServerConnId;
@@ -46,10 +47,11 @@ pub struct ServerPool {
     pub conf: PoolConf, // the validated configuration
     pub proto: Proto,
     pub router: Router,
-    pub servers: Vec<Server>,        // length-first name order (§CONF.9)
-    pub timeout: Option<Duration>,   // per request and per connect
-    pub next_retry: Option<Instant>, // earliest retry_at of ejected servers
-    pub nclients: u32,               // client connections of this pool
+    pub servers: Vec<Server>,           // length-first name order (§CONF.9)
+    pub timeout: Option<Duration>,      // per request and per connect
+    pub next_retry: Option<Instant>,    // earliest retry_at of ejected servers
+    pub nclients: u32,                  // client connections of this pool
+    pub sentinel: Option<SentinelLink>, // with `sentinels:`: the connection to one of them
 }
 
 /// Result of a failure report.
@@ -82,6 +84,8 @@ impl ServerPool {
                 probing: false,
             })
             .collect();
+        let conf_sentinels = conf.sentinels.clone();
+        let retry = Duration::from_millis(conf.server_retry_timeout_ms);
         ServerPool {
             proto: if conf.redis {
                 Proto::Redis
@@ -94,6 +98,25 @@ impl ServerPool {
             servers,
             next_retry: None,
             nclients: 0,
+            sentinel: (!conf_sentinels.is_empty())
+                .then(|| SentinelLink::new(conf_sentinels.len(), retry)),
+        }
+    }
+
+    /// Server `s` now lives at `addr` (Sentinel said so): connect() uses it from now on,
+    /// and its failure and ejection state starts afresh. The caller closes the old
+    /// connections.
+    pub fn set_addr(&mut self, s: usize, addr: ServerAddr) {
+        let Some(srv) = self.servers.get_mut(s) else {
+            return;
+        };
+        srv.addr = addr;
+        srv.failures = 0;
+        srv.probing = false;
+        let was_ejected = srv.retry_at.take().is_some();
+        self.update_retry();
+        if was_ejected {
+            self.rebuild();
         }
     }
 
@@ -160,10 +183,11 @@ impl ServerPool {
         self.rebuild();
     }
 
-    /// A probe failed: stay ejected for another retry period.
+    /// A probe failed: stay ejected for another retry period (unless the
+    /// server left the probing state meanwhile: `set_addr`).
     pub fn probe_failed(&mut self, s: usize, now: Instant) {
         let retry = Duration::from_millis(self.conf.server_retry_timeout_ms);
-        if let Some(srv) = self.servers.get_mut(s) {
+        if let Some(srv) = self.servers.get_mut(s).filter(|srv| srv.probing) {
             srv.probing = false;
             srv.retry_at = Some(now + retry);
         }

@@ -2,7 +2,9 @@
 //!
 //! Slab keys are reused, so every id carries the generation of the entry it
 //! named; a lookup with a stale generation finds nothing. Only this file
-//! knows the token layout: `kind:2 | gen:30 | idx:32`.
+//! knows the token layout: `kind:2 | gen:30 | idx:32`; kind 0 with a nonzero
+//! generation is a sentinel connection (a generation is never 0, so
+//! `Token(0)` stays unused).
 
 use mio::Token;
 
@@ -30,6 +32,10 @@ id_type!(
     ServerConnId
 );
 id_type!(
+    /// A connection to a Redis Sentinel.
+    SentinelConnId
+);
+id_type!(
     /// A message (request) in the arena.
     MsgId
 );
@@ -40,6 +46,7 @@ pub enum ConnRef {
     Listener(ListenerId),
     Client(ClientId),
     Server(ServerConnId),
+    Sentinel(SentinelConnId),
 }
 
 const GEN_MASK: u32 = (1 << 30) - 1;
@@ -58,6 +65,7 @@ pub fn encode(c: ConnRef) -> Token {
         ConnRef::Listener(i) => (1u64, i.idx, i.gen),
         ConnRef::Client(i) => (2, i.idx, i.gen),
         ConnRef::Server(i) => (3, i.idx, i.gen),
+        ConnRef::Sentinel(i) => (0, i.idx, i.gen),
     };
     Token(((kind << 62) | (u64::from(gen & GEN_MASK) << 32) | u64::from(idx)) as usize)
 }
@@ -71,6 +79,7 @@ pub fn decode(t: Token) -> Option<ConnRef> {
         1 => Some(ConnRef::Listener(ListenerId { idx, gen })),
         2 => Some(ConnRef::Client(ClientId { idx, gen })),
         3 => Some(ConnRef::Server(ServerConnId { idx, gen })),
+        0 if gen != 0 => Some(ConnRef::Sentinel(SentinelConnId { idx, gen })),
         _ => None,
     }
 }
@@ -88,6 +97,11 @@ mod tests {
                 gen: GEN_MASK,
             }),
             ConnRef::Server(ServerConnId { idx: 7, gen: 12345 }),
+            ConnRef::Sentinel(SentinelConnId { idx: 0, gen: 1 }),
+            ConnRef::Sentinel(SentinelConnId {
+                idx: u32::MAX,
+                gen: GEN_MASK,
+            }),
         ] {
             assert_eq!(decode(encode(c)), Some(c));
         }

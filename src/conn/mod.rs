@@ -1,20 +1,22 @@
 //! Connections (twemproxy: nc_connection.c).
 //!
-//! Three kinds, each in its own slab of `Core` and dispatched by `match`:
-//! listeners (`listener`), clients (`client`) and backend connections
-//! (`server`). The socket-level drain contract is in `crate::sock`.
+//! Four kinds, each in its own slab of `Core` and dispatched by `match`:
+//! listeners (`listener`), clients (`client`), backend connections
+//! (`server`) and Redis Sentinel connections (`sentinel`). The socket-level drain contract is in `crate::sock`.
 
 pub mod client;
 pub mod listener;
+pub mod sentinel;
 pub mod server;
 
 /// Why a connection closes; drives both the stats and the eject decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Close {
-    Eof,      // the peer closed its side (or the client said quit)
-    Err(i32), // socket error, refused connect, protocol error: errno
-    Timeout,  // a request or connect deadline passed
-    Shutdown, // the proxy is stopping
+    Eof,         // the peer closed its side (or the client said quit)
+    Err(i32),    // socket error, refused connect, protocol error: errno
+    Timeout,     // a request or connect deadline passed
+    Shutdown,    // the proxy is stopping
+    MasterMoved, // Sentinel moved the server to another address (not a server failure)
 }
 
 impl Close {
@@ -26,6 +28,7 @@ impl Close {
             Close::Err(e) => e,
             Close::Timeout => libc::ETIMEDOUT,
             Close::Shutdown => libc::ESHUTDOWN,
+            Close::MasterMoved => libc::ECONNRESET,
         }
     }
 }

@@ -513,13 +513,13 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
         Close::Eof => sm.server_eof += 1,
         Close::Timeout => sm.server_timedout += 1,
         Close::Err(_) => sm.server_err += 1,
-        Close::Shutdown => {}
+        Close::Shutdown | Close::MasterMoved => {}
     }
     if c.connected {
         sm.server_connections -= 1;
     }
     core.stats_conn_close();
-    if why != Close::Shutdown {
+    if !matches!(why, Close::Shutdown | Close::MasterMoved) {
         server_failure(core, p, s);
     }
 }

@@ -822,7 +822,15 @@ pub struct Shard {
 }
 
 pub fn start_shard() -> Shard {
-    let master = start_redis();
+    let dir = TempDir::new("master");
+    let port = free_port();
+    // a replica syncs at once (7.0 waits 5 s for more replicas by default)
+    let proc = redis_on_args(port, &dir, &["--repl-diskless-sync-delay", "0"]);
+    let master = Redis {
+        port,
+        proc,
+        _dir: dir,
+    };
     let replica = start_replica(master.port);
     Shard { master, replica }
 }

@@ -1,0 +1,358 @@
+//! Sentinel connections (issue 13; twemproxy: none).
+//!
+//! A pool with `sentinels:` keeps one connection to one of them. On connect it sends the
+//! [`Session`] hello (AUTH, one `get-master-addr-by-name` per server, `SUBSCRIBE
+//! +switch-master`); every answer and every announcement that names a server of the pool
+//! moves that server to the address Sentinel gives ([`server_moved`]). When the
+//! connection fails, is refused, is slow to answer (the pool's `timeout`, 1 s without one)
+//! or speaks garbage, it is logged and closed, and the pool tries the next sentinel of its
+//! list after the [`Rotation`]'s wait (never longer than `server_retry_timeout`). Nothing
+//! here blocks the loop: connects are non-blocking, the hello is written as the socket
+//! allows, replies are parsed as they come.
+//!
+//! # Invariants
+//! - a pool has at most one sentinel connection (`SentinelLink::conn`), and while it has
+//!   none exactly one `Timer::SentinelRetry` of it is armed (once started);
+//! - a connection's `Timer::SentinelQuery` closes it if its session is not ready by then.
+
+use crate::conf::ServerAddr;
+use crate::conn::Close;
+use crate::core::{Core, Timer};
+use crate::sentinel::{Addr, Event, Rotation, Session};
+use crate::sock;
+use crate::token::{ConnRef, SentinelConnId};
+use mio::net::TcpStream;
+use mio::Interest;
+use std::io::{ErrorKind, Read, Write};
+use std::net::ToSocketAddrs;
+use std::time::Duration;
+
+/// How long a sentinel may take to answer every query when the pool has no `timeout`.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Bytes read from a sentinel per read call (its replies are short).
+const READ_CHUNK: usize = 4096;
+
+/// A pool's side of its sentinels.
+#[derive(Debug)]
+pub struct SentinelLink {
+    pub rotation: Rotation,           // which sentinel next, and how long to wait
+    pub conn: Option<SentinelConnId>, // the current connection
+    pub due: Option<usize>,           // the sentinel to connect to when the retry timer fires
+}
+
+impl SentinelLink {
+    pub fn new(nsentinels: usize, max_wait: Duration) -> SentinelLink {
+        SentinelLink {
+            rotation: Rotation::new(nsentinels, max_wait),
+            conn: None,
+            due: None,
+        }
+    }
+}
+
+/// A connection to one sentinel.
+#[derive(Debug)]
+pub struct SentinelConn {
+    pub gen: u32,         // generation (slab reuse)
+    pub pool: u16,        // pool index
+    pub idx: usize,       // index in the pool's `sentinels:` list
+    pub sock: TcpStream,  // non-blocking
+    pub connected: bool,  // connect completed
+    pub session: Session, // what was asked, what is owed
+    pub out: Vec<u8>,     // hello bytes not yet written
+    pub closing: bool,    // on Core::closing
+}
+
+/// Connects every pool that has sentinels to its first one (at start).
+pub fn start(core: &mut Core) {
+    for p in 0..core.pools.len() {
+        let Some(link) = core.pools[p].sentinel.as_mut() else {
+            continue;
+        };
+        let (i, _) = link.rotation.pick();
+        connect(core, p, i);
+    }
+}
+
+/// `sentinel 127.0.0.1:26379 of pool 'p'`, for logs.
+fn who(core: &Core, p: usize, i: usize) -> String {
+    let pool = &core.pools[p].conf;
+    let addr = pool
+        .sentinels
+        .get(i)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    format!("sentinel {addr} of pool '{}'", pool.name)
+}
+
+/// Starts a non-blocking connect to sentinel `i` of pool `p`; a failure schedules the next.
+fn connect(core: &mut Core, p: usize, i: usize) {
+    let Some(conf) = core.pools[p].conf.sentinels.get(i) else {
+        return;
+    };
+    let target = (conf.host.as_str(), conf.port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next());
+    let sock = match target.map(TcpStream::connect) {
+        Some(Ok(s)) => s,
+        Some(Err(e)) => return failed(core, p, i, &sock::strerror(sock::errno_of(&e))),
+        None => return failed(core, p, i, "address resolution failed"),
+    };
+    let _ = sock.set_nodelay(true);
+    let names = core.pools[p]
+        .servers
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    let auth = core.pools[p].conf.sentinel_auth.as_deref();
+    let (session, out) = Session::new(auth, names);
+    let gen = core.next_gen();
+    let entry = core.sentinels.vacant_entry();
+    let id = SentinelConnId {
+        idx: entry.key() as u32,
+        gen,
+    };
+    let conn = entry.insert(SentinelConn {
+        gen,
+        pool: p as u16,
+        idx: i,
+        sock,
+        connected: false,
+        session,
+        out,
+        closing: false,
+    });
+    let t = crate::token::encode(ConnRef::Sentinel(id));
+    let r =
+        core.poll
+            .registry()
+            .register(&mut conn.sock, t, Interest::READABLE | Interest::WRITABLE);
+    if let Err(e) = r {
+        core.sentinels.remove(id.idx as usize);
+        return failed(core, p, i, &sock::strerror(sock::errno_of(&e)));
+    }
+    if let Some(link) = core.pools[p].sentinel.as_mut() {
+        link.conn = Some(id);
+        link.due = None;
+    }
+    let wait = core.pools[p].timeout.unwrap_or(QUERY_TIMEOUT);
+    let when = core.now + wait;
+    core.timer_add(when, Timer::SentinelQuery(id));
+    log::debug!("{}: connecting", who(core, p, i));
+}
+
+/// An attempt on sentinel `i` failed: log it, arm the retry timer for the next one.
+fn failed(core: &mut Core, p: usize, i: usize, why: &str) {
+    let Some(link) = core.pools[p].sentinel.as_mut() else {
+        return;
+    };
+    link.conn = None;
+    link.rotation.failed();
+    let (next, wait) = link.rotation.pick();
+    link.due = Some(next);
+    let when = core.now + wait;
+    core.timer_add(when, Timer::SentinelRetry(p as u16));
+    log::warn!(
+        "{}: {why}; trying sentinel {} in {} ms",
+        who(core, p, i),
+        core.pools[p]
+            .conf
+            .sentinels
+            .get(next)
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+        wait.as_millis()
+    );
+}
+
+/// The retry timer of pool `p` fired.
+pub fn retry_due(core: &mut Core, p: usize) {
+    let due = core
+        .pools
+        .get_mut(p)
+        .and_then(|pool| pool.sentinel.as_mut())
+        .filter(|link| link.conn.is_none())
+        .and_then(|link| link.due.take());
+    if let Some(i) = due {
+        connect(core, p, i);
+    }
+}
+
+/// The query timer of connection `id` fired: a session still not ready is too slow.
+pub fn query_due(core: &mut Core, id: SentinelConnId) {
+    if core.sentinel(id).is_some_and(|c| !c.session.ready()) {
+        core.close_later(ConnRef::Sentinel(id), Close::Timeout);
+    }
+}
+
+/// Readiness on a sentinel socket.
+pub fn on_event(core: &mut Core, id: SentinelConnId, ev: &mio::event::Event) {
+    let Some(c) = core.sentinel(id) else { return };
+    if !c.connected {
+        if !(ev.is_writable() || ev.is_error() || ev.is_write_closed() || ev.is_read_closed()) {
+            return;
+        }
+        let why = match c.sock.take_error() {
+            Ok(None) if !ev.is_error() && c.sock.peer_addr().is_ok() => None,
+            Ok(Some(e)) | Err(e) => Some(Close::Err(sock::errno_of(&e))),
+            Ok(None) => Some(Close::Err(libc::ECONNREFUSED)),
+        };
+        if let Some(why) = why {
+            core.close_later(ConnRef::Sentinel(id), why);
+            return;
+        }
+        c.connected = true;
+        let (p, i) = (c.pool as usize, c.idx);
+        log::info!("{}: connected", who(core, p, i));
+    }
+    if ev.is_writable() {
+        send(core, id);
+    }
+    if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+        on_readable(core, id);
+    }
+}
+
+/// Writes what is left of the hello.
+fn send(core: &mut Core, id: SentinelConnId) {
+    let Some(c) = core.sentinel(id) else { return };
+    while !c.out.is_empty() && !c.closing {
+        match c.sock.write(&c.out) {
+            Ok(0) => break,
+            Ok(n) => {
+                c.out.drain(..n);
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) => {
+                let why = Close::Err(sock::errno_of(&e));
+                core.close_later(ConnRef::Sentinel(id), why);
+                return;
+            }
+        }
+    }
+}
+
+/// Reads until drained, feeding the session and applying what it says.
+fn on_readable(core: &mut Core, id: SentinelConnId) {
+    let mut buf = [0u8; READ_CHUNK];
+    let mut events = Vec::new();
+    loop {
+        let Some(c) = core.sentinel(id) else { return };
+        if c.closing {
+            return;
+        }
+        let n = match c.sock.read(&mut buf) {
+            Ok(0) => {
+                core.close_later(ConnRef::Sentinel(id), Close::Eof);
+                return;
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            Err(e) => {
+                core.close_later(ConnRef::Sentinel(id), Close::Err(sock::errno_of(&e)));
+                return;
+            }
+        };
+        let r = c.session.feed(&buf[..n], &mut events);
+        let (p, i) = (c.pool as usize, c.idx);
+        for ev in events.drain(..) {
+            apply(core, p, i, ev);
+        }
+        if let Err(e) = r {
+            log::warn!("{}: {e}", who(core, p, i));
+            core.close_later(ConnRef::Sentinel(id), Close::Err(libc::EPROTO));
+            return;
+        }
+    }
+}
+
+/// Acts on one thing sentinel `i` of pool `p` said.
+fn apply(core: &mut Core, p: usize, i: usize, ev: Event) {
+    match ev {
+        Event::Master { name, addr }
+        | Event::Switch {
+            name, new: addr, ..
+        } => {
+            if let Some(s) = core.pools[p].servers.iter().position(|s| s.name == name) {
+                server_moved(core, p, s, &addr);
+            }
+        }
+        Event::NoMaster { name, why } => {
+            log::warn!(
+                "{}: no address for server '{name}' ({why}); keeping the one in use",
+                who(core, p, i)
+            );
+        }
+        Event::Subscribed => {
+            if let Some(link) = core.pools[p].sentinel.as_mut() {
+                link.rotation.ready();
+            }
+            log::info!(
+                "{}: watching {} masters for +switch-master",
+                who(core, p, i),
+                core.pools[p].servers.len()
+            );
+        }
+    }
+}
+
+/// Sentinel says server `s` of pool `p` lives at `addr`. If that is news: new requests go
+/// there from now on, the old connections close (their requests in flight get an error
+/// reply), and the server's failure and ejection state is reset.
+pub fn server_moved(core: &mut Core, p: usize, s: usize, addr: &Addr) {
+    let new = ServerAddr::Tcp {
+        host: addr.host.clone(),
+        port: addr.port,
+    };
+    if core.pools[p].servers[s].addr == new {
+        return;
+    }
+    log::info!(
+        "pool '{}' server '{}' switched from {} to {addr}",
+        core.pools[p].conf.name,
+        core.pools[p].servers[s].name,
+        show(&core.pools[p].servers[s].addr)
+    );
+    core.pools[p].set_addr(s, new);
+    core.metrics.server(p, s).sentinel_switches += 1;
+    for conn in std::mem::take(&mut core.pools[p].servers[s].conns) {
+        core.close_later(ConnRef::Server(conn), Close::MasterMoved);
+    }
+}
+
+/// A server address as `host:port` (`[v6]:port`) or its socket path.
+fn show(a: &ServerAddr) -> String {
+    match a {
+        ServerAddr::Tcp { host, port } => Addr {
+            host: host.clone(),
+            port: *port,
+        }
+        .to_string(),
+        ServerAddr::Unix(path) => path.display().to_string(),
+    }
+}
+
+/// Tears a sentinel connection down; unless the proxy is stopping, the pool tries the
+/// next sentinel.
+pub fn close(core: &mut Core, id: SentinelConnId, why: Close) {
+    if core.sentinel(id).is_none() {
+        return;
+    }
+    let mut c = core.sentinels.remove(id.idx as usize);
+    let _ = core.poll.registry().deregister(&mut c.sock);
+    let (p, i) = (c.pool as usize, c.idx);
+    if why == Close::Shutdown {
+        return;
+    }
+    let text = match why {
+        Close::Eof => "connection closed by the sentinel".to_owned(),
+        Close::Timeout => "no answer in time".to_owned(),
+        Close::Err(libc::EPROTO) => "garbage from the sentinel".to_owned(),
+        other => sock::strerror(other.errno()),
+    };
+    failed(core, p, i, &text);
+}
