@@ -695,7 +695,7 @@ fn every_file_in_conf_dir_is_valid() {
             n += 1;
         }
     }
-    assert_eq!(n, 3);
+    assert_eq!(n, 4);
 }
 
 #[test]
