@@ -73,10 +73,25 @@ pub struct SentinelConf {
 
 impl fmt::Display for SentinelConf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
+        write_host_port(f, &self.host, self.port)
+    }
+}
+
+/// `host:port`, with an IPv6 host in brackets (`[::1]:26379`).
+pub fn write_host_port(f: &mut fmt::Formatter<'_>, host: &str, port: u16) -> fmt::Result {
+    if host.contains(':') {
+        write!(f, "[{host}]:{port}")
+    } else {
+        write!(f, "{host}:{port}")
+    }
+}
+
+impl fmt::Display for ServerAddr {
+    /// `host:port` (`[v6]:port`) or the socket path.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerAddr::Tcp { host, port } => write_host_port(f, host, *port),
+            ServerAddr::Unix(path) => write!(f, "{}", path.display()),
         }
     }
 }

@@ -18,6 +18,7 @@
 use crate::conf::ServerAddr;
 use crate::conn::Close;
 use crate::core::{Core, Timer};
+use crate::pool::ServerPool;
 use crate::sentinel::{Addr, Event, Rotation, Session};
 use crate::sock;
 use crate::token::{ConnRef, SentinelConnId};
@@ -67,12 +68,59 @@ pub struct SentinelConn {
 /// Connects every pool that has sentinels to its first one (at start).
 pub fn start(core: &mut Core) {
     for p in 0..core.pools.len() {
-        let Some(link) = core.pools[p].sentinel.as_mut() else {
-            continue;
-        };
-        let (i, _) = link.rotation.pick();
-        connect(core, p, i);
+        begin(core, p);
     }
+}
+
+/// Connects pool `p` to the first sentinel of its rotation, if it has sentinels.
+fn begin(core: &mut Core, p: usize) {
+    let Some(link) = core
+        .pools
+        .get_mut(p)
+        .and_then(|pool| pool.sentinel.as_mut())
+    else {
+        return;
+    };
+    let (i, _) = link.rotation.pick();
+    connect(core, p, i);
+}
+
+/// Reload hook (issue 13.5): pool `p`'s configuration was replaced and its `sentinels`,
+/// `sentinel_auth` or server names may differ. Drops the current sentinel connection
+/// (quietly) and starts again from the first sentinel of the pool's list, asking for
+/// every server it has now; a pool left without sentinels stops following Sentinel (its
+/// servers keep the addresses in use).
+pub fn restart(core: &mut Core, p: usize) {
+    let Some(pool) = core.pools.get_mut(p) else {
+        return;
+    };
+    let old = pool.sentinel.take().and_then(|link| link.conn);
+    let n = pool.conf.sentinels.len();
+    let retry = Duration::from_millis(pool.conf.server_retry_timeout_ms);
+    pool.sentinel = (n > 0).then(|| SentinelLink::new(n, retry));
+    if let Some(id) = old {
+        close(core, id, Close::Shutdown);
+    }
+    begin(core, p);
+}
+
+/// Reload hook (issue 13.5): the address server `name` starts with in pool `old`'s
+/// successor. While the pool follows Sentinel, a server whose name did not change keeps
+/// the address Sentinel gave it (the file's address then only matters for new names);
+/// None means: take the file's.
+pub fn learned_addr(old: &ServerPool, name: &str) -> Option<ServerAddr> {
+    old.sentinel.as_ref()?;
+    let srv = old.servers.iter().find(|s| s.name == name)?;
+    Some(srv.addr.clone())
+}
+
+/// Whether `id` is the connection its pool currently follows (a connection left over
+/// from before a reload is not: its events are ignored and its end starts nothing).
+fn current(core: &Core, p: usize, id: SentinelConnId) -> bool {
+    core.pools
+        .get(p)
+        .and_then(|pool| pool.sentinel.as_ref())
+        .is_some_and(|link| link.conn == Some(id))
 }
 
 /// `sentinel 127.0.0.1:26379 of pool 'p'`, for logs.
@@ -259,6 +307,10 @@ fn on_readable(core: &mut Core, id: SentinelConnId) {
         };
         let r = c.session.feed(&buf[..n], &mut events);
         let (p, i) = (c.pool as usize, c.idx);
+        if !current(core, p, id) {
+            core.close_later(ConnRef::Sentinel(id), Close::Shutdown);
+            return;
+        }
         for ev in events.drain(..) {
             apply(core, p, i, ev);
         }
@@ -315,24 +367,12 @@ pub fn server_moved(core: &mut Core, p: usize, s: usize, addr: &Addr) {
         "pool '{}' server '{}' switched from {} to {addr}",
         core.pools[p].conf.name,
         core.pools[p].servers[s].name,
-        show(&core.pools[p].servers[s].addr)
+        core.pools[p].servers[s].addr
     );
     core.pools[p].set_addr(s, new);
     core.metrics.server(p, s).sentinel_switches += 1;
     for conn in std::mem::take(&mut core.pools[p].servers[s].conns) {
         core.close_later(ConnRef::Server(conn), Close::MasterMoved);
-    }
-}
-
-/// A server address as `host:port` (`[v6]:port`) or its socket path.
-fn show(a: &ServerAddr) -> String {
-    match a {
-        ServerAddr::Tcp { host, port } => Addr {
-            host: host.clone(),
-            port: *port,
-        }
-        .to_string(),
-        ServerAddr::Unix(path) => path.display().to_string(),
     }
 }
 
@@ -345,7 +385,7 @@ pub fn close(core: &mut Core, id: SentinelConnId, why: Close) {
     let mut c = core.sentinels.remove(id.idx as usize);
     let _ = core.poll.registry().deregister(&mut c.sock);
     let (p, i) = (c.pool as usize, c.idx);
-    if why == Close::Shutdown {
+    if why == Close::Shutdown || !current(core, p, id) {
         return;
     }
     let text = match why {
