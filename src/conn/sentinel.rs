@@ -17,11 +17,12 @@
 
 use crate::conf::ServerAddr;
 use crate::conn::Close;
+use crate::conn::Errno;
 use crate::core::{Core, Timer};
 use crate::pool::ServerPool;
 use crate::sentinel::{Addr, Event, Rotation, Session};
 use crate::sock;
-use crate::token::{ConnRef, SentinelConnId};
+use crate::token::{ConnRef, PoolId, SentinelConnId, ServerId};
 use mio::net::TcpStream;
 use mio::Interest;
 use std::io::{ErrorKind, Read, Write};
@@ -56,7 +57,7 @@ impl SentinelLink {
 #[derive(Debug)]
 pub struct SentinelConn {
     pub gen: u32,         // generation (slab reuse)
-    pub pool: u16,        // pool index
+    pub pool: PoolId,     // its pool
     pub idx: usize,       // index in the pool's `sentinels:` list
     pub sock: TcpStream,  // non-blocking
     pub connected: bool,  // connect completed
@@ -67,13 +68,13 @@ pub struct SentinelConn {
 
 /// Connects every pool that has sentinels to its first one (at start).
 pub fn start(core: &mut Core) {
-    for p in 0..core.pools.len() {
+    for p in core.pool_order.clone() {
         begin(core, p);
     }
 }
 
 /// Connects pool `p` to the first sentinel of its rotation, if it has sentinels.
-fn begin(core: &mut Core, p: usize) {
+fn begin(core: &mut Core, p: PoolId) {
     let Some(link) = core
         .pools
         .get_mut(p)
@@ -90,7 +91,7 @@ fn begin(core: &mut Core, p: usize) {
 /// (quietly) and starts again from the first sentinel of the pool's list, asking for
 /// every server it has now; a pool left without sentinels stops following Sentinel (its
 /// servers keep the addresses in use).
-pub fn restart(core: &mut Core, p: usize) {
+pub fn restart(core: &mut Core, p: PoolId) {
     let Some(pool) = core.pools.get_mut(p) else {
         return;
     };
@@ -110,13 +111,13 @@ pub fn restart(core: &mut Core, p: usize) {
 /// None means: take the file's.
 pub fn learned_addr(old: &ServerPool, name: &str) -> Option<ServerAddr> {
     old.sentinel.as_ref()?;
-    let srv = old.servers.iter().find(|s| s.name == name)?;
+    let (_, srv) = old.servers.iter().find(|(_, s)| s.name == name)?;
     Some(srv.addr.clone())
 }
 
 /// Whether `id` is the connection its pool currently follows (a connection left over
 /// from before a reload is not: its events are ignored and its end starts nothing).
-fn current(core: &Core, p: usize, id: SentinelConnId) -> bool {
+fn current(core: &Core, p: PoolId, id: SentinelConnId) -> bool {
     core.pools
         .get(p)
         .and_then(|pool| pool.sentinel.as_ref())
@@ -124,19 +125,28 @@ fn current(core: &Core, p: usize, id: SentinelConnId) -> bool {
 }
 
 /// `sentinel 127.0.0.1:26379 of pool 'p'`, for logs.
-fn who(core: &Core, p: usize, i: usize) -> String {
-    let pool = &core.pools[p].conf;
-    let addr = pool
-        .sentinels
-        .get(i)
+fn who(core: &Core, p: PoolId, i: usize) -> String {
+    let Some(pool) = core.pools.get(p) else {
+        return "sentinel of a removed pool".to_owned();
+    };
+    format!("sentinel {} of pool '{}'", nth(core, p, i), pool.conf.name)
+}
+
+/// `host:port` of sentinel `i` of pool `p` ("" if there is none).
+fn nth(core: &Core, p: PoolId, i: usize) -> String {
+    core.pools
+        .get(p)
+        .and_then(|pool| pool.conf.sentinels.get(i))
         .map(|s| s.to_string())
-        .unwrap_or_default();
-    format!("sentinel {addr} of pool '{}'", pool.name)
+        .unwrap_or_default()
 }
 
 /// Starts a non-blocking connect to sentinel `i` of pool `p`; a failure schedules the next.
-fn connect(core: &mut Core, p: usize, i: usize) {
-    let Some(conf) = core.pools[p].conf.sentinels.get(i) else {
+fn connect(core: &mut Core, p: PoolId, i: usize) {
+    let Some(pool) = core.pools.get(p) else {
+        return;
+    };
+    let Some(conf) = pool.conf.sentinels.get(i) else {
         return;
     };
     let target = (conf.host.as_str(), conf.port)
@@ -149,13 +159,10 @@ fn connect(core: &mut Core, p: usize, i: usize) {
         None => return failed(core, p, i, "address resolution failed"),
     };
     let _ = sock.set_nodelay(true);
-    let names = core.pools[p]
-        .servers
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
-    let auth = core.pools[p].conf.sentinel_auth.as_deref();
-    let (session, out) = Session::new(auth, names);
+    let names = pool.order.iter().map(|&s| pool.servers[s].name.clone());
+    let auth = pool.conf.sentinel_auth.as_deref();
+    let (session, out) = Session::new(auth, names.collect());
+    let wait = pool.timeout.unwrap_or(QUERY_TIMEOUT);
     let gen = core.next_gen();
     let entry = core.sentinels.vacant_entry();
     let id = SentinelConnId {
@@ -164,7 +171,7 @@ fn connect(core: &mut Core, p: usize, i: usize) {
     };
     let conn = entry.insert(SentinelConn {
         gen,
-        pool: p as u16,
+        pool: p,
         idx: i,
         sock,
         connected: false,
@@ -181,19 +188,26 @@ fn connect(core: &mut Core, p: usize, i: usize) {
         core.sentinels.remove(id.idx as usize);
         return failed(core, p, i, &sock::strerror(sock::errno_of(&e)));
     }
-    if let Some(link) = core.pools[p].sentinel.as_mut() {
+    if let Some(link) = core
+        .pools
+        .get_mut(p)
+        .and_then(|pool| pool.sentinel.as_mut())
+    {
         link.conn = Some(id);
         link.due = None;
     }
-    let wait = core.pools[p].timeout.unwrap_or(QUERY_TIMEOUT);
     let when = core.now + wait;
     core.timer_add(when, Timer::SentinelQuery(id));
     log::debug!("{}: connecting", who(core, p, i));
 }
 
 /// An attempt on sentinel `i` failed: log it, arm the retry timer for the next one.
-fn failed(core: &mut Core, p: usize, i: usize, why: &str) {
-    let Some(link) = core.pools[p].sentinel.as_mut() else {
+fn failed(core: &mut Core, p: PoolId, i: usize, why: &str) {
+    let Some(link) = core
+        .pools
+        .get_mut(p)
+        .and_then(|pool| pool.sentinel.as_mut())
+    else {
         return;
     };
     link.conn = None;
@@ -201,22 +215,17 @@ fn failed(core: &mut Core, p: usize, i: usize, why: &str) {
     let (next, wait) = link.rotation.pick();
     link.due = Some(next);
     let when = core.now + wait;
-    core.timer_add(when, Timer::SentinelRetry(p as u16));
+    core.timer_add(when, Timer::SentinelRetry(p));
     log::warn!(
         "{}: {why}; trying sentinel {} in {} ms",
         who(core, p, i),
-        core.pools[p]
-            .conf
-            .sentinels
-            .get(next)
-            .map(|s| s.to_string())
-            .unwrap_or_default(),
+        nth(core, p, next),
         wait.as_millis()
     );
 }
 
 /// The retry timer of pool `p` fired.
-pub fn retry_due(core: &mut Core, p: usize) {
+pub fn retry_due(core: &mut Core, p: PoolId) {
     let due = core
         .pools
         .get_mut(p)
@@ -244,15 +253,15 @@ pub fn on_event(core: &mut Core, id: SentinelConnId, ev: &mio::event::Event) {
         }
         let why = match c.sock.take_error() {
             Ok(None) if !ev.is_error() && c.sock.peer_addr().is_ok() => None,
-            Ok(Some(e)) | Err(e) => Some(Close::Err(sock::errno_of(&e))),
-            Ok(None) => Some(Close::Err(libc::ECONNREFUSED)),
+            Ok(Some(e)) | Err(e) => Some(Close::Io(Errno::of(&e))),
+            Ok(None) => Some(Close::Io(Errno(libc::ECONNREFUSED))),
         };
         if let Some(why) = why {
             core.close_later(ConnRef::Sentinel(id), why);
             return;
         }
         c.connected = true;
-        let (p, i) = (c.pool as usize, c.idx);
+        let (p, i) = (c.pool, c.idx);
         log::info!("{}: connected", who(core, p, i));
     }
     if ev.is_writable() {
@@ -275,7 +284,7 @@ fn send(core: &mut Core, id: SentinelConnId) {
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) if e.kind() == ErrorKind::WouldBlock => break,
             Err(e) => {
-                let why = Close::Err(sock::errno_of(&e));
+                let why = Close::Io(Errno::of(&e));
                 core.close_later(ConnRef::Sentinel(id), why);
                 return;
             }
@@ -301,12 +310,12 @@ fn on_readable(core: &mut Core, id: SentinelConnId) {
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == ErrorKind::WouldBlock => return,
             Err(e) => {
-                core.close_later(ConnRef::Sentinel(id), Close::Err(sock::errno_of(&e)));
+                core.close_later(ConnRef::Sentinel(id), Close::Io(Errno::of(&e)));
                 return;
             }
         };
         let r = c.session.feed(&buf[..n], &mut events);
-        let (p, i) = (c.pool as usize, c.idx);
+        let (p, i) = (c.pool, c.idx);
         if !current(core, p, id) {
             core.close_later(ConnRef::Sentinel(id), Close::Shutdown);
             return;
@@ -316,20 +325,24 @@ fn on_readable(core: &mut Core, id: SentinelConnId) {
         }
         if let Err(e) = r {
             log::warn!("{}: {e}", who(core, p, i));
-            core.close_later(ConnRef::Sentinel(id), Close::Err(libc::EPROTO));
+            core.close_later(ConnRef::Sentinel(id), Close::Protocol);
             return;
         }
     }
 }
 
 /// Acts on one thing sentinel `i` of pool `p` said.
-fn apply(core: &mut Core, p: usize, i: usize, ev: Event) {
+fn apply(core: &mut Core, p: PoolId, i: usize, ev: Event) {
+    let Some(pool) = core.pools.get_mut(p) else {
+        return;
+    };
     match ev {
         Event::Master { name, addr }
         | Event::Switch {
             name, new: addr, ..
         } => {
-            if let Some(s) = core.pools[p].servers.iter().position(|s| s.name == name) {
+            let found = pool.servers.iter().find(|(_, s)| s.name == name);
+            if let Some(s) = found.map(|(s, _)| s) {
                 server_moved(core, p, s, &addr);
             }
         }
@@ -340,13 +353,13 @@ fn apply(core: &mut Core, p: usize, i: usize, ev: Event) {
             );
         }
         Event::Subscribed => {
-            if let Some(link) = core.pools[p].sentinel.as_mut() {
+            let n = pool.servers.len();
+            if let Some(link) = pool.sentinel.as_mut() {
                 link.rotation.ready();
             }
             log::info!(
-                "{}: watching {} masters for +switch-master",
-                who(core, p, i),
-                core.pools[p].servers.len()
+                "{}: watching {n} masters for +switch-master",
+                who(core, p, i)
             );
         }
     }
@@ -355,23 +368,27 @@ fn apply(core: &mut Core, p: usize, i: usize, ev: Event) {
 /// Sentinel says server `s` of pool `p` lives at `addr`. If that is news: new requests go
 /// there from now on, the old connections close (their requests in flight get an error
 /// reply), and the server's failure and ejection state is reset.
-pub fn server_moved(core: &mut Core, p: usize, s: usize, addr: &Addr) {
+pub fn server_moved(core: &mut Core, p: PoolId, s: ServerId, addr: &Addr) {
     let new = ServerAddr::Tcp {
         host: addr.host.clone(),
         port: addr.port,
     };
-    if core.pools[p].servers[s].addr == new {
+    let Some(pool) = core.pools.get_mut(p) else {
         return;
-    }
+    };
+    let Some(srv) = pool.servers.get_mut(s).filter(|srv| srv.addr != new) else {
+        return;
+    };
     log::info!(
         "pool '{}' server '{}' switched from {} to {addr}",
-        core.pools[p].conf.name,
-        core.pools[p].servers[s].name,
-        core.pools[p].servers[s].addr
+        pool.conf.name,
+        srv.name,
+        srv.addr
     );
-    core.pools[p].set_addr(s, new);
+    let conns = std::mem::take(&mut srv.conns);
+    pool.set_addr(s, new);
     core.metrics.server(p, s).sentinel_switches += 1;
-    for conn in std::mem::take(&mut core.pools[p].servers[s].conns) {
+    for conn in conns {
         core.close_later(ConnRef::Server(conn), Close::MasterMoved);
     }
 }
@@ -384,14 +401,14 @@ pub fn close(core: &mut Core, id: SentinelConnId, why: Close) {
     }
     let mut c = core.sentinels.remove(id.idx as usize);
     let _ = core.poll.registry().deregister(&mut c.sock);
-    let (p, i) = (c.pool as usize, c.idx);
+    let (p, i) = (c.pool, c.idx);
     if why == Close::Shutdown || !current(core, p, id) {
         return;
     }
     let text = match why {
         Close::Eof => "connection closed by the sentinel".to_owned(),
         Close::Timeout => "no answer in time".to_owned(),
-        Close::Err(libc::EPROTO) => "garbage from the sentinel".to_owned(),
+        Close::Protocol => "garbage from the sentinel".to_owned(),
         other => sock::strerror(other.errno()),
     };
     failed(core, p, i, &text);
