@@ -354,6 +354,36 @@ mod tests {
     }
 
     #[test]
+    fn set_addr_moves_and_resets_failure_state() {
+        let now = Instant::now();
+        let mut p = pool("  server_probe: true\n");
+        let [ka, _] = keys(&mut p, now);
+        let (a, b) = ids(&p);
+        p.failure(a, now);
+        p.failure(a, now);
+        assert_eq!(p.route(ka.as_bytes(), now), Some(b));
+        let later = now + Duration::from_millis(1001);
+        assert_eq!(p.probes_due(later), vec![a]);
+        let moved = ServerAddr::Tcp {
+            host: "127.0.0.2".into(),
+            port: 7000,
+        };
+        p.set_addr(a, moved.clone());
+        assert_eq!(p.servers[a].addr, moved);
+        assert!(p.servers[a].live() && !p.servers[a].probing && p.servers[a].failures == 0);
+        assert_eq!(p.route(ka.as_bytes(), later), Some(a));
+        assert!(p.next_retry.is_none());
+        // the probe that was in flight fails with the old connection: no effect now
+        p.probe_failed(a, later);
+        assert!(p.servers[a].live());
+        // a counted failure starts from zero
+        p.failure(a, later);
+        assert_eq!(p.servers[a].failures, 1);
+        p.set_addr(a, moved);
+        assert_eq!(p.servers[a].failures, 0);
+    }
+
+    #[test]
     fn probe_gates_readmission() {
         let now = Instant::now();
         let mut p = pool("  server_probe: true\n");

@@ -136,6 +136,11 @@ impl Session {
         (session, out)
     }
 
+    /// Bytes received and not yet part of a complete reply (at most `MAX_BUFFER`).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Whether every query was answered and the subscription confirmed.
     pub fn ready(&self) -> bool {
         self.expect.front() == Some(&Expect::Pushed)
