@@ -29,7 +29,7 @@ struct Env {
 /// The pool: `sentinels` as given, servers at `file_ports` (the file's addresses).
 fn yaml(port: u16, sentinels: &[String], file_ports: [u16; 2]) -> String {
     let mut y = format!(
-        "p:\n  listen: 127.0.0.1:{port}\n  redis: true\n  timeout: 2000\n  \
+        "p:\n  listen: 127.0.0.1:{port}\n  redis: true\n  hash_tag: \"{{}}\"\n  timeout: 2000\n  \
          server_retry_timeout: 1000\n  sentinels:\n"
     );
     for s in sentinels {
@@ -255,6 +255,35 @@ fn wait_synced_replica(port: u16) {
     assert!(ok, "redis {port} did not become a synced replica");
 }
 
+/// Pipelines batches of `SET key` over one connection until stopped: every request gets
+/// exactly one reply (a hang fails the read); returns (replies, +OK, -ERR, other).
+fn pipelined_writer(
+    port: u16,
+    key: String,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<[u64; 4]> {
+    std::thread::spawn(move || {
+        let mut c = RespConn::connect(port);
+        let mut n = [0u64; 4];
+        while !stop.load(Ordering::Relaxed) {
+            let batch: Vec<u8> = (0..20)
+                .flat_map(|i| resp_words(&format!("SET {key} p{i}")))
+                .collect();
+            c.send(&batch);
+            for _ in 0..20 {
+                let r = c.read();
+                n[0] += 1;
+                match r.first() {
+                    Some(b'+') => n[1] += 1,
+                    Some(b'-') if r.starts_with(b"-ERR") => n[2] += 1,
+                    _ => n[3] += 1,
+                }
+            }
+        }
+        n
+    })
+}
+
 #[test]
 fn manual_failover_with_both_alive() {
     let e = env();
@@ -264,7 +293,19 @@ fn manual_failover_with_both_alive() {
         c.call_words(&format!("SET {} before", e.keys[0])),
         b"+OK\r\n"
     );
+    let stop = Arc::new(AtomicBool::new(false));
+    // the same shard as keys[0] (hash tag), another key
+    let writer = pipelined_writer(e.port, format!("{{{}}}pipe", e.keys[0]), stop.clone());
     failover(&e, new);
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, Ordering::Relaxed);
+    let Ok([replies, ok, err, other]) = writer.join() else {
+        panic!("a pipelined request failed:\n{}", e.proxy.log_text());
+    };
+    eprintln!(
+        "pipelined across the failover: {replies} replies, {ok} +OK, {err} -ERR, {other} other"
+    );
+    assert!(ok > 0 && ok + err + other == replies && replies % 20 == 0);
     // the old master turned replica and refuses writes; the proxy no longer sends it any
     wait_synced_replica(old);
     let direct = RespConn::connect(old).call_words("SET x y");
