@@ -59,6 +59,7 @@ pub enum Timer {
     Probe(ServerConnId),   // a probe of an ejected server (server_probe)
     Client(ClientId),      // a client paused on unread replies (PENDING_STALL)
     SentinelQuery(SentinelConnId), // a sentinel must have answered every query by then
+    SentinelPing(SentinelConnId), // a ready sentinel gets a PING (and must have answered the last)
     SentinelRetry(PoolId), // a pool connects to its next sentinel
 }
 
@@ -333,6 +334,7 @@ impl Core {
                 }
                 Timer::Client(c) => client::pending_expired(self, c, when),
                 Timer::SentinelQuery(s) => sentinel::query_due(self, s),
+                Timer::SentinelPing(s) => sentinel::ping_due(self, s),
                 Timer::SentinelRetry(p) => sentinel::retry_due(self, p),
                 Timer::Conn(s) => {
                     let Core { servers, msgs, .. } = self;

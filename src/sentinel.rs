@@ -6,7 +6,9 @@
 //! `SENTINEL get-master-addr-by-name <name>` for every server of the pool, and
 //! `SUBSCRIBE +switch-master`. It then turns the bytes the sentinel sends into [`Event`]s:
 //! the answers (the address the server must use), the subscription confirmation (the
-//! session is ready), and every `+switch-master` announcement for one of its names.
+//! session is ready), and every `+switch-master` announcement for one of its names. A
+//! ready session can `ping` (a subscribed connection answers `pong`), so a sentinel that
+//! went silent is noticed.
 //! [`Rotation`] picks the sentinel to try next (round robin) and how long to wait first.
 //!
 //! No I/O and no clock here: `conn::sentinel` owns the socket and the timers.
@@ -105,6 +107,7 @@ pub struct Session {
     fed: usize,               // bytes of `buf` the parser has already seen
     st: RspState,             // resumable reply parser
     meta: RspMeta,            // shape of the reply being parsed
+    pings: u32,               // PINGs sent and not yet answered
 }
 
 impl Session {
@@ -132,6 +135,7 @@ impl Session {
             fed: 0,
             st: RspState::new(true),
             meta: RspMeta::default(),
+            pings: 0,
         };
         (session, out)
     }
@@ -139,6 +143,18 @@ impl Session {
     /// Bytes received and not yet part of a complete reply (at most `MAX_BUFFER`).
     pub fn buffered(&self) -> usize {
         self.buf.len()
+    }
+
+    /// The bytes of a keep-alive PING (only once `ready`: a subscribed connection answers
+    /// it among the announcements).
+    pub fn ping(&mut self) -> &'static [u8] {
+        self.pings += 1;
+        b"*1\r\n$4\r\nPING\r\n"
+    }
+
+    /// Whether a PING is still unanswered.
+    pub fn ping_owed(&self) -> bool {
+        self.pings > 0
     }
 
     /// Whether every query was answered and the subscription confirmed.
@@ -222,7 +238,7 @@ impl Session {
                 out.push(Event::Subscribed);
             }
             Expect::Pushed => {
-                if let Some(ev) = self.pushed(kind, &elems)? {
+                if let Some(ev) = Session::pushed(&self.names, &mut self.pings, kind, &elems)? {
                     out.push(ev);
                 }
             }
@@ -237,7 +253,19 @@ impl Session {
     }
 
     /// A message on the subscribed channel: a Switch for a name of ours, else nothing.
-    fn pushed(&self, kind: RspKind, elems: &[&[u8]]) -> Result<Option<Event>, SessionError> {
+    /// (`names` and `pings` are the session's: the reply still borrows its buffer.)
+    fn pushed(
+        names: &[String],
+        pings: &mut u32,
+        kind: RspKind,
+        elems: &[&[u8]],
+    ) -> Result<Option<Event>, SessionError> {
+        if let [k, _] = elems {
+            if kind == RspKind::Array && bulk(k) == Some(b"pong") && *pings > 0 {
+                *pings -= 1;
+                return Ok(None);
+            }
+        }
         let [k, channel, payload] = elems else {
             return Err(SessionError::Unexpected("pushed message shape"));
         };
@@ -253,7 +281,7 @@ impl Session {
         let Some((name, old, new)) = parse_switch(payload) else {
             return Err(SessionError::Unexpected("+switch-master payload"));
         };
-        if !self.names.contains(&name) {
+        if !names.contains(&name) {
             return Ok(None); // a master of another pool (or another proxy)
         }
         Ok(Some(Event::Switch { name, old, new }))

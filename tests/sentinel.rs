@@ -401,3 +401,36 @@ fn dead_garbage_and_silent_sentinels_are_skipped() {
     // the loop never blocked: the stats port answered throughout
     assert!(!stats_text(e.proxy.stats_port).is_empty());
 }
+
+#[test]
+fn a_sentinel_gone_silent_is_left_for_the_next() {
+    let shards = [start_shard(), start_shard()];
+    let masters = [("m1", shards[0].master.port), ("m2", shards[1].master.port)];
+    let (first, second) = (Sentinel::start(&masters), Sentinel::start(&masters));
+    let port = free_port();
+    let list = [first.port, second.port].map(|p| format!("127.0.0.1:{p}"));
+    let file = [masters[0].1, masters[1].1];
+    let proxy = Proxy::start(&yaml(port, &list, file), &["-i", "100"]);
+    let watching = |n: usize| {
+        wait_until(WAIT, || {
+            proxy.log_text().matches("watching 2 masters").count() >= n
+        })
+    };
+    assert!(watching(1), "{}", proxy.log_text());
+    // frozen, not dead: the connection stays open, only the keep-alive PING notices
+    first.proc.signal(libc::SIGSTOP);
+    let stopped = Instant::now();
+    assert!(watching(2), "{}", proxy.log_text());
+    eprintln!("silent sentinel left after {:?}", stopped.elapsed());
+    first.proc.signal(libc::SIGCONT);
+    let log = proxy.log_text();
+    let line = format!(
+        "sentinel 127.0.0.1:{} of pool 'p': no answer in time",
+        first.port
+    );
+    assert!(log.contains(&line), "{log}");
+    let ready = format!("sentinel 127.0.0.1:{} of pool 'p': watching", second.port);
+    assert!(log.contains(&ready), "{log}");
+    let mut c = RespConn::connect(port);
+    assert_eq!(c.call_words("SET k v"), b"+OK\r\n");
+}

@@ -4,8 +4,9 @@
 //! [`Session`] hello (AUTH, one `get-master-addr-by-name` per server, `SUBSCRIBE
 //! +switch-master`); every answer and every announcement that names a server of the pool
 //! moves that server to the address Sentinel gives ([`server_moved`]). When the
-//! connection fails, is refused, is slow to answer (the pool's `timeout`, 1 s without one)
-//! or speaks garbage, it is logged and closed, and the pool tries the next sentinel of its
+//! connection fails, is refused, is slow to answer (the pool's `timeout`, 1 s without one,
+//! for the queries and then for each keep-alive PING sent as often) or speaks garbage, it
+//! is logged and closed, and the pool tries the next sentinel of its
 //! list after the [`Rotation`]'s wait (never longer than `server_retry_timeout`). Nothing
 //! here blocks the loop: connects are non-blocking, the hello is written as the socket
 //! allows, replies are parsed as they come.
@@ -13,7 +14,8 @@
 //! # Invariants
 //! - a pool has at most one sentinel connection (`SentinelLink::conn`), and while it has
 //!   none exactly one `Timer::SentinelRetry` of it is armed (once started);
-//! - a connection's `Timer::SentinelQuery` closes it if its session is not ready by then.
+//! - a connection's `Timer::SentinelQuery` closes it if its session is not ready by then;
+//!   once ready, one `Timer::SentinelPing` of it is armed at a time.
 
 use crate::conf::ServerAddr;
 use crate::conn::Close;
@@ -162,7 +164,7 @@ fn connect(core: &mut Core, p: PoolId, i: usize) {
     let names = pool.order.iter().map(|&s| pool.servers[s].name.clone());
     let auth = pool.conf.sentinel_auth.as_deref();
     let (session, out) = Session::new(auth, names.collect());
-    let wait = pool.timeout.unwrap_or(QUERY_TIMEOUT);
+    let wait = patience(core, p);
     let gen = core.next_gen();
     let entry = core.sentinels.vacant_entry();
     let id = SentinelConnId {
@@ -235,6 +237,32 @@ pub fn retry_due(core: &mut Core, p: PoolId) {
     if let Some(i) = due {
         connect(core, p, i);
     }
+}
+
+/// How long a sentinel of pool `p` may take to answer: the pool's `timeout`, 1 s without.
+fn patience(core: &Core, p: PoolId) -> Duration {
+    core.pools
+        .get(p)
+        .and_then(|pool| pool.timeout)
+        .unwrap_or(QUERY_TIMEOUT)
+}
+
+/// The keep-alive timer of connection `id` fired: the last PING must have been answered;
+/// send the next.
+pub fn ping_due(core: &mut Core, id: SentinelConnId) {
+    let Some(c) = core.sentinel(id).filter(|c| !c.closing) else {
+        return;
+    };
+    if c.session.ping_owed() {
+        core.close_later(ConnRef::Sentinel(id), Close::Timeout);
+        return;
+    }
+    let ping = c.session.ping();
+    c.out.extend_from_slice(ping);
+    let p = c.pool;
+    send(core, id);
+    let when = core.now + patience(core, p);
+    core.timer_add(when, Timer::SentinelPing(id));
 }
 
 /// The query timer of connection `id` fired: a session still not ready is too slow.
@@ -314,8 +342,14 @@ fn on_readable(core: &mut Core, id: SentinelConnId) {
                 return;
             }
         };
+        let was_ready = c.session.ready();
         let r = c.session.feed(&buf[..n], &mut events);
+        let became_ready = !was_ready && c.session.ready();
         let (p, i) = (c.pool, c.idx);
+        if became_ready {
+            let when = core.now + patience(core, p);
+            core.timer_add(when, Timer::SentinelPing(id));
+        }
         if !current(core, p, id) {
             core.close_later(ConnRef::Sentinel(id), Close::Shutdown);
             return;

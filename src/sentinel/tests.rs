@@ -198,6 +198,33 @@ fn garbage_ends_the_session() {
 }
 
 #[test]
+fn ping_pong_after_subscribing() {
+    let (mut s, _) = Session::new(None, names(&["m1"]));
+    let mut out = Vec::new();
+    s.feed(ADDR_M1, &mut out).unwrap();
+    s.feed(SUBSCRIBED, &mut out).unwrap();
+    assert_eq!(s.ping(), b"*1\r\n$4\r\nPING\r\n");
+    assert!(s.ping_owed());
+    let pong = b"*2\r\n$4\r\npong\r\n$0\r\n\r\n";
+    s.feed(&pong[..7], &mut out).unwrap();
+    assert!(s.ping_owed());
+    s.feed(&pong[7..], &mut out).unwrap();
+    assert!(!s.ping_owed());
+    // an announcement between PING and pong is still one
+    s.ping();
+    let mut bytes = switch("m1 127.0.0.1 7001 127.0.0.1 7002");
+    bytes.extend_from_slice(pong);
+    s.feed(&bytes, &mut out).unwrap();
+    assert!(!s.ping_owed());
+    assert_eq!(out.len(), 3);
+    // a pong nobody asked for is not
+    assert_eq!(
+        s.feed(pong, &mut out),
+        Err(SessionError::Unexpected("pushed message shape"))
+    );
+}
+
+#[test]
 fn buffer_is_bounded() {
     let (mut s, _) = Session::new(None, names(&["m1"]));
     let mut out = Vec::new();
