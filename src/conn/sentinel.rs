@@ -11,6 +11,14 @@
 //! here blocks the loop: connects are non-blocking, the hello is written as the socket
 //! allows, replies are parsed as they come.
 //!
+//! # Reload (issue 13.5)
+//! A reload keeps following Sentinel through three calls: [`learned_addr`] when it builds
+//! a server of a pool with sentinels (a server whose name did not change keeps the address
+//! Sentinel gave it, whatever the file now says: such a server is unchanged, not
+//! readdressed), [`restart`] after a pool was added or its `sentinels`, `sentinel_auth` or
+//! server names changed (the new session asks for every name it has now), and [`stop`]
+//! before a pool is removed.
+//!
 //! # Invariants
 //! - a pool has at most one sentinel connection (`SentinelLink::conn`), and while it has
 //!   none exactly one `Timer::SentinelRetry` of it is armed (once started);
@@ -105,6 +113,19 @@ pub fn restart(core: &mut Core, p: PoolId) {
         close(core, id, Close::Shutdown);
     }
     begin(core, p);
+}
+
+/// Reload hook (issue 13.5): pool `p` is about to be removed; its sentinel connection goes
+/// with it, quietly.
+pub fn stop(core: &mut Core, p: PoolId) {
+    let old = core
+        .pools
+        .get_mut(p)
+        .and_then(|pool| pool.sentinel.as_mut())
+        .and_then(|link| link.conn.take());
+    if let Some(id) = old {
+        close(core, id, Close::Shutdown);
+    }
 }
 
 /// Reload hook (issue 13.5): the address server `name` starts with in pool `old`'s
@@ -253,13 +274,18 @@ pub fn ping_due(core: &mut Core, id: SentinelConnId) {
     let Some(c) = core.sentinel(id).filter(|c| !c.closing) else {
         return;
     };
+    let p = c.pool;
+    if !current(core, p, id) {
+        core.close_later(ConnRef::Sentinel(id), Close::Shutdown);
+        return;
+    }
+    let Some(c) = core.sentinel(id) else { return };
     if c.session.ping_owed() {
         core.close_later(ConnRef::Sentinel(id), Close::Timeout);
         return;
     }
     let ping = c.session.ping();
     c.out.extend_from_slice(ping);
-    let p = c.pool;
     send(core, id);
     let when = core.now + patience(core, p);
     core.timer_add(when, Timer::SentinelPing(id));
