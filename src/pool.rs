@@ -6,6 +6,12 @@
 //! connections themselves live in `Core::servers`; a `Server` only lists
 //! the ids of its own.
 //!
+//! A pool owns everything derived from its configuration: the `PoolConf`
+//! itself, the servers, the router, the request limits and the order the
+//! stats list servers in. `ServerPool::apply` (re)builds all of it from a
+//! `PoolConf`, at start and on reload; `add_server`, `remove_server`,
+//! `replace_server` and `set_addr` change one server each.
+//!
 //! Servers are named by stable `ServerId`s (a generation-checked slab), so
 //! adding or removing one never renames another. The length-first name
 //! order of §CONF.9 survives only as the explicit list `order`, used where
@@ -24,7 +30,7 @@
 
 use crate::conf::{PoolConf, ServerAddr, ServerConf};
 use crate::conn::sentinel::SentinelLink;
-use crate::hashkit::Router;
+use crate::hashkit::{length_first, Router};
 use crate::proto::{Limits, Proto};
 use crate::token::{PoolId, ServerConnId, ServerId, Slots};
 use std::time::{Duration, Instant};
@@ -76,7 +82,16 @@ pub struct ServerPool {
     pub timeout: Option<Duration>,        // per request and per connect
     pub next_retry: Option<Instant>,      // earliest retry_at of ejected servers
     pub nclients: u32,                    // client connections of this pool
-    pub sentinel: Option<SentinelLink>,   // with `sentinels:`: the connection to one of them
+    pub auth_epoch: u32,                  // bumped when `redis_auth` changes
+    pub sentinel: Option<SentinelLink>,   // with `sentinels:`, once started (`sentinel::restart`)
+}
+
+/// What `ServerPool::apply` changed that the connections must follow.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub removed: Vec<Server>, // servers that left; their connections must close
+    pub readdressed: Vec<ServerId>, // servers whose address changed
+    pub sentinels_changed: bool, // `sentinels`, `sentinel_auth` or (with sentinels) server names
 }
 
 /// Result of a failure report.
@@ -99,58 +114,169 @@ pub fn req_limits(p: &PoolConf) -> Limits {
     }
 }
 
-fn build_router(conf: &PoolConf, servers: &Slots<ServerId, Server>, order: &[ServerId]) -> Router {
-    let names: Vec<(&[u8], u32)> = order
-        .iter()
-        .map(|&s| (servers[s].name.as_bytes(), servers[s].weight))
-        .collect();
-    Router::new(conf.hash, conf.hash_tag, conf.distribution, &names)
-}
-
 impl ServerPool {
-    pub fn new(id: PoolId, mut conf: PoolConf) -> ServerPool {
-        let mut servers = Slots::default();
-        let order: Vec<ServerId> = std::mem::take(&mut conf.servers)
-            .into_iter()
-            .map(|s| servers.insert(Server::new(s)))
-            .collect();
-        let router = build_router(&conf, &servers, &order);
-        let retry = Duration::from_millis(conf.server_retry_timeout_ms);
-        let sentinel =
-            (!conf.sentinels.is_empty()).then(|| SentinelLink::new(conf.sentinels.len(), retry));
-        ServerPool {
+    /// A pool built from `conf` (through `apply`, as a reload rebuilds it).
+    pub fn new(id: PoolId, conf: PoolConf) -> ServerPool {
+        let mut shell = conf.clone();
+        shell.servers.clear();
+        let mut pool = ServerPool {
             id,
-            proto: if conf.redis {
-                Proto::Redis
-            } else {
-                Proto::Memcache
-            },
-            timeout: conf.timeout_ms.map(Duration::from_millis),
-            limits: req_limits(&conf),
-            conf,
-            router,
-            servers,
-            order,
+            router: Router::new(shell.hash, shell.hash_tag, shell.distribution, &[]),
+            conf: shell,
+            proto: Proto::Redis,
+            servers: Slots::default(),
+            order: Vec::new(),
+            limits: Limits::default(),
+            timeout: None,
             next_retry: None,
             nclients: 0,
-            sentinel,
-        }
+            auth_epoch: 0,
+            sentinel: None,
+        };
+        pool.apply(conf);
+        pool
     }
 
-    /// Server `s` now lives at `addr` (Sentinel said so): connect() uses it from now on,
-    /// and its failure and ejection state starts afresh. The caller closes the old
-    /// connections.
-    pub fn set_addr(&mut self, s: ServerId, addr: ServerAddr) {
+    /// Takes a new configuration of this pool and rebuilds everything
+    /// derived from it: the one place that does. Servers are matched by
+    /// name (§CONF.6, the stats key and ketama string): one that stays
+    /// keeps its id, failure state and connections, with its address,
+    /// weight and log name updated; the others leave or are added. In a
+    /// pool with `sentinels` a server that stays keeps the address in use
+    /// (Sentinel's), and `Applied::sentinels_changed` says whether the
+    /// sentinel session must start again (`sentinel::restart`).
+    pub fn apply(&mut self, mut conf: PoolConf) -> Applied {
+        let wanted = std::mem::take(&mut conf.servers);
+        let mut out = Applied::default();
+        for id in self.order.clone() {
+            if !wanted.iter().any(|w| w.name == self.servers[id].name) {
+                out.removed.extend(self.servers.remove(id));
+            }
+        }
+        let mut order = Vec::with_capacity(wanted.len());
+        let mut added = false;
+        for w in wanted {
+            let id = match self.server_named(&w.name) {
+                // with sentinels the address in use is Sentinel's, not the file's (issue 13.5)
+                Some(id) if !conf.sentinels.is_empty() => {
+                    let srv = &mut self.servers[id];
+                    (srv.weight, srv.pname) = (w.weight, w.pname);
+                    id
+                }
+                Some(id) => {
+                    let srv = &mut self.servers[id];
+                    if srv.addr != w.addr {
+                        out.readdressed.push(id);
+                    }
+                    (srv.addr, srv.weight, srv.pname) = (w.addr, w.weight, w.pname);
+                    id
+                }
+                None => {
+                    added = true;
+                    self.servers.insert(Server::new(w))
+                }
+            };
+            order.push(id);
+        }
+        self.order = order;
+        if conf.redis_auth != self.conf.redis_auth {
+            self.auth_epoch = self.auth_epoch.wrapping_add(1);
+        }
+        let names_changed = added || !out.removed.is_empty();
+        out.sentinels_changed = names_changed && !conf.sentinels.is_empty()
+            || conf.sentinels != self.conf.sentinels
+            || conf.sentinel_auth != self.conf.sentinel_auth;
+        self.conf = conf;
+        self.derive();
+        out
+    }
+
+    /// Recomputes the state derived from `conf` and the servers: protocol,
+    /// timeout, request limits, router (with the current live set) and
+    /// the next retry time.
+    fn derive(&mut self) {
+        let c = &self.conf;
+        self.proto = if c.redis {
+            Proto::Redis
+        } else {
+            Proto::Memcache
+        };
+        self.timeout = c.timeout_ms.map(Duration::from_millis);
+        self.limits = req_limits(c);
+        let names: Vec<(&[u8], u32)> = self
+            .order
+            .iter()
+            .map(|&s| (self.servers[s].name.as_bytes(), self.servers[s].weight))
+            .collect();
+        self.router = Router::new(c.hash, c.hash_tag, c.distribution, &names);
+        self.update_retry();
+        self.rebuild();
+    }
+
+    /// The server called `name` (§CONF.6), if any.
+    pub fn server_named(&self, name: &str) -> Option<ServerId> {
+        self.order
+            .iter()
+            .copied()
+            .find(|&s| self.servers[s].name == name)
+    }
+
+    /// Adds a server in its length-first place (§CONF.9); no other id
+    /// changes. The caller closes nothing: a new server has no connections.
+    pub fn add_server(&mut self, conf: ServerConf) -> ServerId {
+        let at = self
+            .order
+            .iter()
+            .position(|&s| {
+                length_first(self.servers[s].name.as_bytes(), conf.name.as_bytes()).is_gt()
+            })
+            .unwrap_or(self.order.len());
+        let id = self.servers.insert(Server::new(conf));
+        self.order.insert(at, id);
+        self.derive();
+        id
+    }
+
+    /// Removes a server; no other id changes. The caller closes the
+    /// connections it returns (`Server::conns`).
+    pub fn remove_server(&mut self, id: ServerId) -> Option<Server> {
+        let srv = self.servers.remove(id)?;
+        self.order.retain(|&s| s != id);
+        self.derive();
+        Some(srv)
+    }
+
+    /// Replaces a server by another (a new id: a different server starts
+    /// with fresh state and counters). None when `id` is stale.
+    pub fn replace_server(&mut self, id: ServerId, conf: ServerConf) -> Option<(ServerId, Server)> {
+        let old = self.remove_server(id)?;
+        Some((self.add_server(conf), old))
+    }
+
+    /// Server `s` moved (Sentinel): its failure count, ejection and probe
+    /// start afresh.
+    pub fn reset_failures(&mut self, s: ServerId) {
         let Some(srv) = self.servers.get_mut(s) else {
             return;
         };
-        srv.addr = addr;
         srv.failures = 0;
         srv.probing = false;
-        let was_ejected = srv.retry_at.take().is_some();
-        self.update_retry();
-        if was_ejected {
+        if srv.retry_at.take().is_some() {
+            self.update_retry();
             self.rebuild();
+        }
+    }
+
+    /// Points a server at a new address (Sentinel failover, reload): the
+    /// field `connect` reads is the only copy. Existing connections stay;
+    /// the caller closes them if they must go. False when `id` is stale.
+    pub fn set_addr(&mut self, id: ServerId, addr: ServerAddr) -> bool {
+        match self.servers.get_mut(id) {
+            Some(s) => {
+                s.addr = addr;
+                true
+            }
+            None => false,
         }
     }
 
@@ -220,7 +346,7 @@ impl ServerPool {
     }
 
     /// A probe failed: stay ejected for another retry period (unless the
-    /// server left the probing state meanwhile: `set_addr`).
+    /// server left the probing state meanwhile: `reset_failures`).
     pub fn probe_failed(&mut self, s: ServerId, now: Instant) {
         let retry = Duration::from_millis(self.conf.server_retry_timeout_ms);
         if let Some(srv) = self.servers.get_mut(s).filter(|srv| srv.probing) {
@@ -354,7 +480,7 @@ mod tests {
     }
 
     #[test]
-    fn set_addr_moves_and_resets_failure_state() {
+    fn moved_server_starts_afresh() {
         let now = Instant::now();
         let mut p = pool("  server_probe: true\n");
         let [ka, _] = keys(&mut p, now);
@@ -368,7 +494,8 @@ mod tests {
             host: "127.0.0.2".into(),
             port: 7000,
         };
-        p.set_addr(a, moved.clone());
+        assert!(p.set_addr(a, moved.clone()));
+        p.reset_failures(a);
         assert_eq!(p.servers[a].addr, moved);
         assert!(p.servers[a].live() && !p.servers[a].probing && p.servers[a].failures == 0);
         assert_eq!(p.route(ka.as_bytes(), later), Some(a));
@@ -376,11 +503,60 @@ mod tests {
         // the probe that was in flight fails with the old connection: no effect now
         p.probe_failed(a, later);
         assert!(p.servers[a].live());
-        // a counted failure starts from zero
         p.failure(a, later);
         assert_eq!(p.servers[a].failures, 1);
-        p.set_addr(a, moved);
+        p.reset_failures(a);
         assert_eq!(p.servers[a].failures, 0);
+    }
+
+    /// A pool with sentinels: `redis: true` and two named servers `aa`, `bb`.
+    fn sentinel_conf(servers: &str, extra: &str) -> PoolConf {
+        let yaml = format!(
+            "p:\n  listen: 127.0.0.1:22121\n  redis: true\n{extra}  sentinels:\n   \
+             - 127.0.0.1:26379\n  servers:\n{servers}"
+        );
+        crate::conf::parse(&yaml, "t.yml").unwrap().pools.remove(0)
+    }
+
+    #[test]
+    fn apply_keeps_sentinel_addresses_of_names_that_stay() {
+        let two = "   - 127.0.0.1:6379:1 aa\n   - 127.0.0.1:6380:1 bb\n";
+        let mut p = ServerPool::new(PoolId { idx: 0, gen: 1 }, sentinel_conf(two, ""));
+        let (a, b) = ids(&p);
+        let learned = ServerAddr::Tcp {
+            host: "127.0.0.9".into(),
+            port: 7009,
+        };
+        p.set_addr(a, learned.clone());
+        // same names, other file addresses and a new timeout: nothing for Sentinel to redo
+        let moved = "   - 127.0.0.1:7379:1 aa\n   - 127.0.0.1:7380:1 bb\n";
+        let out = p.apply(sentinel_conf(moved, "  timeout: 100\n"));
+        assert!(out.readdressed.is_empty() && !out.sentinels_changed);
+        assert_eq!(p.servers[a].addr, learned);
+        assert_eq!((p.order[0], p.order[1]), (a, b));
+        // a new name: the session must ask for it; the kept name keeps Sentinel's address
+        let three =
+            "   - 127.0.0.1:6379:1 aa\n   - 127.0.0.1:6380:1 bb\n   - 127.0.0.1:6381:1 cc\n";
+        let out = p.apply(sentinel_conf(three, ""));
+        assert!(out.sentinels_changed);
+        assert_eq!(p.servers[a].addr, learned);
+        // another sentinel_auth: a new session too
+        let out = p.apply(sentinel_conf(three, "  sentinel_auth: pw\n"));
+        assert!(out.sentinels_changed);
+        assert!(
+            !p.apply(sentinel_conf(three, "  sentinel_auth: pw\n"))
+                .sentinels_changed
+        );
+        // without sentinels the file's address is the address again
+        let plain = crate::conf::parse(
+            "p:\n  listen: 127.0.0.1:22121\n  redis: true\n  servers:\n   - 127.0.0.1:6379:1 aa\n",
+            "t.yml",
+        )
+        .unwrap()
+        .pools
+        .remove(0);
+        let out = p.apply(plain);
+        assert!(out.sentinels_changed && out.readdressed == vec![a]);
     }
 
     #[test]

@@ -12,11 +12,10 @@
 //! allows, replies are parsed as they come.
 //!
 //! # Reload (issue 13.5)
-//! A reload keeps following Sentinel through three calls: [`learned_addr`] when it builds
-//! a server of a pool with sentinels (a server whose name did not change keeps the address
-//! Sentinel gave it, whatever the file now says: such a server is unchanged, not
-//! readdressed), [`restart`] after a pool was added or its `sentinels`, `sentinel_auth` or
-//! server names changed (the new session asks for every name it has now), and [`stop`]
+//! `Core::apply` keeps following Sentinel across a reload: `ServerPool::apply` leaves a
+//! server whose name did not change at the address Sentinel gave it (whatever the file
+//! now says), [`restart`] runs after a pool was added or its `sentinels`, `sentinel_auth`
+//! or server names changed (the new session asks for every name it has now), and [`stop`]
 //! before a pool is removed.
 //!
 //! # Invariants
@@ -29,7 +28,6 @@ use crate::conf::ServerAddr;
 use crate::conn::Close;
 use crate::conn::Errno;
 use crate::core::{Core, Timer};
-use crate::pool::ServerPool;
 use crate::sentinel::{Addr, Event, Rotation, Session};
 use crate::sock;
 use crate::token::{ConnRef, PoolId, SentinelConnId, ServerId};
@@ -79,7 +77,7 @@ pub struct SentinelConn {
 /// Connects every pool that has sentinels to its first one (at start).
 pub fn start(core: &mut Core) {
     for p in core.pool_order.clone() {
-        begin(core, p);
+        restart(core, p);
     }
 }
 
@@ -96,11 +94,11 @@ fn begin(core: &mut Core, p: PoolId) {
     connect(core, p, i);
 }
 
-/// Reload hook (issue 13.5): pool `p`'s configuration was replaced and its `sentinels`,
-/// `sentinel_auth` or server names may differ. Drops the current sentinel connection
-/// (quietly) and starts again from the first sentinel of the pool's list, asking for
-/// every server it has now; a pool left without sentinels stops following Sentinel (its
-/// servers keep the addresses in use).
+/// At start, and on reload when pool `p` was added or its `sentinels`, `sentinel_auth` or
+/// server names changed: drops the current sentinel connection (quietly) and starts again
+/// from the first sentinel of the pool's list, asking for every server it has now; a pool
+/// left without sentinels stops following Sentinel (its servers keep the addresses in
+/// use).
 pub fn restart(core: &mut Core, p: PoolId) {
     let Some(pool) = core.pools.get_mut(p) else {
         return;
@@ -115,8 +113,8 @@ pub fn restart(core: &mut Core, p: PoolId) {
     begin(core, p);
 }
 
-/// Reload hook (issue 13.5): pool `p` is about to be removed; its sentinel connection goes
-/// with it, quietly.
+/// On reload, pool `p` is about to be removed: its sentinel connection goes with it,
+/// quietly.
 pub fn stop(core: &mut Core, p: PoolId) {
     let old = core
         .pools
@@ -126,16 +124,6 @@ pub fn stop(core: &mut Core, p: PoolId) {
     if let Some(id) = old {
         close(core, id, Close::Shutdown);
     }
-}
-
-/// Reload hook (issue 13.5): the address server `name` starts with in pool `old`'s
-/// successor. While the pool follows Sentinel, a server whose name did not change keeps
-/// the address Sentinel gave it (the file's address then only matters for new names);
-/// None means: take the file's.
-pub fn learned_addr(old: &ServerPool, name: &str) -> Option<ServerAddr> {
-    old.sentinel.as_ref()?;
-    let (_, srv) = old.servers.iter().find(|(_, s)| s.name == name)?;
-    Some(srv.addr.clone())
 }
 
 /// Whether `id` is the connection its pool currently follows (a connection left over
@@ -445,12 +433,9 @@ pub fn server_moved(core: &mut Core, p: PoolId, s: ServerId, addr: &Addr) {
         srv.name,
         srv.addr
     );
-    let conns = std::mem::take(&mut srv.conns);
-    pool.set_addr(s, new);
+    pool.reset_failures(s);
     core.metrics.server(p, s).sentinel_switches += 1;
-    for conn in conns {
-        core.close_later(ConnRef::Server(conn), Close::MasterMoved);
-    }
+    core.set_server_addr(p, s, new, Close::MasterMoved);
 }
 
 /// Tears a sentinel connection down; unless the proxy is stopping, the pool tries the
