@@ -81,13 +81,16 @@ pub fn start(core: &mut Core) {
     }
 }
 
-/// Connects pool `p` to the first sentinel of its rotation, if it has sentinels.
-fn begin(core: &mut Core, p: PoolId) {
-    let Some(link) = core
-        .pools
+/// The sentinel side of pool `p`, if it has one.
+fn link(core: &mut Core, p: PoolId) -> Option<&mut SentinelLink> {
+    core.pools
         .get_mut(p)
         .and_then(|pool| pool.sentinel.as_mut())
-    else {
+}
+
+/// Connects pool `p` to the first sentinel of its rotation, if it has sentinels.
+fn begin(core: &mut Core, p: PoolId) {
+    let Some(link) = link(core, p) else {
         return;
     };
     let (i, _) = link.rotation.pick();
@@ -116,11 +119,7 @@ pub fn restart(core: &mut Core, p: PoolId) {
 /// On reload, pool `p` is about to be removed: its sentinel connection goes with it,
 /// quietly.
 pub fn stop(core: &mut Core, p: PoolId) {
-    let old = core
-        .pools
-        .get_mut(p)
-        .and_then(|pool| pool.sentinel.as_mut())
-        .and_then(|link| link.conn.take());
+    let old = link(core, p).and_then(|link| link.conn.take());
     if let Some(id) = old {
         close(core, id, Close::Shutdown);
     }
@@ -199,11 +198,7 @@ fn connect(core: &mut Core, p: PoolId, i: usize) {
         core.sentinels.remove(id.idx as usize);
         return failed(core, p, i, &sock::strerror(sock::errno_of(&e)));
     }
-    if let Some(link) = core
-        .pools
-        .get_mut(p)
-        .and_then(|pool| pool.sentinel.as_mut())
-    {
+    if let Some(link) = link(core, p) {
         link.conn = Some(id);
         link.due = None;
     }
@@ -214,11 +209,7 @@ fn connect(core: &mut Core, p: PoolId, i: usize) {
 
 /// An attempt on sentinel `i` failed: log it, arm the retry timer for the next one.
 fn failed(core: &mut Core, p: PoolId, i: usize, why: &str) {
-    let Some(link) = core
-        .pools
-        .get_mut(p)
-        .and_then(|pool| pool.sentinel.as_mut())
-    else {
+    let Some(link) = link(core, p) else {
         return;
     };
     link.conn = None;
@@ -237,10 +228,7 @@ fn failed(core: &mut Core, p: PoolId, i: usize, why: &str) {
 
 /// The retry timer of pool `p` fired.
 pub fn retry_due(core: &mut Core, p: PoolId) {
-    let due = core
-        .pools
-        .get_mut(p)
-        .and_then(|pool| pool.sentinel.as_mut())
+    let due = link(core, p)
         .filter(|link| link.conn.is_none())
         .and_then(|link| link.due.take());
     if let Some(i) = due {
