@@ -88,7 +88,6 @@ impl Core {
                 if let Err(e) = listener::bind(self, id) {
                     result = result.and(Err(e));
                 }
-                sentinel::restart(self, id);
             }
         }
         result
@@ -103,11 +102,15 @@ impl Core {
     }
 
     /// Adds a pool (after the others in stats order). Nothing is bound:
-    /// `listener::bind` does that once the proxy runs.
+    /// `listener::bind` does that once the proxy runs. A pool with
+    /// sentinels added to a running proxy connects to them at once.
     pub fn add_pool(&mut self, conf: PoolConf) -> PoolId {
         let id = self.pools.insert_with(|id| ServerPool::new(id, conf));
         self.pool_order.push(id);
         self.relayout();
+        if self.started {
+            sentinel::restart(self, id);
+        }
         id
     }
 
