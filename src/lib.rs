@@ -2,7 +2,9 @@
 //! reimplementation of twemproxy (nutcracker) 0.5.0.
 //!
 //! One event-loop thread owns every listener, client and server connection
-//! (`core`); a stats thread aggregates counters (`stats`). Requests are parsed
+//! (`core`), and the connections that follow Redis Sentinel (`conn::sentinel`
+//! over the pure session in `sentinel`); a stats thread aggregates counters
+//! (`stats`). Requests are parsed
 //! by pure, resumable protocol parsers (`proto`), routed by the pool's hash and
 //! distribution (`hashkit`), and move through twemproxy's queues:
 //!
