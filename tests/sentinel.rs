@@ -184,6 +184,8 @@ fn file_names_a_dead_master_sentinel_wins_from_the_start() {
     assert_eq!(get(m2, &e.keys[0]), None);
     assert_eq!(switches(&e.proxy, "m1", 1), 1);
     assert_eq!(switches(&e.proxy, "m2", 0), 0);
+    let series = "nutcracker_sentinel_switches{pool=\"p\",server=\"m1\"}";
+    assert_eq!(metric(e.proxy.stats_port, series), Some(1));
 }
 
 #[test]
