@@ -363,38 +363,47 @@ enum Target {
     NoServer, // every server of the pool is ejected
 }
 
+/// One fragment of a request: where it goes, its bytes, its key count.
+type Fragment = (Target, Vec<u8>, u32);
+
+/// Routes every key of request `mid`, groups them (`fragment::groups`)
+/// and builds each server's sub-request; with each key's fragment index.
+fn fragment_plan(core: &mut Core, mid: MsgId, p: PoolId) -> Option<(Vec<Fragment>, Vec<u16>)> {
+    let Core {
+        msgs, pools, now, ..
+    } = core;
+    let m = msgs.get(mid)?;
+    let mut scratch = Vec::new();
+    let key_srv: Vec<Target> = m
+        .meta
+        .keys
+        .iter()
+        .map(|&k| {
+            let key = span_bytes(&m.data, k, &mut scratch);
+            pools[p]
+                .route(key, *now)
+                .map_or(Target::NoServer, Target::Server)
+        })
+        .collect();
+    let (mut order, mut key_child) = (Vec::new(), Vec::new());
+    groups(&key_srv, &mut order, &mut key_child);
+    let mut out = Vec::with_capacity(order.len());
+    for (i, t) in order.into_iter().enumerate() {
+        let idx: Vec<usize> = (0..key_child.len())
+            .filter(|&k| usize::from(key_child[k]) == i)
+            .collect();
+        let buf = build_fragment(m, &idx, &mut scratch);
+        out.push((t, buf, idx.len() as u32));
+    }
+    Some((out, key_child))
+}
+
 /// Splits a multi-key request into one child per server (twemproxy:
 /// redis_fragment / memcache_fragment), in increasing server id order.
 fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
-    // Route every key, group them (`fragment::groups`), then build each
-    // server's sub-request.
-    let mut targets: Vec<(Target, Vec<u8>, u32)> = Vec::new();
-    let mut key_child: Vec<u16> = Vec::new();
-    {
-        let Core {
-            msgs, pools, now, ..
-        } = core;
-        let Some(m) = msgs.get(mid) else { return };
-        let mut scratch = Vec::new();
-        let mut key_srv: Vec<Target> = Vec::with_capacity(m.meta.keys.len());
-        for &k in &m.meta.keys {
-            let key = span_bytes(&m.data, k, &mut scratch);
-            key_srv.push(
-                pools[p]
-                    .route(key, *now)
-                    .map_or(Target::NoServer, Target::Server),
-            );
-        }
-        let mut order = Vec::new();
-        groups(&key_srv, &mut order, &mut key_child);
-        for (i, t) in order.into_iter().enumerate() {
-            let idx: Vec<usize> = (0..key_child.len())
-                .filter(|&k| usize::from(key_child[k]) == i)
-                .collect();
-            let buf = build_fragment(m, &idx, &mut scratch);
-            targets.push((t, buf, idx.len() as u32));
-        }
-    }
+    let Some((mut targets, key_child)) = fragment_plan(core, mid, p) else {
+        return;
+    };
     // Create every child before forwarding any.
     let mut children = Vec::with_capacity(targets.len());
     for (_, buf, nkeys) in &mut targets {
@@ -422,8 +431,7 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     }
     core.metrics.pool(p).fragments += nchild as i64;
     let lane = lane(core, cid, p);
-    for (i, (t, _, _)) in targets.into_iter().enumerate() {
-        let child = children[i];
+    for (child, (t, _, _)) in children.into_iter().zip(targets) {
         let r = match t {
             Target::Server(s) => req_enqueue(core, p, s, lane, child),
             Target::NoServer => Err(ReqError::NoServer),
