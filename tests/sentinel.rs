@@ -436,3 +436,45 @@ fn a_sentinel_gone_silent_is_left_for_the_next() {
     let mut c = RespConn::connect(port);
     assert_eq!(c.call_words("SET k v"), b"+OK\r\n");
 }
+
+/// Writes `yaml` as the proxy's configuration, sends SIGUSR1 (issue 12) and waits for
+/// the outcome line, which must be a success.
+fn reload(proxy: &Proxy, yaml: &str) {
+    let before = proxy.log_text().matches("reloaded '").count();
+    std::fs::write(&proxy.conf, yaml).unwrap();
+    proxy.proc.signal(libc::SIGUSR1);
+    let done = wait_until(WAIT, || {
+        let log = proxy.log_text();
+        log.matches("reloaded '").count() > before || log.contains("reload rejected")
+    });
+    let log = proxy.log_text();
+    assert!(done && !log.contains("reload rejected"), "{log}");
+}
+
+#[test]
+fn reload_keeps_sentinel_addresses_of_names_that_stay() {
+    let e = env_with(Some(free_port()), &[]);
+    let (m1, m2) = (e.shards[0].master.port, e.shards[1].master.port);
+    let real = format!("127.0.0.1:{}", e.sentinel.port);
+    let sessions = || e.proxy.log_text().matches("watching 2 masters").count();
+    // another (dead) file address for m1 and a new timeout: Sentinel's address stays,
+    // and so does the session
+    let text = yaml(e.port, &[real.clone()], [free_port(), m2]);
+    reload(&e.proxy, &text.replace("timeout: 2000", "timeout: 1500"));
+    let mut c = RespConn::connect(e.port);
+    assert_eq!(c.call_words(&format!("SET {} r1", e.keys[0])), b"+OK\r\n");
+    assert_eq!(get(m1, &e.keys[0]).as_deref(), Some(&b"r1"[..]));
+    assert_eq!(sessions(), 1);
+    // a new sentinel list (a dead one first): a new session, which asks again
+    let list = [format!("127.0.0.1:{}", free_port()), real];
+    reload(&e.proxy, &yaml(e.port, &list, [free_port(), m2]));
+    assert!(
+        wait_until(WAIT, || sessions() == 2),
+        "{}",
+        e.proxy.log_text()
+    );
+    assert_eq!(c.call_words(&format!("SET {} r2", e.keys[0])), b"+OK\r\n");
+    assert_eq!(get(m1, &e.keys[0]).as_deref(), Some(&b"r2"[..]));
+    // and the failover that follows is still followed
+    failover(&e, e.shards[0].replica.port);
+}
