@@ -459,7 +459,7 @@ fn reload_keeps_sentinel_addresses_of_names_that_stay() {
     let sessions = || e.proxy.log_text().matches("watching 2 masters").count();
     // another (dead) file address for m1 and a new timeout: Sentinel's address stays,
     // and so does the session
-    let text = yaml(e.port, &[real.clone()], [free_port(), m2]);
+    let text = yaml(e.port, std::slice::from_ref(&real), [free_port(), m2]);
     reload(&e.proxy, &text.replace("timeout: 2000", "timeout: 1500"));
     let mut c = RespConn::connect(e.port);
     assert_eq!(c.call_words(&format!("SET {} r1", e.keys[0])), b"+OK\r\n");
