@@ -444,6 +444,29 @@ mod tests {
     }
 
     #[test]
+    fn sentinel_pool_servers_are_never_readdressed() {
+        let with = BASE.replace(
+            "  redis: true\n",
+            "  redis: true\n  sentinels:\n   - 127.0.0.1:26379\n",
+        );
+        let moved = with.replace("6380:1 s2", "7380:1 s2");
+        let d = diff(&conf(&with), &conf(&moved));
+        assert!(!kept(&d, "alpha").is_changed(), "{d:?}");
+        let other = moved.replace(
+            "   - 127.0.0.1:26379\n",
+            "   - 127.0.0.1:26380\n  sentinel_auth: pw\n",
+        );
+        let d = diff(&conf(&with), &conf(&other));
+        assert_eq!(kept(&d, "beta").settings, Vec::<&str>::new());
+        assert_eq!(kept(&d, "alpha").settings, ["sentinels", "sentinel_auth"]);
+        // a pool that leaves Sentinel compares addresses again
+        let d = diff(&conf(&with), &conf(&BASE.replace("6380:1 s2", "7380:1 s2")));
+        assert!(kept(&d, "alpha")
+            .servers
+            .contains(&("s2".to_owned(), ServerChange::Readdressed)));
+    }
+
+    #[test]
     fn listen_and_settings() {
         let new = BASE.replace("22122", "22123").replace(
             "  redis: true\n",
