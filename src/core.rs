@@ -25,7 +25,7 @@
 //!   stale: every use re-checks it;
 //! - every closed connection is deregistered before its slot is freed.
 
-use crate::conf::{Conf, PoolConf};
+use crate::conf::Conf;
 use crate::conn::client::ClientConn;
 use crate::conn::listener::{self, Listener};
 use crate::conn::server::ServerConn;
@@ -34,8 +34,8 @@ use crate::mbuf::MbufPool;
 use crate::msg::MsgArena;
 use crate::pool::ServerPool;
 use crate::proto::Limits;
-use crate::stats::{Metrics, StatsHandle};
-use crate::token::{self, ClientId, ConnRef, ListenerId, ServerConnId};
+use crate::stats::{Metrics, PoolLayout, StatsHandle};
+use crate::token::{self, ClientId, ConnRef, ListenerId, PoolId, ServerConnId, Slots};
 use bytes::BytesMut;
 use mio::{Events, Poll};
 use slab::Slab;
@@ -65,19 +65,6 @@ pub struct CoreOpts {
     pub max_clients: usize,       // from RLIMIT_NOFILE (§CONN.9)
 }
 
-/// Pool and server names in stats order (§STATS.3).
-pub fn stats_layout(conf: &Conf) -> Vec<(String, Vec<String>)> {
-    conf.pools
-        .iter()
-        .map(|p| {
-            (
-                p.name.clone(),
-                p.servers.iter().map(|s| s.name.clone()).collect(),
-            )
-        })
-        .collect()
-}
-
 /// Most client connections the process can hold (§CONN.9): the open-file
 /// limit minus the backend connections and a reserve of 32.
 pub fn max_clients(conf: &Conf) -> usize {
@@ -88,19 +75,6 @@ pub fn max_clients(conf: &Conf) -> usize {
         .map(|p| u64::from(p.server_connections) * p.servers.len() as u64 + 1)
         .sum();
     nofile.saturating_sub(backends + 32).max(1) as usize
-}
-
-/// The request bounds of a pool (issue 8.4): its `max_request_bytes` and
-/// `max_request_args`; no line (inline command, memcache command line) is
-/// allowed to be longer than a whole request.
-pub fn req_limits(p: &PoolConf) -> Limits {
-    let d = Limits::default();
-    Limits {
-        max_msg: p.max_request_bytes,
-        max_narg: p.max_request_args,
-        max_line: d.max_line.min(p.max_request_bytes),
-        ..d
-    }
 }
 
 /// Returns free heap pages to the system. glibc's `free` only gives back
@@ -120,13 +94,14 @@ fn heap_trim() {}
 /// Owns everything (twemproxy: struct context).
 #[derive(Debug)]
 pub struct Core {
-    pub poll: Poll,                // mio reactor
-    pub listeners: Slab<Listener>, // nc_proxy
-    pub clients: Slab<ClientConn>, // nc_client
-    pub servers: Slab<ServerConn>, // nc_server connections
-    pub pools: Vec<ServerPool>,    // by pool index
-    pub msgs: MsgArena,            // requests (free_msgq)
-    pub mbufs: MbufPool,           // read chunks (free_mbufq)
+    pub poll: Poll,                       // mio reactor
+    pub listeners: Slab<Listener>,        // nc_proxy
+    pub clients: Slab<ClientConn>,        // nc_client
+    pub servers: Slab<ServerConn>,        // nc_server connections
+    pub pools: Slots<PoolId, ServerPool>, // by stable id
+    pub pool_order: Vec<PoolId>,          // configuration order: start, stats
+    pub msgs: MsgArena,                   // requests (free_msgq)
+    pub mbufs: MbufPool,                  // read chunks (free_mbufq)
     pub arena: BytesMut,
     pub iov: crate::sock::IovBuf, // writev slices, reused                     // the read chunk every socket reads into
     pub timers: BTreeSet<(Instant, Timer)>, // deadlines (tmo_rbt)
@@ -138,7 +113,6 @@ pub struct Core {
     pub metrics: Metrics,         // plain counters for stats
     pub stats: Option<StatsHandle>, // hand-off to the stats thread
     pub limits: Limits,           // response parser bounds
-    pub req_limits: Vec<Limits>,  // request parser bounds, by pool
     pub opts: CoreOpts,
     pub now: Instant,       // time of the current batch
     pub gen: u32,           // generation counter for conns
@@ -150,9 +124,12 @@ pub struct Core {
 impl Core {
     /// Builds pools and the reactor; binds nothing yet.
     pub fn new(conf: Conf, opts: CoreOpts, stats: Option<StatsHandle>) -> io::Result<Core> {
-        let layout = stats_layout(&conf);
-        let req_limits = conf.pools.iter().map(req_limits).collect();
-        let pools = conf.pools.into_iter().map(ServerPool::new).collect();
+        let mut pools = Slots::default();
+        let pool_order = conf
+            .pools
+            .into_iter()
+            .map(|pc| pools.insert_with(|id| ServerPool::new(id, pc)))
+            .collect();
         let now = Instant::now();
         let mut mbufs = MbufPool::new(opts.mbuf_size);
         let arena = mbufs.get();
@@ -162,6 +139,7 @@ impl Core {
             clients: Slab::new(),
             servers: Slab::new(),
             pools,
+            pool_order,
             msgs: MsgArena::default(),
             mbufs,
             arena,
@@ -172,36 +150,61 @@ impl Core {
             flushing: Vec::new(),
             pending_recv: Vec::new(),
             pending_srv_recv: Vec::new(),
-            metrics: Metrics::new(&layout),
+            metrics: Metrics::new(&[]),
             stats,
             limits: Limits::default(),
-            req_limits,
             opts,
             now,
             gen: 0,
             nclients: 0,
             scratch: Vec::new(),
             last_trim: now,
-        })
+        }
+        .with_metrics())
+    }
+
+    fn with_metrics(mut self) -> Core {
+        self.metrics = Metrics::new(&self.stats_layout());
+        self
+    }
+
+    /// Pools and their servers with their ids, in stats order (§STATS.3):
+    /// pools in configuration order, servers length-first (§CONF.9).
+    pub fn stats_layout(&self) -> Vec<PoolLayout> {
+        self.pool_order
+            .iter()
+            .map(|&id| {
+                let p = &self.pools[id];
+                PoolLayout {
+                    id,
+                    name: p.conf.name.clone(),
+                    servers: p
+                        .order
+                        .iter()
+                        .map(|&s| (s, p.servers[s].name.clone()))
+                        .collect(),
+                }
+            })
+            .collect()
     }
 
     /// Preconnects (§CONN.5) and binds every pool's listener (§CONN.1), in
     /// pool order; the first bind failure is returned.
     pub fn start(&mut self) -> Result<(), String> {
-        for p in 0..self.pools.len() {
+        for p in self.pool_order.clone() {
             if self.pools[p].conf.preconnect {
-                for s in 0..self.pools[p].servers.len() {
+                for s in self.pools[p].order.clone() {
                     if let Err(e) = server::connect(self, p, s) {
                         log::warn!(
                             "connect to server '{}' failed, ignored: {}",
                             self.pools[p].servers[s].pname,
-                            crate::sock::strerror(e)
+                            crate::sock::strerror(e.0)
                         );
                     }
                 }
             }
         }
-        for p in 0..self.pools.len() {
+        for p in self.pool_order.clone() {
             listener::bind(self, p)?;
         }
         Ok(())
@@ -288,7 +291,7 @@ impl Core {
         if let Some(&(when, _)) = self.timers.first() {
             t = t.min(when.saturating_duration_since(Instant::now()) + Duration::from_micros(500));
         }
-        for when in self.pools.iter().filter_map(ServerPool::probe_at) {
+        for when in self.pools.iter().filter_map(|(_, p)| p.probe_at()) {
             t = t.min(when.saturating_duration_since(Instant::now()) + Duration::from_millis(1));
         }
         t

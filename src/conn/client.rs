@@ -24,12 +24,12 @@
 //! limit (requests already forwarded keep answering), it is closed and
 //! counted in `client_err` and `client_pending_closed`.
 
-use crate::conn::Close;
+use crate::conn::{Close, Errno};
 use crate::core::{Core, Timer, REQS_PER_EVENT};
 use crate::msg::{request, Msg, MsgArena};
-use crate::proto::{ParseError, Progress, Reject, ReqParser};
+use crate::proto::{Limit, ParseError, Progress, Reject, ReqParser};
 use crate::sock::{self, Gather, Recv, Stream};
-use crate::token::{ClientId, ConnRef, MsgId};
+use crate::token::{ClientId, ConnRef, MsgId, PoolId};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -42,8 +42,8 @@ pub const PENDING_STALL: Duration = Duration::from_secs(10);
 /// A client connection.
 #[derive(Debug)]
 pub struct ClientConn {
-    pub gen: u32,  // generation (slab reuse)
-    pub pool: u16, // pool it connected to
+    pub gen: u32,     // generation (slab reuse)
+    pub pool: PoolId, // pool it connected to
     pub sock: Stream,
     pub unparsed: Bytes,            // read, not yet parsed (budget spent)
     pub parser: ReqParser,          // resumable request parser
@@ -63,7 +63,7 @@ pub struct ClientConn {
 }
 
 /// Takes a freshly accepted socket into the pool (§CONN.2).
-pub fn accept(core: &mut Core, p: usize, mut sock: Stream) {
+pub fn accept(core: &mut Core, p: PoolId, mut sock: Stream) {
     let limit = core.pools[p].conf.client_connections as usize;
     if core.nclients >= core.opts.max_clients
         || (limit > 0 && core.pools[p].nclients as usize >= limit)
@@ -98,7 +98,7 @@ pub fn accept(core: &mut Core, p: usize, mut sock: Stream) {
     }
     entry.insert(ClientConn {
         gen,
-        pool: p as u16,
+        pool: p,
         sock,
         unparsed: Bytes::new(),
         parser: ReqParser::new(core.pools[p].proto),
@@ -203,7 +203,7 @@ pub fn on_readable(core: &mut Core, id: ClientId) {
             }
             Ok(Recv::Blocked) => return,
             Err(e) => {
-                core.close_later(ConnRef::Client(id), Close::Err(sock::errno_of(&e)));
+                core.close_later(ConnRef::Client(id), Close::Io(Errno::of(&e)));
                 return;
             }
         }
@@ -218,7 +218,7 @@ fn parse(core: &mut Core, id: ClientId, mut data: Bytes, budget: &mut u32) -> bo
             clients,
             msgs,
             limits,
-            req_limits,
+            pools,
             metrics,
             ..
         } = core;
@@ -246,7 +246,7 @@ fn parse(core: &mut Core, id: ClientId, mut data: Bytes, budget: &mut u32) -> bo
         let Some(msg) = msgs.get_mut(mid) else {
             return false;
         };
-        let lim = req_limits.get(c.pool as usize).unwrap_or(limits);
+        let lim = pools.get(c.pool).map_or(&*limits, |p| &p.limits);
         match c.parser.parse(&data, lim, &mut msg.meta) {
             Ok(Progress::Incomplete) => {
                 msg.mlen += data.len() as u32;
@@ -263,7 +263,7 @@ fn parse(core: &mut Core, id: ClientId, mut data: Bytes, budget: &mut u32) -> bo
                 if msg.meta.reject == Some(Reject::TooLarge) {
                     // memcache: a get with more than max_request_args keys
                     // (the line is whole, so the connection stays usable)
-                    let pm = metrics.pool(c.pool as usize);
+                    let pm = metrics.pool(c.pool);
                     match c.parser {
                         ReqParser::Memcache(_) => pm.requests_too_many_args += 1,
                         ReqParser::Redis(_) => pm.requests_too_large += 1,
@@ -287,8 +287,8 @@ fn protocol_error(core: &mut Core, id: ClientId, e: ParseError) {
     let Some(c) = core.client(id) else { return };
     c.eof = true;
     c.err_close = true;
-    let p = c.pool as usize;
-    match limit_hit(&e) {
+    let p = c.pool;
+    match e.limit() {
         Some(Limit::Bytes) => core.metrics.pool(p).requests_too_large += 1,
         Some(Limit::Args) => core.metrics.pool(p).requests_too_many_args += 1,
         None => {}
@@ -302,26 +302,6 @@ fn protocol_error(core: &mut Core, id: ClientId, e: ParseError) {
     let reply = crate::proto::protocol_error_reply(core.pools[p].proto, &e);
     let m = core.msgs.alloc();
     request::reply_local(core, id, m, reply);
-}
-
-/// A request limit of the pool (issue 8.4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Limit {
-    Bytes, // max_request_bytes (and the line bound derived from it)
-    Args,  // max_request_args
-}
-
-/// Which request limit a framing error exceeded, if any. The `what`s are
-/// the redis request parser's names for an argument count.
-fn limit_hit(e: &ParseError) -> Option<Limit> {
-    match *e {
-        ParseError::TooLarge {
-            what: "multibulk count" | "inline arguments",
-            ..
-        } => Some(Limit::Args),
-        ParseError::TooLarge { .. } | ParseError::LineTooLong { .. } => Some(Limit::Bytes),
-        _ => None,
-    }
 }
 
 /// The client closed its side: stop reading, close once replies are out.
@@ -377,7 +357,7 @@ fn send_replies(core: &mut Core, id: ClientId) {
                 }
                 Ok(k) => k,
                 Err(e) => {
-                    let why = Close::Err(sock::errno_of(&e));
+                    let why = Close::Io(Errno::of(&e));
                     core.close_later(ConnRef::Client(id), why);
                     return;
                 }
@@ -415,11 +395,7 @@ fn send_replies(core: &mut Core, id: ClientId) {
         let eof = c.eof;
         let err = c.err_close;
         if quit || (drained && eof) {
-            let why = if err {
-                Close::Err(libc::EPROTO)
-            } else {
-                Close::Eof
-            };
+            let why = if err { Close::Protocol } else { Close::Eof };
             core.close_later(ConnRef::Client(id), why);
             return;
         }
@@ -466,7 +442,7 @@ fn pending_check(core: &mut Core, id: ClientId) {
     let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
         return;
     };
-    let p = c.pool as usize;
+    let p = c.pool;
     let limit = u64::from(pools[p].conf.client_max_pending_bytes);
     if limit == 0 || c.closing {
         return;
@@ -506,7 +482,7 @@ pub fn pending_expired(core: &mut Core, id: ClientId, when: Instant) {
 
 fn pending_close(core: &mut Core, id: ClientId, pending: u64) {
     let Some(c) = core.client(id) else { return };
-    let p = c.pool as usize;
+    let p = c.pool;
     log::warn!(
         "client {} in pool '{}': {} bytes of replies unread, over client_max_pending_bytes {}: closing",
         id.idx,
@@ -515,7 +491,7 @@ fn pending_close(core: &mut Core, id: ClientId, pending: u64) {
         core.pools[p].conf.client_max_pending_bytes
     );
     core.metrics.pool(p).client_pending_closed += 1;
-    core.close_later(ConnRef::Client(id), Close::Err(libc::ENOBUFS));
+    core.close_later(ConnRef::Client(id), Close::PendingLimit);
 }
 
 /// Tears a client down (twemproxy: client_close). Requests still pending
@@ -545,7 +521,7 @@ pub fn close(core: &mut Core, id: ClientId, why: Close) {
             m.swallow = true;
         }
     }
-    let p = c.pool as usize;
+    let p = c.pool;
     core.nclients = core.nclients.saturating_sub(1);
     core.pools[p].nclients = core.pools[p].nclients.saturating_sub(1);
     let pm = core.metrics.pool(p);
@@ -590,7 +566,7 @@ mod tests {
         ];
         for (proto, input, want) in cases {
             let e = parse_err(proto, input, &lim);
-            let got = e.as_ref().and_then(limit_hit);
+            let got = e.as_ref().and_then(ParseError::limit);
             assert_eq!(got, want, "{:?}: {e:?}", String::from_utf8_lossy(input));
         }
     }
@@ -614,16 +590,16 @@ mod tests {
             b"-ERR Protocol error: bulk length larger than 536870912\r\n"
         );
         let e = parse_err(Proto::Redis, b"*4294967296\r\n", &lim);
-        assert_eq!(e.as_ref().and_then(limit_hit), Some(Limit::Args));
+        assert_eq!(e.as_ref().and_then(ParseError::limit), Some(Limit::Args));
     }
 
     #[test]
     fn pool_limits_bound_lines_too() {
         let text = "p:\n  listen: 127.0.0.1:22121\n  max_request_bytes: 100\n  max_request_args: 3\n  servers:\n    - 127.0.0.1:6379:1\n";
         let conf = crate::conf::parse(text, "t.yml").unwrap();
-        let lim = crate::core::req_limits(&conf.pools[0]);
+        let lim = crate::pool::req_limits(&conf.pools[0]);
         assert_eq!((lim.max_msg, lim.max_narg, lim.max_line), (100, 3, 100));
-        let d = crate::core::req_limits(
+        let d = crate::pool::req_limits(
             &crate::conf::parse(&text.replace("100", "1000000"), "t")
                 .unwrap()
                 .pools[0],

@@ -11,13 +11,13 @@
 //! - `rdata` holds the pieces of the response being received.
 
 use crate::conf::ServerAddr;
-use crate::conn::Close;
+use crate::conn::{Close, Errno};
 use crate::core::{Core, Timer};
-use crate::msg::response;
+use crate::msg::{response, ReqError};
 use crate::pool::Failure;
 use crate::proto::{Progress, Proto, RspMeta, RspParser};
 use crate::sock::{self, Gather, Recv, Stream};
-use crate::token::{ConnRef, MsgId, ServerConnId};
+use crate::token::{ConnRef, MsgId, PoolId, ServerConnId, ServerId};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::net::ToSocketAddrs;
@@ -26,9 +26,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// A connection to a backend server.
 #[derive(Debug)]
 pub struct ServerConn {
-    pub gen: u32,    // generation (slab reuse)
-    pub pool: u16,   // pool index
-    pub server: u16, // server index in the pool
+    pub gen: u32,         // generation (slab reuse)
+    pub pool: PoolId,     // its pool
+    pub server: ServerId, // its server in the pool
     pub sock: Stream,
     pub connected: bool,         // connect completed
     pub parser: RspParser,       // resumable response parser
@@ -46,7 +46,7 @@ pub struct ServerConn {
 
 /// A connection of server `s` for one more request: a new one while the
 /// server has fewer than `server_connections`, else round robin.
-pub fn conn_for(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32> {
+pub fn conn_for(core: &mut Core, p: PoolId, s: ServerId) -> Result<ServerConnId, Errno> {
     let max = core.pools[p].conf.server_connections as usize;
     let srv = &mut core.pools[p].servers[s];
     if srv.conns.len() < max.max(1) {
@@ -57,7 +57,7 @@ pub fn conn_for(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32
 }
 
 /// Opens a connection to server `s` of pool `p` (twemproxy: server_connect).
-pub fn connect(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32> {
+pub fn connect(core: &mut Core, p: PoolId, s: ServerId) -> Result<ServerConnId, Errno> {
     let r = open(&core.pools[p].servers[s].addr);
     let sock = match r {
         Ok(sock) => sock,
@@ -76,8 +76,8 @@ pub fn connect(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32>
     };
     let conn = entry.insert(ServerConn {
         gen,
-        pool: p as u16,
-        server: s as u16,
+        pool: p,
+        server: s,
         sock,
         connected: false,
         parser: RspParser::new(proto, false),
@@ -95,7 +95,7 @@ pub fn connect(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32>
     let t = crate::token::encode(ConnRef::Server(id));
     if let Err(e) = conn.sock.register(core.poll.registry(), t) {
         core.servers.remove(id.idx as usize);
-        return Err(sock::errno_of(&e));
+        return Err(Errno::of(&e));
     }
     core.pools[p].servers[s].conns.push(id);
     core.stats_conn_open();
@@ -111,20 +111,20 @@ pub fn connect(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32>
 
 /// Resolves (every time: DNS may have changed) and starts a non-blocking
 /// connect.
-fn open(addr: &ServerAddr) -> Result<Stream, i32> {
+fn open(addr: &ServerAddr) -> Result<Stream, Errno> {
     match addr {
         ServerAddr::Tcp { host, port } => {
             let sa = (host.as_str(), *port)
                 .to_socket_addrs()
                 .ok()
                 .and_then(|mut a| a.next())
-                .ok_or(libc::EHOSTDOWN)?;
-            let s = mio::net::TcpStream::connect(sa).map_err(|e| sock::errno_of(&e))?;
+                .ok_or(Errno(libc::EHOSTDOWN))?;
+            let s = mio::net::TcpStream::connect(sa).map_err(|e| Errno::of(&e))?;
             let _ = s.set_nodelay(true);
             Ok(Stream::Tcp(s))
         }
         ServerAddr::Unix(path) => {
-            let s = mio::net::UnixStream::connect(path).map_err(|e| sock::errno_of(&e))?;
+            let s = mio::net::UnixStream::connect(path).map_err(|e| Errno::of(&e))?;
             Ok(Stream::Unix(s))
         }
     }
@@ -132,7 +132,7 @@ fn open(addr: &ServerAddr) -> Result<Stream, i32> {
 
 /// AUTH first, then SELECT, ahead of every request on a new redis
 /// connection (0.5.0 sent SELECT first, so it failed with NOAUTH: #491).
-fn setup_redis(core: &mut Core, p: usize, s: usize, id: ServerConnId) {
+fn setup_redis(core: &mut Core, p: PoolId, s: ServerId, id: ServerConnId) {
     let mut cmds: Vec<Vec<u8>> = Vec::new();
     if let Some(pw) = &core.pools[p].conf.redis_auth {
         let mut b = format!("*2\r\n$4\r\nAUTH\r\n${}\r\n", pw.len()).into_bytes();
@@ -153,16 +153,16 @@ fn setup_redis(core: &mut Core, p: usize, s: usize, id: ServerConnId) {
 /// Queues one of the proxy's own requests (AUTH, SELECT, probe) on
 /// connection `id` of server `s`. It counts in the queue gauges (§STATS.4)
 /// but never as a client request.
-fn internal_enqueue(core: &mut Core, p: usize, s: usize, id: ServerConnId, b: Bytes) -> MsgId {
+fn internal_enqueue(core: &mut Core, p: PoolId, s: ServerId, id: ServerConnId, b: Bytes) -> MsgId {
     let m = core.msgs.alloc();
     let len = b.len();
     if let Some(msg) = core.msgs.get_mut(m) {
         msg.internal = true;
-        msg.pool = p as u16;
+        msg.pool = p;
         msg.mlen = len as u32;
         msg.data.push(b);
         msg.in_server = true;
-        msg.server = Some((s as u16, id));
+        msg.server = Some((s, id));
     }
     if let Some(c) = core.server(id) {
         c.imsg_q.push_back(m);
@@ -178,7 +178,8 @@ fn internal_enqueue(core: &mut Core, p: usize, s: usize, id: ServerConnId, b: By
 /// once per loop iteration; cheap when nothing is due.
 pub fn server_probe_due(core: &mut Core) {
     let now = core.now;
-    for p in 0..core.pools.len() {
+    for i in 0..core.pool_order.len() {
+        let p = core.pool_order[i];
         if core.pools[p].probe_at().is_none_or(|t| now <= t) {
             continue;
         }
@@ -192,7 +193,7 @@ pub fn server_probe_due(core: &mut Core) {
 /// internal request (redis `PING`, memcache `version`) behind any
 /// AUTH/SELECT. `response::probe_done` judges the outcome. The probe is
 /// not a client request: it counts in the queue gauges only.
-fn server_probe(core: &mut Core, p: usize, s: usize) {
+fn server_probe(core: &mut Core, p: PoolId, s: ServerId) {
     let now = core.now;
     log::info!(
         "probing server '{}' of pool '{}'",
@@ -205,7 +206,7 @@ fn server_probe(core: &mut Core, p: usize, s: usize) {
             log::warn!(
                 "probe of server '{}' failed: {}",
                 core.pools[p].servers[s].pname,
-                sock::strerror(e)
+                sock::strerror(e.0)
             );
             core.pools[p].probe_failed(s, now);
             return;
@@ -248,17 +249,17 @@ pub fn on_event(core: &mut Core, id: ServerConnId, ev: &mio::event::Event) {
         match c.sock.take_error() {
             Ok(None) if !ev.is_error() => {}
             Ok(Some(e)) | Err(e) => {
-                let why = Close::Err(sock::errno_of(&e));
+                let why = Close::Io(Errno::of(&e));
                 core.close_later(ConnRef::Server(id), why);
                 return;
             }
             Ok(None) => {
-                core.close_later(ConnRef::Server(id), Close::Err(libc::ECONNREFUSED));
+                core.close_later(ConnRef::Server(id), Close::Io(Errno(libc::ECONNREFUSED)));
                 return;
             }
         }
         c.connected = true;
-        let (p, s) = (c.pool as usize, c.server as usize);
+        let (p, s) = (c.pool, c.server);
         core.metrics.server(p, s).server_connections += 1;
         send(core, id);
     }
@@ -322,7 +323,7 @@ pub fn on_readable(core: &mut Core, id: ServerConnId, hup: bool) {
             }
             Ok(Recv::Blocked) => return,
             Err(e) => {
-                core.close_later(ConnRef::Server(id), Close::Err(sock::errno_of(&e)));
+                core.close_later(ConnRef::Server(id), Close::Io(Errno::of(&e)));
                 return;
             }
         }
@@ -375,7 +376,7 @@ fn parse(core: &mut Core, id: ServerConnId, mut data: Bytes) -> bool {
                     id.idx,
                     e.reason()
                 );
-                core.close_later(ConnRef::Server(id), Close::Err(libc::EINVAL));
+                core.close_later(ConnRef::Server(id), Close::BadReply);
                 return false;
             }
         }
@@ -414,7 +415,7 @@ pub fn send(core: &mut Core, id: ServerConnId) {
             }
             Ok(k) => k,
             Err(e) => {
-                core.close_later(ConnRef::Server(id), Close::Err(sock::errno_of(&e)));
+                core.close_later(ConnRef::Server(id), Close::Io(Errno::of(&e)));
                 return;
             }
         };
@@ -449,7 +450,7 @@ pub fn send(core: &mut Core, id: ServerConnId) {
 fn req_send_done(core: &mut Core, id: ServerConnId, mid: MsgId) {
     let now = core.now;
     let Some(c) = core.server(id) else { return };
-    let (p, s) = (c.pool as usize, c.server as usize);
+    let (p, s) = (c.pool, c.server);
     let Some(m) = core.msgs.get_mut(mid) else {
         return;
     };
@@ -487,9 +488,8 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
     }
     let mut c = core.servers.remove(id.idx as usize);
     c.sock.deregister(core.poll.registry());
-    let (p, s) = (c.pool as usize, c.server as usize);
+    let (p, s) = (c.pool, c.server);
     core.pools[p].servers[s].conns.retain(|x| *x != id);
-    let errno = why.errno();
     let sent = c.omsg_q.len();
     for (i, mid) in c.omsg_q.drain(..).chain(c.imsg_q.drain(..)).enumerate() {
         let Some(m) = core.msgs.get_mut(mid) else {
@@ -506,26 +506,28 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
             sm.in_queue -= 1;
             sm.in_queue_bytes -= len;
         }
-        crate::msg::request::req_fail(core, mid, errno);
+        crate::msg::request::req_fail(core, mid, ReqError::Closed(why));
     }
     let sm = core.metrics.server(p, s);
     match why {
         Close::Eof => sm.server_eof += 1,
         Close::Timeout => sm.server_timedout += 1,
-        Close::Err(_) => sm.server_err += 1,
-        Close::Shutdown => {}
+        Close::Shutdown | Close::Reconfigured | Close::MasterMoved => {}
+        Close::Io(_) | Close::BadReply | Close::Protocol | Close::PendingLimit => {
+            sm.server_err += 1
+        }
     }
     if c.connected {
         sm.server_connections -= 1;
     }
     core.stats_conn_close();
-    if why != Close::Shutdown {
+    if why.server_failure() {
         server_failure(core, p, s);
     }
 }
 
 /// Counts a failure of server `s`; ejects it at the limit (§FAIL.2).
-fn server_failure(core: &mut Core, p: usize, s: usize) {
+fn server_failure(core: &mut Core, p: PoolId, s: ServerId) {
     let now = core.now;
     if core.pools[p].failure(s, now) == Some(Failure::Ejected) {
         let us = SystemTime::now()

@@ -24,9 +24,32 @@ use crate::proto::{ReqMeta, RspMeta};
 
 pub mod request;
 pub mod response;
-use crate::token::{next_gen, ClientId, MsgId, ServerConnId};
+use crate::conn::{Close, Errno};
+use crate::token::{next_gen, ClientId, MsgId, PoolId, ServerConnId, ServerId};
 use bytes::Bytes;
 use std::time::Instant;
+
+/// Why a request completes without a reply from its server (§ERR.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReqError {
+    NoServer,       // every server of the pool is ejected
+    Connect(Errno), // opening a connection to its server failed
+    Closed(Close),  // its server connection closed before the reply
+    BadReply,       // the server answered with a failure reply
+}
+
+impl ReqError {
+    /// The errno whose text the client's error reply carries (0 = backend
+    /// EOF, rendered as `unknown`).
+    pub fn errno(self) -> i32 {
+        match self {
+            ReqError::NoServer => libc::ECONNREFUSED,
+            ReqError::Connect(e) => e.0,
+            ReqError::Closed(c) => c.errno(),
+            ReqError::BadReply => libc::EINVAL,
+        }
+    }
+}
 
 /// Fragment bookkeeping of a parent request.
 #[derive(Debug, Default)]
@@ -39,30 +62,30 @@ pub struct Frag {
 /// One request and its reply.
 #[derive(Debug, Default)]
 pub struct Msg {
-    pub gen: u32,                            // generation (slot reuse)
-    pub live: bool,                          // allocated (not on the free list)
-    pub id: u64,                             // monotonically increasing, for logs
-    pub client: Option<ClientId>,            // owner; None once swallowed, or internal
-    pub pool: u16,                           // pool index
-    pub data: Vec<Bytes>,                    // request bytes
-    pub mlen: u32,                           // request length in bytes
-    pub meta: ReqMeta,                       // parsed request
-    pub rsp: Vec<Bytes>,                     // reply bytes (backend or local)
-    pub rsp_meta: RspMeta,                   // parsed backend reply
-    pub err: Option<i32>,                    // errno when the request failed (0 = backend EOF)
-    pub done: bool,                          // reply (or error) is final
-    pub in_client: bool,                     // in the client's omsg_q
-    pub in_server: bool,                     // in a server connection's queue
-    pub noreply: bool,                       // no reply expected (memcache noreply)
-    pub swallow: bool,                       // the reply is read and discarded
-    pub internal: bool,                      // proxy's own AUTH/SELECT/probe
-    pub quit: bool,                          // client asked to quit: close after this reply
-    pub probe: bool,                         // internal health check of an ejected server
-    pub server: Option<(u16, ServerConnId)>, // (server index, connection) once forwarded
-    pub sent_at: Option<Instant>,            // when fully written (latency, deadline)
-    pub deadline: Option<Instant>,           // timeout, if armed
-    pub parent: Option<MsgId>,               // fragment: the parent request
-    pub frag: Option<Box<Frag>>,             // parent: its children
+    pub gen: u32,                                 // generation (slot reuse)
+    pub live: bool,                               // allocated (not on the free list)
+    pub id: u64,                                  // monotonically increasing, for logs
+    pub client: Option<ClientId>,                 // owner; None once swallowed, or internal
+    pub pool: PoolId,                             // pool of the client
+    pub data: Vec<Bytes>,                         // request bytes
+    pub mlen: u32,                                // request length in bytes
+    pub meta: ReqMeta,                            // parsed request
+    pub rsp: Vec<Bytes>,                          // reply bytes (backend or local)
+    pub rsp_meta: RspMeta,                        // parsed backend reply
+    pub err: Option<ReqError>,                    // why the request failed, if it did
+    pub done: bool,                               // reply (or error) is final
+    pub in_client: bool,                          // in the client's omsg_q
+    pub in_server: bool,                          // in a server connection's queue
+    pub noreply: bool,                            // no reply expected (memcache noreply)
+    pub swallow: bool,                            // the reply is read and discarded
+    pub internal: bool,                           // proxy's own AUTH/SELECT/probe
+    pub quit: bool,                               // client asked to quit: close after this reply
+    pub probe: bool,                              // internal health check of an ejected server
+    pub server: Option<(ServerId, ServerConnId)>, // (server, connection) once forwarded
+    pub sent_at: Option<Instant>,                 // when fully written (latency, deadline)
+    pub deadline: Option<Instant>,                // timeout, if armed
+    pub parent: Option<MsgId>,                    // fragment: the parent request
+    pub frag: Option<Box<Frag>>,                  // parent: its children
 }
 
 /// The message slab plus a free list of recycled messages

@@ -11,10 +11,11 @@
 //!   coalescing never starts early.
 
 use crate::conn::server;
+use crate::conn::Errno;
 use crate::core::Core;
-use crate::msg::{response, Frag};
+use crate::msg::{response, Frag, ReqError};
 use crate::proto::{memcache, redis, span_bytes, Cmd, Proto, Reject};
-use crate::token::{ClientId, ConnRef, MsgId};
+use crate::token::{ClientId, ConnRef, MsgId, PoolId, ServerId};
 use bytes::Bytes;
 
 /// What to do with a parsed request.
@@ -32,7 +33,7 @@ pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
         core.msgs.free(mid);
         return;
     };
-    let p = c.pool as usize;
+    let p = c.pool;
     let authed = c.authed;
     let action = match core.pools[p].proto {
         Proto::Redis => redis_filter(core, cid, mid, p, authed),
@@ -40,7 +41,7 @@ pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
     };
     if let Some(m) = core.msgs.get_mut(mid) {
         m.client = Some(cid);
-        m.pool = p as u16;
+        m.pool = p;
     }
     match action {
         Action::Forward => req_forward(core, cid, mid, p),
@@ -70,7 +71,7 @@ pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
     }
 }
 
-fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: usize, authed: bool) -> Action {
+fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, authed: bool) -> Action {
     let Some(m) = core.msgs.get(mid) else {
         return Action::Quit(None);
     };
@@ -181,7 +182,7 @@ pub fn reply_local(core: &mut Core, cid: ClientId, mid: MsgId, reply: Bytes) {
 
 /// Forwards a request whole to the server of its first key (twemproxy:
 /// req_forward).
-fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
+fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     let route = {
         let Core {
             msgs,
@@ -207,23 +208,24 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
             c.omsg_q.push_back(mid);
         }
     }
+    let route = route.ok_or(ReqError::NoServer);
     if let Err(e) = route.and_then(|s| req_enqueue(core, p, s, mid)) {
         req_fail(core, mid, e);
     }
 }
 
 /// Queues a request on a connection of server `s` of pool `p`.
-pub fn req_enqueue(core: &mut Core, p: usize, s: usize, mid: MsgId) -> Result<(), i32> {
-    let sid = server::conn_for(core, p, s)?;
+pub fn req_enqueue(core: &mut Core, p: PoolId, s: ServerId, mid: MsgId) -> Result<(), ReqError> {
+    let sid = server::conn_for(core, p, s).map_err(ReqError::Connect)?;
     let Some(conn) = core.server(sid) else {
-        return Err(libc::ECONNREFUSED);
+        return Err(ReqError::Connect(Errno(libc::ECONNREFUSED)));
     };
     conn.imsg_q.push_back(mid);
     let Some(m) = core.msgs.get_mut(mid) else {
         return Ok(());
     };
     m.in_server = true;
-    m.server = Some((s as u16, sid));
+    m.server = Some((s, sid));
     let len = i64::from(m.mlen);
     let sm = core.metrics.server(p, s);
     sm.requests += 1;
@@ -234,21 +236,21 @@ pub fn req_enqueue(core: &mut Core, p: usize, s: usize, mid: MsgId) -> Result<()
     Ok(())
 }
 
-/// A request failed before it got a reply: complete it with `errno`.
-pub fn req_fail(core: &mut Core, mid: MsgId, errno: i32) {
+/// A request failed before it got a reply: complete it with `err`.
+pub fn req_fail(core: &mut Core, mid: MsgId, err: ReqError) {
     let Some(m) = core.msgs.get_mut(mid) else {
         return;
     };
-    m.err = Some(errno);
+    m.err = Some(err);
     m.done = true;
     response::req_done(core, mid);
 }
 
 /// Splits a multi-key request into one child per server (twemproxy:
 /// redis_fragment / memcache_fragment), in increasing server order.
-fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
+fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     // Route every key, then build each server's sub-request.
-    let mut targets: Vec<(Result<usize, i32>, Vec<u8>, u32)> = Vec::new();
+    let mut targets: Vec<(Option<ServerId>, Vec<u8>, u32)> = Vec::new();
     let mut key_child: Vec<u16> = Vec::new();
     {
         let Core {
@@ -256,16 +258,13 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
         } = core;
         let Some(m) = msgs.get(mid) else { return };
         let mut scratch = Vec::new();
-        let mut key_srv: Vec<Result<usize, i32>> = Vec::with_capacity(m.meta.keys.len());
+        let mut key_srv: Vec<Option<ServerId>> = Vec::with_capacity(m.meta.keys.len());
         for &k in &m.meta.keys {
             let key = span_bytes(&m.data, k, &mut scratch);
             key_srv.push(pools[p].route(key, *now));
         }
-        let mut order: Vec<Result<usize, i32>> = key_srv.clone();
-        order.sort_by_key(|r| match r {
-            Ok(s) => (0, *s as i64),
-            Err(e) => (1, i64::from(*e)),
-        });
+        let mut order: Vec<Option<ServerId>> = key_srv.clone();
+        order.sort_by_key(|r| (r.is_none(), *r));
         order.dedup();
         for t in order {
             let idx: Vec<usize> = (0..key_srv.len()).filter(|&i| key_srv[i] == t).collect();
@@ -284,7 +283,7 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
         let c = core.msgs.alloc();
         if let Some(ch) = core.msgs.get_mut(c) {
             ch.parent = Some(mid);
-            ch.pool = p as u16;
+            ch.pool = p;
             ch.mlen = buf.len() as u32;
             ch.meta.narg = *nkeys;
             ch.data.push(Bytes::from(std::mem::take(buf)));
@@ -307,6 +306,7 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
     core.metrics.pool(p).fragments += nchild as i64;
     for (i, (t, _, _)) in targets.into_iter().enumerate() {
         let child = children[i];
+        let t = t.ok_or(ReqError::NoServer);
         if let Err(e) = t.and_then(|s| req_enqueue(core, p, s, child)) {
             req_fail(core, child, e);
         }
@@ -359,8 +359,8 @@ pub fn free_tree(core: &mut Core, mid: MsgId) {
 }
 
 /// Synthesised error reply for a failed request (§ERR.2).
-pub fn error_reply(proto: Proto, errno: i32) -> Bytes {
-    let text = crate::sock::strerror(errno);
+pub fn error_reply(proto: Proto, err: ReqError) -> Bytes {
+    let text = crate::sock::strerror(err.errno());
     let mut out = Vec::with_capacity(text.len() + 16);
     match proto {
         Proto::Redis => redis::reply::err_errno(&text, &mut out),

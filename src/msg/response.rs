@@ -9,10 +9,12 @@
 //! - `req_done` runs exactly once per request;
 //! - a parent coalesces only when every child is done, then frees them.
 
+use crate::conn::Close;
 use crate::core::Core;
 use crate::msg::request::{error_reply, free_tree};
+use crate::msg::ReqError;
 use crate::proto::{memcache, redis, span_bytes, Cmd, Proto, RspKind, Span};
-use crate::token::{ConnRef, MsgId, ServerConnId};
+use crate::token::{ConnRef, MsgId, PoolId, ServerConnId, ServerId};
 use bytes::Bytes;
 
 /// A complete response arrived on a server connection; `rdata`/`rmeta` of
@@ -21,12 +23,12 @@ use bytes::Bytes;
 pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
     let now = core.now;
     let Some(conn) = core.server(sid) else { return };
-    let (p, s) = (conn.pool as usize, conn.server as usize);
+    let (p, s) = (conn.pool, conn.server);
     let rlen: usize = conn.rdata.iter().map(|b| b.len()).sum();
     let Some(mid) = conn.omsg_q.pop_front() else {
         // Stray response: nobody asked (§REDIS.8, §MEMCACHE.6).
         conn.rdata.clear();
-        core.close_later(ConnRef::Server(sid), crate::conn::Close::Err(libc::EINVAL));
+        core.close_later(ConnRef::Server(sid), Close::BadReply);
         return;
     };
     let failure = conn.rmeta.kind == RspKind::Failure;
@@ -45,7 +47,7 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
     let counted = !m.swallow && !m.internal && m.client.is_some() || m.parent.is_some();
     if failure {
         conn.rdata.clear();
-        m.err = Some(libc::EINVAL);
+        m.err = Some(ReqError::BadReply);
     } else {
         std::mem::swap(&mut m.rsp, &mut conn.rdata);
         std::mem::swap(&mut m.rsp_meta, &mut conn.rmeta);
@@ -56,7 +58,7 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
     sm.out_queue -= 1;
     sm.out_queue_bytes -= mlen;
     if failure {
-        core.close_later(ConnRef::Server(sid), crate::conn::Close::Err(libc::EINVAL));
+        core.close_later(ConnRef::Server(sid), Close::BadReply);
     } else if counted {
         sm.responses += 1;
         sm.response_bytes += rlen as i64;
@@ -74,7 +76,7 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
 }
 
 /// The proxy's own request (AUTH, SELECT, probe) got its reply.
-fn internal_done(core: &mut Core, mid: MsgId, p: usize, s: usize) {
+fn internal_done(core: &mut Core, mid: MsgId, p: PoolId, s: ServerId) {
     if let Some(m) = core.msgs.get(mid) {
         let is_err = matches!(
             m.rsp_meta.kind,
@@ -109,7 +111,7 @@ fn internal_done(core: &mut Core, mid: MsgId, p: usize, s: usize) {
 /// reply re-admits the server and its connection stays for traffic; any
 /// other outcome keeps it ejected for another retry period, and the
 /// connection goes (it is already closing when the probe failed with it).
-fn probe_done(core: &mut Core, mid: MsgId, p: usize, s: usize, proper: bool) {
+fn probe_done(core: &mut Core, mid: MsgId, p: PoolId, s: ServerId, proper: bool) {
     let sid = core.msgs.get(mid).and_then(|m| m.server.map(|x| x.1));
     core.msgs.free(mid);
     let name = &core.pools[p].servers[s].pname;
@@ -122,7 +124,7 @@ fn probe_done(core: &mut Core, mid: MsgId, p: usize, s: usize, proper: bool) {
     let now = core.now;
     core.pools[p].probe_failed(s, now);
     if let Some(sid) = sid {
-        core.close_later(ConnRef::Server(sid), crate::conn::Close::Err(libc::EINVAL));
+        core.close_later(ConnRef::Server(sid), Close::BadReply);
     }
 }
 
@@ -133,8 +135,8 @@ pub fn req_done(core: &mut Core, mid: MsgId) {
         return;
     };
     if m.internal {
-        let (p, s) = (m.pool as usize, m.server.map(|x| x.0 as usize).unwrap_or(0));
-        if m.probe {
+        let (p, s) = (m.pool, m.server.map(|x| x.0));
+        if let (true, Some(s)) = (m.probe, s) {
             // the probe's connection failed before a reply came
             probe_done(core, mid, p, s, false);
             return;
@@ -156,7 +158,7 @@ pub fn req_done(core: &mut Core, mid: MsgId) {
         core.msgs.free(mid);
         return;
     }
-    let p = m.pool as usize;
+    let p = m.pool;
     if let Some(e) = m.err {
         let proto = core.pools[p].proto;
         m.rsp.clear();
@@ -182,7 +184,7 @@ fn child_done(core: &mut Core, parent: MsgId) {
         }
         return;
     }
-    let p = pm.pool as usize;
+    let p = pm.pool;
     let proto = core.pools[p].proto;
     let failed = coalesce(core, parent, proto);
     if failed {
@@ -269,7 +271,7 @@ fn relay_or_einval(
     });
     match err {
         Some(c) => out.extend(c.rsp.iter().cloned()),
-        None => out.push(error_reply(proto, libc::EINVAL)),
+        None => out.push(error_reply(proto, ReqError::BadReply)),
     }
 }
 
@@ -284,7 +286,7 @@ pub(crate) fn coalesce_redis(
     };
     let kids: Vec<&crate::msg::Msg> = f.children.iter().filter_map(|c| msgs.get(*c)).collect();
     if kids.len() != f.children.len() {
-        out.push(error_reply(Proto::Redis, libc::EINVAL));
+        out.push(error_reply(Proto::Redis, ReqError::BadReply));
         return true;
     }
     let nkeys = pm.meta.keys.len();

@@ -17,7 +17,7 @@
 //! - the loop side (`swap`, `conn_created`, `conn_closed`) never blocks.
 
 use super::render::{self, Header};
-use super::{Layout, Metrics, Snapshot};
+use super::{Layout, Metrics, PoolLayout, Snapshot};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, Read, Write};
@@ -243,7 +243,7 @@ pub fn spawn(
     addr: &str,
     port: u16,
     interval_ms: u64,
-    layout: &[(String, Vec<String>)],
+    layout: &[PoolLayout],
     source: &str,
 ) -> Result<StatsHandle, StatsError> {
     let start = Instant::now();
@@ -427,7 +427,7 @@ fn sniff(conn: &mut TcpStream) -> io::Result<bool> {
 mod tests {
     use super::*;
     use crate::stats::render::tests::validate_json;
-    use crate::stats::tests::two_pools;
+    use crate::stats::tests::{pid, sid, two_pools};
 
     fn fetch(addr: SocketAddr, request: &[u8]) -> String {
         let mut conn = TcpStream::connect(addr).unwrap();
@@ -443,13 +443,13 @@ mod tests {
         let mut h = spawn("127.0.0.1", 0, 60_000, &two_pools(), "testhost").unwrap();
         let mut m = Metrics::new(&two_pools());
         h.swap(&mut m); // not modified: nothing to hand over
-        m.pool(0).client_eof += 1;
-        m.server(1, 1).requests += 5;
-        m.server(1, 1).server_ejected_at = 1234;
-        m.record_latency(1, 1, 300);
+        m.pool(pid(0)).client_eof += 1;
+        m.server(pid(1), sid(1)).requests += 5;
+        m.server(pid(1), sid(1)).server_ejected_at = 1234;
+        m.record_latency(pid(1), sid(1), 300);
         h.swap(&mut m);
         assert!(!m.modified());
-        m.pool(0).client_eof += 2;
+        m.pool(pid(0)).client_eof += 2;
         h.swap(&mut m); // the aggregator still holds the first deltas
         assert!(m.modified());
         assert_eq!(m.cur.pools[0].client_eof, 2);
@@ -464,7 +464,7 @@ mod tests {
 
         h.swap(&mut m); // the buffer came back: the second deltas go now
         assert!(!m.modified());
-        m.server(1, 1).server_ejected_at = 0; // zero never overwrites a timestamp
+        m.server(pid(1), sid(1)).server_ejected_at = 0; // zero never overwrites a timestamp
         h.swap(&mut m);
         let doc = fetch(h.local_addr(), b"");
         assert!(doc.contains("\"beta\": {\"client_eof\":3, "), "{doc}");
@@ -485,7 +485,7 @@ mod tests {
         // Hand-offs keep flowing on interval wake-ups alone (some swaps may
         // find the aggregator busy; their deltas go with a later one).
         for _ in 0..10 {
-            m.server(0, 0).responses += 1;
+            m.server(pid(0), sid(0)).responses += 1;
             h.swap(&mut m);
             thread::sleep(Duration::from_millis(10));
         }
@@ -511,8 +511,8 @@ mod tests {
     fn prometheus_over_http() {
         let mut h = spawn("127.0.0.1", 0, 20, &two_pools(), "h").unwrap();
         let mut m = Metrics::new(&two_pools());
-        m.pool(1).forward_error += 4;
-        m.record_latency(1, 0, 77);
+        m.pool(pid(1)).forward_error += 4;
+        m.record_latency(pid(1), sid(0), 77);
         h.swap(&mut m); // in the channel: folded when the connection wakes the thread
         let reply = fetch(
             h.local_addr(),
