@@ -6,6 +6,8 @@
 //! mbuf pool, the timers and the metrics. Logic lives in the per-kind
 //! modules (`conn::listener`, `conn::client`, `conn::server`,
 //! `msg::request`, `msg::response`), which take `&mut Core` and an id.
+//! The pools are built by `Core::apply` (`core/apply.rs`), which also
+//! changes them while the proxy runs (reload), keeping every id that stays.
 //!
 //! One loop iteration (`Core::step`):
 //! 1. wait for events (at most until the next deadline or stats interval);
@@ -43,6 +45,9 @@ use std::collections::BTreeSet;
 use std::io;
 use std::time::{Duration, Instant};
 
+mod apply;
+pub use apply::max_clients;
+
 /// Requests one client may submit per readable event before the others get
 /// a turn (memcached's `reqs_per_event`). High enough not to cost
 /// pipelined throughput, low enough that a flood cannot starve the loop.
@@ -62,19 +67,6 @@ pub enum Timer {
 pub struct CoreOpts {
     pub mbuf_size: usize,         // -m
     pub stats_interval: Duration, // -i: longest sleep of the loop
-    pub max_clients: usize,       // from RLIMIT_NOFILE (§CONN.9)
-}
-
-/// Most client connections the process can hold (§CONN.9): the open-file
-/// limit minus the backend connections and a reserve of 32.
-pub fn max_clients(conf: &Conf) -> usize {
-    let nofile = crate::sock::nofile_limit();
-    let backends: u64 = conf
-        .pools
-        .iter()
-        .map(|p| u64::from(p.server_connections) * p.servers.len() as u64 + 1)
-        .sum();
-    nofile.saturating_sub(backends + 32).max(1) as usize
 }
 
 /// Returns free heap pages to the system. glibc's `free` only gives back
@@ -117,6 +109,8 @@ pub struct Core {
     pub now: Instant,       // time of the current batch
     pub gen: u32,           // generation counter for conns
     pub nclients: usize,    // client connections, all pools
+    pub max_clients: usize, // from RLIMIT_NOFILE and the pools (§CONN.9)
+    pub started: bool,      // listeners bound (`start`)
     pub scratch: Vec<u8>,   // key bytes straddling chunks
     pub last_trim: Instant, // last free-list trim
 }
@@ -124,22 +118,16 @@ pub struct Core {
 impl Core {
     /// Builds pools and the reactor; binds nothing yet.
     pub fn new(conf: Conf, opts: CoreOpts, stats: Option<StatsHandle>) -> io::Result<Core> {
-        let mut pools = Slots::default();
-        let pool_order = conf
-            .pools
-            .into_iter()
-            .map(|pc| pools.insert_with(|id| ServerPool::new(id, pc)))
-            .collect();
         let now = Instant::now();
         let mut mbufs = MbufPool::new(opts.mbuf_size);
         let arena = mbufs.get();
-        Ok(Core {
+        let mut core = Core {
             poll: Poll::new()?,
             listeners: Slab::new(),
             clients: Slab::new(),
             servers: Slab::new(),
-            pools,
-            pool_order,
+            pools: Slots::default(),
+            pool_order: Vec::new(),
             msgs: MsgArena::default(),
             mbufs,
             arena,
@@ -157,15 +145,14 @@ impl Core {
             now,
             gen: 0,
             nclients: 0,
+            max_clients: 1,
+            started: false,
             scratch: Vec::new(),
             last_trim: now,
-        }
-        .with_metrics())
-    }
-
-    fn with_metrics(mut self) -> Core {
-        self.metrics = Metrics::new(&self.stats_layout());
-        self
+        };
+        // Nothing is bound before `start`, so this cannot fail yet.
+        core.apply(conf).map_err(io::Error::other)?;
+        Ok(core)
     }
 
     /// Pools and their servers with their ids, in stats order (§STATS.3):
@@ -204,6 +191,7 @@ impl Core {
                 }
             }
         }
+        self.started = true;
         for p in self.pool_order.clone() {
             listener::bind(self, p)?;
         }

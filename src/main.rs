@@ -8,7 +8,7 @@
 
 use nutcracker::cli::{self, Options};
 use nutcracker::conf::{self, Conf};
-use nutcracker::core::{self, Core, CoreOpts};
+use nutcracker::core::{Core, CoreOpts};
 use nutcracker::daemon::{self, PidFile};
 use nutcracker::log::{self, strerror};
 use nutcracker::signal::{self, Action};
@@ -207,7 +207,6 @@ fn serve(opts: &Options, conf: Conf) -> u8 {
     let copts = CoreOpts {
         mbuf_size: opts.mbuf_size,
         stats_interval: Duration::from_millis(opts.stats_interval_ms),
-        max_clients: core::max_clients(&conf),
     };
     let mut core = match Core::new(conf, copts, None) {
         Ok(c) => c,

@@ -6,6 +6,12 @@
 //! connections themselves live in `Core::servers`; a `Server` only lists
 //! the ids of its own.
 //!
+//! A pool owns everything derived from its configuration: the `PoolConf`
+//! itself, the servers, the router, the request limits and the order the
+//! stats list servers in. `ServerPool::apply` (re)builds all of it from a
+//! `PoolConf`, at start and on reload; `add_server`, `remove_server`,
+//! `replace_server` and `set_addr` change one server each.
+//!
 //! Servers are named by stable `ServerId`s (a generation-checked slab), so
 //! adding or removing one never renames another. The length-first name
 //! order of §CONF.9 survives only as the explicit list `order`, used where
@@ -23,7 +29,7 @@
 //!   or `probe_failed` (ejected for another retry period).
 
 use crate::conf::{PoolConf, ServerAddr, ServerConf};
-use crate::hashkit::Router;
+use crate::hashkit::{length_first, Router};
 use crate::proto::{Limits, Proto};
 use crate::token::{PoolId, ServerConnId, ServerId, Slots};
 use std::time::{Duration, Instant};
@@ -75,6 +81,14 @@ pub struct ServerPool {
     pub timeout: Option<Duration>,        // per request and per connect
     pub next_retry: Option<Instant>,      // earliest retry_at of ejected servers
     pub nclients: u32,                    // client connections of this pool
+    pub auth_epoch: u32,                  // bumped when `redis_auth` changes
+}
+
+/// What `ServerPool::apply` changed that the connections must follow.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub removed: Vec<Server>, // servers that left; their connections must close
+    pub readdressed: Vec<ServerId>, // servers whose address changed
 }
 
 /// Result of a failure report.
@@ -97,37 +111,137 @@ pub fn req_limits(p: &PoolConf) -> Limits {
     }
 }
 
-fn build_router(conf: &PoolConf, servers: &Slots<ServerId, Server>, order: &[ServerId]) -> Router {
-    let names: Vec<(&[u8], u32)> = order
-        .iter()
-        .map(|&s| (servers[s].name.as_bytes(), servers[s].weight))
-        .collect();
-    Router::new(conf.hash, conf.hash_tag, conf.distribution, &names)
-}
-
 impl ServerPool {
-    pub fn new(id: PoolId, mut conf: PoolConf) -> ServerPool {
-        let mut servers = Slots::default();
-        let order: Vec<ServerId> = std::mem::take(&mut conf.servers)
-            .into_iter()
-            .map(|s| servers.insert(Server::new(s)))
-            .collect();
-        let router = build_router(&conf, &servers, &order);
-        ServerPool {
+    /// A pool built from `conf` (through `apply`, as a reload rebuilds it).
+    pub fn new(id: PoolId, conf: PoolConf) -> ServerPool {
+        let mut shell = conf.clone();
+        shell.servers.clear();
+        let mut pool = ServerPool {
             id,
-            proto: if conf.redis {
-                Proto::Redis
-            } else {
-                Proto::Memcache
-            },
-            timeout: conf.timeout_ms.map(Duration::from_millis),
-            limits: req_limits(&conf),
-            conf,
-            router,
-            servers,
-            order,
+            router: Router::new(shell.hash, shell.hash_tag, shell.distribution, &[]),
+            conf: shell,
+            proto: Proto::Redis,
+            servers: Slots::default(),
+            order: Vec::new(),
+            limits: Limits::default(),
+            timeout: None,
             next_retry: None,
             nclients: 0,
+            auth_epoch: 0,
+        };
+        pool.apply(conf);
+        pool
+    }
+
+    /// Takes a new configuration of this pool and rebuilds everything
+    /// derived from it: the one place that does. Servers are matched by
+    /// name (§CONF.6, the stats key and ketama string): one that stays
+    /// keeps its id, failure state and connections, with its address,
+    /// weight and log name updated; the others leave or are added.
+    pub fn apply(&mut self, mut conf: PoolConf) -> Applied {
+        let wanted = std::mem::take(&mut conf.servers);
+        let mut out = Applied::default();
+        for id in self.order.clone() {
+            if !wanted.iter().any(|w| w.name == self.servers[id].name) {
+                out.removed.extend(self.servers.remove(id));
+            }
+        }
+        let mut order = Vec::with_capacity(wanted.len());
+        for w in wanted {
+            let id = match self.server_named(&w.name) {
+                Some(id) => {
+                    let srv = &mut self.servers[id];
+                    if srv.addr != w.addr {
+                        out.readdressed.push(id);
+                    }
+                    (srv.addr, srv.weight, srv.pname) = (w.addr, w.weight, w.pname);
+                    id
+                }
+                None => self.servers.insert(Server::new(w)),
+            };
+            order.push(id);
+        }
+        self.order = order;
+        if conf.redis_auth != self.conf.redis_auth {
+            self.auth_epoch = self.auth_epoch.wrapping_add(1);
+        }
+        self.conf = conf;
+        self.derive();
+        out
+    }
+
+    /// Recomputes the state derived from `conf` and the servers: protocol,
+    /// timeout, request limits, router (with the current live set) and
+    /// the next retry time.
+    fn derive(&mut self) {
+        let c = &self.conf;
+        self.proto = if c.redis {
+            Proto::Redis
+        } else {
+            Proto::Memcache
+        };
+        self.timeout = c.timeout_ms.map(Duration::from_millis);
+        self.limits = req_limits(c);
+        let names: Vec<(&[u8], u32)> = self
+            .order
+            .iter()
+            .map(|&s| (self.servers[s].name.as_bytes(), self.servers[s].weight))
+            .collect();
+        self.router = Router::new(c.hash, c.hash_tag, c.distribution, &names);
+        self.update_retry();
+        self.rebuild();
+    }
+
+    /// The server called `name` (§CONF.6), if any.
+    pub fn server_named(&self, name: &str) -> Option<ServerId> {
+        self.order
+            .iter()
+            .copied()
+            .find(|&s| self.servers[s].name == name)
+    }
+
+    /// Adds a server in its length-first place (§CONF.9); no other id
+    /// changes. The caller closes nothing: a new server has no connections.
+    pub fn add_server(&mut self, conf: ServerConf) -> ServerId {
+        let at = self
+            .order
+            .iter()
+            .position(|&s| {
+                length_first(self.servers[s].name.as_bytes(), conf.name.as_bytes()).is_gt()
+            })
+            .unwrap_or(self.order.len());
+        let id = self.servers.insert(Server::new(conf));
+        self.order.insert(at, id);
+        self.derive();
+        id
+    }
+
+    /// Removes a server; no other id changes. The caller closes the
+    /// connections it returns (`Server::conns`).
+    pub fn remove_server(&mut self, id: ServerId) -> Option<Server> {
+        let srv = self.servers.remove(id)?;
+        self.order.retain(|&s| s != id);
+        self.derive();
+        Some(srv)
+    }
+
+    /// Replaces a server by another (a new id: a different server starts
+    /// with fresh state and counters). None when `id` is stale.
+    pub fn replace_server(&mut self, id: ServerId, conf: ServerConf) -> Option<(ServerId, Server)> {
+        let old = self.remove_server(id)?;
+        Some((self.add_server(conf), old))
+    }
+
+    /// Points a server at a new address (Sentinel failover, reload): the
+    /// field `connect` reads is the only copy. Existing connections stay;
+    /// the caller closes them if they must go. False when `id` is stale.
+    pub fn set_addr(&mut self, id: ServerId, addr: ServerAddr) -> bool {
+        match self.servers.get_mut(id) {
+            Some(s) => {
+                s.addr = addr;
+                true
+            }
+            None => false,
         }
     }
 

@@ -26,7 +26,8 @@
 
 use crate::conn::{Close, Errno};
 use crate::core::{Core, Timer, REQS_PER_EVENT};
-use crate::msg::{request, Msg, MsgArena};
+use crate::msg::done::{free_tree, reply_local};
+use crate::msg::{request, Msg, MsgArena, Owner, State};
 use crate::proto::{Limit, ParseError, Progress, Reject, ReqParser};
 use crate::sock::{self, Gather, Recv, Stream};
 use crate::token::{ClientId, ConnRef, MsgId, PoolId};
@@ -52,7 +53,7 @@ pub struct ClientConn {
     pub send_off: usize,            // bytes of the head reply already written
     pub eof: bool,                  // reading stopped (EOF, quit, framing lost)
     pub err_close: bool,            // count the eventual close as client_err
-    pub authed: bool,               // passed AUTH (redis_auth pools)
+    pub authed: Option<u32>,        // pool auth_epoch of its last good AUTH
     pub closing: bool,              // on Core::closing
     pub pending_send: bool,         // on Core::pending_send
     pub blocked: bool,              // last write hit WouldBlock
@@ -65,8 +66,7 @@ pub struct ClientConn {
 /// Takes a freshly accepted socket into the pool (§CONN.2).
 pub fn accept(core: &mut Core, p: PoolId, mut sock: Stream) {
     let limit = core.pools[p].conf.client_connections as usize;
-    if core.nclients >= core.opts.max_clients
-        || (limit > 0 && core.pools[p].nclients as usize >= limit)
+    if core.nclients >= core.max_clients || (limit > 0 && core.pools[p].nclients as usize >= limit)
     {
         // Tell the client why instead of a silent close (0.5.0).
         let msg: &[u8] = match core.pools[p].proto {
@@ -107,7 +107,7 @@ pub fn accept(core: &mut Core, p: PoolId, mut sock: Stream) {
         send_off: 0,
         eof: false,
         err_close: false,
-        authed: core.pools[p].conf.redis_auth.is_none(),
+        authed: None,
         closing: false,
         pending_send: false,
         blocked: false,
@@ -238,7 +238,7 @@ fn parse(core: &mut Core, id: ClientId, mut data: Bytes, budget: &mut u32) -> bo
         let mid = match c.rmsg {
             Some(m) => m,
             None => {
-                let m = msgs.alloc();
+                let m = msgs.alloc(Owner::Client(id));
                 c.rmsg = Some(m);
                 m
             }
@@ -300,8 +300,8 @@ fn protocol_error(core: &mut Core, id: ClientId, e: ParseError) {
         e.reason()
     );
     let reply = crate::proto::protocol_error_reply(core.pools[p].proto, &e);
-    let m = core.msgs.alloc();
-    request::reply_local(core, id, m, reply);
+    let m = core.msgs.alloc(Owner::Client(id));
+    reply_local(core, id, m, reply);
 }
 
 /// The client closed its side: stop reading, close once replies are out.
@@ -342,7 +342,7 @@ fn send_replies(core: &mut Core, id: ClientId) {
         let mut g = Gather::new(iov, c.send_off);
         for mid in &c.omsg_q {
             let Some(m) = msgs.get(*mid) else { break };
-            if !m.done || !g.push(&m.rsp) || m.quit {
+            if m.state != State::Done || !g.push(&m.rsp) || m.quit {
                 break; // not answered yet, iov full, or nothing after quit
             }
         }
@@ -373,7 +373,7 @@ fn send_replies(core: &mut Core, id: ClientId) {
                 c.naccounted = c.naccounted.saturating_sub(1);
                 continue;
             };
-            if !m.done {
+            if m.state != State::Done {
                 break;
             }
             let len = rsp_len(m);
@@ -385,11 +385,8 @@ fn send_replies(core: &mut Core, id: ClientId) {
             c.omsg_q.pop_front();
             c.naccounted = c.naccounted.saturating_sub(1);
             c.rsp_bytes = c.rsp_bytes.saturating_sub(len as u64);
-            m.in_client = false;
             quit |= m.quit;
-            if !m.in_server {
-                msgs.free(mid);
-            }
+            msgs.free(mid);
         }
         let drained = c.omsg_q.is_empty();
         let eof = c.eof;
@@ -421,7 +418,7 @@ fn rsp_len(m: &Msg) -> usize {
 fn account(c: &mut ClientConn, msgs: &MsgArena) {
     while let Some(&mid) = c.omsg_q.get(c.naccounted) {
         match msgs.get(mid) {
-            Some(m) if !m.done => break,
+            Some(m) if m.state != State::Done => break,
             Some(m) => c.rsp_bytes += rsp_len(m) as u64,
             None => {}
         }
@@ -513,12 +510,10 @@ pub fn close(core: &mut Core, id: ClientId, why: Close) {
         let Some(m) = core.msgs.get_mut(mid) else {
             continue;
         };
-        m.in_client = false;
-        m.client = None;
-        if m.done && !m.in_server {
-            request::free_tree(core, mid);
+        if m.state == State::Done {
+            free_tree(core, mid);
         } else {
-            m.swallow = true;
+            m.owner = Owner::Swallowed; // still sent if not yet; reply dropped
         }
     }
     let p = c.pool;

@@ -78,6 +78,22 @@ pub fn bind(core: &mut Core, p: PoolId) -> Result<(), String> {
     Ok(())
 }
 
+/// Stops listening (a reload removed the pool).
+pub fn close(core: &mut Core, id: ListenerId) {
+    if core.listener(id).is_none() {
+        return;
+    }
+    let mut l = core.listeners.remove(id.idx as usize);
+    let r = match &mut l.sock {
+        ListenSock::Tcp(s) => core.poll.registry().deregister(s),
+        ListenSock::Unix(s) => core.poll.registry().deregister(s),
+    };
+    if let Err(e) = r {
+        log::warn!("deregister of listener {} failed: {e}", id.idx);
+    }
+    core.stats_conn_close();
+}
+
 fn proto_name(core: &Core, p: PoolId) -> &'static str {
     if core.pools[p].conf.redis {
         "redis"

@@ -6,14 +6,16 @@
 //! `preconnect`), resolving the server's host every time.
 //!
 //! # Invariants
-//! - every id in `imsg_q` / `omsg_q` names a request with `in_server` set
-//!   and `server` pointing here;
+//! - every id in `imsg_q` names a `Queued` request, every id in `omsg_q`
+//!   a `Sent` one, each with `server` pointing here (checked by
+//!   `debug_assert!`s in `send`, `rsp_recv_done` and `close`);
 //! - `rdata` holds the pieces of the response being received.
 
 use crate::conf::ServerAddr;
 use crate::conn::{Close, Errno};
 use crate::core::{Core, Timer};
-use crate::msg::{response, ReqError};
+use crate::msg::done::req_fail;
+use crate::msg::{response, Expect, Owner, ReqError, State};
 use crate::pool::Failure;
 use crate::proto::{Progress, Proto, RspMeta, RspParser};
 use crate::sock::{self, Gather, Recv, Stream};
@@ -154,14 +156,23 @@ fn setup_redis(core: &mut Core, p: PoolId, s: ServerId, id: ServerConnId) {
 /// connection `id` of server `s`. It counts in the queue gauges (§STATS.4)
 /// but never as a client request.
 fn internal_enqueue(core: &mut Core, p: PoolId, s: ServerId, id: ServerConnId, b: Bytes) -> MsgId {
-    let m = core.msgs.alloc();
+    internal_enqueue_as(core, p, (s, id), b, Owner::Setup)
+}
+
+fn internal_enqueue_as(
+    core: &mut Core,
+    p: PoolId,
+    (s, id): (ServerId, ServerConnId),
+    b: Bytes,
+    owner: Owner,
+) -> MsgId {
+    let m = core.msgs.alloc(owner);
     let len = b.len();
     if let Some(msg) = core.msgs.get_mut(m) {
-        msg.internal = true;
         msg.pool = p;
         msg.mlen = len as u32;
         msg.data.push(b);
-        msg.in_server = true;
+        msg.state = State::Queued;
         msg.server = Some((s, id));
     }
     if let Some(c) = core.server(id) {
@@ -216,10 +227,7 @@ fn server_probe(core: &mut Core, p: PoolId, s: ServerId) {
         Proto::Redis => b"*1\r\n$4\r\nPING\r\n",
         Proto::Memcache => b"version\r\n",
     };
-    let m = internal_enqueue(core, p, s, id, Bytes::from_static(cmd));
-    if let Some(msg) = core.msgs.get_mut(m) {
-        msg.probe = true;
-    }
+    internal_enqueue_as(core, p, (s, id), Bytes::from_static(cmd), Owner::Probe);
     // The probe gets the pool timeout, or one retry period without one, for
     // connect and reply together: a silent server must not stay probing.
     let wait = core.pools[p].timeout.unwrap_or(Duration::from_millis(
@@ -235,7 +243,7 @@ pub fn probe_pending(core: &mut Core, id: ServerConnId) -> bool {
     let Some(c) = servers.get(id.idx as usize).filter(|c| c.gen == id.gen) else {
         return false;
     };
-    let probe = |m: &MsgId| msgs.get(*m).is_some_and(|m| m.probe);
+    let probe = |m: &MsgId| msgs.get(*m).is_some_and(|m| m.owner == Owner::Probe);
     c.imsg_q.iter().any(probe) || c.omsg_q.iter().any(probe)
 }
 
@@ -355,7 +363,7 @@ fn parse(core: &mut Core, id: ServerConnId, mut data: Bytes) -> bool {
                 .omsg_q
                 .front()
                 .and_then(|m| msgs.get(*m))
-                .is_some_and(|m| m.parent.is_some());
+                .is_some_and(|m| m.parent().is_some());
             c.parser.restart(want);
             c.rmeta.clear();
             c.rstarted = true;
@@ -400,6 +408,7 @@ pub fn send(core: &mut Core, id: ServerConnId) {
         let mut g = Gather::new(iov, c.send_off);
         for mid in &c.imsg_q {
             let Some(m) = msgs.get(*mid) else { continue };
+            debug_assert!(m.state == State::Queued && m.server.map(|x| x.1) == Some(id));
             if !g.push(&m.data) {
                 break;
             }
@@ -460,13 +469,12 @@ fn req_send_done(core: &mut Core, id: ServerConnId, mid: MsgId) {
     let sm = core.metrics.server(p, s);
     sm.in_queue -= 1;
     sm.in_queue_bytes -= len;
-    if m.noreply {
-        m.in_server = false;
-        if !m.in_client {
-            core.msgs.free(mid);
-        }
+    if m.expect == Expect::None {
+        m.state = State::Done; // written: nothing more will come
+        core.msgs.free(mid);
         return;
     }
+    m.state = State::Sent;
     sm.out_queue += 1;
     sm.out_queue_bytes += len;
     let tmo = core.pools[p].timeout;
@@ -489,14 +497,22 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
     let mut c = core.servers.remove(id.idx as usize);
     c.sock.deregister(core.poll.registry());
     let (p, s) = (c.pool, c.server);
-    core.pools[p].servers[s].conns.retain(|x| *x != id);
+    // The server may have left its pool already (a reload removed it).
+    if let Some(srv) = core.pools.get_mut(p).and_then(|x| x.servers.get_mut(s)) {
+        srv.conns.retain(|x| *x != id);
+    }
     let sent = c.omsg_q.len();
     for (i, mid) in c.omsg_q.drain(..).chain(c.imsg_q.drain(..)).enumerate() {
         let Some(m) = core.msgs.get_mut(mid) else {
             continue;
         };
         let len = i64::from(m.mlen);
-        m.in_server = false;
+        debug_assert_eq!(
+            m.state,
+            if i < sent { State::Sent } else { State::Queued },
+            "omsg_q holds sent requests, imsg_q queued ones"
+        );
+        m.state = State::New; // off the server
         m.deadline = None;
         let sm = core.metrics.server(p, s);
         if i < sent {
@@ -506,7 +522,7 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
             sm.in_queue -= 1;
             sm.in_queue_bytes -= len;
         }
-        crate::msg::request::req_fail(core, mid, ReqError::Closed(why));
+        req_fail(core, mid, ReqError::Closed(why));
     }
     let sm = core.metrics.server(p, s);
     match why {

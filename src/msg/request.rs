@@ -13,7 +13,9 @@
 use crate::conn::server;
 use crate::conn::Errno;
 use crate::core::Core;
-use crate::msg::{response, Frag, ReqError};
+use crate::msg::done::{reply_local, req_fail};
+use crate::msg::fragment::{build_fragment, groups};
+use crate::msg::{Expect, Frag, Owner, ReqError, State};
 use crate::proto::{memcache, redis, span_bytes, Cmd, Proto, Reject};
 use crate::token::{ClientId, ConnRef, MsgId, PoolId, ServerId};
 use bytes::Bytes;
@@ -33,14 +35,16 @@ pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
         core.msgs.free(mid);
         return;
     };
-    let p = c.pool;
-    let authed = c.authed;
+    let (p, client_auth) = (c.pool, c.authed);
+    // Read at every request: a reload may set, change or drop the password.
+    let pool = &core.pools[p];
+    let authed = pool.conf.redis_auth.is_none() || client_auth == Some(pool.auth_epoch);
     let action = match core.pools[p].proto {
         Proto::Redis => redis_filter(core, cid, mid, p, authed),
         Proto::Memcache => memcache_filter(core, mid),
     };
     if let Some(m) = core.msgs.get_mut(mid) {
-        m.client = Some(cid);
+        m.owner = Owner::Client(cid);
         m.pool = p;
     }
     match action {
@@ -100,13 +104,14 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, authed: b
                 .first()
                 .map(|k| span_bytes(&m.data, *k, &mut scratch).to_vec());
             let want = core.pools[p].conf.redis_auth.clone();
+            let epoch = core.pools[p].auth_epoch;
             let (ok, reply): (bool, &'static [u8]) = match (want, pw) {
                 (None, _) => (true, redis::reply::NO_PASSWORD),
                 (Some(w), Some(pw)) if w.as_bytes() == pw.as_slice() => (true, redis::reply::OK),
                 _ => (false, redis::reply::INVALID_PASSWORD),
             };
             if let Some(c) = core.client(cid) {
-                c.authed = ok;
+                c.authed = ok.then_some(epoch);
             }
             return Action::Local(Bytes::from_static(reply));
         }
@@ -162,24 +167,6 @@ fn memcache_filter(core: &mut Core, mid: MsgId) -> Action {
     }
 }
 
-/// Completes a request with a local reply, in its place in the client's
-/// reply order.
-pub fn reply_local(core: &mut Core, cid: ClientId, mid: MsgId, reply: Bytes) {
-    let Some(m) = core.msgs.get_mut(mid) else {
-        return;
-    };
-    m.rsp.push(reply);
-    m.done = true;
-    m.in_client = true;
-    m.client = Some(cid);
-    let Some(c) = core.client(cid) else {
-        core.msgs.free(mid);
-        return;
-    };
-    c.omsg_q.push_back(mid);
-    core.want_send(ConnRef::Client(cid));
-}
-
 /// Forwards a request whole to the server of its first key (twemproxy:
 /// req_forward).
 fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
@@ -201,9 +188,12 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     let Some(m) = core.msgs.get_mut(mid) else {
         return;
     };
-    m.noreply = m.meta.noreply;
-    if !m.noreply {
-        m.in_client = true;
+    m.expect = if m.meta.noreply {
+        Expect::None
+    } else {
+        Expect::One
+    };
+    if m.expect != Expect::None {
         if let Some(c) = core.client(cid) {
             c.omsg_q.push_back(mid);
         }
@@ -224,7 +214,8 @@ pub fn req_enqueue(core: &mut Core, p: PoolId, s: ServerId, mid: MsgId) -> Resul
     let Some(m) = core.msgs.get_mut(mid) else {
         return Ok(());
     };
-    m.in_server = true;
+    debug_assert_eq!(m.state, State::New, "a request is queued once");
+    m.state = State::Queued;
     m.server = Some((s, sid));
     let len = i64::from(m.mlen);
     let sm = core.metrics.server(p, s);
@@ -236,21 +227,20 @@ pub fn req_enqueue(core: &mut Core, p: PoolId, s: ServerId, mid: MsgId) -> Resul
     Ok(())
 }
 
-/// A request failed before it got a reply: complete it with `err`.
-pub fn req_fail(core: &mut Core, mid: MsgId, err: ReqError) {
-    let Some(m) = core.msgs.get_mut(mid) else {
-        return;
-    };
-    m.err = Some(err);
-    m.done = true;
-    response::req_done(core, mid);
+/// Where a key of a fragmented request goes; keys no server takes sort
+/// last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Target {
+    Server(ServerId),
+    NoServer, // every server of the pool is ejected
 }
 
 /// Splits a multi-key request into one child per server (twemproxy:
-/// redis_fragment / memcache_fragment), in increasing server order.
+/// redis_fragment / memcache_fragment), in increasing server id order.
 fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
-    // Route every key, then build each server's sub-request.
-    let mut targets: Vec<(Option<ServerId>, Vec<u8>, u32)> = Vec::new();
+    // Route every key, group them (`fragment::groups`), then build each
+    // server's sub-request.
+    let mut targets: Vec<(Target, Vec<u8>, u32)> = Vec::new();
     let mut key_child: Vec<u16> = Vec::new();
     {
         let Core {
@@ -258,31 +248,30 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
         } = core;
         let Some(m) = msgs.get(mid) else { return };
         let mut scratch = Vec::new();
-        let mut key_srv: Vec<Option<ServerId>> = Vec::with_capacity(m.meta.keys.len());
+        let mut key_srv: Vec<Target> = Vec::with_capacity(m.meta.keys.len());
         for &k in &m.meta.keys {
             let key = span_bytes(&m.data, k, &mut scratch);
-            key_srv.push(pools[p].route(key, *now));
+            key_srv.push(
+                pools[p]
+                    .route(key, *now)
+                    .map_or(Target::NoServer, Target::Server),
+            );
         }
-        let mut order: Vec<Option<ServerId>> = key_srv.clone();
-        order.sort_by_key(|r| (r.is_none(), *r));
-        order.dedup();
-        for t in order {
-            let idx: Vec<usize> = (0..key_srv.len()).filter(|&i| key_srv[i] == t).collect();
+        let mut order = Vec::new();
+        groups(&key_srv, &mut order, &mut key_child);
+        for (i, t) in order.into_iter().enumerate() {
+            let idx: Vec<usize> = (0..key_child.len())
+                .filter(|&k| usize::from(key_child[k]) == i)
+                .collect();
             let buf = build_fragment(m, &idx, &mut scratch);
             targets.push((t, buf, idx.len() as u32));
         }
-        key_child.extend(
-            key_srv
-                .iter()
-                .map(|r| targets.iter().position(|t| t.0 == *r).unwrap_or(0) as u16),
-        );
     }
     // Create every child before forwarding any.
     let mut children = Vec::with_capacity(targets.len());
     for (_, buf, nkeys) in &mut targets {
-        let c = core.msgs.alloc();
+        let c = core.msgs.alloc(Owner::Child(mid));
         if let Some(ch) = core.msgs.get_mut(c) {
-            ch.parent = Some(mid);
             ch.pool = p;
             ch.mlen = buf.len() as u32;
             ch.meta.narg = *nkeys;
@@ -299,72 +288,19 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     f.children.extend_from_slice(&children);
     f.key_child = key_child;
     f.ndone = 0;
-    m.in_client = true;
+    m.owner = Owner::Parent(cid);
     if let Some(c) = core.client(cid) {
         c.omsg_q.push_back(mid);
     }
     core.metrics.pool(p).fragments += nchild as i64;
     for (i, (t, _, _)) in targets.into_iter().enumerate() {
         let child = children[i];
-        let t = t.ok_or(ReqError::NoServer);
-        if let Err(e) = t.and_then(|s| req_enqueue(core, p, s, child)) {
+        let r = match t {
+            Target::Server(s) => req_enqueue(core, p, s, child),
+            Target::NoServer => Err(ReqError::NoServer),
+        };
+        if let Err(e) = r {
             req_fail(core, child, e);
         }
     }
-}
-
-/// The bytes of one sub-request: the keys `idx` of the parent (in order).
-// COPY: fragment rewriting copies the keys (and MSET values); bounded by
-// the parent request's size.
-pub(crate) fn build_fragment(m: &crate::msg::Msg, idx: &[usize], scratch: &mut Vec<u8>) -> Vec<u8> {
-    let mut out = Vec::new();
-    match m.meta.cmd {
-        Cmd::Redis(cmd) => {
-            redis::fragment::frag_header(cmd, idx.len(), &mut out);
-            for &i in idx {
-                redis::fragment::frag_key(span_bytes(&m.data, m.meta.keys[i], scratch), &mut out);
-                if let Some(&v) = m.meta.vals.get(i) {
-                    redis::fragment::frag_key(span_bytes(&m.data, v, scratch), &mut out);
-                }
-            }
-        }
-        Cmd::Memcache(cmd) => {
-            let mut keys: Vec<Vec<u8>> = Vec::with_capacity(idx.len());
-            for &i in idx {
-                keys.push(span_bytes(&m.data, m.meta.keys[i], scratch).to_vec());
-            }
-            memcache::fragment::frag_req(cmd, keys.iter().map(|k| k.as_slice()), &mut out);
-        }
-        Cmd::None => {}
-    }
-    out
-}
-
-/// Frees a request and, for a parent, its children.
-pub fn free_tree(core: &mut Core, mid: MsgId) {
-    let children = core
-        .msgs
-        .get_mut(mid)
-        .and_then(|m| m.frag.as_mut().map(|f| std::mem::take(&mut f.children)));
-    if let Some(ch) = children {
-        for c in &ch {
-            core.msgs.free(*c);
-        }
-        if let Some(f) = core.msgs.get_mut(mid).and_then(|m| m.frag.as_mut()) {
-            f.children = ch;
-            f.children.clear();
-        }
-    }
-    core.msgs.free(mid);
-}
-
-/// Synthesised error reply for a failed request (§ERR.2).
-pub fn error_reply(proto: Proto, err: ReqError) -> Bytes {
-    let text = crate::sock::strerror(err.errno());
-    let mut out = Vec::with_capacity(text.len() + 16);
-    match proto {
-        Proto::Redis => redis::reply::err_errno(&text, &mut out),
-        Proto::Memcache => memcache::reply::server_error(&text, &mut out),
-    }
-    Bytes::from(out)
 }

@@ -177,14 +177,22 @@ pub struct ReqMeta {
 
 impl ReqMeta {
     pub fn clear(&mut self) {
-        self.cmd = Cmd::None;
-        self.name = Span::default();
+        *self = std::mem::take(self).recycled(usize::MAX);
+    }
+
+    /// A fresh meta around this one's span vectors (emptied; dropped when
+    /// their capacity passed `cap`): every other field is the default.
+    pub fn recycled(mut self, cap: usize) -> ReqMeta {
         self.keys.clear();
         self.vals.clear();
-        self.narg = 0;
-        self.noreply = false;
-        self.inline = false;
-        self.reject = None;
+        if self.keys.capacity() > cap || self.vals.capacity() > cap {
+            (self.keys, self.vals) = (Vec::new(), Vec::new());
+        }
+        ReqMeta {
+            keys: self.keys,
+            vals: self.vals,
+            ..ReqMeta::default()
+        }
     }
 }
 
@@ -238,10 +246,20 @@ pub struct RspMeta {
 
 impl RspMeta {
     pub fn clear(&mut self) {
-        self.kind = RspKind::Unknown;
-        self.int = 0;
-        self.null = false;
+        *self = std::mem::take(self).recycled(usize::MAX);
+    }
+
+    /// A fresh meta around this one's element vector (emptied; dropped
+    /// when its capacity passed `cap`): every other field is the default.
+    pub fn recycled(mut self, cap: usize) -> RspMeta {
         self.elems.clear();
+        if self.elems.capacity() > cap {
+            self.elems = Vec::new();
+        }
+        RspMeta {
+            elems: self.elems,
+            ..RspMeta::default()
+        }
     }
 }
 

@@ -127,14 +127,23 @@ impl StatsHandle {
         if self.spare.is_none() {
             self.spare = self.free_rx.try_recv().ok();
         }
-        let Some(spare) = self.spare.take() else {
+        let Some(mut spare) = self.spare.take() else {
             return; // aggregator busy: skip this swap
         };
-        debug_assert_eq!(spare.servers.len(), m.cur.servers.len(), "same layout");
-        let deltas = mem::replace(&mut m.cur, spare);
+        if !spare.fits(&m.layout) {
+            spare.reshape(&m.layout); // allocates only after a layout change
+        }
+        let mut deltas = mem::replace(&mut m.cur, spare);
+        if m.relaid {
+            deltas.layout = Some(Box::new(m.layout.clone()));
+        }
         match self.tx.try_send(deltas) {
-            Ok(()) => m.modified = false,
-            Err(TrySendError::Full(deltas) | TrySendError::Disconnected(deltas)) => {
+            Ok(()) => {
+                m.modified = false;
+                m.relaid = false;
+            }
+            Err(TrySendError::Full(mut deltas) | TrySendError::Disconnected(mut deltas)) => {
+                deltas.layout = None;
                 self.spare = Some(mem::replace(&mut m.cur, deltas));
             }
         }
@@ -314,6 +323,12 @@ impl Aggregator {
         loop {
             match self.rx.try_recv() {
                 Ok(mut deltas) => {
+                    if let Some(layout) = deltas.layout.take() {
+                        // The loop's topology changed (reload): reshape the
+                        // sums before folding deltas of the new shape.
+                        self.sum = self.sum.remap(&self.layout, &layout);
+                        self.layout = *layout;
+                    }
                     self.sum.fold(&deltas);
                     deltas.reset();
                     let _ = self.free_tx.try_send(deltas);
@@ -324,11 +339,13 @@ impl Aggregator {
         }
     }
 
-    /// Serves every waiting client (the listener is edge-triggered).
+    /// Serves every waiting client (the listener is edge-triggered), each
+    /// with every delta handed over before it was accepted.
     fn accept_all(&mut self) {
         loop {
             match self.listener.accept() {
                 Ok((conn, _)) => {
+                    self.aggregate();
                     if let Err(e) = self.serve(conn) {
                         log::warn!("stats send failed: {}", strerror(&e));
                     }
@@ -472,6 +489,41 @@ mod tests {
             doc.contains("\"server_ejected_at\":1234, \"requests\":5, "),
             "{doc}"
         );
+    }
+
+    /// A reload's layout change reaches the documents with the next
+    /// hand-off: staying servers keep their sums, new ones start at zero,
+    /// removed ones are gone.
+    #[test]
+    fn layout_change_reshapes_the_sums() {
+        let mut h = spawn("127.0.0.1", 0, 60_000, &two_pools(), "h").unwrap();
+        let mut m = Metrics::new(&two_pools());
+        m.server(pid(1), sid(1)).requests += 5;
+        m.server(pid(0), sid(0)).requests += 9;
+        h.swap(&mut m);
+        let doc = fetch(h.local_addr(), b"");
+        assert!(
+            doc.contains("\"127.0.0.1:11311\": {\"server_eof\":0"),
+            "{doc}"
+        );
+        let mut next = two_pools();
+        next[0].servers.remove(0); // 127.0.0.1:11311 goes
+        next[1].servers.push((sid(2), "127.0.0.1:16381".into()));
+        m.set_layout(&next);
+        m.server(pid(1), sid(2)).requests += 1;
+        h.swap(&mut m);
+        let doc = fetch(h.local_addr(), b"");
+        assert!(validate_json(&doc), "{doc}");
+        assert!(!doc.contains("127.0.0.1:11311"), "{doc}");
+        let requests = |name: &str| {
+            let at = doc.find(&format!("\"{name}\": {{")).unwrap();
+            let tail = &doc[at..];
+            let r = tail.find("\"requests\":").unwrap() + 11;
+            tail[r..].split(',').next().unwrap().to_string()
+        };
+        assert_eq!(requests("127.0.0.1:16380"), "5");
+        assert_eq!(requests("127.0.0.1:16381"), "1");
+        assert_eq!(requests("127.0.0.1:11312"), "0");
     }
 
     #[test]

@@ -44,9 +44,19 @@
 //! - `-D` stays byte-exact with 0.5.0 and does not list the extras;
 //!   [`metric_names`] does (for the man page).
 //!
+//! # Layout changes
+//! The pools and servers (the layout) may change while the proxy runs
+//! (reload): [`Metrics::set_layout`] reshapes the loop's deltas, and the
+//! next hand-off carries the new layout, so the stats thread reshapes its
+//! sums before folding them. Pools and servers are matched by id: those
+//! that stay keep their counters, new ones start at zero, removed ones
+//! disappear from the documents.
+//!
 //! # Invariants
 //! - the JSON layout (order, separators) is byte-exact §STATS.3, extras aside;
-//! - [`Metrics`] and every buffer in flight have the shape of one layout.
+//! - [`Metrics::cur`] has the shape of [`Metrics`]'s layout; a buffer in
+//!   flight has the shape of the layout it carries, or else of the
+//!   aggregator's current one.
 
 mod aggregator;
 mod histogram;
@@ -309,9 +319,10 @@ impl Positions {
 /// in flight, or the aggregator's sum.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Snapshot {
-    pub pools: Vec<PoolMetrics>,     // by pool index
+    pub pools: Vec<PoolMetrics>,     // by pool position (Layout)
     pub servers: Vec<ServerMetrics>, // by flat server index (Layout)
     pub latency: Vec<Histogram>,     // by flat server index
+    pub layout: Option<Box<Layout>>, // a hand-off shaped by a new layout carries it
 }
 
 impl Snapshot {
@@ -321,7 +332,53 @@ impl Snapshot {
             pools: vec![PoolMetrics::default(); layout.pools.len()],
             servers: vec![ServerMetrics::default(); nservers],
             latency: vec![Histogram::default(); nservers],
+            layout: None,
         }
+    }
+
+    /// The same metrics in the shape of layout `to` (from `from`'s): pools
+    /// and servers that stay (same ids) keep their values, new ones start
+    /// at zero, removed ones disappear.
+    pub fn remap(&self, from: &Layout, to: &Layout) -> Snapshot {
+        let mut out = Snapshot::new(to);
+        let old = Positions::new(from);
+        for (i, &p) in to.pool_ids.iter().enumerate() {
+            if let (Some(j), Some(m)) = (old.pool(p), out.pools.get_mut(i)) {
+                *m = self.pools.get(j).copied().unwrap_or_default();
+            }
+            let Some((_, range)) = to.pools.get(i) else {
+                continue;
+            };
+            for flat in range.clone() {
+                let Some(j) = to.server_ids.get(flat).and_then(|&s| old.server(p, s)) else {
+                    continue;
+                };
+                if let (Some(m), Some(v)) = (out.servers.get_mut(flat), self.servers.get(j)) {
+                    *m = *v;
+                }
+                if let (Some(h), Some(v)) = (out.latency.get_mut(flat), self.latency.get(j)) {
+                    h.merge(v);
+                }
+            }
+        }
+        out
+    }
+
+    /// Zeroes every metric and takes the shape of `layout` (a buffer that
+    /// comes back after a layout change).
+    pub fn reshape(&mut self, layout: &Layout) {
+        self.reset();
+        self.layout = None;
+        let nservers = layout.servers.len();
+        self.pools
+            .resize(layout.pools.len(), PoolMetrics::default());
+        self.servers.resize(nservers, ServerMetrics::default());
+        self.latency.resize(nservers, Histogram::default());
+    }
+
+    /// Whether this has the shape of `layout`.
+    pub fn fits(&self, layout: &Layout) -> bool {
+        self.pools.len() == layout.pools.len() && self.servers.len() == layout.servers.len()
     }
 
     /// Adds the deltas `d` into `self` (§STATS.5).
@@ -351,6 +408,8 @@ impl Snapshot {
 #[derive(Debug)]
 pub struct Metrics {
     pub(crate) cur: Snapshot,   // deltas since the last hand-off
+    pub(crate) layout: Layout,  // the shape of `cur`
+    pub(crate) relaid: bool,    // layout changed since the last hand-off
     pos: Positions,             // ids to positions in `cur`
     pub(crate) modified: bool,  // cur changed since the last hand-off
     pool_sink: PoolMetrics,     // absorbs writes to an unknown pool
@@ -364,18 +423,35 @@ impl Metrics {
         Metrics {
             cur: Snapshot::new(&layout),
             pos: Positions::new(&layout),
+            layout,
+            relaid: false,
             modified: false,
             pool_sink: PoolMetrics::default(),
             server_sink: ServerMetrics::default(),
         }
     }
 
+    /// Takes a new layout (pools or servers added or removed): deltas of
+    /// those that stay are kept, and the next hand-off carries the layout
+    /// to the stats thread, which reshapes its sums the same way.
+    pub fn set_layout(&mut self, layout: &[PoolLayout]) {
+        let layout = Layout::new(layout);
+        if layout == self.layout {
+            return;
+        }
+        self.cur = self.cur.remap(&self.layout, &layout);
+        self.pos = Positions::new(&layout);
+        self.layout = layout;
+        self.relaid = true;
+        self.modified = true;
+    }
+
     /// The deltas of pool `p`; marks the metrics modified.
     pub fn pool(&mut self, p: PoolId) -> &mut PoolMetrics {
         self.modified = true;
-        let i = self.pos.pool(p);
-        debug_assert!(i.is_some(), "pool {p:?} not in the layout");
-        match i.and_then(|i| self.cur.pools.get_mut(i)) {
+        // A pool or server removed by a reload may still be counted
+        // against while its connections close: the sink absorbs that.
+        match self.pos.pool(p).and_then(|i| self.cur.pools.get_mut(i)) {
             Some(m) => m,
             None => &mut self.pool_sink,
         }
@@ -384,9 +460,11 @@ impl Metrics {
     /// The deltas of server `s` of pool `p`; marks the metrics modified.
     pub fn server(&mut self, p: PoolId, s: ServerId) -> &mut ServerMetrics {
         self.modified = true;
-        let i = self.pos.server(p, s);
-        debug_assert!(i.is_some(), "server {p:?}/{s:?} not in the layout");
-        match i.and_then(|i| self.cur.servers.get_mut(i)) {
+        match self
+            .pos
+            .server(p, s)
+            .and_then(|i| self.cur.servers.get_mut(i))
+        {
             Some(m) => m,
             None => &mut self.server_sink,
         }
@@ -399,7 +477,6 @@ impl Metrics {
             .server(p, s)
             .and_then(|i| self.cur.latency.get_mut(i))
         else {
-            debug_assert!(false, "server {p:?}/{s:?} not in the layout");
             return;
         };
         h.record(micros);
@@ -564,6 +641,32 @@ server stats:
             Layout::new(&two_pools()).pools[1],
             ("alpha".to_string(), 2..4)
         );
+    }
+
+    #[test]
+    fn set_layout_keeps_staying_counters() {
+        let mut m = Metrics::new(&two_pools());
+        m.server(pid(0), sid(1)).requests += 3;
+        m.server(pid(1), sid(0)).requests += 7;
+        m.pool(pid(1)).fragments += 2;
+        m.modified = false;
+        // pool 0 loses server 0 and gains server 2; pool 1 goes; pool 2 comes
+        let mut next = named(&[("beta", &["x", "b", "c"]), ("gamma", &["g"])]);
+        next[0].servers.remove(0);
+        next[0].servers[0].0 = sid(1);
+        next[1].id = pid(2);
+        m.set_layout(&next);
+        assert!(m.modified() && m.relaid);
+        assert_eq!(m.cur.servers.len(), 3);
+        assert_eq!(m.cur.servers[0].requests, 3, "server 1 of pool 0 stays");
+        assert_eq!(m.cur.servers[1].requests, 0, "server 2 is new");
+        assert_eq!(m.cur.pools[1].fragments, 0, "pool 2 is new");
+        m.server(pid(1), sid(0)).requests += 1; // gone: absorbed
+        m.server(pid(0), sid(2)).requests += 4;
+        assert_eq!(m.cur.servers[1].requests, 4);
+        m.relaid = false;
+        m.set_layout(&next);
+        assert!(!m.relaid, "same layout: nothing to do");
     }
 
     #[test]
