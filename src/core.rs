@@ -181,7 +181,7 @@ impl Core {
         for p in self.pool_order.clone() {
             if self.pools[p].conf.preconnect {
                 for s in self.pools[p].order.clone() {
-                    if let Err(e) = server::connect(self, p, s, 0) {
+                    if let Err(e) = server::connect(self, p, s, server::Lease::Lane(0)) {
                         log::warn!(
                             "connect to server '{}' failed, ignored: {}",
                             self.pools[p].servers[s].pname,

@@ -76,8 +76,9 @@ fn client_lists(pool: &RedisPool) -> Vec<String> {
     pool.backends
         .iter()
         .map(|b| {
+            // Whole: `show` keeps 300 bytes, a line or two of CLIENT LIST.
             let r = RespConn::connect(b.port).call_words("CLIENT LIST");
-            show(&r)
+            String::from_utf8_lossy(&r).into_owned()
         })
         .collect()
 }
@@ -143,7 +144,11 @@ fn multi_exec_with_a_hash_tag_matches_direct_redis() {
     // A transaction of keyless commands only still runs somewhere.
     same_as_direct(&mut px, &mut dr, &["MULTI", "PING", "ECHO x", "EXEC"]);
     // And the connection is an ordinary one afterwards.
-    same_as_direct(&mut px, &mut dr, &["SET plain 1", "GET plain", "MGET plain {t}a"]);
+    same_as_direct(
+        &mut px,
+        &mut dr,
+        &["SET plain 1", "GET plain", "MGET plain {t}a"],
+    );
 }
 
 #[test]
@@ -181,7 +186,11 @@ fn cross_server_transaction_is_aborted_with_nothing_applied() {
     assert_eq!(px.call_words("MULTI"), b"+OK\r\n");
     assert_eq!(px.call_words(&format!("SET {k1} 1")), b"+QUEUED\r\n");
     let err = px.call_words(&format!("SET {k2} 2"));
-    assert!(err.starts_with(b"-"), "cross-server command queued: {}", show(&err));
+    assert!(
+        err.starts_with(b"-"),
+        "cross-server command queued: {}",
+        show(&err)
+    );
     let exec = px.call_words("EXEC");
     assert!(
         exec.starts_with(b"-EXECABORT"),
@@ -223,7 +232,10 @@ print(r.get("{{u}}n"))
 "#,
         port = pool.port
     );
-    let out = Command::new("python3").args(["-c", &script]).output().unwrap();
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -316,6 +328,7 @@ fn read_message(c: &mut RespConn) -> (String, String) {
 }
 
 #[test]
+#[ignore = "issue 15.3: Pub/Sub is not served yet (SUBSCRIBE is refused)"]
 fn pubsub_over_three_servers_delivers_each_message_once_in_order() {
     let pool = start_redis_pool(3, "", &[]);
     let channels: Vec<String> = (0..100).map(|i| format!("ch{i}")).collect();
@@ -359,6 +372,7 @@ fn pubsub_over_three_servers_delivers_each_message_once_in_order() {
 }
 
 #[test]
+#[ignore = "issue 15.3: Pub/Sub is not served yet (SUBSCRIBE is refused)"]
 fn subscribed_mode_matches_direct_redis() {
     let pool = start_redis_pool(2, "", &[]);
     let direct = start_redis();
@@ -388,6 +402,7 @@ fn subscribed_mode_matches_direct_redis() {
 }
 
 #[test]
+#[ignore = "issue 15.3: Pub/Sub is not served yet (SUBSCRIBE is refused)"]
 fn psubscribe_receives_from_every_server() {
     let pool = start_redis_pool(3, "", &[]);
     let tags = tag_per_backend(&pool);
@@ -420,7 +435,7 @@ fn psubscribe_receives_from_every_server() {
 }
 
 #[test]
-fn a_client_leaving_mid_state_leaves_no_server_connection_in_it() {
+fn a_client_leaving_mid_transaction_or_block_leaves_no_server_connection_in_it() {
     let pool = start_redis_pool(2, "", &[]);
     {
         let mut txn = RespConn::connect(pool.port);
@@ -429,6 +444,28 @@ fn a_client_leaving_mid_state_leaves_no_server_connection_in_it() {
         assert_eq!(txn.call_words("SET {a}k 1"), b"+QUEUED\r\n");
         let mut block = RespConn::connect(pool.port);
         block.send(&common::resp_words("BLPOP {b}list 0"));
+        let mut watch = RespConn::connect(pool.port);
+        assert_eq!(watch.call_words("WATCH {c}w"), b"+OK\r\n");
+        let busy = common::wait_until(Duration::from_secs(5), || {
+            let lists = client_lists(&pool).concat();
+            lists.contains("cmd=blpop") && lists.contains("flags=x")
+        });
+        assert!(busy, "the states never reached the backends");
+        for c in [&txn, &block, &watch] {
+            c.stream.shutdown(std::net::Shutdown::Both).unwrap();
+        }
+    }
+    let clean = common::wait_until(Duration::from_secs(5), || backends_clean(&pool).is_ok());
+    assert!(clean, "left behind: {:?}", backends_clean(&pool));
+    let mut px = RespConn::connect(pool.port);
+    assert_eq!(px.call_words("EXISTS {a}k"), b":0\r\n");
+}
+
+#[test]
+#[ignore = "issue 15.3: Pub/Sub is not served yet (SUBSCRIBE is refused)"]
+fn a_client_leaving_while_subscribed_leaves_no_server_connection_subscribed() {
+    let pool = start_redis_pool(2, "", &[]);
+    {
         let mut sub = RespConn::connect(pool.port);
         sub.send(&common::resp_words("SUBSCRIBE c1 c2 c3"));
         for _ in 0..3 {
@@ -438,16 +475,13 @@ fn a_client_leaving_mid_state_leaves_no_server_connection_in_it() {
         psub.send(&common::resp_words("PSUBSCRIBE p*"));
         psub.read();
         let busy = common::wait_until(Duration::from_secs(5), || backends_clean(&pool).is_err());
-        assert!(busy, "the states never reached the backends");
-        for c in [&txn, &block, &sub, &psub] {
+        assert!(busy, "the subscriptions never reached the backends");
+        for c in [&sub, &psub] {
             c.stream.shutdown(std::net::Shutdown::Both).unwrap();
         }
     }
     let clean = common::wait_until(Duration::from_secs(5), || backends_clean(&pool).is_ok());
     assert!(clean, "left behind: {:?}", backends_clean(&pool));
-    // The transaction never ran.
-    let mut px = RespConn::connect(pool.port);
-    assert_eq!(px.call_words("EXISTS {a}k"), b":0\r\n");
 }
 
 #[test]
@@ -464,6 +498,12 @@ fn dedicated_connections_are_capped_per_server() {
         client_lists(&pool)[home].matches("cmd=blpop").count() == 2
     });
     assert!(ready, "two blocked clients expected");
+    let gauge = "nutcracker_dedicated_connections{pool=\"alpha\",server=\"s0\"}";
+    assert_eq!(
+        common::wait_metric(pool.proxy.stats_port, gauge, 2),
+        Some(2),
+        "the per-server gauge counts the held connections"
+    );
     let mut third = RespConn::connect(pool.port);
     let err = third.call_words("BLPOP {c}l9 0");
     assert!(err.starts_with(b"-"), "over the cap: {}", show(&err));
@@ -471,7 +511,11 @@ fn dedicated_connections_are_capped_per_server() {
     // Shared traffic is unaffected by the cap.
     assert_eq!(third.call_words("SET {c}x 1"), b"+OK\r\n");
     // Freeing one makes room again.
-    held.pop().unwrap().stream.shutdown(std::net::Shutdown::Both).unwrap();
+    held.pop()
+        .unwrap()
+        .stream
+        .shutdown(std::net::Shutdown::Both)
+        .unwrap();
     let room = common::wait_until(Duration::from_secs(5), || {
         let mut c = RespConn::connect(pool.port);
         c.call_words("MULTI") == b"+OK\r\n"
@@ -479,5 +523,41 @@ fn dedicated_connections_are_capped_per_server() {
             && c.call_words("EXEC") == b"*1\r\n+OK\r\n"
     });
     assert!(room, "a freed dedicated connection was not reusable");
+    drop(held);
+    assert_eq!(
+        common::wait_metric(pool.proxy.stats_port, gauge, 0),
+        Some(0),
+        "closed clients give their connections back"
+    );
     let _ = third.stream.flush();
+}
+
+/// Until Pub/Sub is served (issue 15.3), the subscribe family is refused
+/// as before and PUBLISH is routed by its channel like a key.
+#[test]
+fn subscribe_is_refused_and_publish_routed_by_channel() {
+    let pool = start_redis_pool(2, "", &[]);
+    let mut px = RespConn::connect(pool.port);
+    for cmd in [
+        "SUBSCRIBE a",
+        "PSUBSCRIBE a*",
+        "UNSUBSCRIBE",
+        "SSUBSCRIBE a",
+    ] {
+        let r = px.call_words(cmd);
+        assert!(
+            r.starts_with(b"-ERR unsupported command"),
+            "{cmd}: {}",
+            show(&r)
+        );
+    }
+    let home = owner(&pool, "news");
+    let mut sub = RespConn::connect(pool.backends[home].port);
+    sub.send(&common::resp_words("SUBSCRIBE news"));
+    sub.read();
+    assert_eq!(px.call_words("PUBLISH news hi"), b":1\r\n");
+    assert_eq!(
+        show(&sub.read()),
+        "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+    );
 }

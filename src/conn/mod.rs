@@ -5,6 +5,7 @@
 //! (`server`). The socket-level drain contract is in `crate::sock`.
 
 pub mod client;
+pub mod dedicated;
 pub mod listener;
 pub mod server;
 
@@ -31,6 +32,7 @@ pub enum Close {
     Reconfigured, // a reload removed or changed its pool or server
     MasterMoved,  // Sentinel: the server is no longer the master
     Shutdown,     // the proxy is stopping
+    Released,     // server: a dedicated connection its client no longer holds
 }
 
 impl Close {
@@ -47,6 +49,7 @@ impl Close {
             Close::Reconfigured => libc::ECONNABORTED,
             Close::MasterMoved => libc::ECONNRESET,
             Close::Shutdown => libc::ESHUTDOWN,
+            Close::Released => libc::ECONNABORTED,
         }
     }
 
@@ -58,6 +61,7 @@ impl Close {
             Close::Eof | Close::Io(_) | Close::BadReply | Close::Timeout => true,
             Close::Protocol | Close::PendingLimit => true,
             Close::Reconfigured | Close::MasterMoved | Close::Shutdown => false,
+            Close::Released => false,
         }
     }
 }
@@ -76,7 +80,12 @@ mod tests {
         assert_eq!(Close::BadReply.errno(), libc::EINVAL);
         assert_eq!(Close::Timeout.errno(), libc::ETIMEDOUT);
         assert!(Close::Timeout.server_failure() && Close::Eof.server_failure());
-        for c in [Close::Shutdown, Close::Reconfigured, Close::MasterMoved] {
+        for c in [
+            Close::Shutdown,
+            Close::Reconfigured,
+            Close::MasterMoved,
+            Close::Released,
+        ] {
             assert!(!c.server_failure(), "{c:?}");
         }
     }

@@ -41,6 +41,8 @@
 //!   the six of 0.5.0 (so they precede the pool's latency extras in JSON):
 //!   `requests_too_large`, `requests_too_many_args`, `client_throttled`,
 //!   `client_pending_closed`.
+//! - `dedicated_connections` (issue 15), an EXTRA server row after the 13
+//!   of 0.5.0: connections the proxy holds for one client each.
 //! - `-D` stays byte-exact with 0.5.0 and does not list the extras;
 //!   [`metric_names`] does (for the man page).
 //!
@@ -174,7 +176,11 @@ server_stats! {
     in_queue_bytes:     Gauge,     "current request bytes in incoming queue";
     out_queue:          Gauge,     "# requests in outgoing queue";
     out_queue_bytes:    Gauge,     "current request bytes in outgoing queue";
+    dedicated_connections: Gauge,  "# server connections held by one client (transaction, blocking command, Pub/Sub)";
 }
+
+/// Server rows of twemproxy 0.5.0, which `-D` prints; the extras follow them.
+pub const SERVER_ROWS_0_5_0: usize = 13;
 
 /// The latency extras (issue 7.6): JSON key, percentile in 1/10000 (None =
 /// max), Prometheus quantile label, description.
@@ -218,7 +224,7 @@ pub fn describe() -> String {
         out.push_str(&format!("  {:<20}\"{}\"\n", row.name, row.desc));
     }
     out.push_str("\nserver stats:\n");
-    for row in ServerMetrics::TABLE {
+    for row in &ServerMetrics::TABLE[..SERVER_ROWS_0_5_0] {
         out.push_str(&format!("  {:<20}\"{}\"\n", row.name, row.desc));
     }
     out
@@ -568,7 +574,11 @@ server stats:
     fn tables_have_kinds_and_order() {
         assert_eq!(PoolMetrics::TABLE.len(), POOL_ROWS_0_5_0 + 4);
         assert_eq!(PoolMetrics::TABLE[POOL_ROWS_0_5_0 - 1].name, "fragments");
-        assert_eq!(ServerMetrics::TABLE.len(), 13);
+        assert_eq!(ServerMetrics::TABLE.len(), SERVER_ROWS_0_5_0 + 1);
+        assert_eq!(
+            ServerMetrics::TABLE[SERVER_ROWS_0_5_0].name,
+            "dedicated_connections"
+        );
         let kind = |name| {
             let rows = PoolMetrics::TABLE.iter().chain(ServerMetrics::TABLE);
             rows.into_iter().find(|r| r.name == name).map(|r| r.kind)
@@ -578,10 +588,11 @@ server stats:
         assert_eq!(kind("out_queue_bytes"), Some(MetricKind::Gauge));
         assert_eq!(kind("fragments"), Some(MetricKind::Counter));
         let names = metric_names();
-        assert_eq!(names.len(), 6 + 4 + 13 + 5);
+        assert_eq!(names.len(), 6 + 4 + 13 + 1 + 5);
         assert_eq!(names[0], ("client_eof", "# eof on client connections"));
         assert_eq!(names[6].0, "requests_too_large");
-        assert_eq!(names[27].0, "latency_max_us");
+        assert_eq!(names[23].0, "dedicated_connections");
+        assert_eq!(names[28].0, "latency_max_us");
     }
 
     #[test]

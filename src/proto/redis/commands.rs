@@ -42,6 +42,9 @@ pub enum KeyClass {
     NumkeysFirst,
     /// No key, any arguments, argc >= 1 (LOLWUT).
     Nokey,
+    /// Every argument is recorded (`ReqMeta::vals`); `conn::dedicated`
+    /// finds the keys (MULTI, WATCH, BLPOP, XREAD, ...; issue 15).
+    Args,
     /// tsv `none`: not known to 0.5.0's parser, never served.
     None,
 }
@@ -61,6 +64,7 @@ impl KeyClass {
             KeyClass::Eval => "eval",
             KeyClass::NumkeysFirst => "numkeys_first",
             KeyClass::Nokey => "nokey",
+            KeyClass::Args => "args",
             KeyClass::None => "none",
         }
     }
@@ -77,7 +81,7 @@ impl KeyClass {
             KeyClass::ArgKvx => narg >= 3 && narg % 2 == 1,
             KeyClass::Eval => narg >= 4,
             KeyClass::NumkeysFirst => narg >= 3,
-            KeyClass::Nokey => narg >= 1,
+            KeyClass::Nokey | KeyClass::Args => narg >= 1,
             KeyClass::None => false,
         }
     }
@@ -119,6 +123,14 @@ macro_rules! redis_commands {
             pub fn arity_ok(self, narg: u32) -> bool {
                 match self {
                     Cmd::Ping => narg == 1 || narg == 2,
+                    Cmd::Multi | Cmd::Exec | Cmd::Discard | Cmd::Unwatch => narg == 1,
+                    Cmd::Echo => narg == 2,
+                    Cmd::Watch => narg >= 2,
+                    Cmd::Blpop | Cmd::Brpop | Cmd::Bzpopmin | Cmd::Bzpopmax => narg >= 3,
+                    Cmd::Brpoplpush => narg == 4,
+                    Cmd::Wait => narg == 3,
+                    Cmd::Blmove => narg == 6,
+                    Cmd::Xread => narg >= 4,
                     _ => self.key_class().arity_ok(narg),
                 }
             }
@@ -298,20 +310,20 @@ redis_commands! {
     Bgrewriteaof       "BGREWRITEAOF",      no,  None,         whole;
     Bgsave             "BGSAVE",            no,  None,         whole;
     Bitop              "BITOP",             no,  None,         whole;
-    Blmove             "BLMOVE",            no,  None,         whole;
-    Blpop              "BLPOP",             no,  None,         whole;
-    Brpop              "BRPOP",             no,  None,         whole;
-    Brpoplpush         "BRPOPLPUSH",        no,  None,         whole;
-    Bzpopmax           "BZPOPMAX",          no,  None,         whole;
-    Bzpopmin           "BZPOPMIN",          no,  None,         whole;
+    Blmove             "BLMOVE",            yes, Args,         whole; // issue 15
+    Blpop              "BLPOP",             yes, Args,         whole; // issue 15
+    Brpop              "BRPOP",             yes, Args,         whole; // issue 15
+    Brpoplpush         "BRPOPLPUSH",        yes, Args,         whole; // issue 15
+    Bzpopmax           "BZPOPMAX",          yes, Args,         whole; // issue 15
+    Bzpopmin           "BZPOPMIN",          yes, Args,         whole; // issue 15
     Client             "CLIENT",            no,  None,         whole;
     Cluster            "CLUSTER",           no,  None,         whole;
     Config             "CONFIG",            no,  None,         whole;
     Dbsize             "DBSIZE",            no,  None,         whole;
     Debug              "DEBUG",             no,  None,         whole;
-    Discard            "DISCARD",           no,  None,         whole;
-    Echo               "ECHO",              no,  None,         whole;
-    Exec               "EXEC",              no,  None,         whole;
+    Discard            "DISCARD",           yes, Args,         whole; // issue 15
+    Echo               "ECHO",              yes, Args,         whole; // issue 15
+    Exec               "EXEC",              yes, Args,         whole; // issue 15
     Fcall              "FCALL",             no,  None,         whole;
     Flushall           "FLUSHALL",          no,  None,         whole;
     Flushdb            "FLUSHDB",           no,  None,         whole;
@@ -322,10 +334,10 @@ redis_commands! {
     Migrate            "MIGRATE",           no,  None,         whole;
     Monitor            "MONITOR",           no,  None,         whole;
     Msetnx             "MSETNX",            no,  None,         whole;
-    Multi              "MULTI",             no,  None,         whole;
+    Multi              "MULTI",             yes, Args,         whole; // issue 15
     Object             "OBJECT",            no,  None,         whole;
     Psubscribe         "PSUBSCRIBE",        no,  None,         whole;
-    Publish            "PUBLISH",           no,  None,         whole;
+    Publish            "PUBLISH",           yes, Arg1,         whole; // issue 15
     Pubsub             "PUBSUB",            no,  None,         whole;
     Punsubscribe       "PUNSUBSCRIBE",      no,  None,         whole;
     Randomkey          "RANDOMKEY",         no,  None,         whole;
@@ -346,12 +358,12 @@ redis_commands! {
     Sync               "SYNC",              no,  None,         whole;
     Time               "TIME",              no,  None,         whole;
     Unsubscribe        "UNSUBSCRIBE",       no,  None,         whole;
-    Unwatch            "UNWATCH",           no,  None,         whole;
-    Wait               "WAIT",              no,  None,         whole;
-    Watch              "WATCH",             no,  None,         whole;
+    Unwatch            "UNWATCH",           yes, Args,         whole; // issue 15
+    Wait               "WAIT",              yes, Args,         whole; // issue 15
+    Watch              "WATCH",             yes, Args,         whole; // issue 15
     Xadd               "XADD",              no,  None,         whole;
     Xrange             "XRANGE",            no,  None,         whole;
-    Xread              "XREAD",             no,  None,         whole;
+    Xread              "XREAD",             yes, Args,         whole; // issue 15
 }
 
 #[cfg(test)]
@@ -370,12 +382,14 @@ mod tests {
         ),
     ];
 
-    /// The rows issue 5 changes on purpose: (name, key class, fragmented).
+    /// The rows issues 5 and 15 change on purpose: (name, key class,
+    /// fragmented); those of issue 15 are served (0.5.0: not).
     const BEYOND_0_5_0: &[(&str, &str, bool)] = &[
         ("EXISTS", "argx", true),
         ("ZUNION", "numkeys_first", false),
         ("ZINTER", "numkeys_first", false),
         ("ZDIFF", "numkeys_first", false),
+        ("PUBLISH", "arg1", false),
     ];
 
     #[test]
@@ -388,8 +402,14 @@ mod tests {
         for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
             let f: Vec<&str> = line.split('\t').collect();
             let (name, sup, mut class, mut frag) = (f[0], f[1] == "yes", f[2], f[3] == "yes");
+            let mut sup = sup;
             if let Some(&(_, c, fr)) = BEYOND_0_5_0.iter().find(|r| r.0 == name) {
                 (class, frag) = (c, fr);
+                sup = true;
+            }
+            let cmd0 = Cmd::lookup(name.as_bytes());
+            if cmd0.is_some_and(|c| c.key_class() == KeyClass::Args) {
+                (class, sup) = ("args", true); // issue 15: conn::dedicated
             }
             let cmd = Cmd::lookup(name.as_bytes()).unwrap_or_else(|| panic!("{name} missing"));
             assert_eq!(cmd.name(), name);

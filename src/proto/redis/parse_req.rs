@@ -102,6 +102,7 @@ impl ReqState {
         };
         match (cmd.key_class(), self.idx) {
             (KeyClass::Argz, 1) if cmd == Cmd::Ping => Role::Val,
+            (KeyClass::Args, _) => Role::Val,
             (KeyClass::Arg0 | KeyClass::Arg1 | KeyClass::Arg2, 1) => Role::Key,
             (KeyClass::Arg3 | KeyClass::Argn, 1) => Role::Key,
             (KeyClass::Argx, _) => Role::Key,

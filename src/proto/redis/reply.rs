@@ -18,6 +18,8 @@ pub const NO_PASSWORD: &[u8] = b"-ERR Client sent AUTH, but no password is set\r
 pub const ERR_INVALID_ARGUMENT: &[u8] = b"-ERR Invalid argument\r\n";
 /// A backend EOF (error number 0, §ERR.2).
 pub const ERR_UNKNOWN: &[u8] = b"-ERR unknown\r\n";
+/// Keys of one request (or one transaction) on several servers.
+pub const CROSS_SERVER: &[u8] = b"-CROSSSLOT Keys in request don't hash to the same server\r\n";
 
 /// Bytes of client-supplied text echoed in a reply.
 pub const NAME_SHOWN: usize = 128;
