@@ -25,7 +25,9 @@
 //! - a connection id in `pending_send` / `pending_recv` /
 //!   `pending_srv_recv` / `closing` may be
 //!   stale: every use re-checks it;
-//! - every closed connection is deregistered before its slot is freed.
+//! - every closed connection is deregistered before its slot is freed;
+//! - a connection is on `closing` at most once (its `closing` flag), and
+//!   gone from its slab once reaped (`debug_assert!` in `reap`).
 
 use crate::conf::Conf;
 use crate::conn::client::ClientConn;
@@ -156,22 +158,11 @@ impl Core {
     }
 
     /// Pools and their servers with their ids, in stats order (§STATS.3):
-    /// pools in configuration order, servers length-first (§CONF.9).
+    /// pools in configuration order, each as its pool lays itself out.
     pub fn stats_layout(&self) -> Vec<PoolLayout> {
         self.pool_order
             .iter()
-            .map(|&id| {
-                let p = &self.pools[id];
-                PoolLayout {
-                    id,
-                    name: p.conf.name.clone(),
-                    servers: p
-                        .order
-                        .iter()
-                        .map(|&s| (s, p.servers[s].name.clone()))
-                        .collect(),
-                }
-            })
+            .map(|&id| self.pools[id].stats_layout())
             .collect()
     }
 
@@ -387,8 +378,14 @@ impl Core {
         while !self.closing.is_empty() {
             for (c, why) in std::mem::take(&mut self.closing) {
                 match c {
-                    ConnRef::Client(id) => client::close(self, id, why),
-                    ConnRef::Server(id) => server::close(self, id, why),
+                    ConnRef::Client(id) => {
+                        client::close(self, id, why);
+                        debug_assert!(self.client(id).is_none(), "a reaped client stays");
+                    }
+                    ConnRef::Server(id) => {
+                        server::close(self, id, why);
+                        debug_assert!(self.server(id).is_none(), "a reaped server stays");
+                    }
                     ConnRef::Listener(_) => {}
                 }
             }

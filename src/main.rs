@@ -95,12 +95,13 @@ fn locate(opts: &Options, pool: &str) -> u8 {
         ));
         return 1;
     };
-    let locator = nutcracker::hashkit::Locator::new(p);
+    // the proxy's own routing, on a pool built as the proxy builds it
+    let pool = nutcracker::pool::ServerPool::new(Default::default(), p.clone());
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut emit = |key: &[u8]| -> io::Result<()> {
         out.write_all(key)?;
         out.write_all(b"\t")?;
-        out.write_all(locator.server_name(key).as_bytes())?;
+        out.write_all(pool.locate(key).as_bytes())?;
         out.write_all(b"\n")
     };
     let r = if opts.free.is_empty() {

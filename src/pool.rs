@@ -41,6 +41,7 @@
 use crate::conf::{PoolConf, ServerAddr, ServerConf};
 use crate::hashkit::{length_first, Router};
 use crate::proto::{Limits, Proto};
+use crate::stats::PoolLayout;
 use crate::token::{PoolId, ServerConnId, ServerId, Slots};
 use std::time::{Duration, Instant};
 
@@ -274,6 +275,30 @@ impl ServerPool {
         }
         let i = self.router.server_index(key)?;
         self.order.get(i).copied()
+    }
+
+    /// This pool as the stats list it: its servers in length-first order
+    /// (§CONF.9), with the ids the loop counts under.
+    pub fn stats_layout(&self) -> PoolLayout {
+        PoolLayout {
+            id: self.id,
+            name: self.conf.name.clone(),
+            servers: self
+                .order
+                .iter()
+                .map(|&s| (s, self.servers[s].name.clone()))
+                .collect(),
+        }
+    }
+
+    /// The name of the server `key` routes to, with the pool's current
+    /// live set (`--locate`: all live); `-` when none is live.
+    pub fn locate(&self, key: &[u8]) -> &str {
+        self.router
+            .server_index(key)
+            .and_then(|i| self.order.get(i))
+            .and_then(|&s| self.servers.get(s))
+            .map_or("-", |s| s.name.as_str())
     }
 
     /// Blind re-admission (0.5.0): every server whose retry time passed is

@@ -12,9 +12,10 @@
 //! - parser contract (`proto`): `end <= chunk.len()`, `end >= 1` unless the
 //!   message began in an earlier chunk, at most one message per input byte;
 //! - every span (name, keys, values, elements) lies inside its message;
-//! - redis requests: a recognised name reads as its command, `narg`
-//!   matches the keys of the command's key class, a rejected request has
-//!   no keys, bulk keys are framed by CRLF;
+//! - redis requests: a recognised name reads as its command, the keys are
+//!   exactly what `redis::key_positions` finds in the arguments (split here
+//!   independently of the parser), a rejected request has no keys, bulk
+//!   keys are framed by CRLF;
 //! - memcache requests: keys are 1..=250 bytes with no SP or CR, no more
 //!   keys than tokens, the name spells the command;
 //! - responses: the kind matches the first byte or word, elements tile the
@@ -74,35 +75,36 @@ pub struct RspSnap {
     pub elems: Vec<Span>,
 }
 
-/// A parser under test: feed chunks, then check and snapshot a message.
-trait Feed {
-    type Snap: PartialEq + Debug;
-    fn feed(&mut self, chunk: &[u8], lim: &Limits) -> Result<Progress, ParseError>;
-    fn reset(&mut self);
-    /// Asserts the invariants of the message `msg` just completed.
-    fn done(&self, msg: &[u8], lim: &Limits) -> Self::Snap;
+/// A parser under a split-feeding test. `feed_split` is the one driver
+/// every parser test and fuzz check uses; each adapts its parser to this.
+pub trait Split {
+    type Snap;
+    /// Parses one chunk of the current message.
+    fn feed(&mut self, chunk: &[u8]) -> Result<Progress, ParseError>;
+    /// The current message, all of `msg`, is complete: check and snapshot
+    /// it, and reset the parser for the next one.
+    fn done(&mut self, msg: &[u8]) -> Self::Snap;
 }
 
 /// Feeds `input` cut at `cuts` (ascending offsets) as the core does: after
-/// `Complete` the parser is reset and fed the chunk's tail.
-fn drive<F: Feed>(p: &mut F, input: &[u8], cuts: &[usize], lim: &Limits) -> Vec<Ev<F::Snap>> {
-    p.reset();
+/// `Complete` the parser is reset and fed the chunk's tail. Checks the
+/// parser contract of `proto` on the way.
+pub fn feed_split<S: Split>(p: &mut S, input: &[u8], cuts: &[usize]) -> Vec<Ev<S::Snap>> {
     let mut evs = Vec::new();
     let (mut msg_start, mut pos) = (0, 0);
     for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
         let cut = cut.clamp(pos, input.len());
         let (mut chunk, mut at) = (&input[pos..cut], pos);
         while !chunk.is_empty() {
-            match p.feed(chunk, lim) {
+            match p.feed(chunk) {
                 Ok(Progress::Incomplete) => break,
                 Ok(Progress::Complete { end }) => {
                     assert!(end <= chunk.len(), "end {end} past chunk {}", chunk.len());
                     assert!(end >= 1 || at > msg_start, "no progress at {at}");
-                    evs.push(Ev::Done(p.done(&input[msg_start..at + end], lim)));
+                    evs.push(Ev::Done(p.done(&input[msg_start..at + end])));
                     assert!(evs.len() <= input.len(), "more messages than bytes");
                     (msg_start, at) = (at + end, at + end);
                     chunk = &chunk[end..];
-                    p.reset();
                 }
                 Err(e) => {
                     evs.push(Ev::Err(e));
@@ -116,6 +118,114 @@ fn drive<F: Feed>(p: &mut F, input: &[u8], cuts: &[usize], lim: &Limits) -> Vec<
         evs.push(Ev::Partial);
     }
     evs
+}
+
+/// Runs `run` over `input` whole, one byte at a time and split in two at
+/// every offset; all must agree. Returns the whole-input result.
+pub fn all_splits<G: PartialEq + Debug>(input: &[u8], mut run: impl FnMut(&[usize]) -> G) -> G {
+    let whole = run(&[]);
+    let bytewise: Vec<usize> = (1..input.len()).collect();
+    let show = || String::from_utf8_lossy(input).into_owned();
+    assert_eq!(run(&bytewise), whole, "byte at a time: {:?}", show());
+    for k in 0..=input.len() {
+        assert_eq!(run(&[k]), whole, "split at {k}: {:?}", show());
+    }
+    whole
+}
+
+/// A parser given as a state constructor, a parse function and a snapshot
+/// function (the redis parser tests), driven by `feed_split`.
+pub fn feed_fns<S, M, G>(
+    input: &[u8],
+    cuts: &[usize],
+    new_state: impl Fn() -> S,
+    meta: &mut M,
+    parse: impl FnMut(&mut S, &[u8], &mut M) -> Result<Progress, ParseError>,
+    snap: impl Fn(&M, &[u8]) -> G,
+) -> Vec<Ev<G>> {
+    struct Fns<'m, S, M, N, P, F> {
+        st: S,
+        new_state: N,
+        meta: &'m mut M,
+        parse: P,
+        snap: F,
+    }
+    impl<S, M, G, N, P, F> Split for Fns<'_, S, M, N, P, F>
+    where
+        N: Fn() -> S,
+        P: FnMut(&mut S, &[u8], &mut M) -> Result<Progress, ParseError>,
+        F: Fn(&M, &[u8]) -> G,
+    {
+        type Snap = G;
+        fn feed(&mut self, chunk: &[u8]) -> Result<Progress, ParseError> {
+            (self.parse)(&mut self.st, chunk, self.meta)
+        }
+        fn done(&mut self, msg: &[u8]) -> G {
+            self.st = (self.new_state)();
+            (self.snap)(self.meta, msg)
+        }
+    }
+    let mut f = Fns {
+        st: new_state(),
+        new_state,
+        meta,
+        parse,
+        snap,
+    };
+    feed_split(&mut f, input, cuts)
+}
+
+/// Deterministic pseudo-random numbers (xorshift64*), for garbage inputs.
+#[derive(Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    #[allow(clippy::should_implement_trait)] // the tests' name for it; never an iterator
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// The bytes of `span`, which must lie inside `msg` (parser tests).
+pub fn span_vec(msg: &[u8], span: Span) -> Vec<u8> {
+    at(msg, span, "span").to_vec()
+}
+
+/// A parser under test: feed chunks, then check and snapshot a message.
+trait Feed {
+    type Snap: PartialEq + Debug;
+    fn feed(&mut self, chunk: &[u8], lim: &Limits) -> Result<Progress, ParseError>;
+    fn reset(&mut self);
+    /// Asserts the invariants of the message `msg` just completed.
+    fn done(&self, msg: &[u8], lim: &Limits) -> Self::Snap;
+}
+
+/// A `Feed` with its limits, as `feed_split` drives it.
+struct Fed<'a, F>(&'a mut F, &'a Limits);
+
+impl<F: Feed> Split for Fed<'_, F> {
+    type Snap = F::Snap;
+    fn feed(&mut self, chunk: &[u8]) -> Result<Progress, ParseError> {
+        self.0.feed(chunk, self.1)
+    }
+    fn done(&mut self, msg: &[u8]) -> F::Snap {
+        let snap = self.0.done(msg, self.1);
+        self.0.reset();
+        snap
+    }
+}
+
+/// `feed_split` over a fresh `p` with limits `lim`.
+fn drive<F: Feed>(p: &mut F, input: &[u8], cuts: &[usize], lim: &Limits) -> Vec<Ev<F::Snap>> {
+    p.reset();
+    feed_split(&mut Fed(p, lim), input, cuts)
 }
 
 /// The bytes of `span`, asserting it lies inside `msg`.
@@ -134,6 +244,38 @@ fn head_num(msg: &[u8]) -> Option<(i128, usize)> {
     let cr = msg.iter().position(|&b| b == b'\r')?;
     let txt = std::str::from_utf8(msg.get(1..cr)?).ok()?;
     Some((txt.parse().ok()?, cr + 2))
+}
+
+/// The spans of a complete redis request's arguments (name first).
+fn redis_args(msg: &[u8], inline: bool) -> Vec<Span> {
+    let mut out = Vec::new();
+    if inline {
+        let mut start = None;
+        for (i, &b) in msg.iter().enumerate() {
+            let sep = matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c);
+            match (sep, start) {
+                (true, Some(s)) => {
+                    out.push(Span::new(s as u32, (i - s) as u32));
+                    start = None;
+                }
+                (false, None) => start = Some(i),
+                _ => {}
+            }
+        }
+        return out;
+    }
+    let Some((n, mut pos)) = head_num(msg) else {
+        return out;
+    };
+    for _ in 0..n {
+        let Some((len, data)) = msg.get(pos..).and_then(head_num) else {
+            break;
+        };
+        let start = pos + data;
+        out.push(Span::new(start as u32, len as u32));
+        pos = start + len as usize + 2;
+    }
+    out
 }
 
 struct RedisReq {
@@ -186,14 +328,21 @@ impl Feed for RedisReq {
         }
         if let (None, Cmd::Redis(c)) = (m.reject, m.cmd) {
             assert!(c.supported() && c.arity_ok(m.narg), "accepted bad arity");
-            let (nk, nv) = (m.keys.len() as u32, m.vals.len() as u32);
-            let args = m.narg - 1;
-            match c.key_class() {
-                redis::KeyClass::Argx => assert_eq!(nk, args, "argx keys"),
-                redis::KeyClass::ArgKvx => assert!(nk == args / 2 && nv == nk, "kvx"),
-                redis::KeyClass::Argz | redis::KeyClass::Nokey => assert_eq!(nk, 0),
-                redis::KeyClass::None => {} // not supported: asserted above
-                _ => assert_eq!(nk, 1, "one routing key"),
+            // The keys are what the key-spec scan finds in the arguments,
+            // split here independently of the parser.
+            let args = redis_args(msg, m.inline);
+            assert_eq!(args.len(), m.narg as usize, "arguments");
+            let bytes: Vec<&[u8]> = args.iter().map(|&a| at(msg, a, "arg")).collect();
+            let want: Vec<Span> = redis::key_positions(c.keys(), &bytes)
+                .into_iter()
+                .map(|i| args[i])
+                .collect();
+            assert_eq!(m.keys, want, "keys of {c:?}");
+            if c.keys() == redis::commands::PAIRS {
+                assert_eq!(m.vals.len(), m.keys.len(), "a value per key");
+            }
+            if matches!(c.keys(), redis::Keys::Numkeys { .. }) {
+                assert!(!m.keys.is_empty(), "numkeys command without a key");
             }
         }
         if !m.inline {

@@ -361,6 +361,11 @@ fn send_replies(core: &mut Core, id: ClientId) {
         let mut g = Gather::new(iov, c.send_off);
         for mid in &c.omsg_q {
             let Some(m) = msgs.get(*mid) else { break };
+            debug_assert_eq!(
+                m.owner.client(),
+                Some(id),
+                "omsg_q holds this client's requests"
+            );
             if m.state != State::Done || !g.push(&m.rsp) || m.quit {
                 break; // not answered yet, iov full, or nothing after quit
             }
@@ -435,6 +440,7 @@ fn rsp_len(m: &Msg) -> usize {
 /// call to `rsp_bytes` (each reply is counted once, so this is O(1) per
 /// reply however long the queue).
 fn account(c: &mut ClientConn, msgs: &MsgArena) {
+    debug_assert!(c.naccounted <= c.omsg_q.len(), "accounted past omsg_q");
     while let Some(&mid) = c.omsg_q.get(c.naccounted) {
         match msgs.get(mid) {
             Some(m) if m.state != State::Done => break,
@@ -529,6 +535,11 @@ pub fn close(core: &mut Core, id: ClientId, why: Close) {
         let Some(m) = core.msgs.get_mut(mid) else {
             continue;
         };
+        debug_assert_eq!(
+            m.owner.client(),
+            Some(id),
+            "omsg_q holds this client's requests"
+        );
         if m.state == State::Done {
             free_tree(core, mid);
         } else {

@@ -40,7 +40,7 @@ use crate::conn::Close;
 use crate::core::Core;
 use crate::msg::{Owner, ReqError};
 use crate::proto::redis::{reply, Cmd};
-use crate::proto::{span_bytes, Proto, ReqMeta, Span};
+use crate::proto::{span_bytes, Proto, ReqMeta};
 use crate::token::{ClientId, ConnRef, MsgId, PoolId, ServerConnId, ServerId};
 use bytes::Bytes;
 
@@ -95,11 +95,18 @@ enum Class {
 fn class(cmd: Cmd) -> Class {
     match cmd {
         Cmd::Multi | Cmd::Exec | Cmd::Discard | Cmd::Watch | Cmd::Unwatch => Class::Txn,
-        Cmd::Blpop | Cmd::Brpop | Cmd::Brpoplpush | Cmd::Blmove => Class::Blocking,
-        Cmd::Bzpopmin | Cmd::Bzpopmax | Cmd::Wait | Cmd::Xread => Class::Blocking,
+        Cmd::Blpop | Cmd::Brpop | Cmd::Brpoplpush | Cmd::Blmove | Cmd::Blmpop => Class::Blocking,
+        Cmd::Bzpopmin | Cmd::Bzpopmax | Cmd::Bzmpop | Cmd::Wait => Class::Blocking,
+        Cmd::Xread | Cmd::Xreadgroup => Class::Blocking,
         Cmd::Echo => Class::Echo,
         _ => Class::Plain,
     }
+}
+
+/// Whether the command runs on a client's dedicated connection
+/// (transactions, blocking commands).
+pub fn on_own_connection(cmd: Cmd) -> bool {
+    matches!(class(cmd), Class::Txn | Class::Blocking)
 }
 
 /// Whether a request of the client must go through `filter`.
@@ -134,48 +141,9 @@ enum Target {
     NoServer, // every server is ejected
 }
 
-/// The keys of a request: the parsed keys for table commands, the key
-/// arguments (from `vals`, every argument) for the commands of this module.
-fn key_spans(cmd: Cmd, meta: &ReqMeta, data: &[Bytes], scratch: &mut Vec<u8>) -> Vec<Span> {
-    let v = &meta.vals;
-    match cmd {
-        Cmd::Watch => v.clone(),
-        Cmd::Blpop | Cmd::Brpop | Cmd::Bzpopmin | Cmd::Bzpopmax => {
-            v[..v.len().saturating_sub(1)].to_vec()
-        }
-        Cmd::Brpoplpush | Cmd::Blmove => v.iter().take(2).copied().collect(),
-        Cmd::Xread => {
-            let at = v
-                .iter()
-                .position(|&s| span_bytes(data, s, scratch).eq_ignore_ascii_case(b"STREAMS"));
-            match at {
-                Some(i) => {
-                    let rest = &v[i + 1..];
-                    rest[..rest.len() / 2].to_vec()
-                }
-                None => Vec::new(),
-            }
-        }
-        Cmd::Multi | Cmd::Exec | Cmd::Discard | Cmd::Unwatch | Cmd::Wait | Cmd::Echo => Vec::new(),
-        _ => meta.keys.clone(),
-    }
-}
-
-/// Whether XREAD names BLOCK before STREAMS.
-fn xread_blocks(meta: &ReqMeta, data: &[Bytes], scratch: &mut Vec<u8>) -> bool {
-    for &s in &meta.vals {
-        let w = span_bytes(data, s, scratch);
-        if w.eq_ignore_ascii_case(b"STREAMS") {
-            return false;
-        }
-        if w.eq_ignore_ascii_case(b"BLOCK") {
-            return true;
-        }
-    }
-    false
-}
-
-fn target(core: &mut Core, mid: MsgId, p: PoolId, cmd: Cmd) -> Target {
+/// Where the keys of request `mid` live (the parser found them: the
+/// command table's key specs, issue 14).
+fn target(core: &mut Core, mid: MsgId, p: PoolId) -> Target {
     let Core {
         msgs, pools, now, ..
     } = core;
@@ -184,7 +152,7 @@ fn target(core: &mut Core, mid: MsgId, p: PoolId, cmd: Cmd) -> Target {
     };
     let mut scratch = Vec::new();
     let mut t = Target::Keyless;
-    for k in key_spans(cmd, &m.meta, &m.data, &mut scratch) {
+    for &k in &m.meta.keys {
         let key = span_bytes(&m.data, k, &mut scratch);
         let Some(s) = pools[p].route(key, *now) else {
             return Target::NoServer;
@@ -244,7 +212,7 @@ pub fn filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, cmd: Cmd) -
                 _ => Step::Reply(Bytes::from_static(DISCARD_WITHOUT)),
             }
         }
-        _ if in_multi => queue(core, cid, mid, p, cmd, txn, bound),
+        _ if in_multi => queue(core, cid, mid, p, txn, bound),
         (_, Cmd::Unwatch) => {
             set_txn(core, cid, Txn::None);
             match (txn, bound) {
@@ -252,7 +220,7 @@ pub fn filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, cmd: Cmd) -
                 _ => Step::Reply(Bytes::from_static(reply::OK)),
             }
         }
-        (_, Cmd::Watch) => match target(core, mid, p, cmd) {
+        (_, Cmd::Watch) => match target(core, mid, p) {
             Target::One(s) => match bind(core, cid, p, s) {
                 Ok(conn) => {
                     set_txn(core, cid, Txn::Watching);
@@ -282,11 +250,11 @@ pub fn filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, cmd: Cmd) -
             None => Step::Reply(Bytes::from_static(WAIT_UNBOUND)),
         },
         (Class::Blocking, _) => {
-            let blocks = cmd != Cmd::Xread || {
-                let m = core.msgs.get(mid);
-                m.is_some_and(|m| xread_blocks(&m.meta, &m.data, &mut Vec::new()))
-            };
-            match target(core, mid, p, cmd) {
+            // XREAD without BLOCK is an ordinary read (the parser records
+            // BLOCK's argument as a value).
+            let streams = matches!(cmd, Cmd::Xread | Cmd::Xreadgroup);
+            let blocks = !streams || core.msgs.get(mid).is_some_and(|m| !m.meta.vals.is_empty());
+            match target(core, mid, p) {
                 Target::One(s) if !blocks => {
                     crate::msg::request::forward_shared(core, cid, mid, p, s);
                     Step::Done
@@ -303,7 +271,7 @@ pub fn filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, cmd: Cmd) -
         }
         // Watching: keep the order with WATCH and EXEC on the bound server.
         _ => match (txn, bound) {
-            (Txn::Watching, Some((bs, sid))) if target(core, mid, p, cmd) == Target::One(bs) => {
+            (Txn::Watching, Some((bs, sid))) if target(core, mid, p) == Target::One(bs) => {
                 forward(core, cid, mid, p, (bs, sid))
             }
             _ => Step::Pass,
@@ -317,7 +285,6 @@ fn queue(
     cid: ClientId,
     mid: MsgId,
     p: PoolId,
-    cmd: Cmd,
     txn: Txn,
     bound: Option<(ServerId, ServerConnId)>,
 ) -> Step {
@@ -331,7 +298,7 @@ fn queue(
         set_txn(core, cid, Txn::Aborted { sent, why });
         Step::Reply(e)
     };
-    match (target(core, mid, p, cmd), bound) {
+    match (target(core, mid, p), bound) {
         (Target::Keyless, Some(conn)) if sent => forward(core, cid, mid, p, conn),
         (Target::Keyless, _) => {
             let Some(m) = core.msgs.get(mid) else {

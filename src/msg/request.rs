@@ -2,7 +2,11 @@
 //!
 //! `req_recv_done` decides what happens to each complete request: answered
 //! locally (PING, AUTH, QUIT, rejected commands), fragmented over servers
-//! (MGET, DEL, get k1 k2 ...) or forwarded whole to the server of its key.
+//! (MGET, DEL, get k1 k2 ...) or forwarded whole to the server of its key;
+//! a redis request with several keys that is not fragmented (SINTER a b,
+//! RENAME a b, EVAL with two keys, ...) is forwarded only when every key
+//! lives on the first key's server, else answered `-CROSSSLOT ...`
+//! (`redis::reply::CROSS_SERVER`).
 //!
 //! # Invariants
 //! - a request enters the client's `omsg_q` in parse order, before it is
@@ -14,6 +18,7 @@ use crate::conn::dedicated::{self, Step};
 use crate::conn::server;
 use crate::conn::Errno;
 use crate::core::Core;
+use crate::hashkit::Distribution;
 use crate::msg::done::{reply_local, req_fail};
 use crate::msg::fragment::{build_fragment, groups};
 use crate::msg::{Expect, Frag, Owner, ReqError, State};
@@ -95,7 +100,8 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, authed: b
     if let Some(r) = reject {
         let name = span_bytes(&m.data, meta.name, &mut scratch);
         log_reject(core, cid, p, name, r);
-        if let Some(c) = core.clients.get_mut(cid.idx as usize) {
+        let client = core.clients.get_mut(cid.idx as usize);
+        if let Some(c) = client.filter(|c| c.gen == cid.gen) {
             dedicated::refused(&mut c.ded);
         }
         return Action::Local(Bytes::from(redis_reject(r, name)));
@@ -255,7 +261,8 @@ fn log_reject(core: &Core, cid: ClientId, p: PoolId, name: &[u8], r: Reject) {
 const MAX_LOGGED_NAME: usize = 64;
 
 /// Forwards a request whole to the server of its first key (twemproxy:
-/// req_forward).
+/// req_forward). A redis request whose keys live on several servers (SINTER
+/// a b, RENAME a b, ...) is answered `reply::CROSS_SERVER` instead.
 fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     let route = {
         let Core {
@@ -270,7 +277,17 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
             Some(&k) => span_bytes(&m.data, k, scratch),
             None => b"placeholder",
         };
-        pools[p].route(key, *now)
+        let route = pools[p].route(key, *now);
+        if m.meta.keys.len() >= 2 && cross_server(&mut pools[p], m, route, scratch, *now) {
+            reply_local(
+                core,
+                cid,
+                mid,
+                Bytes::from_static(redis::reply::CROSS_SERVER),
+            );
+            return;
+        }
+        route
     };
     let Some(m) = core.msgs.get_mut(mid) else {
         return;
@@ -330,6 +347,26 @@ fn forward_with(
     if let Err(e) = enqueue(core) {
         req_fail(core, mid, e);
     }
+}
+
+/// Whether a key of `m` after the first routes elsewhere than `first`.
+/// Only redis requests forwarded whole carry several keys; a pool with
+/// `distribution: random` has no home server for a key, so it is never
+/// checked (the request goes to one random server, as in 0.5.0).
+fn cross_server(
+    pool: &mut crate::pool::ServerPool,
+    m: &crate::msg::Msg,
+    first: Option<ServerId>,
+    scratch: &mut Vec<u8>,
+    now: std::time::Instant,
+) -> bool {
+    if pool.proto != Proto::Redis || pool.conf.distribution == Distribution::Random {
+        return false;
+    }
+    m.meta.keys.iter().skip(1).any(|&k| {
+        let key = span_bytes(&m.data, k, scratch);
+        pool.route(key, now) != first
+    })
 }
 
 /// The lane of client `cid` of pool `p`, given at its first request (see
@@ -398,38 +435,47 @@ enum Target {
     NoServer, // every server of the pool is ejected
 }
 
+/// One fragment of a request: where it goes, its bytes, its key count.
+type Fragment = (Target, Vec<u8>, u32);
+
+/// Routes every key of request `mid`, groups them (`fragment::groups`)
+/// and builds each server's sub-request; with each key's fragment index.
+fn fragment_plan(core: &mut Core, mid: MsgId, p: PoolId) -> Option<(Vec<Fragment>, Vec<u16>)> {
+    let Core {
+        msgs, pools, now, ..
+    } = core;
+    let m = msgs.get(mid)?;
+    let mut scratch = Vec::new();
+    let key_srv: Vec<Target> = m
+        .meta
+        .keys
+        .iter()
+        .map(|&k| {
+            let key = span_bytes(&m.data, k, &mut scratch);
+            pools[p]
+                .route(key, *now)
+                .map_or(Target::NoServer, Target::Server)
+        })
+        .collect();
+    let (mut order, mut key_child) = (Vec::new(), Vec::new());
+    groups(&key_srv, &mut order, &mut key_child);
+    let mut out = Vec::with_capacity(order.len());
+    for (i, t) in order.into_iter().enumerate() {
+        let idx: Vec<usize> = (0..key_child.len())
+            .filter(|&k| usize::from(key_child[k]) == i)
+            .collect();
+        let buf = build_fragment(m, &idx, &mut scratch);
+        out.push((t, buf, idx.len() as u32));
+    }
+    Some((out, key_child))
+}
+
 /// Splits a multi-key request into one child per server (twemproxy:
 /// redis_fragment / memcache_fragment), in increasing server id order.
 fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
-    // Route every key, group them (`fragment::groups`), then build each
-    // server's sub-request.
-    let mut targets: Vec<(Target, Vec<u8>, u32)> = Vec::new();
-    let mut key_child: Vec<u16> = Vec::new();
-    {
-        let Core {
-            msgs, pools, now, ..
-        } = core;
-        let Some(m) = msgs.get(mid) else { return };
-        let mut scratch = Vec::new();
-        let mut key_srv: Vec<Target> = Vec::with_capacity(m.meta.keys.len());
-        for &k in &m.meta.keys {
-            let key = span_bytes(&m.data, k, &mut scratch);
-            key_srv.push(
-                pools[p]
-                    .route(key, *now)
-                    .map_or(Target::NoServer, Target::Server),
-            );
-        }
-        let mut order = Vec::new();
-        groups(&key_srv, &mut order, &mut key_child);
-        for (i, t) in order.into_iter().enumerate() {
-            let idx: Vec<usize> = (0..key_child.len())
-                .filter(|&k| usize::from(key_child[k]) == i)
-                .collect();
-            let buf = build_fragment(m, &idx, &mut scratch);
-            targets.push((t, buf, idx.len() as u32));
-        }
-    }
+    let Some((mut targets, key_child)) = fragment_plan(core, mid, p) else {
+        return;
+    };
     // Create every child before forwarding any.
     let mut children = Vec::with_capacity(targets.len());
     for (_, buf, nkeys) in &mut targets {
@@ -457,8 +503,7 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     }
     core.metrics.pool(p).fragments += nchild as i64;
     let lane = lane(core, cid, p);
-    for (i, (t, _, _)) in targets.into_iter().enumerate() {
-        let child = children[i];
+    for (child, (t, _, _)) in children.into_iter().zip(targets) {
         let r = match t {
             Target::Server(s) => req_enqueue(core, p, s, lane, child),
             Target::NoServer => Err(ReqError::NoServer),
