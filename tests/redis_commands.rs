@@ -91,7 +91,15 @@ SET wt:1 v ; !GET wt:1 extra ; !HSET h ; !LINSERT l BEFORE c ; !GET
 
 /// Commands the sweep checks elsewhere: AUTH (its local replies differ from
 /// redis 7's, §REDIS.6: redis_auth.rs) and QUIT (below: +OK, then close).
-const SEPARATE: &[Cmd] = &[Cmd::Auth, Cmd::Quit];
+/// (The subscribe family changes the connection's mode: tests/redis_dedicated.rs.)
+const SEPARATE: &[Cmd] = &[
+    Cmd::Auth,
+    Cmd::Quit,
+    Cmd::Subscribe,
+    Cmd::Unsubscribe,
+    Cmd::Psubscribe,
+    Cmd::Punsubscribe,
+];
 
 /// How a statement's replies are compared.
 #[derive(Clone, Copy, PartialEq, Debug)]

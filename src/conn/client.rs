@@ -546,7 +546,7 @@ pub fn close(core: &mut Core, id: ClientId, why: Close) {
             m.owner = Owner::Swallowed; // still sent if not yet; reply dropped
         }
     }
-    dedicated::client_closed(core, &c.ded);
+    dedicated::client_closed(core, &mut c.ded);
     let p = c.pool;
     core.nclients = core.nclients.saturating_sub(1);
     core.pools[p].nclients = core.pools[p].nclients.saturating_sub(1);

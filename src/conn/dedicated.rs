@@ -25,6 +25,10 @@
 //! pool `timeout` (`unbounded`): their own timeout applies, and no shared
 //! pipeline waits behind them.
 //!
+//! Pub/Sub uses connections of the same kind, one per server
+//! (`Lease::Subscriber`, see `pubsub`); `filter` hands the subscribe family
+//! and everything a subscribed client sends to `pubsub::filter`.
+//!
 //! # Invariants
 //! - a client holds at most one dedicated connection (`Dedicated::conn`),
 //!   and that connection's lease names the client;
@@ -35,6 +39,7 @@
 //!   `dedicated_connections` gauge, and at most
 //!   `server_dedicated_connections` are open per server.
 
+use crate::conn::pubsub::{self, Subs};
 use crate::conn::server::{self, Lease};
 use crate::conn::Close;
 use crate::core::Core;
@@ -50,6 +55,7 @@ pub struct Dedicated {
     pub conn: Option<(ServerId, ServerConnId)>, // its own server connection, if any
     pub txn: Txn,                               // where its transaction is
     pub queued: Vec<Bytes>, // keyless commands queued before MULTI was sent (replayed)
+    pub subs: Option<Box<Subs>>, // Pub/Sub state, while it subscribes (pubsub.rs)
 }
 
 /// Where a client's transaction is.
@@ -90,6 +96,7 @@ enum Class {
     Txn,      // MULTI, EXEC, DISCARD, WATCH, UNWATCH
     Blocking, // may block its connection
     Echo,     // answered locally outside a transaction
+    PubSub,   // (P)SUBSCRIBE, (P)UNSUBSCRIBE: conn::pubsub
 }
 
 fn class(cmd: Cmd) -> Class {
@@ -99,6 +106,7 @@ fn class(cmd: Cmd) -> Class {
         Cmd::Bzpopmin | Cmd::Bzpopmax | Cmd::Bzmpop | Cmd::Wait => Class::Blocking,
         Cmd::Xread | Cmd::Xreadgroup => Class::Blocking,
         Cmd::Echo => Class::Echo,
+        c if pubsub::is_pubsub(c) => Class::PubSub,
         _ => Class::Plain,
     }
 }
@@ -106,12 +114,12 @@ fn class(cmd: Cmd) -> Class {
 /// Whether the command runs on a client's dedicated connection
 /// (transactions, blocking commands).
 pub fn on_own_connection(cmd: Cmd) -> bool {
-    matches!(class(cmd), Class::Txn | Class::Blocking)
+    matches!(class(cmd), Class::Txn | Class::Blocking | Class::PubSub)
 }
 
 /// Whether a request of the client must go through `filter`.
 pub fn wants(ded: &Dedicated, cmd: Cmd) -> bool {
-    ded.txn != Txn::None || class(cmd) != Class::Plain
+    ded.txn != Txn::None || ded.subs.is_some() || class(cmd) != Class::Plain
 }
 
 /// Whether a request must never be cut short by the pool `timeout`: a
@@ -127,6 +135,7 @@ const EXEC_WITHOUT: &[u8] = b"-ERR EXEC without MULTI\r\n";
 const DISCARD_WITHOUT: &[u8] = b"-ERR DISCARD without MULTI\r\n";
 const WAIT_UNBOUND: &[u8] =
     b"-ERR WAIT needs a connection of its own: WATCH a key of the server first\r\n";
+const PUBSUB_IN_MULTI: &[u8] = b"-ERR Pub/Sub inside MULTI is not served by the proxy\r\n";
 const NIL_ARRAY: &[u8] = b"*-1\r\n";
 const EMPTY_ARRAY: &[u8] = b"*0\r\n";
 const MULTI: &[u8] = b"*1\r\n$5\r\nMULTI\r\n";
@@ -182,6 +191,9 @@ pub fn filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, cmd: Cmd) -
         m.pool = p;
     }
     let in_multi = matches!(txn, Txn::Multi { .. } | Txn::Aborted { .. });
+    if !in_multi && (class(cmd) == Class::PubSub || pubsub::subscribed(core, cid)) {
+        return pubsub::filter(core, cid, mid, p, cmd);
+    }
     match (class(cmd), cmd) {
         (_, Cmd::Multi) => match (txn, bound) {
             _ if in_multi => Step::Reply(Bytes::from_static(NESTED)),
@@ -212,7 +224,7 @@ pub fn filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, cmd: Cmd) -
                 _ => Step::Reply(Bytes::from_static(DISCARD_WITHOUT)),
             }
         }
-        _ if in_multi => queue(core, cid, mid, p, txn, bound),
+        _ if in_multi => queue(core, cid, mid, p, cmd, txn, bound),
         (_, Cmd::Unwatch) => {
             set_txn(core, cid, Txn::None);
             match (txn, bound) {
@@ -285,10 +297,16 @@ fn queue(
     cid: ClientId,
     mid: MsgId,
     p: PoolId,
+    cmd: Cmd,
     txn: Txn,
     bound: Option<(ServerId, ServerConnId)>,
 ) -> Step {
     let sent = match txn {
+        Txn::Multi { sent } if pubsub::is_pubsub(cmd) => {
+            let why = Abort::Refused;
+            set_txn(core, cid, Txn::Aborted { sent, why });
+            return Step::Reply(Bytes::from_static(PUBSUB_IN_MULTI));
+        }
         Txn::Multi { sent } => sent,
         // Nothing will run: queue nothing, answer as redis does.
         _ => return Step::Reply(Bytes::from_static(QUEUED)),
@@ -458,27 +476,34 @@ fn bind(
         }
         None => {}
     }
-    let srv = &core.pools[p].servers[s];
-    let cap = core.pools[p].conf.server_dedicated_connections as usize;
-    if srv.dedicated.len() >= cap {
-        log::warn!(
-            "server '{}' of pool '{}': server_dedicated_connections {} reached",
-            srv.pname,
-            core.pools[p].conf.name,
-            cap
-        );
-        let msg = format!(
-            "-ERR too many dedicated connections to server '{}'\r\n",
-            srv.name
-        );
-        return Err(Bytes::from(msg));
-    }
+    room(core, p, s)?;
     let sid = server::connect(core, p, s, Lease::Dedicated(cid))
         .map_err(|e| err_reply(ReqError::Connect(e)))?;
     if let Some(c) = core.client(cid) {
         c.ded.conn = Some((s, sid));
     }
     Ok((s, sid))
+}
+
+/// Whether server `s` may take one more dedicated connection
+/// (`server_dedicated_connections`); the error is the client's reply.
+pub fn room(core: &Core, p: PoolId, s: ServerId) -> Result<(), Bytes> {
+    let srv = &core.pools[p].servers[s];
+    let cap = core.pools[p].conf.server_dedicated_connections as usize;
+    if srv.dedicated.len() < cap {
+        return Ok(());
+    }
+    log::warn!(
+        "server '{}' of pool '{}': server_dedicated_connections {} reached",
+        srv.pname,
+        core.pools[p].conf.name,
+        cap
+    );
+    let msg = format!(
+        "-ERR too many dedicated connections to server '{}'\r\n",
+        srv.name
+    );
+    Err(Bytes::from(msg))
 }
 
 /// Closes the client's dedicated connection (it never goes back to the
@@ -514,10 +539,11 @@ pub fn blocked(core: &mut Core, cid: ClientId) -> bool {
 
 /// The client is closing: its dedicated connection goes with it (the
 /// server drops the MULTI, WATCH or block).
-pub fn client_closed(core: &mut Core, ded: &Dedicated) {
+pub fn client_closed(core: &mut Core, ded: &mut Dedicated) {
     if let Some((_, sid)) = ded.conn {
         core.close_later(ConnRef::Server(sid), Close::Released);
     }
+    pubsub::client_closed(core, ded.subs.take());
 }
 
 /// Dedicated connection `sid` of client `cid` closed: the client holds no

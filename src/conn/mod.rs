@@ -7,6 +7,7 @@
 pub mod client;
 pub mod dedicated;
 pub mod listener;
+pub mod pubsub;
 pub mod server;
 
 /// An errno from a socket call (connect, read, write).

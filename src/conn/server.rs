@@ -50,8 +50,9 @@ pub struct ServerConn {
 /// Whom a connection serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lease {
-    Lane(usize),         // shared: lane `n` of its server (`Server::conns`)
-    Dedicated(ClientId), // one client's own (`Server::dedicated`, conn::dedicated)
+    Lane(usize),          // shared: lane `n` of its server (`Server::conns`)
+    Dedicated(ClientId),  // one client's own (`Server::dedicated`, conn::dedicated)
+    Subscriber(ClientId), // one client's Pub/Sub connection (also in `Server::dedicated`, conn::pubsub)
 }
 
 /// The connection of server `s` for a request of a client on `lane` (see
@@ -130,7 +131,7 @@ pub fn connect(
             }
             srv.conns[lane] = Some(id);
         }
-        Lease::Dedicated(_) => {
+        Lease::Dedicated(_) | Lease::Subscriber(_) => {
             srv.dedicated.push(id);
             core.metrics.server(p, s).dedicated_connections += 1;
         }
@@ -393,12 +394,12 @@ fn parse(core: &mut Core, id: ServerConnId, mut data: Bytes) -> bool {
             return true;
         }
         if !c.rstarted {
-            // Fragment replies need their element spans for coalescing.
-            let want = c
-                .omsg_q
-                .front()
-                .and_then(|m| msgs.get(*m))
-                .is_some_and(|m| m.parent().is_some());
+            // Fragment replies need their element spans for coalescing,
+            // Pub/Sub pushes for relaying.
+            let want = match c.omsg_q.front() {
+                Some(m) => msgs.get(*m).is_some_and(|m| m.parent().is_some()),
+                None => matches!(c.lease, Lease::Subscriber(_)),
+            };
             c.parser.restart(want);
             c.rmeta.clear();
             c.rstarted = true;
@@ -545,9 +546,16 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
         }
         srv.dedicated.retain(|&d| d != id);
     }
-    if let Lease::Dedicated(cid) = c.lease {
-        core.metrics.server(p, s).dedicated_connections -= 1;
-        crate::conn::dedicated::server_closed(core, cid, id);
+    match c.lease {
+        Lease::Lane(_) => {}
+        Lease::Dedicated(cid) => {
+            core.metrics.server(p, s).dedicated_connections -= 1;
+            crate::conn::dedicated::server_closed(core, cid, id);
+        }
+        Lease::Subscriber(cid) => {
+            core.metrics.server(p, s).dedicated_connections -= 1;
+            crate::conn::pubsub::server_closed(core, cid, id);
+        }
     }
     let sent = c.omsg_q.len();
     for (i, mid) in c.omsg_q.drain(..).chain(c.imsg_q.drain(..)).enumerate() {

@@ -330,10 +330,10 @@ redis_commands! {
     Monitor              "MONITOR",               no,  0,   NONE,          whole;
     Move                 "MOVE",                  no,  0,   NONE,          whole;
     Multi                "MULTI",                 yes, 1,   NONE,          whole; // issue 15
-    Psubscribe           "PSUBSCRIBE",            no,  0,   NONE,          whole;
+    Psubscribe           "PSUBSCRIBE",            yes, -2,  ALL,           whole; // issue 15: channels, patterns
     Publish              "PUBLISH",               yes, 3,   ONE,           whole; // issue 15
     Pubsub               "PUBSUB",                no,  0,   NONE,          whole;
-    Punsubscribe         "PUNSUBSCRIBE",          no,  0,   NONE,          whole;
+    Punsubscribe         "PUNSUBSCRIBE",          yes, -1,  ALL,           whole; // issue 15: channels, patterns
     Randomkey            "RANDOMKEY",             no,  0,   NONE,          whole;
     Readonly             "READONLY",              no,  0,   NONE,          whole;
     Replicaof            "REPLICAOF",             no,  0,   NONE,          whole;
@@ -347,12 +347,12 @@ redis_commands! {
     Spublish             "SPUBLISH",              no,  0,   NONE,          whole;
     Ssubscribe           "SSUBSCRIBE",            no,  0,   NONE,          whole;
     Stralgo              "STRALGO",               no,  0,   NONE,          whole;
-    Subscribe            "SUBSCRIBE",             no,  0,   NONE,          whole;
+    Subscribe            "SUBSCRIBE",             yes, -2,  ALL,           whole; // issue 15: channels, patterns
     Sunsubscribe         "SUNSUBSCRIBE",          no,  0,   NONE,          whole;
     Swapdb               "SWAPDB",                no,  0,   NONE,          whole;
     Sync                 "SYNC",                  no,  0,   NONE,          whole;
     Time                 "TIME",                  no,  0,   NONE,          whole;
-    Unsubscribe          "UNSUBSCRIBE",           no,  0,   NONE,          whole;
+    Unsubscribe          "UNSUBSCRIBE",           yes, -1,  ALL,           whole; // issue 15: channels, patterns
     Unwatch              "UNWATCH",               yes, 1,   NONE,          whole; // issue 15
     Wait                 "WAIT",                  yes, 3,   NONE,          whole; // issue 15
     Watch                "WATCH",                 yes, -2,  ALL,           whole; // issue 15
