@@ -93,6 +93,8 @@ const SERVER_FIELDS: [&str; 13] = [
     "out_queue",
     "out_queue_bytes",
 ];
+/// The extra server field of issue 15, after twemproxy's.
+const SERVER_EXTRA_FIELDS: [&str; 1] = ["dedicated_connections"];
 const LATENCY_FIELDS: [&str; 5] = [
     "latency_p50_us",
     "latency_p90_us",
@@ -134,7 +136,8 @@ fn rebuild(v: &HashMap<String, i64>, source: &str, pools: &[(&str, &[&str])]) ->
         }
         for s in *servers {
             out.push_str(&format!("\"{s}\": {{"));
-            for f in SERVER_FIELDS.iter().chain(&LATENCY_FIELDS) {
+            let fields = SERVER_FIELDS.iter().chain(&SERVER_EXTRA_FIELDS);
+            for f in fields.chain(&LATENCY_FIELDS) {
                 out.push_str(&format!("\"{f}\":{}, ", v[&format!("{pool}/{s}/{f}")]));
             }
             close(&mut out, "},");

@@ -125,7 +125,12 @@ pub fn wants(ded: &Dedicated, cmd: Cmd) -> bool {
 /// Whether a request must never be cut short by the pool `timeout`: a
 /// blocking command waits as long as its own timeout says.
 pub fn unbounded(meta: &ReqMeta) -> bool {
-    matches!(meta.cmd, crate::proto::Cmd::Redis(c) if class(c) == Class::Blocking)
+    match meta.cmd {
+        // XREAD without BLOCK (no value recorded) answers at once.
+        crate::proto::Cmd::Redis(Cmd::Xread | Cmd::Xreadgroup) => !meta.vals.is_empty(),
+        crate::proto::Cmd::Redis(c) => class(c) == Class::Blocking,
+        _ => false,
+    }
 }
 
 pub const QUEUED: &[u8] = b"+QUEUED\r\n";
