@@ -38,6 +38,7 @@ use crate::mbuf::MbufPool;
 use crate::msg::MsgArena;
 use crate::pool::ServerPool;
 use crate::proto::Limits;
+use crate::signal::Action;
 use crate::stats::{Metrics, PoolLayout, StatsHandle};
 use crate::token::{self, ClientId, ConnRef, ListenerId, PoolId, ServerConnId, Slots};
 use bytes::BytesMut;
@@ -108,13 +109,14 @@ pub struct Core {
     pub stats: Option<StatsHandle>, // hand-off to the stats thread
     pub limits: Limits,           // response parser bounds
     pub opts: CoreOpts,
-    pub now: Instant,       // time of the current batch
-    pub gen: u32,           // generation counter for conns
-    pub nclients: usize,    // client connections, all pools
-    pub max_clients: usize, // from RLIMIT_NOFILE and the pools (§CONN.9)
-    pub started: bool,      // listeners bound (`start`)
-    pub scratch: Vec<u8>,   // key bytes straddling chunks
-    pub last_trim: Instant, // last free-list trim
+    pub now: Instant,                      // time of the current batch
+    pub gen: u32,                          // generation counter for conns
+    pub nclients: usize,                   // client connections, all pools
+    pub max_clients: usize,                // from RLIMIT_NOFILE and the pools (§CONN.9)
+    pub started: bool,                     // listeners bound (`start`)
+    pub scratch: Vec<u8>,                  // key bytes straddling chunks
+    pub last_trim: Instant,                // last free-list trim
+    pub draining: crate::reload::Draining, // what the last reloads left to finish
 }
 
 impl Core {
@@ -151,6 +153,7 @@ impl Core {
             started: false,
             scratch: Vec::new(),
             last_trim: now,
+            draining: Default::default(),
         };
         // Nothing is bound before `start`, so this cannot fail yet.
         core.apply(conf).map_err(io::Error::other)?;
@@ -171,15 +174,7 @@ impl Core {
     pub fn start(&mut self) -> Result<(), String> {
         for p in self.pool_order.clone() {
             if self.pools[p].conf.preconnect {
-                for s in self.pools[p].order.clone() {
-                    if let Err(e) = server::connect(self, p, s, server::Lease::Lane(0)) {
-                        log::warn!(
-                            "connect to server '{}' failed, ignored: {}",
-                            self.pools[p].servers[s].pname,
-                            crate::sock::strerror(e.0)
-                        );
-                    }
-                }
+                self.preconnect(p);
             }
         }
         self.started = true;
@@ -189,18 +184,40 @@ impl Core {
         Ok(())
     }
 
-    /// Runs until `stop()` says so (a signal asked us to exit). The loop's
-    /// log lines are written once per iteration (`log::batch_begin`).
-    pub fn run(&mut self, mut stop: impl FnMut() -> bool) -> io::Result<()> {
+    /// Connects to every server of pool `p` that has no open connection
+    /// (§CONN.5; a reload does it for servers it adds).
+    pub fn preconnect(&mut self, p: PoolId) {
+        for s in self.pools[p].order.clone() {
+            if self.pools[p].servers[s].conns.iter().any(Option::is_some) {
+                continue;
+            }
+            if let Err(e) = server::connect(self, p, s, server::Lease::Lane(0)) {
+                log::warn!(
+                    "connect to server '{}' failed, ignored: {}",
+                    self.pools[p].servers[s].pname,
+                    crate::sock::strerror(e.0)
+                );
+            }
+        }
+    }
+
+    /// Runs until `signals()` says to exit; between two iterations, reloads
+    /// the configuration file `conf_path` when it says so (`crate::reload`).
+    /// The loop's log lines are written once per iteration
+    /// (`log::batch_begin`).
+    pub fn run(&mut self, conf_path: &str, mut signals: impl FnMut() -> Action) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         crate::log::batch_begin();
         let r = loop {
             if let Err(e) = self.step(&mut events) {
                 break Err(e);
             }
-            let done = stop();
+            let action = signals();
+            if action == Action::Reload {
+                crate::reload::reload(self, conf_path);
+            }
             crate::log::flush();
-            if done {
+            if action == Action::Exit {
                 break Ok(());
             }
         };
@@ -233,6 +250,9 @@ impl Core {
         }
         self.expire_timers();
         server::server_probe_due(self);
+        if !self.draining.is_empty() {
+            crate::reload::sweep(self);
+        }
         self.reap();
         self.flush();
         self.reap();

@@ -2,7 +2,8 @@
 //! reimplementation of twemproxy (nutcracker) 0.5.0.
 //!
 //! One event-loop thread owns every listener, client and server connection
-//! (`core`); a stats thread aggregates counters (`stats`). Requests are parsed
+//! (`core`), and changes shape when SIGUSR1 asks for a reload (`reload`); a
+//! stats thread aggregates counters (`stats`). Requests are parsed
 //! by pure, resumable protocol parsers (`proto`), routed by the pool's hash and
 //! distribution (`hashkit`), and move through twemproxy's queues:
 //!
@@ -52,6 +53,7 @@ pub mod mbuf;
 pub mod msg;
 pub mod pool;
 pub mod proto;
+pub mod reload;
 pub mod signal;
 pub mod sock;
 pub mod stats;

@@ -11,7 +11,7 @@ use nutcracker::conf::{self, Conf};
 use nutcracker::core::{Core, CoreOpts};
 use nutcracker::daemon::{self, PidFile};
 use nutcracker::log::{self, strerror};
-use nutcracker::signal::{self, Action};
+use nutcracker::signal;
 use nutcracker::stats;
 use std::io::{self, Write as _};
 use std::process::ExitCode;
@@ -233,7 +233,7 @@ fn serve(opts: &Options, conf: Conf) -> u8 {
         fail_loudly(opts, &e);
         return 1;
     }
-    match core.run(|| signal::handle_pending() == Action::Exit) {
+    match core.run(&opts.conf_file, signal::handle_pending) {
         Ok(()) => signal::exit_status(),
         Err(e) => {
             ::log::error!("event loop failed: {}", strerror(&e));

@@ -122,6 +122,8 @@ fn rebuild(v: &HashMap<String, i64>, source: &str, pools: &[(&str, &[&str])]) ->
         "timestamp",
         "total_connections",
         "curr_connections",
+        "reloads",
+        "reloads_failed",
     ] {
         out.push_str(&format!("\"{k}\":{}, ", v[k]));
     }

@@ -311,6 +311,12 @@ fn protocol_error(core: &mut Core, id: ClientId, e: ParseError) {
     reply_local(core, id, m, reply);
 }
 
+/// Stops reading a client as if it had sent EOF: it gets the replies to
+/// the requests it sent, then closes (a reload removed its pool).
+pub fn stop_reading(core: &mut Core, id: ClientId) {
+    on_eof(core, id);
+}
+
 /// The client closed its side: stop reading, close once replies are out.
 /// A request it left unfinished is dropped and logged, as 0.5.0 does.
 fn on_eof(core: &mut Core, id: ClientId) {

@@ -233,6 +233,9 @@ impl Core {
             .collect();
         self.close_now(&conns, Close::Reconfigured);
         let applied = self.pools[id].apply(pc);
+        for s in applied.retired {
+            self.pools[id].free_server(s); // its connections closed above
+        }
         for s in applied.readdressed {
             self.retire_conns(id, s, Close::Reconfigured);
         }
