@@ -557,3 +557,40 @@ fn publish_is_routed_by_channel_and_sharded_pubsub_refused() {
         "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
     );
 }
+
+/// A dedicated connection the server drops loses what the server held for
+/// it: a lost WATCH makes EXEC answer nil (the watched key may have
+/// changed), a lost MULTI aborts the transaction; nothing runs.
+#[test]
+fn a_lost_dedicated_connection_fails_its_transaction_safely() {
+    let pool = start_redis_pool(1, "", &[]);
+    let gauge = "nutcracker_dedicated_connections{pool=\"alpha\",server=\"s0\"}";
+    let kill_all = || {
+        let mut d = RespConn::connect(pool.backends[0].port);
+        let r = d.call_words("CLIENT KILL TYPE normal SKIPME yes");
+        assert!(r.starts_with(b":"), "{}", show(&r));
+        assert_eq!(
+            common::wait_metric(pool.proxy.stats_port, gauge, 0),
+            Some(0),
+            "the proxy saw its dedicated connection go"
+        );
+    };
+    let mut c = RespConn::connect(pool.port);
+    assert_eq!(c.call_words("WATCH {w}k"), b"+OK\r\n");
+    kill_all();
+    assert_eq!(c.call_words("MULTI"), b"+OK\r\n");
+    assert_eq!(c.call_words("SET {w}k 1"), b"+QUEUED\r\n");
+    assert_eq!(c.call_words("EXEC"), b"*-1\r\n", "a lost WATCH aborts EXEC");
+
+    assert_eq!(c.call_words("MULTI"), b"+OK\r\n");
+    assert_eq!(c.call_words("SET {w}a 1"), b"+QUEUED\r\n");
+    kill_all();
+    assert_eq!(c.call_words("SET {w}b 2"), b"+QUEUED\r\n");
+    let exec = c.call_words("EXEC");
+    assert!(exec.starts_with(b"-EXECABORT"), "{}", show(&exec));
+    assert_eq!(c.call_words("EXISTS {w}k {w}a {w}b"), b":0\r\n");
+    // And the next transaction runs on a fresh connection.
+    assert_eq!(c.call_words("MULTI"), b"+OK\r\n");
+    assert_eq!(c.call_words("SET {w}a 1"), b"+QUEUED\r\n");
+    assert_eq!(c.call_words("EXEC"), b"*1\r\n+OK\r\n");
+}
