@@ -566,6 +566,11 @@ fn a_lost_dedicated_connection_fails_its_transaction_safely() {
     let pool = start_redis_pool(1, "", &[]);
     let gauge = "nutcracker_dedicated_connections{pool=\"alpha\",server=\"s0\"}";
     let kill_all = || {
+        // The stats lag: see the connection counted before it goes.
+        assert_eq!(
+            common::wait_metric(pool.proxy.stats_port, gauge, 1),
+            Some(1)
+        );
         let mut d = RespConn::connect(pool.backends[0].port);
         let r = d.call_words("CLIENT KILL TYPE normal SKIPME yes");
         assert!(r.starts_with(b":"), "{}", show(&r));
