@@ -3,6 +3,8 @@
 //! Three kinds, each in its own slab of `Core` and dispatched by `match`:
 //! listeners (`listener`), clients (`client`) and backend connections
 //! (`server`). The socket-level drain contract is in `crate::sock`.
+//! A backend connection is shared by the clients of a lane, or held by one
+//! client (`dedicated`: transactions and blocking commands; `pubsub`).
 
 pub mod client;
 pub mod dedicated;
