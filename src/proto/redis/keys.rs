@@ -6,8 +6,10 @@
 //! the table in `commands` gives each command its `Keys`. The scan is
 //! streaming, as the request parser is: `role()` says what argument `idx`
 //! is before its bytes are read, `arg_done()` updates the scan once the
-//! argument is complete. Only SORT and GEORADIUS[BYMEMBER] look at the
-//! bytes of an argument (the `word`: its first `WORD_MAX` bytes).
+//! argument is complete. Only SORT, GEORADIUS(BYMEMBER) and
+//! XREAD(GROUP) look at the bytes of an argument (the `word`: its first
+//! `WORD_MAX` bytes); BLPOP and the like record their timeout as a key,
+//! which `finish()` drops.
 //!
 //! `key_positions()` runs the same two functions over a whole argument
 //! list: the table-driven tests, and tests/ against `COMMAND GETKEYS`.
