@@ -10,6 +10,7 @@ pub mod client;
 pub mod dedicated;
 pub mod listener;
 pub mod pubsub;
+pub mod sentinel;
 pub mod server;
 
 /// An errno from a socket call (connect, read, write).
