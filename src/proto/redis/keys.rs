@@ -6,7 +6,7 @@
 //! the table in `commands` gives each command its `Keys`. The scan is
 //! streaming, as the request parser is: `role()` says what argument `idx`
 //! is before its bytes are read, `arg_done()` updates the scan once the
-//! argument is complete. Only SORT and GEORADIUS[BYMEMBER] look at the
+//! argument is complete. Only SORT and GEORADIUS and GEORADIUSBYMEMBER look at the
 //! bytes of an argument (the `word`: its first `WORD_MAX` bytes).
 //!
 //! `key_positions()` runs the same two functions over a whole argument
