@@ -58,15 +58,19 @@ pub struct Server {
     pub weight: u32,
     pub conns: Vec<Option<ServerConnId>>, // open connections by lane (< server_connections)
     pub conns3: Vec<Option<ServerConnId>>, // redis: RESP3 connections by lane (HELLO 3)
+    pub dedicated: Vec<ServerConnId>,     // connections held by one client each (conn::dedicated)
     pub failures: u32,                    // consecutive failures
     pub retry_at: Option<Instant>,        // ejected until then
     pub probing: bool,                    // ejected, retry time passed, probe in flight
 }
 
 impl Server {
-    /// The ids of its open connections, in lane order.
+    /// The ids of its open connections, in lane order, then the dedicated
+    /// ones.
     pub fn open_conns(&self) -> impl Iterator<Item = ServerConnId> + '_ {
-        self.conns.iter().chain(&self.conns3).flatten().copied()
+        let dedicated = self.dedicated.iter();
+        let lanes = self.conns.iter().chain(&self.conns3).flatten();
+        lanes.chain(dedicated).copied()
     }
 
     /// The connections by lane for clients speaking `resp` (redis: RESP2
@@ -94,6 +98,7 @@ impl Server {
             weight: c.weight,
             conns: Vec::new(),
             conns3: Vec::new(),
+            dedicated: Vec::new(),
             failures: 0,
             retry_at: None,
             probing: false,

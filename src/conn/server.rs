@@ -9,7 +9,9 @@
 //! and `conns3`, switched to RESP3 by `HELLO 3` right after AUTH/SELECT,
 //! for clients that sent HELLO 3 (issue 14.2). A request always goes to a
 //! connection of its client's protocol, so replies are relayed untouched.
-//! A RESP3 push (`>`) answers no request: it is dropped, never paired.
+//! A RESP3 push (`>`) answers no request: on a Subscriber connection it is
+//! a Pub/Sub message or confirmation (`conn::pubsub`), elsewhere it is
+//! dropped, never paired.
 //!
 //! # Invariants
 //! - every id in `imsg_q` names a `Queued` request, every id in `omsg_q`
@@ -28,7 +30,7 @@ use crate::pool::Failure;
 use crate::proto::redis::Resp;
 use crate::proto::{Progress, Proto, RspKind, RspMeta, RspParser};
 use crate::sock::{self, Gather, Recv, Stream};
-use crate::token::{ConnRef, MsgId, PoolId, ServerConnId, ServerId};
+use crate::token::{ClientId, ConnRef, MsgId, PoolId, ServerConnId, ServerId};
 use bytes::{Buf, Bytes};
 use std::collections::VecDeque;
 use std::net::ToSocketAddrs;
@@ -54,6 +56,15 @@ pub struct ServerConn {
     pub pending_send: bool,      // on Core::pending_send
     pub blocked: bool,           // last write hit WouldBlock
     pub tmo_armed: bool,         // a Timer::Conn for this connection is pending
+    pub lease: Lease,            // shared by a lane's clients, or one client's own
+}
+
+/// Whom a connection serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lease {
+    Lane(usize),          // shared: lane `n` of its server (`Server::conns`)
+    Dedicated(ClientId),  // one client's own (`Server::dedicated`, conn::dedicated)
+    Subscriber(ClientId), // one client's Pub/Sub connection (also in `Server::dedicated`, conn::pubsub)
 }
 
 /// The connection of server `s` for a request of a client on `lane` (see
@@ -71,7 +82,7 @@ pub fn conn_for(
     let slot = (lane % max) as usize;
     match core.pools[p].servers[s].lanes(resp).get(slot) {
         Some(Some(id)) => Ok(*id),
-        _ => connect(core, p, s, slot, resp),
+        _ => connect(core, p, s, Lease::Lane(slot), resp),
     }
 }
 
@@ -85,13 +96,13 @@ pub fn free_lane(core: &Core, p: PoolId, s: ServerId) -> usize {
         .unwrap_or(conns.len())
 }
 
-/// Opens connection `lane` of protocol `resp` to server `s` of pool `p`
-/// (twemproxy: server_connect); `resp` matters to redis pools only.
+/// Opens a connection of protocol `resp` to server `s` of pool `p` for
+/// `lease` (twemproxy: server_connect); `resp` matters to redis pools only.
 pub fn connect(
     core: &mut Core,
     p: PoolId,
     s: ServerId,
-    lane: usize,
+    lease: Lease,
     resp: Resp,
 ) -> Result<ServerConnId, Errno> {
     let r = open(&core.pools[p].servers[s].addr);
@@ -128,17 +139,27 @@ pub fn connect(
         pending_send: false,
         blocked: false,
         tmo_armed: false,
+        lease,
     });
     let t = crate::token::encode(ConnRef::Server(id));
     if let Err(e) = conn.sock.register(core.poll.registry(), t) {
         core.servers.remove(id.idx as usize);
         return Err(Errno::of(&e));
     }
-    let conns = core.pools[p].servers[s].lanes_mut(resp);
-    if conns.len() <= lane {
-        conns.resize(lane + 1, None);
+    let srv = &mut core.pools[p].servers[s];
+    match lease {
+        Lease::Lane(lane) => {
+            let conns = srv.lanes_mut(resp);
+            if conns.len() <= lane {
+                conns.resize(lane + 1, None);
+            }
+            conns[lane] = Some(id);
+        }
+        Lease::Dedicated(_) | Lease::Subscriber(_) => {
+            srv.dedicated.push(id);
+            core.metrics.server(p, s).dedicated_connections += 1;
+        }
     }
-    conns[lane] = Some(id);
     core.stats_conn_open();
     if let Some(t) = core.pools[p].timeout {
         let when = core.now + t;
@@ -203,7 +224,7 @@ fn internal_enqueue(core: &mut Core, p: PoolId, s: ServerId, id: ServerConnId, b
     internal_enqueue_as(core, p, (s, id), b, Owner::Setup)
 }
 
-fn internal_enqueue_as(
+pub fn internal_enqueue_as(
     core: &mut Core,
     p: PoolId,
     (s, id): (ServerId, ServerConnId),
@@ -255,7 +276,7 @@ fn server_probe(core: &mut Core, p: PoolId, s: ServerId) {
         core.pools[p].servers[s].pname,
         core.pools[p].conf.name
     );
-    let id = match connect(core, p, s, free_lane(core, p, s), Resp::Resp2) {
+    let id = match connect(core, p, s, Lease::Lane(free_lane(core, p, s)), Resp::Resp2) {
         Ok(id) => id,
         Err(e) => {
             log::warn!(
@@ -402,12 +423,12 @@ fn parse(core: &mut Core, id: ServerConnId, mut data: Bytes) -> bool {
             return true;
         }
         if !c.rstarted {
-            // Fragment replies need their element spans for coalescing.
-            let want = c
-                .omsg_q
-                .front()
-                .and_then(|m| msgs.get(*m))
-                .is_some_and(|m| m.parent().is_some());
+            // Fragment replies need their element spans for coalescing,
+            // Pub/Sub pushes for relaying.
+            let want = match c.omsg_q.front() {
+                Some(m) => msgs.get(*m).is_some_and(|m| m.parent().is_some()),
+                None => matches!(c.lease, Lease::Subscriber(_)),
+            };
             c.parser.restart(want);
             c.rmeta.clear();
             c.rstarted = true;
@@ -417,10 +438,14 @@ fn parse(core: &mut Core, id: ServerConnId, mut data: Bytes) -> bool {
                 c.rdata.push(data);
                 return true;
             }
-            Ok(Progress::Complete { end }) if c.rmeta.kind == RspKind::Push => {
+            Ok(Progress::Complete { end })
+                if c.rmeta.kind == RspKind::Push && !matches!(c.lease, Lease::Subscriber(_)) =>
+            {
                 // Out of band (RESP3 push): no request asked for it. The
-                // proxy never subscribes nor tracks keys on its connections,
-                // so none is expected; it is dropped, not paired.
+                // proxy subscribes on Subscriber connections only (their
+                // pushes are Pub/Sub messages: relayed by `response`) and
+                // never tracks keys, so none is expected here; it is
+                // dropped, not paired.
                 data.advance(end);
                 c.rdata.clear();
                 c.rstarted = false;
@@ -532,7 +557,10 @@ fn req_send_done(core: &mut Core, id: ServerConnId, mid: MsgId) {
     sm.out_queue += 1;
     sm.out_queue_bytes += len;
     let tmo = core.pools[p].timeout;
-    let when = tmo.map(|t| now + t);
+    // A blocking command waits as long as its own timeout says.
+    let when = tmo
+        .filter(|_| !crate::conn::dedicated::unbounded(&m.meta))
+        .map(|t| now + t);
     m.deadline = when;
     let Some(c) = core.server(id) else { return };
     c.omsg_q.push_back(mid);
@@ -557,6 +585,18 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
             if *lane == Some(id) {
                 *lane = None;
             }
+        }
+        srv.dedicated.retain(|&d| d != id);
+    }
+    match c.lease {
+        Lease::Lane(_) => {}
+        Lease::Dedicated(cid) => {
+            core.metrics.server(p, s).dedicated_connections -= 1;
+            crate::conn::dedicated::server_closed(core, cid, id);
+        }
+        Lease::Subscriber(cid) => {
+            core.metrics.server(p, s).dedicated_connections -= 1;
+            crate::conn::pubsub::server_closed(core, cid, id);
         }
     }
     let sent = c.omsg_q.len();
@@ -586,7 +626,7 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
     match why {
         Close::Eof => sm.server_eof += 1,
         Close::Timeout => sm.server_timedout += 1,
-        Close::Shutdown | Close::Reconfigured | Close::MasterMoved => {}
+        Close::Shutdown | Close::Reconfigured | Close::MasterMoved | Close::Released => {}
         Close::Io(_) | Close::BadReply | Close::Protocol | Close::PendingLimit => {
             sm.server_err += 1
         }

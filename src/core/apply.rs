@@ -203,11 +203,15 @@ impl Core {
         let Some(srv) = self.pools.get_mut(p).and_then(|x| x.servers.get_mut(s)) else {
             return;
         };
+        let dedicated = std::mem::take(&mut srv.dedicated);
         let (c2, c3) = (
             std::mem::take(&mut srv.conns),
             std::mem::take(&mut srv.conns3),
         );
         for c in c2.into_iter().chain(c3).flatten() {
+            self.close_later(ConnRef::Server(c), why);
+        }
+        for c in dedicated {
             self.close_later(ConnRef::Server(c), why);
         }
     }

@@ -12,13 +12,15 @@
 //! password, answered locally), QUIT none, PING at most one (a message).
 //!
 //! Beyond 0.5.0 (issues 5 and 14): HELLO, CLIENT, ECHO, SELECT and RESET
-//! are served, answered by the proxy (`local`); EXISTS is split per server like DEL;
+//! are served, answered by the proxy (`local`; ECHO and PING only outside
+//! MULTI, issue 15 queues them); EXISTS is split per server like DEL;
 //! ZUNION/ZINTER/ZDIFF route on their keys, not on numkeys; every key of a
 //! command that is not split (SINTER, RENAME, EVAL, ...) is recorded, and
 //! the request is forwarded only when they all live on one server
 //! (`msg::request`); the Redis 6-7 commands with keys are served (GETEX,
-//! LMPOP, the stream commands, ...). Not served: commands without keys
-//! that act on a whole server, blocking commands, transactions, pub/sub.
+//! LMPOP, the stream commands, ...); issue 15: transactions, blocking
+//! commands and pub/sub (`conn::dedicated`). Not served: commands without
+//! keys that act on a whole server.
 //!
 //! # Invariants
 //! - names are upper-case ASCII, unique, at most `NAME_MAX` bytes;
@@ -35,6 +37,10 @@ pub use super::keys::{
 
 /// No key (PING, COMMAND; every unserved command).
 const NONE: Keys = Keys::None;
+/// Keys then a timeout (BLPOP, BZPOPMIN).
+const BLOCKING: Keys = Keys::AllButTimeout;
+/// Keys and ids after STREAMS (XREAD, XREADGROUP).
+const STREAMS: Keys = Keys::Streams;
 
 /// The key at 1, then the one after STORE/STOREDIST from argument `from`.
 const fn geo_store(from: u8) -> Keys {
@@ -306,22 +312,22 @@ redis_commands! {
     Zunionstore          "ZUNIONSTORE",           yes, -4,  DEST_NUMKEYS,  whole;
     Bgrewriteaof         "BGREWRITEAOF",          no,  0,   NONE,          whole;
     Bgsave               "BGSAVE",                no,  0,   NONE,          whole;
-    Blmove               "BLMOVE",                no,  0,   NONE,          whole;
-    Blmpop               "BLMPOP",                no,  0,   NONE,          whole;
-    Blpop                "BLPOP",                 no,  0,   NONE,          whole;
-    Brpop                "BRPOP",                 no,  0,   NONE,          whole;
-    Brpoplpush           "BRPOPLPUSH",            no,  0,   NONE,          whole;
-    Bzmpop               "BZMPOP",                no,  0,   NONE,          whole;
-    Bzpopmax             "BZPOPMAX",              no,  0,   NONE,          whole;
-    Bzpopmin             "BZPOPMIN",              no,  0,   NONE,          whole;
+    Blmove               "BLMOVE",                yes, 6,   TWO,           whole; // issue 15
+    Blmpop               "BLMPOP",                yes, -5,  SCRIPT,        whole; // issue 15
+    Blpop                "BLPOP",                 yes, -3,  BLOCKING,      whole; // issue 15
+    Brpop                "BRPOP",                 yes, -3,  BLOCKING,      whole; // issue 15
+    Brpoplpush           "BRPOPLPUSH",            yes, 4,   TWO,           whole; // issue 15
+    Bzmpop               "BZMPOP",                yes, -5,  SCRIPT,        whole; // issue 15
+    Bzpopmax             "BZPOPMAX",              yes, -3,  BLOCKING,      whole; // issue 15
+    Bzpopmin             "BZPOPMIN",              yes, -3,  BLOCKING,      whole; // issue 15
     Client               "CLIENT",                yes, -2,  NONE,          whole; // issue 14.3: answered by the proxy
     Cluster              "CLUSTER",               no,  0,   NONE,          whole;
     Config               "CONFIG",                no,  0,   NONE,          whole;
     Dbsize               "DBSIZE",                no,  0,   NONE,          whole;
     Debug                "DEBUG",                 no,  0,   NONE,          whole;
-    Discard              "DISCARD",               no,  0,   NONE,          whole;
-    Echo                 "ECHO",                  yes, 2,   NONE,          whole; // issue 14.3: answered by the proxy
-    Exec                 "EXEC",                  no,  0,   NONE,          whole;
+    Discard              "DISCARD",               yes, 1,   NONE,          whole; // issue 15
+    Echo                 "ECHO",                  yes, 2,   NONE,          whole; // issue 14.3: answered by the proxy outside MULTI
+    Exec                 "EXEC",                  yes, 1,   NONE,          whole; // issue 15
     Flushall             "FLUSHALL",              no,  0,   NONE,          whole;
     Flushdb              "FLUSHDB",               no,  0,   NONE,          whole;
     Function             "FUNCTION",              no,  0,   NONE,          whole;
@@ -333,11 +339,11 @@ redis_commands! {
     Migrate              "MIGRATE",               no,  0,   NONE,          whole;
     Monitor              "MONITOR",               no,  0,   NONE,          whole;
     Move                 "MOVE",                  no,  0,   NONE,          whole;
-    Multi                "MULTI",                 no,  0,   NONE,          whole;
-    Psubscribe           "PSUBSCRIBE",            no,  0,   NONE,          whole;
-    Publish              "PUBLISH",               no,  0,   NONE,          whole;
+    Multi                "MULTI",                 yes, 1,   NONE,          whole; // issue 15
+    Psubscribe           "PSUBSCRIBE",            yes, -2,  ALL,           whole; // issue 15: channels, patterns
+    Publish              "PUBLISH",               yes, 3,   ONE,           whole; // issue 15
     Pubsub               "PUBSUB",                no,  0,   NONE,          whole;
-    Punsubscribe         "PUNSUBSCRIBE",          no,  0,   NONE,          whole;
+    Punsubscribe         "PUNSUBSCRIBE",          yes, -1,  ALL,           whole; // issue 15: channels, patterns
     Randomkey            "RANDOMKEY",             no,  0,   NONE,          whole;
     Readonly             "READONLY",              no,  0,   NONE,          whole;
     Replicaof            "REPLICAOF",             no,  0,   NONE,          whole;
@@ -351,17 +357,17 @@ redis_commands! {
     Spublish             "SPUBLISH",              no,  0,   NONE,          whole;
     Ssubscribe           "SSUBSCRIBE",            no,  0,   NONE,          whole;
     Stralgo              "STRALGO",               no,  0,   NONE,          whole;
-    Subscribe            "SUBSCRIBE",             no,  0,   NONE,          whole;
+    Subscribe            "SUBSCRIBE",             yes, -2,  ALL,           whole; // issue 15: channels, patterns
     Sunsubscribe         "SUNSUBSCRIBE",          no,  0,   NONE,          whole;
     Swapdb               "SWAPDB",                no,  0,   NONE,          whole;
     Sync                 "SYNC",                  no,  0,   NONE,          whole;
     Time                 "TIME",                  no,  0,   NONE,          whole;
-    Unsubscribe          "UNSUBSCRIBE",           no,  0,   NONE,          whole;
-    Unwatch              "UNWATCH",               no,  0,   NONE,          whole;
-    Wait                 "WAIT",                  no,  0,   NONE,          whole;
-    Watch                "WATCH",                 no,  0,   NONE,          whole;
-    Xread                "XREAD",                 no,  0,   NONE,          whole;
-    Xreadgroup           "XREADGROUP",            no,  0,   NONE,          whole;
+    Unsubscribe          "UNSUBSCRIBE",           yes, -1,  ALL,           whole; // issue 15: channels, patterns
+    Unwatch              "UNWATCH",               yes, 1,   NONE,          whole; // issue 15
+    Wait                 "WAIT",                  yes, 3,   NONE,          whole; // issue 15
+    Watch                "WATCH",                 yes, -2,  ALL,           whole; // issue 15
+    Xread                "XREAD",                 yes, -4,  STREAMS,       whole; // issue 15
+    Xreadgroup           "XREADGROUP",            yes, -7,  STREAMS,       whole; // issue 15
 }
 
 #[cfg(test)]
@@ -452,6 +458,9 @@ mod tests {
             let min = u32::from(c.arity().unsigned_abs());
             match (c.keys(), first) {
                 (Keys::None, None) => {}
+                (Keys::Streams, None) => {} // after a keyword (XREAD)
+                // channels and patterns to leave are optional
+                (_, Some(1)) if matches!(c, Cmd::Unsubscribe | Cmd::Punsubscribe) => {}
                 (Keys::Numkeys { at, .. }, Some(i)) => assert!(i <= u32::from(at) + 1),
                 (_, Some(i)) if c.keys() == SUB => assert!(i <= min, "{c:?}"),
                 (_, Some(i)) => assert!(i < min, "{c:?} key beyond its arity"),
