@@ -478,3 +478,191 @@ fn push_from_a_backend_is_dropped() {
         "the RESP3 connection was replaced"
     );
 }
+
+/// Sends each command to both connections and checks the replies are
+/// byte-identical (`n` replies per command: the subscribe family answers
+/// once per channel).
+fn both_same(px: &mut RespConn, dr: &mut RespConn, script: &[(&str, usize)]) {
+    for &(cmd, n) in script {
+        px.send(&common::resp_words(cmd));
+        dr.send(&common::resp_words(cmd));
+        for i in 0..n {
+            assert_eq!(show(&px.read()), show(&dr.read()), "reply {i} to {cmd:?}");
+        }
+    }
+}
+
+/// A RESP3 client's transaction on its dedicated connection (opened with
+/// HELLO 3): EXEC's reply is redis's RESP3 array of RESP3 replies, and
+/// ECHO/PING inside MULTI are queued as redis queues them.
+#[test]
+fn resp3_multi_exec_matches_direct_redis() {
+    let pool = start_redis_pool(3, "", &[]);
+    let direct = start_redis();
+    let mut px = RespConn::connect(pool.port);
+    let mut dr = RespConn::connect(direct.port);
+    assert!(px.call_words("HELLO 3").starts_with(b"%7\r\n"));
+    assert!(dr.call_words("HELLO 3").starts_with(b"%7\r\n"));
+    let one = |c: &'static str| (c, 1);
+    let script: Vec<(&str, usize)> = [
+        "MULTI",
+        "HSET {t}h f v g w",
+        "HGETALL {t}h",
+        "PING",
+        "ECHO hi",
+        "SADD {t}s x",
+        "SMEMBERS {t}s",
+        "ZADD {t}z 1.5 m",
+        "ZSCORE {t}z m",
+        "GET {t}missing",
+        "EXEC",
+        "PING",
+        "ECHO out",
+        "WATCH {t}h",
+        "MULTI",
+        "HGET {t}h f",
+        "EXEC",
+        "MULTI",
+        "SET {t}gone 1",
+        "DISCARD",
+        "GET {t}gone",
+    ]
+    .into_iter()
+    .map(one)
+    .collect();
+    both_same(&mut px, &mut dr, &script);
+    // the dedicated connection speaks RESP3 too
+    let n: usize = pool.backends.iter().map(|b| resp3_conns(b.port)).sum();
+    assert!(n >= 2, "no RESP3 dedicated connection: {n}");
+}
+
+/// A RESP3 client's Pub/Sub: confirmations are `>3` pushes built by the
+/// proxy, messages are relayed pushes, ordinary commands are served while
+/// subscribed and PING answers +PONG, all as from a direct redis.
+#[test]
+fn resp3_subscribe_messages_unsubscribe_match_direct_redis() {
+    let pool = start_redis_pool(3, "", &[]);
+    let direct = start_redis();
+    let mut px = RespConn::connect(pool.port);
+    let mut dr = RespConn::connect(direct.port);
+    assert!(px.call_words("HELLO 3").starts_with(b"%7\r\n"));
+    assert!(dr.call_words("HELLO 3").starts_with(b"%7\r\n"));
+    both_same(
+        &mut px,
+        &mut dr,
+        &[
+            ("SUBSCRIBE a b", 2),
+            ("SUBSCRIBE c", 1),
+            ("PSUBSCRIBE p*", 1),
+            ("PING", 1),
+            ("PING hello", 1),
+            ("SET k 1", 1),
+            ("GET k", 1),
+        ],
+    );
+    let (mut pub_px, mut pub_dr) = (RespConn::connect(pool.port), RespConn::connect(direct.port));
+    for ch in ["a", "b", "c", "pq"] {
+        assert_eq!(
+            pub_px.call_words(&format!("PUBLISH {ch} m-{ch}")),
+            b":1\r\n"
+        );
+        assert_eq!(
+            pub_dr.call_words(&format!("PUBLISH {ch} m-{ch}")),
+            b":1\r\n"
+        );
+        let got = show(&px.read());
+        assert!(got.starts_with(">"), "not a push: {got}");
+        assert_eq!(got, show(&dr.read()), "message on {ch}");
+    }
+    both_same(
+        &mut px,
+        &mut dr,
+        &[
+            ("UNSUBSCRIBE c", 1),
+            ("PUNSUBSCRIBE p*", 1),
+            ("UNSUBSCRIBE b", 1),
+            ("UNSUBSCRIBE a", 1),
+            ("UNSUBSCRIBE", 1),
+            ("PING", 1),
+            ("GET k", 1),
+        ],
+    );
+}
+
+/// redis-py's default client (HELLO 3) through the proxy: a transaction
+/// pipeline and a pubsub() get_message round trip, as with a direct redis.
+#[test]
+fn redis_py_default_client_transaction_and_pubsub() {
+    let pool = start_redis_pool(3, "", &[]);
+    let out = same_as_direct(
+        pool.port,
+        "import redis,sys,time\n\
+         r=redis.Redis(port=int(sys.argv[1]))\n\
+         p=r.pipeline(transaction=True)\n\
+         p.set('{u}a','1'); p.incr('{u}n'); p.hset('{u}h', mapping={'f':'v'}); p.hgetall('{u}h'); p.get('{u}a')\n\
+         print(p.execute())\n\
+         ps=r.pubsub()\n\
+         ps.subscribe('news', 'sport')\n\
+         got=[]\n\
+         def wait():\n\
+         \x20   for _ in range(500):\n\
+         \x20       m=ps.get_message(timeout=0.1)\n\
+         \x20       if m: return m\n\
+         print(wait(), wait())\n\
+         print(r.publish('news','hello'), r.publish('sport','goal'))\n\
+         print(wait(), wait())\n\
+         ps.unsubscribe('news')\n\
+         print(wait())\n\
+         ps.close()\n",
+    );
+    assert!(
+        out.starts_with("[True, 1, 1, {b'f': b'v'}, b'1']\n"),
+        "{out}"
+    );
+    assert!(out.contains("'data': b'hello'"), "{out}");
+}
+
+/// RESET leaves the transaction and the subscriptions too, as redis does
+/// (+RESET, back to RESP2, nothing of the transaction applied).
+#[test]
+fn reset_leaves_transaction_and_subscriptions_like_redis() {
+    let pool = start_redis_pool(3, "", &[]);
+    let direct = start_redis();
+    let mut px = RespConn::connect(pool.port);
+    let mut dr = RespConn::connect(direct.port);
+    assert!(px.call_words("HELLO 3").starts_with(b"%7\r\n"));
+    assert!(dr.call_words("HELLO 3").starts_with(b"%7\r\n"));
+    both_same(
+        &mut px,
+        &mut dr,
+        &[
+            ("WATCH {t}w", 1),
+            ("MULTI", 1),
+            ("SET {t}r 1", 1),
+            ("RESET", 1),
+            ("GET {t}r", 1),
+            ("EXEC", 1),
+            ("SUBSCRIBE x y", 2),
+            ("RESET", 1),
+            ("PING", 1),
+            ("GET {t}r", 1),
+            ("SUBSCRIBE z", 1),
+            ("RESET", 1),
+            ("SET {t}r 2", 1),
+        ],
+    );
+    // no backend keeps a subscription of the client (its connections
+    // close asynchronously: wait, bounded, for the servers to see it)
+    let mut publisher = RespConn::connect(pool.port);
+    for ch in ["x", "y", "z"] {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let cmd = format!("PUBLISH {ch} m");
+        while publisher.call_words(&cmd) != b":0\r\n" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{ch} still subscribed"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
