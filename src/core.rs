@@ -145,6 +145,7 @@ pub struct Core {
     pub nclients: usize,    // client connections, all pools
     pub scratch: Vec<u8>,   // key bytes straddling chunks
     pub last_trim: Instant, // last free-list trim
+    pub ls: crate::loopstats::LoopStats, // latency breakdown (feature loop-stats)
 }
 
 impl Core {
@@ -182,6 +183,7 @@ impl Core {
             nclients: 0,
             scratch: Vec::new(),
             last_trim: now,
+            ls: crate::loopstats::LoopStats::default(),
         })
     }
 
@@ -213,6 +215,7 @@ impl Core {
         loop {
             self.step(&mut events)?;
             if stop() {
+                self.ls.report();
                 return Ok(());
             }
         }
@@ -221,12 +224,14 @@ impl Core {
     /// One iteration of the loop (see the module doc).
     pub fn step(&mut self, events: &mut Events) -> io::Result<()> {
         let timeout = self.poll_timeout();
+        self.ls.poll_enter();
         match self.poll.poll(events, Some(timeout)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
         self.now = Instant::now();
+        self.ls.batch_start(self.now, events.iter().count());
         for ev in events.iter() {
             match token::decode(ev.token()) {
                 Some(ConnRef::Listener(l)) => listener::on_event(self, l),
@@ -246,6 +251,7 @@ impl Core {
         self.reap();
         self.flush();
         self.reap();
+        self.ls.batch_end();
         if self.now.duration_since(self.last_trim)
             >= self.opts.stats_interval.max(Duration::from_millis(100))
         {

@@ -63,6 +63,7 @@ pub struct Msg {
     pub deadline: Option<Instant>,           // timeout, if armed
     pub parent: Option<MsgId>,               // fragment: the parent request
     pub frag: Option<Box<Frag>>,             // parent: its children
+    pub stamp: crate::loopstats::Stamp,      // batch of its last read (feature loop-stats)
 }
 
 /// The message slab plus a free list of recycled messages

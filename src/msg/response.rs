@@ -51,6 +51,7 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
         std::mem::swap(&mut m.rsp_meta, &mut conn.rmeta);
     }
     m.done = true;
+    m.stamp = core.ls.stamp();
     let internal = m.internal;
     let sm = core.metrics.server(p, s);
     sm.out_queue -= 1;
@@ -206,6 +207,7 @@ fn child_done(core: &mut Core, parent: MsgId) {
         return;
     };
     pm.done = true;
+    pm.stamp = core.ls.stamp();
     if let Some(cid) = pm.client {
         core.want_send(ConnRef::Client(cid));
     }
