@@ -140,11 +140,11 @@ pub struct Core {
     pub limits: Limits,           // response parser bounds
     pub req_limits: Vec<Limits>,  // request parser bounds, by pool
     pub opts: CoreOpts,
-    pub now: Instant,       // time of the current batch
-    pub gen: u32,           // generation counter for conns
-    pub nclients: usize,    // client connections, all pools
-    pub scratch: Vec<u8>,   // key bytes straddling chunks
-    pub last_trim: Instant, // last free-list trim
+    pub now: Instant,                    // time of the current batch
+    pub gen: u32,                        // generation counter for conns
+    pub nclients: usize,                 // client connections, all pools
+    pub scratch: Vec<u8>,                // key bytes straddling chunks
+    pub last_trim: Instant,              // last free-list trim
     pub ls: crate::loopstats::LoopStats, // latency breakdown (feature loop-stats)
 }
 

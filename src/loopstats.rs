@@ -43,11 +43,11 @@ mod imp {
         idle: Vec<u32>,
         per_srv_write: Vec<u32>,
         per_cli_write: Vec<u32>,
-        batch: Instant,       // when the current batch came out of epoll_wait
-        first_seen: bool,     // a client writev happened in this batch
-        pub wnow: Instant,    // time of the writev being accounted
-        pub wcount: u32,      // messages the writev being accounted completed
-        poll_start: Instant,  // when the loop entered epoll_wait
+        batch: Instant,      // when the current batch came out of epoll_wait
+        first_seen: bool,    // a client writev happened in this batch
+        pub wnow: Instant,   // time of the writev being accounted
+        pub wcount: u32,     // messages the writev being accounted completed
+        poll_start: Instant, // when the loop entered epoll_wait
     }
 
     fn push(v: &mut Vec<u32>, x: u128) {
@@ -137,11 +137,27 @@ mod imp {
         /// Prints the summary to stderr.
         pub fn report(&mut self) {
             let series: [(&str, &mut Vec<u32>, bool); 8] = [
-                ("req_wait us (client readable -> server writev)", &mut self.req_wait, true),
-                ("rsp_wait us (server readable -> client writev)", &mut self.rsp_wait, true),
+                (
+                    "req_wait us (client readable -> server writev)",
+                    &mut self.req_wait,
+                    true,
+                ),
+                (
+                    "rsp_wait us (server readable -> client writev)",
+                    &mut self.rsp_wait,
+                    true,
+                ),
                 ("events per epoll batch", &mut self.events, false),
-                ("first_out us (batch start -> first client writev)", &mut self.first_out, true),
-                ("iter us (batch start -> iteration end)", &mut self.iter, true),
+                (
+                    "first_out us (batch start -> first client writev)",
+                    &mut self.first_out,
+                    true,
+                ),
+                (
+                    "iter us (batch start -> iteration end)",
+                    &mut self.iter,
+                    true,
+                ),
                 ("idle us (blocked in epoll_wait)", &mut self.idle, true),
                 ("requests per server writev", &mut self.per_srv_write, false),
                 ("replies per client writev", &mut self.per_cli_write, false),
