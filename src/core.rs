@@ -183,7 +183,7 @@ impl Core {
             nclients: 0,
             scratch: Vec::new(),
             last_trim: now,
-            ls: crate::loopstats::LoopStats::default(),
+            ls: crate::loopstats::LoopStats::new(),
         })
     }
 

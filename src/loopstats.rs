@@ -78,6 +78,10 @@ mod imp {
     }
 
     impl LoopStats {
+        pub fn new() -> LoopStats {
+            LoopStats::default()
+        }
+
         pub fn poll_enter(&mut self) {
             self.poll_start = Instant::now();
         }
@@ -188,7 +192,8 @@ mod imp {
 #[cfg(not(feature = "loop-stats"))]
 mod noop {
     /// Nothing: the measurement is compiled out.
-    pub type Stamp = ();
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Stamp;
 
     /// Nothing: the measurement is compiled out.
     #[derive(Debug, Default)]
@@ -196,6 +201,9 @@ mod noop {
 
     #[allow(clippy::unused_self)]
     impl LoopStats {
+        pub fn new() -> LoopStats {
+            LoopStats
+        }
         #[inline(always)]
         pub fn poll_enter(&mut self) {}
         #[inline(always)]
@@ -209,7 +217,9 @@ mod noop {
         #[inline(always)]
         pub fn sent(&mut self, _server: bool, _t: Stamp) {}
         #[inline(always)]
-        pub fn stamp(&self) -> Stamp {}
+        pub fn stamp(&self) -> Stamp {
+            Stamp
+        }
         #[inline(always)]
         pub fn report(&mut self) {}
     }
