@@ -304,7 +304,9 @@ pub fn on_readable(core: &mut Core, id: ServerConnId, hup: bool) {
         match c.sock.recv(arena, spare) {
             Ok(Recv::Data(n)) => {
                 let data = arena.split().freeze();
-                if !parse(core, id, data) {
+                let open = parse(core, id, data);
+                core.flush_eager();
+                if !open {
                     return;
                 }
                 if n < spare && !hup {

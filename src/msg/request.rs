@@ -220,6 +220,7 @@ pub fn req_enqueue(core: &mut Core, p: usize, s: usize, mid: MsgId) -> Result<()
     let Some(conn) = core.server(sid) else {
         return Err(libc::ECONNREFUSED);
     };
+    let idle = conn.imsg_q.is_empty() && conn.omsg_q.is_empty();
     conn.imsg_q.push_back(mid);
     let Some(m) = core.msgs.get_mut(mid) else {
         return Ok(());
@@ -232,7 +233,13 @@ pub fn req_enqueue(core: &mut Core, p: usize, s: usize, mid: MsgId) -> Result<()
     sm.request_bytes += len;
     sm.in_queue += 1;
     sm.in_queue_bytes += len;
-    core.want_send(ConnRef::Server(sid));
+    if idle {
+        // Nothing in flight there: wake the backend now, not after the
+        // rest of the batch is read.
+        core.want_send_now(ConnRef::Server(sid));
+    } else {
+        core.want_send(ConnRef::Server(sid));
+    }
     Ok(())
 }
 

@@ -164,7 +164,20 @@ pub fn req_done(core: &mut Core, mid: MsgId) {
         m.rsp.push(error_reply(proto, e));
         core.metrics.pool(p).forward_error += 1;
     }
-    core.want_send(ConnRef::Client(cid));
+    reply_ready(core, cid);
+}
+
+/// A forwarded request of client `cid` got its reply. When it is the
+/// client's only one (the unpipelined case) it is written right after the
+/// server read that completed it; replies of pipelined clients wait for
+/// the end-of-batch flush, which writes each client's done prefix at once.
+fn reply_ready(core: &mut Core, cid: crate::token::ClientId) {
+    let only = core.client(cid).is_some_and(|c| c.omsg_q.len() == 1);
+    if only {
+        core.want_send_now(ConnRef::Client(cid));
+    } else {
+        core.want_send(ConnRef::Client(cid));
+    }
 }
 
 /// One fragment finished; the last one coalesces the parent's reply.
@@ -209,7 +222,7 @@ fn child_done(core: &mut Core, parent: MsgId) {
     pm.done = true;
     pm.stamp = core.ls.stamp();
     if let Some(cid) = pm.client {
-        core.want_send(ConnRef::Client(cid));
+        reply_ready(core, cid);
     }
 }
 
