@@ -6,6 +6,8 @@
 //! mbuf pool, the timers and the metrics. Logic lives in the per-kind
 //! modules (`conn::listener`, `conn::client`, `conn::server`,
 //! `msg::request`, `msg::response`), which take `&mut Core` and an id.
+//! The pools are built by `Core::apply` (`core/apply.rs`), which also
+//! changes them while the proxy runs (reload), keeping every id that stays.
 //!
 //! One loop iteration (`Core::step`):
 //! 1. wait for events (at most until the next deadline or stats interval);
@@ -50,7 +52,7 @@
 //!   stale: every use re-checks it;
 //! - every closed connection is deregistered before its slot is freed.
 
-use crate::conf::{Conf, PoolConf};
+use crate::conf::Conf;
 use crate::conn::client::ClientConn;
 use crate::conn::listener::{self, Listener};
 use crate::conn::server::ServerConn;
@@ -59,14 +61,17 @@ use crate::mbuf::MbufPool;
 use crate::msg::MsgArena;
 use crate::pool::ServerPool;
 use crate::proto::Limits;
-use crate::stats::{Metrics, StatsHandle};
-use crate::token::{self, ClientId, ConnRef, ListenerId, ServerConnId};
+use crate::stats::{Metrics, PoolLayout, StatsHandle};
+use crate::token::{self, ClientId, ConnRef, ListenerId, PoolId, ServerConnId, Slots};
 use bytes::BytesMut;
 use mio::{Events, Poll};
 use slab::Slab;
 use std::collections::BTreeSet;
 use std::io;
 use std::time::{Duration, Instant};
+
+mod apply;
+pub use apply::max_clients;
 
 /// Requests one client may submit per readable event before the others get
 /// a turn (memcached's `reqs_per_event`). High enough not to cost
@@ -87,45 +92,6 @@ pub enum Timer {
 pub struct CoreOpts {
     pub mbuf_size: usize,         // -m
     pub stats_interval: Duration, // -i: longest sleep of the loop
-    pub max_clients: usize,       // from RLIMIT_NOFILE (§CONN.9)
-}
-
-/// Pool and server names in stats order (§STATS.3).
-pub fn stats_layout(conf: &Conf) -> Vec<(String, Vec<String>)> {
-    conf.pools
-        .iter()
-        .map(|p| {
-            (
-                p.name.clone(),
-                p.servers.iter().map(|s| s.name.clone()).collect(),
-            )
-        })
-        .collect()
-}
-
-/// Most client connections the process can hold (§CONN.9): the open-file
-/// limit minus the backend connections and a reserve of 32.
-pub fn max_clients(conf: &Conf) -> usize {
-    let nofile = crate::sock::nofile_limit();
-    let backends: u64 = conf
-        .pools
-        .iter()
-        .map(|p| u64::from(p.server_connections) * p.servers.len() as u64 + 1)
-        .sum();
-    nofile.saturating_sub(backends + 32).max(1) as usize
-}
-
-/// The request bounds of a pool (issue 8.4): its `max_request_bytes` and
-/// `max_request_args`; no line (inline command, memcache command line) is
-/// allowed to be longer than a whole request.
-pub fn req_limits(p: &PoolConf) -> Limits {
-    let d = Limits::default();
-    Limits {
-        max_msg: p.max_request_bytes,
-        max_narg: p.max_request_args,
-        max_line: d.max_line.min(p.max_request_bytes),
-        ..d
-    }
 }
 
 /// Returns free heap pages to the system. glibc's `free` only gives back
@@ -145,13 +111,14 @@ fn heap_trim() {}
 /// Owns everything (twemproxy: struct context).
 #[derive(Debug)]
 pub struct Core {
-    pub poll: Poll,                // mio reactor
-    pub listeners: Slab<Listener>, // nc_proxy
-    pub clients: Slab<ClientConn>, // nc_client
-    pub servers: Slab<ServerConn>, // nc_server connections
-    pub pools: Vec<ServerPool>,    // by pool index
-    pub msgs: MsgArena,            // requests (free_msgq)
-    pub mbufs: MbufPool,           // read chunks (free_mbufq)
+    pub poll: Poll,                       // mio reactor
+    pub listeners: Slab<Listener>,        // nc_proxy
+    pub clients: Slab<ClientConn>,        // nc_client
+    pub servers: Slab<ServerConn>,        // nc_server connections
+    pub pools: Slots<PoolId, ServerPool>, // by stable id
+    pub pool_order: Vec<PoolId>,          // configuration order: start, stats
+    pub msgs: MsgArena,                   // requests (free_msgq)
+    pub mbufs: MbufPool,                  // read chunks (free_mbufq)
     pub arena: BytesMut,
     pub iov: crate::sock::IovBuf, // writev slices, reused                     // the read chunk every socket reads into
     pub timers: BTreeSet<(Instant, Timer)>, // deadlines (tmo_rbt)
@@ -164,11 +131,12 @@ pub struct Core {
     pub metrics: Metrics,         // plain counters for stats
     pub stats: Option<StatsHandle>, // hand-off to the stats thread
     pub limits: Limits,           // response parser bounds
-    pub req_limits: Vec<Limits>,  // request parser bounds, by pool
     pub opts: CoreOpts,
     pub now: Instant,                    // time of the current batch
     pub gen: u32,                        // generation counter for conns
     pub nclients: usize,                 // client connections, all pools
+    pub max_clients: usize,              // from RLIMIT_NOFILE and the pools (§CONN.9)
+    pub started: bool,                   // listeners bound (`start`)
     pub scratch: Vec<u8>,                // key bytes straddling chunks
     pub last_trim: Instant,              // last free-list trim
     pub ls: crate::loopstats::LoopStats, // latency breakdown (feature loop-stats)
@@ -177,18 +145,16 @@ pub struct Core {
 impl Core {
     /// Builds pools and the reactor; binds nothing yet.
     pub fn new(conf: Conf, opts: CoreOpts, stats: Option<StatsHandle>) -> io::Result<Core> {
-        let layout = stats_layout(&conf);
-        let req_limits = conf.pools.iter().map(req_limits).collect();
-        let pools = conf.pools.into_iter().map(ServerPool::new).collect();
         let now = Instant::now();
         let mut mbufs = MbufPool::new(opts.mbuf_size);
         let arena = mbufs.get();
-        Ok(Core {
+        let mut core = Core {
             poll: Poll::new()?,
             listeners: Slab::new(),
             clients: Slab::new(),
             servers: Slab::new(),
-            pools,
+            pools: Slots::default(),
+            pool_order: Vec::new(),
             msgs: MsgArena::default(),
             mbufs,
             arena,
@@ -200,37 +166,62 @@ impl Core {
             eager: Vec::new(),
             pending_recv: Vec::new(),
             pending_srv_recv: Vec::new(),
-            metrics: Metrics::new(&layout),
+            metrics: Metrics::new(&[]),
             stats,
             limits: Limits::default(),
-            req_limits,
             opts,
             now,
             gen: 0,
             nclients: 0,
+            max_clients: 1,
+            started: false,
             scratch: Vec::new(),
             last_trim: now,
             ls: crate::loopstats::LoopStats::new(),
-        })
+        };
+        // Nothing is bound before `start`, so this cannot fail yet.
+        core.apply(conf).map_err(io::Error::other)?;
+        Ok(core)
+    }
+
+    /// Pools and their servers with their ids, in stats order (§STATS.3):
+    /// pools in configuration order, servers length-first (§CONF.9).
+    pub fn stats_layout(&self) -> Vec<PoolLayout> {
+        self.pool_order
+            .iter()
+            .map(|&id| {
+                let p = &self.pools[id];
+                PoolLayout {
+                    id,
+                    name: p.conf.name.clone(),
+                    servers: p
+                        .order
+                        .iter()
+                        .map(|&s| (s, p.servers[s].name.clone()))
+                        .collect(),
+                }
+            })
+            .collect()
     }
 
     /// Preconnects (§CONN.5) and binds every pool's listener (§CONN.1), in
     /// pool order; the first bind failure is returned.
     pub fn start(&mut self) -> Result<(), String> {
-        for p in 0..self.pools.len() {
+        for p in self.pool_order.clone() {
             if self.pools[p].conf.preconnect {
-                for s in 0..self.pools[p].servers.len() {
+                for s in self.pools[p].order.clone() {
                     if let Err(e) = server::connect(self, p, s) {
                         log::warn!(
                             "connect to server '{}' failed, ignored: {}",
                             self.pools[p].servers[s].pname,
-                            crate::sock::strerror(e)
+                            crate::sock::strerror(e.0)
                         );
                     }
                 }
             }
         }
-        for p in 0..self.pools.len() {
+        self.started = true;
+        for p in self.pool_order.clone() {
             listener::bind(self, p)?;
         }
         Ok(())
@@ -328,7 +319,7 @@ impl Core {
         if let Some(&(when, _)) = self.timers.first() {
             t = t.min(when.saturating_duration_since(Instant::now()) + Duration::from_micros(500));
         }
-        for when in self.pools.iter().filter_map(ServerPool::probe_at) {
+        for when in self.pools.iter().filter_map(|(_, p)| p.probe_at()) {
             t = t.min(when.saturating_duration_since(Instant::now()) + Duration::from_millis(1));
         }
         t

@@ -8,7 +8,7 @@
 
 use nutcracker::cli::{self, Options};
 use nutcracker::conf::{self, Conf};
-use nutcracker::core::{self, Core, CoreOpts};
+use nutcracker::core::{Core, CoreOpts};
 use nutcracker::daemon::{self, PidFile};
 use nutcracker::log::{self, strerror};
 use nutcracker::signal::{self, Action};
@@ -204,32 +204,30 @@ fn banner() {
 
 /// §SIG.3 steps 7–10: stats thread, preconnect, listeners, event loop.
 fn serve(opts: &Options, conf: Conf) -> u8 {
-    let layout = core::stats_layout(&conf);
-    let handle = match stats::spawn(
-        &opts.stats_addr,
-        opts.stats_port,
-        opts.stats_interval_ms,
-        &layout,
-        &stats::hostname(),
-    ) {
-        Ok(h) => h,
-        Err(e) => {
-            fail_loudly(opts, &e);
-            return 1;
-        }
-    };
     let copts = CoreOpts {
         mbuf_size: opts.mbuf_size,
         stats_interval: Duration::from_millis(opts.stats_interval_ms),
-        max_clients: core::max_clients(&conf),
     };
-    let mut core = match Core::new(conf, copts, Some(handle)) {
+    let mut core = match Core::new(conf, copts, None) {
         Ok(c) => c,
         Err(e) => {
             fail_loudly(opts, &format!("event loop init failed: {}", strerror(&e)));
             return 1;
         }
     };
+    match stats::spawn(
+        &opts.stats_addr,
+        opts.stats_port,
+        opts.stats_interval_ms,
+        &core.stats_layout(),
+        &stats::hostname(),
+    ) {
+        Ok(h) => core.stats = Some(h),
+        Err(e) => {
+            fail_loudly(opts, &e);
+            return 1;
+        }
+    }
     if let Err(e) = core.start() {
         fail_loudly(opts, &e);
         return 1;

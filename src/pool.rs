@@ -6,18 +6,32 @@
 //! connections themselves live in `Core::servers`; a `Server` only lists
 //! the ids of its own.
 //!
+//! A pool owns everything derived from its configuration: the `PoolConf`
+//! itself, the servers, the router, the request limits and the order the
+//! stats list servers in. `ServerPool::apply` (re)builds all of it from a
+//! `PoolConf`, at start and on reload; `add_server`, `remove_server`,
+//! `replace_server` and `set_addr` change one server each.
+//!
+//! Servers are named by stable `ServerId`s (a generation-checked slab), so
+//! adding or removing one never renames another. The length-first name
+//! order of §CONF.9 survives only as the explicit list `order`, used where
+//! output or routing needs it: the router's position `i` is `order[i]`,
+//! and stats list servers in that order.
+//!
 //! # Invariants
-//! - `router` is built from exactly the servers with `live()` true;
+//! - `order` lists every id in `servers` exactly once;
+//! - the router's continuum is built from exactly the servers of `order`
+//!   with `live()` true;
 //! - `next_retry` is the earliest `retry_at` among ejected servers that
 //!   are not `probing`;
 //! - a `probing` server is ejected (`retry_at` set) and has exactly one
 //!   probe in flight; it leaves that state through `probe_ok` (live again)
 //!   or `probe_failed` (ejected for another retry period).
 
-use crate::conf::{PoolConf, ServerAddr};
-use crate::hashkit::Router;
-use crate::proto::Proto;
-use crate::token::ServerConnId;
+use crate::conf::{PoolConf, ServerAddr, ServerConf};
+use crate::hashkit::{length_first, Router};
+use crate::proto::{Limits, Proto};
+use crate::token::{PoolId, ServerConnId, ServerId, Slots};
 use std::time::{Duration, Instant};
 
 /// One backend server of a pool (twemproxy: struct server).
@@ -35,6 +49,20 @@ pub struct Server {
 }
 
 impl Server {
+    fn new(c: ServerConf) -> Server {
+        Server {
+            name: c.name,
+            pname: c.pname,
+            addr: c.addr,
+            weight: c.weight,
+            conns: Vec::new(),
+            rr: 0,
+            failures: 0,
+            retry_at: None,
+            probing: false,
+        }
+    }
+
     pub fn live(&self) -> bool {
         self.retry_at.is_none()
     }
@@ -43,13 +71,24 @@ impl Server {
 /// What a pool does (twemproxy: struct server_pool).
 #[derive(Debug)]
 pub struct ServerPool {
-    pub conf: PoolConf, // the validated configuration
+    pub id: PoolId,     // stable id (Core::pools)
+    pub conf: PoolConf, // the validated configuration; its servers moved to `servers`
     pub proto: Proto,
-    pub router: Router,
-    pub servers: Vec<Server>,        // length-first name order (§CONF.9)
-    pub timeout: Option<Duration>,   // per request and per connect
-    pub next_retry: Option<Instant>, // earliest retry_at of ejected servers
-    pub nclients: u32,               // client connections of this pool
+    pub router: Router,                   // routes to positions in `order`
+    pub servers: Slots<ServerId, Server>, // by stable id
+    pub order: Vec<ServerId>,             // length-first name order (§CONF.9): stats, -D, routing
+    pub limits: Limits,                   // request parser bounds (issue 8.4)
+    pub timeout: Option<Duration>,        // per request and per connect
+    pub next_retry: Option<Instant>,      // earliest retry_at of ejected servers
+    pub nclients: u32,                    // client connections of this pool
+    pub auth_epoch: u32,                  // bumped when `redis_auth` changes
+}
+
+/// What `ServerPool::apply` changed that the connections must follow.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub removed: Vec<Server>, // servers that left; their connections must close
+    pub readdressed: Vec<ServerId>, // servers whose address changed
 }
 
 /// Result of a failure report.
@@ -59,60 +98,170 @@ pub enum Failure {
     Ejected,
 }
 
+/// The request bounds of a pool (issue 8.4): its `max_request_bytes` and
+/// `max_request_args`; no line (inline command, memcache command line) is
+/// allowed to be longer than a whole request.
+pub fn req_limits(p: &PoolConf) -> Limits {
+    let d = Limits::default();
+    Limits {
+        max_msg: p.max_request_bytes,
+        max_narg: p.max_request_args,
+        max_line: d.max_line.min(p.max_request_bytes),
+        ..d
+    }
+}
+
 impl ServerPool {
-    pub fn new(conf: PoolConf) -> ServerPool {
-        let names: Vec<(&[u8], u32)> = conf
-            .servers
-            .iter()
-            .map(|s| (s.name.as_bytes(), s.weight))
-            .collect();
-        let router = Router::new(conf.hash, conf.hash_tag, conf.distribution, &names);
-        let servers = conf
-            .servers
-            .iter()
-            .map(|s| Server {
-                name: s.name.clone(),
-                pname: s.pname.clone(),
-                addr: s.addr.clone(),
-                weight: s.weight,
-                conns: Vec::new(),
-                rr: 0,
-                failures: 0,
-                retry_at: None,
-                probing: false,
-            })
-            .collect();
-        ServerPool {
-            proto: if conf.redis {
-                Proto::Redis
-            } else {
-                Proto::Memcache
-            },
-            timeout: conf.timeout_ms.map(Duration::from_millis),
-            conf,
-            router,
-            servers,
+    /// A pool built from `conf` (through `apply`, as a reload rebuilds it).
+    pub fn new(id: PoolId, conf: PoolConf) -> ServerPool {
+        let mut shell = conf.clone();
+        shell.servers.clear();
+        let mut pool = ServerPool {
+            id,
+            router: Router::new(shell.hash, shell.hash_tag, shell.distribution, &[]),
+            conf: shell,
+            proto: Proto::Redis,
+            servers: Slots::default(),
+            order: Vec::new(),
+            limits: Limits::default(),
+            timeout: None,
             next_retry: None,
             nclients: 0,
+            auth_epoch: 0,
+        };
+        pool.apply(conf);
+        pool
+    }
+
+    /// Takes a new configuration of this pool and rebuilds everything
+    /// derived from it: the one place that does. Servers are matched by
+    /// name (§CONF.6, the stats key and ketama string): one that stays
+    /// keeps its id, failure state and connections, with its address,
+    /// weight and log name updated; the others leave or are added.
+    pub fn apply(&mut self, mut conf: PoolConf) -> Applied {
+        let wanted = std::mem::take(&mut conf.servers);
+        let mut out = Applied::default();
+        for id in self.order.clone() {
+            if !wanted.iter().any(|w| w.name == self.servers[id].name) {
+                out.removed.extend(self.servers.remove(id));
+            }
+        }
+        let mut order = Vec::with_capacity(wanted.len());
+        for w in wanted {
+            let id = match self.server_named(&w.name) {
+                Some(id) => {
+                    let srv = &mut self.servers[id];
+                    if srv.addr != w.addr {
+                        out.readdressed.push(id);
+                    }
+                    (srv.addr, srv.weight, srv.pname) = (w.addr, w.weight, w.pname);
+                    id
+                }
+                None => self.servers.insert(Server::new(w)),
+            };
+            order.push(id);
+        }
+        self.order = order;
+        if conf.redis_auth != self.conf.redis_auth {
+            self.auth_epoch = self.auth_epoch.wrapping_add(1);
+        }
+        self.conf = conf;
+        self.derive();
+        out
+    }
+
+    /// Recomputes the state derived from `conf` and the servers: protocol,
+    /// timeout, request limits, router (with the current live set) and
+    /// the next retry time.
+    fn derive(&mut self) {
+        let c = &self.conf;
+        self.proto = if c.redis {
+            Proto::Redis
+        } else {
+            Proto::Memcache
+        };
+        self.timeout = c.timeout_ms.map(Duration::from_millis);
+        self.limits = req_limits(c);
+        let names: Vec<(&[u8], u32)> = self
+            .order
+            .iter()
+            .map(|&s| (self.servers[s].name.as_bytes(), self.servers[s].weight))
+            .collect();
+        self.router = Router::new(c.hash, c.hash_tag, c.distribution, &names);
+        self.update_retry();
+        self.rebuild();
+    }
+
+    /// The server called `name` (§CONF.6), if any.
+    pub fn server_named(&self, name: &str) -> Option<ServerId> {
+        self.order
+            .iter()
+            .copied()
+            .find(|&s| self.servers[s].name == name)
+    }
+
+    /// Adds a server in its length-first place (§CONF.9); no other id
+    /// changes. The caller closes nothing: a new server has no connections.
+    pub fn add_server(&mut self, conf: ServerConf) -> ServerId {
+        let at = self
+            .order
+            .iter()
+            .position(|&s| {
+                length_first(self.servers[s].name.as_bytes(), conf.name.as_bytes()).is_gt()
+            })
+            .unwrap_or(self.order.len());
+        let id = self.servers.insert(Server::new(conf));
+        self.order.insert(at, id);
+        self.derive();
+        id
+    }
+
+    /// Removes a server; no other id changes. The caller closes the
+    /// connections it returns (`Server::conns`).
+    pub fn remove_server(&mut self, id: ServerId) -> Option<Server> {
+        let srv = self.servers.remove(id)?;
+        self.order.retain(|&s| s != id);
+        self.derive();
+        Some(srv)
+    }
+
+    /// Replaces a server by another (a new id: a different server starts
+    /// with fresh state and counters). None when `id` is stale.
+    pub fn replace_server(&mut self, id: ServerId, conf: ServerConf) -> Option<(ServerId, Server)> {
+        let old = self.remove_server(id)?;
+        Some((self.add_server(conf), old))
+    }
+
+    /// Points a server at a new address (Sentinel failover, reload): the
+    /// field `connect` reads is the only copy. Existing connections stay;
+    /// the caller closes them if they must go. False when `id` is stale.
+    pub fn set_addr(&mut self, id: ServerId, addr: ServerAddr) -> bool {
+        match self.servers.get_mut(id) {
+            Some(s) => {
+                s.addr = addr;
+                true
+            }
+            None => false,
         }
     }
 
     /// The server for `key`, re-admitting servers whose retry time has
-    /// passed first (§FAIL.2.2). `Err(ECONNREFUSED)` when none is live.
+    /// passed first (§FAIL.2.2). None when none is live.
     /// With `server_probe` nothing comes back here: `probes_due` hands the
     /// servers to a probe instead.
-    pub fn route(&mut self, key: &[u8], now: Instant) -> Result<usize, i32> {
+    pub fn route(&mut self, key: &[u8], now: Instant) -> Option<ServerId> {
         if !self.conf.server_probe && self.next_retry.is_some_and(|t| now > t) {
             self.readmit(now);
         }
-        self.router.server_index(key).ok_or(libc::ECONNREFUSED)
+        let i = self.router.server_index(key)?;
+        self.order.get(i).copied()
     }
 
     /// Blind re-admission (0.5.0): every server whose retry time passed is
     /// live again and the distribution is rebuilt.
     pub fn readmit(&mut self, now: Instant) {
         let mut changed = false;
-        for s in &mut self.servers {
+        for s in self.servers.values_mut() {
             if s.retry_at.is_some_and(|t| now > t) {
                 s.retry_at = None;
                 s.failures = 0;
@@ -134,15 +283,16 @@ impl ServerPool {
     /// The ejected servers whose retry time passed, now marked `probing`:
     /// the caller sends each one probe. They stay out of the distribution
     /// until `probe_ok`.
-    pub fn probes_due(&mut self, now: Instant) -> Vec<usize> {
+    pub fn probes_due(&mut self, now: Instant) -> Vec<ServerId> {
         if self.probe_at().is_none_or(|t| now <= t) {
             return Vec::new();
         }
         let mut due = Vec::new();
-        for (i, s) in self.servers.iter_mut().enumerate() {
+        for &id in &self.order {
+            let s = &mut self.servers[id];
             if !s.probing && s.retry_at.is_some_and(|t| now > t) {
                 s.probing = true;
-                due.push(i);
+                due.push(id);
             }
         }
         self.update_retry();
@@ -150,7 +300,7 @@ impl ServerPool {
     }
 
     /// A probe answered: the server is live again.
-    pub fn probe_ok(&mut self, s: usize) {
+    pub fn probe_ok(&mut self, s: ServerId) {
         if let Some(srv) = self.servers.get_mut(s) {
             srv.retry_at = None;
             srv.probing = false;
@@ -161,7 +311,7 @@ impl ServerPool {
     }
 
     /// A probe failed: stay ejected for another retry period.
-    pub fn probe_failed(&mut self, s: usize, now: Instant) {
+    pub fn probe_failed(&mut self, s: ServerId, now: Instant) {
         let retry = Duration::from_millis(self.conf.server_retry_timeout_ms);
         if let Some(srv) = self.servers.get_mut(s) {
             srv.probing = false;
@@ -175,18 +325,19 @@ impl ServerPool {
         self.next_retry = self
             .servers
             .iter()
+            .map(|(_, s)| s)
             .filter(|s| !s.probing)
             .filter_map(|s| s.retry_at)
             .min();
     }
 
     fn rebuild(&mut self) {
-        let live: Vec<bool> = self.servers.iter().map(Server::live).collect();
+        let live: Vec<bool> = self.order.iter().map(|&s| self.servers[s].live()).collect();
         self.router.set_live(&live);
     }
 
     /// A failure of server `s` (§FAIL.1). Only tracked with auto-eject.
-    pub fn failure(&mut self, s: usize, now: Instant) -> Option<Failure> {
+    pub fn failure(&mut self, s: ServerId, now: Instant) -> Option<Failure> {
         if !self.conf.auto_eject_hosts {
             return None;
         }
@@ -208,7 +359,7 @@ impl ServerPool {
     }
 
     /// A reply from server `s` matched a live request: reset its count.
-    pub fn success(&mut self, s: usize) {
+    pub fn success(&mut self, s: ServerId) {
         if let Some(srv) = self.servers.get_mut(s) {
             srv.failures = 0;
         }
@@ -226,7 +377,12 @@ mod tests {
              - 127.0.0.1:6379:1 aa\n   - 127.0.0.1:6380:1 bb\n"
         );
         let mut conf = crate::conf::parse(&yaml, "t.yml").unwrap();
-        ServerPool::new(conf.pools.remove(0))
+        ServerPool::new(PoolId { idx: 0, gen: 1 }, conf.pools.remove(0))
+    }
+
+    /// The two servers, in configuration order.
+    fn ids(p: &ServerPool) -> (ServerId, ServerId) {
+        (p.order[0], p.order[1])
     }
 
     /// A key of each server while both are live.
@@ -234,9 +390,12 @@ mod tests {
         let mut out = [String::new(), String::new()];
         for i in 0..100 {
             let k = format!("k{i}");
-            let s = p.route(k.as_bytes(), now).unwrap_or(9);
-            if out[s].is_empty() {
-                out[s] = k;
+            let s = p.route(k.as_bytes(), now);
+            let Some(i) = p.order.iter().position(|&x| Some(x) == s) else {
+                continue;
+            };
+            if out[i].is_empty() {
+                out[i] = k;
             }
         }
         out
@@ -247,35 +406,41 @@ mod tests {
         let now = Instant::now();
         let mut p = pool("");
         let [ka, _] = keys(&mut p, now);
-        assert_eq!(p.failure(0, now), Some(Failure::Counted));
-        assert_eq!(p.failure(0, now), Some(Failure::Ejected));
-        assert_eq!(p.route(ka.as_bytes(), now), Ok(1));
+        let (a, b) = ids(&p);
+        assert_eq!(p.failure(a, now), Some(Failure::Counted));
+        assert_eq!(p.failure(a, now), Some(Failure::Ejected));
+        assert_eq!(p.route(ka.as_bytes(), now), Some(b));
         assert_eq!(p.next_retry, Some(now + Duration::from_millis(1000)));
         // not before the retry time, strictly after it
         let at = now + Duration::from_millis(1000);
-        assert_eq!(p.route(ka.as_bytes(), at), Ok(1));
-        assert_eq!(p.route(ka.as_bytes(), at + Duration::from_millis(1)), Ok(0));
-        assert!(p.next_retry.is_none() && p.servers[0].live());
+        assert_eq!(p.route(ka.as_bytes(), at), Some(b));
+        assert_eq!(
+            p.route(ka.as_bytes(), at + Duration::from_millis(1)),
+            Some(a)
+        );
+        assert!(p.next_retry.is_none() && p.servers[a].live());
     }
 
     #[test]
     fn all_ejected_refuses() {
         let now = Instant::now();
         let mut p = pool("");
-        for s in [0, 1, 0, 1] {
+        let (a, b) = ids(&p);
+        for s in [a, b, a, b] {
             p.failure(s, now);
         }
-        assert_eq!(p.route(b"x", now), Err(libc::ECONNREFUSED));
+        assert_eq!(p.route(b"x", now), None);
     }
 
     #[test]
     fn no_auto_eject_keeps_no_state() {
         let now = Instant::now();
         let mut p = pool("").with_auto_eject(false);
+        let (a, _) = ids(&p);
         for _ in 0..5 {
-            assert_eq!(p.failure(0, now), None);
+            assert_eq!(p.failure(a, now), None);
         }
-        assert!(p.servers[0].live() && p.servers[0].failures == 0);
+        assert!(p.servers[a].live() && p.servers[a].failures == 0);
     }
 
     #[test]
@@ -283,25 +448,26 @@ mod tests {
         let now = Instant::now();
         let mut p = pool("  server_probe: true\n");
         let [ka, _] = keys(&mut p, now);
-        p.failure(0, now);
-        p.failure(0, now);
+        let (a, b) = ids(&p);
+        p.failure(a, now);
+        p.failure(a, now);
         let later = now + Duration::from_millis(1001);
         assert_eq!(p.probe_at(), Some(now + Duration::from_millis(1000)));
         // routing never re-admits a server that must be probed
-        assert_eq!(p.route(ka.as_bytes(), later), Ok(1));
+        assert_eq!(p.route(ka.as_bytes(), later), Some(b));
         assert!(p.probes_due(now).is_empty());
-        assert_eq!(p.probes_due(later), vec![0]);
-        assert!(p.servers[0].probing && p.probe_at().is_none());
+        assert_eq!(p.probes_due(later), vec![a]);
+        assert!(p.servers[a].probing && p.probe_at().is_none());
         assert!(p.probes_due(later).is_empty(), "one probe at a time");
-        p.probe_failed(0, later);
-        assert!(!p.servers[0].probing && !p.servers[0].live());
+        p.probe_failed(a, later);
+        assert!(!p.servers[a].probing && !p.servers[a].live());
         assert_eq!(p.probe_at(), Some(later + Duration::from_millis(1000)));
-        assert_eq!(p.route(ka.as_bytes(), later), Ok(1));
+        assert_eq!(p.route(ka.as_bytes(), later), Some(b));
         let again = later + Duration::from_millis(1001);
-        assert_eq!(p.probes_due(again), vec![0]);
-        p.probe_ok(0);
-        assert!(p.servers[0].live() && !p.servers[0].probing);
-        assert_eq!(p.route(ka.as_bytes(), again), Ok(0));
+        assert_eq!(p.probes_due(again), vec![a]);
+        p.probe_ok(a);
+        assert!(p.servers[a].live() && !p.servers[a].probing);
+        assert_eq!(p.route(ka.as_bytes(), again), Some(a));
         assert!(p.probe_at().is_none());
     }
 

@@ -24,10 +24,11 @@
 //!
 //! Not part of the proxy's API (`#[doc(hidden)]`); allocation here is free.
 
-use crate::msg::{response, Frag, Msg, MsgArena};
+use crate::msg::{coalesce, fragment, Frag, Msg, MsgArena, Owner, State};
 use crate::proto::{
     memcache, redis, Cmd, Limits, ParseError, Progress, Reject, ReqMeta, RspKind, RspMeta, Span,
 };
+use crate::token::MsgId;
 use bytes::Bytes;
 use std::fmt::Debug;
 
@@ -694,8 +695,8 @@ fn build_request(data: &[u8]) -> Option<(FragCmd, Vec<u8>, usize, u8)> {
 }
 
 /// Fragment/coalesce: a multi-key request built from `data` is parsed,
-/// split over N servers exactly as the core splits it (one child per
-/// server in increasing server order, `build_fragment`), each fragment is
+/// split over N servers exactly as the core splits it (the core's own
+/// `fragment::groups` and `build_fragment`), each fragment is
 /// answered by the model backend and parsed with element spans, and the
 /// core's coalescing must rebuild the reply the model gives to the whole
 /// request.
@@ -726,13 +727,9 @@ pub fn check_fragment(data: &[u8]) {
         .iter()
         .map(|k| (fnv(k) % nsrv as u64) as usize)
         .collect();
-    let mut order = key_srv.clone();
-    order.sort_unstable();
-    order.dedup();
-    let key_child: Vec<u16> = key_srv
-        .iter()
-        .map(|s| order.iter().position(|o| o == s).unwrap_or(0) as u16)
-        .collect();
+    // group them with the core's own function (req_fragment calls it too)
+    let (mut order, mut key_child) = (Vec::new(), Vec::new());
+    fragment::groups(&key_srv, &mut order, &mut key_child);
     let mut parent = Msg {
         data: vec![Bytes::from(req.clone())],
         mlen: req.len() as u32,
@@ -744,13 +741,13 @@ pub fn check_fragment(data: &[u8]) {
     let mut scratch = Vec::new();
     for &s in &order {
         let idx: Vec<usize> = (0..key_srv.len()).filter(|&i| key_srv[i] == s).collect();
-        let sub = crate::msg::request::build_fragment(&parent, &idx, &mut scratch);
+        let sub = fragment::build_fragment(&parent, &idx, &mut scratch);
         let sub_keys = fragment_keys(cmd, &sub, &lim);
         let want: Vec<&[u8]> = idx.iter().map(|&i| keys[i]).collect();
         assert_eq!(sub_keys, want, "fragment for server {s} carries other keys");
         let mut reply = Vec::new();
         model_reply(cmd, &want, &mut reply);
-        let id = msgs.alloc();
+        let id = msgs.alloc(Owner::Child(MsgId::default()));
         let Some(c) = msgs.get_mut(id) else {
             return;
         };
@@ -760,7 +757,7 @@ pub fn check_fragment(data: &[u8]) {
         let cut = usize::from(cut).min(reply.len());
         let reply = Bytes::from(reply);
         c.rsp = vec![reply.slice(..cut), reply.slice(cut..)];
-        c.done = true;
+        c.state = State::Done;
         children.push(id);
     }
     parent.frag = Some(Box::new(Frag {
@@ -770,8 +767,8 @@ pub fn check_fragment(data: &[u8]) {
     }));
     let mut out = Vec::new();
     let failed = match cmd {
-        FragCmd::Redis(c) => response::coalesce_redis(&msgs, &parent, c, &mut out),
-        FragCmd::Memcache(_) => response::coalesce_memcache(&msgs, &parent, &mut out),
+        FragCmd::Redis(c) => coalesce::coalesce_redis(&msgs, &parent, c, &mut out),
+        FragCmd::Memcache(_) => coalesce::coalesce_memcache(&msgs, &parent, &mut out),
     };
     assert!(!failed, "coalescing failed");
     let got: Vec<u8> = out.iter().flat_map(|b| b.iter().copied()).collect();

@@ -398,7 +398,9 @@ fn without_auto_eject_a_dead_server_fails_fast_and_stays() {
         assert_eq!(c.cmd(&["SET", other, "v"]), "+OK\r\n");
     }
     let (ok, st) = wait_stats(proxy.stats_port, Duration::from_secs(3), |m| {
-        m.get(&sk("aa", "server_err")) == Some(&8) && m.get("alpha/forward_error") == Some(&8)
+        m.get(&sk("aa", "server_err")) == Some(&8)
+            && m.get("alpha/forward_error") == Some(&8)
+            && m.get(&sk("bb", "responses")) == Some(&8)
     });
     assert!(ok, "{st:?}");
     assert_eq!(st["alpha/server_ejects"], 0);

@@ -211,9 +211,19 @@ fn ten_thousand_key_mget_costs_linear_time() {
     }
     let dir = common::TempDir::new("mget");
     let conf = dir.write("nc.yml", &yaml);
+    let stats = common::free_port().to_string();
     let _proxy = common::Proc::spawn(
         "nutcracker",
-        std::process::Command::new(&binary).args(["-c", &conf, "-o", &dir.join("log")]),
+        std::process::Command::new(&binary).args([
+            "-c",
+            &conf,
+            "-o",
+            &dir.join("log"),
+            "-s",
+            &stats,
+            "-a",
+            "127.0.0.1",
+        ]),
     );
     assert!(common::wait_tcp(port));
     let direct = start_redis();

@@ -24,12 +24,13 @@
 //! limit (requests already forwarded keep answering), it is closed and
 //! counted in `client_err` and `client_pending_closed`.
 
-use crate::conn::Close;
+use crate::conn::{Close, Errno};
 use crate::core::{Core, Timer, REQS_PER_EVENT};
-use crate::msg::{request, Msg, MsgArena};
-use crate::proto::{ParseError, Progress, Reject, ReqParser};
+use crate::msg::done::{free_tree, reply_local};
+use crate::msg::{request, Msg, MsgArena, Owner, State};
+use crate::proto::{Limit, ParseError, Progress, Reject, ReqParser};
 use crate::sock::{self, Gather, Recv, Stream};
-use crate::token::{ClientId, ConnRef, MsgId};
+use crate::token::{ClientId, ConnRef, MsgId, PoolId};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -42,8 +43,8 @@ pub const PENDING_STALL: Duration = Duration::from_secs(10);
 /// A client connection.
 #[derive(Debug)]
 pub struct ClientConn {
-    pub gen: u32,  // generation (slab reuse)
-    pub pool: u16, // pool it connected to
+    pub gen: u32,     // generation (slab reuse)
+    pub pool: PoolId, // pool it connected to
     pub sock: Stream,
     pub unparsed: Bytes,            // read, not yet parsed (budget spent)
     pub parser: ReqParser,          // resumable request parser
@@ -52,7 +53,7 @@ pub struct ClientConn {
     pub send_off: usize,            // bytes of the head reply already written
     pub eof: bool,                  // reading stopped (EOF, quit, framing lost)
     pub err_close: bool,            // count the eventual close as client_err
-    pub authed: bool,               // passed AUTH (redis_auth pools)
+    pub authed: Option<u32>,        // pool auth_epoch of its last good AUTH
     pub closing: bool,              // on Core::closing
     pub pending_send: bool,         // on Core::pending_send
     pub blocked: bool,              // last write hit WouldBlock
@@ -63,10 +64,9 @@ pub struct ClientConn {
 }
 
 /// Takes a freshly accepted socket into the pool (§CONN.2).
-pub fn accept(core: &mut Core, p: usize, mut sock: Stream) {
+pub fn accept(core: &mut Core, p: PoolId, mut sock: Stream) {
     let limit = core.pools[p].conf.client_connections as usize;
-    if core.nclients >= core.opts.max_clients
-        || (limit > 0 && core.pools[p].nclients as usize >= limit)
+    if core.nclients >= core.max_clients || (limit > 0 && core.pools[p].nclients as usize >= limit)
     {
         // Tell the client why instead of a silent close (0.5.0).
         let msg: &[u8] = match core.pools[p].proto {
@@ -98,7 +98,7 @@ pub fn accept(core: &mut Core, p: usize, mut sock: Stream) {
     }
     entry.insert(ClientConn {
         gen,
-        pool: p as u16,
+        pool: p,
         sock,
         unparsed: Bytes::new(),
         parser: ReqParser::new(core.pools[p].proto),
@@ -107,7 +107,7 @@ pub fn accept(core: &mut Core, p: usize, mut sock: Stream) {
         send_off: 0,
         eof: false,
         err_close: false,
-        authed: core.pools[p].conf.redis_auth.is_none(),
+        authed: None,
         closing: false,
         pending_send: false,
         blocked: false,
@@ -208,7 +208,7 @@ fn read(core: &mut Core, id: ClientId) {
             }
             Ok(Recv::Blocked) => return,
             Err(e) => {
-                core.close_later(ConnRef::Client(id), Close::Err(sock::errno_of(&e)));
+                core.close_later(ConnRef::Client(id), Close::Io(Errno::of(&e)));
                 return;
             }
         }
@@ -223,7 +223,7 @@ fn parse(core: &mut Core, id: ClientId, mut data: Bytes, budget: &mut u32) -> bo
             clients,
             msgs,
             limits,
-            req_limits,
+            pools,
             metrics,
             ..
         } = core;
@@ -243,7 +243,7 @@ fn parse(core: &mut Core, id: ClientId, mut data: Bytes, budget: &mut u32) -> bo
         let mid = match c.rmsg {
             Some(m) => m,
             None => {
-                let m = msgs.alloc();
+                let m = msgs.alloc(Owner::Client(id));
                 c.rmsg = Some(m);
                 m
             }
@@ -251,7 +251,7 @@ fn parse(core: &mut Core, id: ClientId, mut data: Bytes, budget: &mut u32) -> bo
         let Some(msg) = msgs.get_mut(mid) else {
             return false;
         };
-        let lim = req_limits.get(c.pool as usize).unwrap_or(limits);
+        let lim = pools.get(c.pool).map_or(&*limits, |p| &p.limits);
         match c.parser.parse(&data, lim, &mut msg.meta) {
             Ok(Progress::Incomplete) => {
                 msg.mlen += data.len() as u32;
@@ -268,7 +268,7 @@ fn parse(core: &mut Core, id: ClientId, mut data: Bytes, budget: &mut u32) -> bo
                 if msg.meta.reject == Some(Reject::TooLarge) {
                     // memcache: a get with more than max_request_args keys
                     // (the line is whole, so the connection stays usable)
-                    let pm = metrics.pool(c.pool as usize);
+                    let pm = metrics.pool(c.pool);
                     match c.parser {
                         ReqParser::Memcache(_) => pm.requests_too_many_args += 1,
                         ReqParser::Redis(_) => pm.requests_too_large += 1,
@@ -292,8 +292,8 @@ fn protocol_error(core: &mut Core, id: ClientId, e: ParseError) {
     let Some(c) = core.client(id) else { return };
     c.eof = true;
     c.err_close = true;
-    let p = c.pool as usize;
-    match limit_hit(&e) {
+    let p = c.pool;
+    match e.limit() {
         Some(Limit::Bytes) => core.metrics.pool(p).requests_too_large += 1,
         Some(Limit::Args) => core.metrics.pool(p).requests_too_many_args += 1,
         None => {}
@@ -305,28 +305,8 @@ fn protocol_error(core: &mut Core, id: ClientId, e: ParseError) {
         e.reason()
     );
     let reply = crate::proto::protocol_error_reply(core.pools[p].proto, &e);
-    let m = core.msgs.alloc();
-    request::reply_local(core, id, m, reply);
-}
-
-/// A request limit of the pool (issue 8.4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Limit {
-    Bytes, // max_request_bytes (and the line bound derived from it)
-    Args,  // max_request_args
-}
-
-/// Which request limit a framing error exceeded, if any. The `what`s are
-/// the redis request parser's names for an argument count.
-fn limit_hit(e: &ParseError) -> Option<Limit> {
-    match *e {
-        ParseError::TooLarge {
-            what: "multibulk count" | "inline arguments",
-            ..
-        } => Some(Limit::Args),
-        ParseError::TooLarge { .. } | ParseError::LineTooLong { .. } => Some(Limit::Bytes),
-        _ => None,
-    }
+    let m = core.msgs.alloc(Owner::Client(id));
+    reply_local(core, id, m, reply);
 }
 
 /// The client closed its side: stop reading, close once replies are out.
@@ -371,7 +351,7 @@ fn send_replies(core: &mut Core, id: ClientId) {
         let mut g = Gather::new(iov, c.send_off);
         for mid in &c.omsg_q {
             let Some(m) = msgs.get(*mid) else { break };
-            if !m.done || !g.push(&m.rsp) || m.quit {
+            if m.state != State::Done || !g.push(&m.rsp) || m.quit {
                 break; // not answered yet, iov full, or nothing after quit
             }
         }
@@ -386,7 +366,7 @@ fn send_replies(core: &mut Core, id: ClientId) {
                 }
                 Ok(k) => k,
                 Err(e) => {
-                    let why = Close::Err(sock::errno_of(&e));
+                    let why = Close::Io(Errno::of(&e));
                     core.close_later(ConnRef::Client(id), why);
                     return;
                 }
@@ -405,7 +385,7 @@ fn send_replies(core: &mut Core, id: ClientId) {
                 c.naccounted = c.naccounted.saturating_sub(1);
                 continue;
             };
-            if !m.done {
+            if m.state != State::Done {
                 break;
             }
             let len = rsp_len(m);
@@ -417,14 +397,11 @@ fn send_replies(core: &mut Core, id: ClientId) {
             c.omsg_q.pop_front();
             c.naccounted = c.naccounted.saturating_sub(1);
             c.rsp_bytes = c.rsp_bytes.saturating_sub(len as u64);
-            m.in_client = false;
             if sent > 0 {
                 ls.sent(false, m.stamp);
             }
             quit |= m.quit;
-            if !m.in_server {
-                msgs.free(mid);
-            }
+            msgs.free(mid);
         }
         if sent > 0 {
             ls.write_done(false);
@@ -433,11 +410,7 @@ fn send_replies(core: &mut Core, id: ClientId) {
         let eof = c.eof;
         let err = c.err_close;
         if quit || (drained && eof) {
-            let why = if err {
-                Close::Err(libc::EPROTO)
-            } else {
-                Close::Eof
-            };
+            let why = if err { Close::Protocol } else { Close::Eof };
             core.close_later(ConnRef::Client(id), why);
             return;
         }
@@ -463,7 +436,7 @@ fn rsp_len(m: &Msg) -> usize {
 fn account(c: &mut ClientConn, msgs: &MsgArena) {
     while let Some(&mid) = c.omsg_q.get(c.naccounted) {
         match msgs.get(mid) {
-            Some(m) if !m.done => break,
+            Some(m) if m.state != State::Done => break,
             Some(m) => c.rsp_bytes += rsp_len(m) as u64,
             None => {}
         }
@@ -484,7 +457,7 @@ fn pending_check(core: &mut Core, id: ClientId) {
     let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
         return;
     };
-    let p = c.pool as usize;
+    let p = c.pool;
     let limit = u64::from(pools[p].conf.client_max_pending_bytes);
     if limit == 0 || c.closing {
         return;
@@ -524,7 +497,7 @@ pub fn pending_expired(core: &mut Core, id: ClientId, when: Instant) {
 
 fn pending_close(core: &mut Core, id: ClientId, pending: u64) {
     let Some(c) = core.client(id) else { return };
-    let p = c.pool as usize;
+    let p = c.pool;
     log::warn!(
         "client {} in pool '{}': {} bytes of replies unread, over client_max_pending_bytes {}: closing",
         id.idx,
@@ -533,7 +506,7 @@ fn pending_close(core: &mut Core, id: ClientId, pending: u64) {
         core.pools[p].conf.client_max_pending_bytes
     );
     core.metrics.pool(p).client_pending_closed += 1;
-    core.close_later(ConnRef::Client(id), Close::Err(libc::ENOBUFS));
+    core.close_later(ConnRef::Client(id), Close::PendingLimit);
 }
 
 /// Tears a client down (twemproxy: client_close). Requests still pending
@@ -555,15 +528,13 @@ pub fn close(core: &mut Core, id: ClientId, why: Close) {
         let Some(m) = core.msgs.get_mut(mid) else {
             continue;
         };
-        m.in_client = false;
-        m.client = None;
-        if m.done && !m.in_server {
-            request::free_tree(core, mid);
+        if m.state == State::Done {
+            free_tree(core, mid);
         } else {
-            m.swallow = true;
+            m.owner = Owner::Swallowed; // still sent if not yet; reply dropped
         }
     }
-    let p = c.pool as usize;
+    let p = c.pool;
     core.nclients = core.nclients.saturating_sub(1);
     core.pools[p].nclients = core.pools[p].nclients.saturating_sub(1);
     let pm = core.metrics.pool(p);
@@ -608,7 +579,7 @@ mod tests {
         ];
         for (proto, input, want) in cases {
             let e = parse_err(proto, input, &lim);
-            let got = e.as_ref().and_then(limit_hit);
+            let got = e.as_ref().and_then(ParseError::limit);
             assert_eq!(got, want, "{:?}: {e:?}", String::from_utf8_lossy(input));
         }
     }
@@ -632,16 +603,16 @@ mod tests {
             b"-ERR Protocol error: bulk length larger than 536870912\r\n"
         );
         let e = parse_err(Proto::Redis, b"*4294967296\r\n", &lim);
-        assert_eq!(e.as_ref().and_then(limit_hit), Some(Limit::Args));
+        assert_eq!(e.as_ref().and_then(ParseError::limit), Some(Limit::Args));
     }
 
     #[test]
     fn pool_limits_bound_lines_too() {
         let text = "p:\n  listen: 127.0.0.1:22121\n  max_request_bytes: 100\n  max_request_args: 3\n  servers:\n    - 127.0.0.1:6379:1\n";
         let conf = crate::conf::parse(text, "t.yml").unwrap();
-        let lim = crate::core::req_limits(&conf.pools[0]);
+        let lim = crate::pool::req_limits(&conf.pools[0]);
         assert_eq!((lim.max_msg, lim.max_narg, lim.max_line), (100, 3, 100));
-        let d = crate::core::req_limits(
+        let d = crate::pool::req_limits(
             &crate::conf::parse(&text.replace("100", "1000000"), "t")
                 .unwrap()
                 .pools[0],

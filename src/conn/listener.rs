@@ -9,7 +9,7 @@ use crate::conf::Listen;
 use crate::conn::client;
 use crate::core::Core;
 use crate::sock::{setsockopt_int, Stream};
-use crate::token::{self, ConnRef, ListenerId};
+use crate::token::{self, ConnRef, ListenerId, PoolId};
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -24,13 +24,13 @@ pub enum ListenSock {
 /// A pool's listener (twemproxy: the proxy conn).
 #[derive(Debug)]
 pub struct Listener {
-    pub gen: u32,  // generation (slab reuse)
-    pub pool: u16, // owning pool
+    pub gen: u32,     // generation (slab reuse)
+    pub pool: PoolId, // owning pool
     pub sock: ListenSock,
 }
 
 /// Binds pool `p`'s listener and registers it (§CONN.1).
-pub fn bind(core: &mut Core, p: usize) -> Result<(), String> {
+pub fn bind(core: &mut Core, p: PoolId) -> Result<(), String> {
     let pool = &core.pools[p].conf;
     let backlog = i32::try_from(pool.backlog).unwrap_or(i32::MAX);
     let what = pool.listen_str.clone();
@@ -60,11 +60,7 @@ pub fn bind(core: &mut Core, p: usize) -> Result<(), String> {
         idx: entry.key() as u32,
         gen,
     };
-    let l = entry.insert(Listener {
-        gen,
-        pool: p as u16,
-        sock,
-    });
+    let l = entry.insert(Listener { gen, pool: p, sock });
     let t = token::encode(ConnRef::Listener(id));
     let r = match &mut l.sock {
         ListenSock::Tcp(s) => core.poll.registry().register(s, t, mio::Interest::READABLE),
@@ -82,7 +78,23 @@ pub fn bind(core: &mut Core, p: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn proto_name(core: &Core, p: usize) -> &'static str {
+/// Stops listening (a reload removed the pool).
+pub fn close(core: &mut Core, id: ListenerId) {
+    if core.listener(id).is_none() {
+        return;
+    }
+    let mut l = core.listeners.remove(id.idx as usize);
+    let r = match &mut l.sock {
+        ListenSock::Tcp(s) => core.poll.registry().deregister(s),
+        ListenSock::Unix(s) => core.poll.registry().deregister(s),
+    };
+    if let Err(e) = r {
+        log::warn!("deregister of listener {} failed: {e}", id.idx);
+    }
+    core.stats_conn_close();
+}
+
+fn proto_name(core: &Core, p: PoolId) -> &'static str {
     if core.pools[p].conf.redis {
         "redis"
     } else {
@@ -94,7 +106,7 @@ fn proto_name(core: &Core, p: usize) -> &'static str {
 pub fn on_event(core: &mut Core, id: ListenerId) {
     loop {
         let Some(l) = core.listener(id) else { return };
-        let pool = l.pool as usize;
+        let pool = l.pool;
         let r = match &l.sock {
             ListenSock::Tcp(s) => s.accept().map(|(c, _)| {
                 let _ = c.set_nodelay(true);

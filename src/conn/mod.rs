@@ -8,13 +8,29 @@ pub mod client;
 pub mod listener;
 pub mod server;
 
-/// Why a connection closes; drives both the stats and the eject decision.
+/// An errno from a socket call (connect, read, write).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    pub fn of(e: &std::io::Error) -> Errno {
+        Errno(crate::sock::errno_of(e))
+    }
+}
+
+/// Why a connection closes; drives the stats, the eject decision
+/// (`server_failure`) and the error its requests complete with (`errno`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Close {
-    Eof,      // the peer closed its side (or the client said quit)
-    Err(i32), // socket error, refused connect, protocol error: errno
-    Timeout,  // a request or connect deadline passed
-    Shutdown, // the proxy is stopping
+    Eof,          // the peer closed its side (or the client said quit)
+    Io(Errno),    // socket error or refused connect
+    Protocol,     // client: request framing lost
+    BadReply,     // server: unparsable, stray or failure reply; failed probe
+    Timeout,      // a request or connect deadline passed
+    PendingLimit, // client: unread replies over client_max_pending_bytes
+    Reconfigured, // a reload removed or changed its pool or server
+    MasterMoved,  // Sentinel: the server is no longer the master
+    Shutdown,     // the proxy is stopping
 }
 
 impl Close {
@@ -23,9 +39,45 @@ impl Close {
     pub fn errno(self) -> i32 {
         match self {
             Close::Eof => 0,
-            Close::Err(e) => e,
+            Close::Io(e) => e.0,
+            Close::Protocol => libc::EPROTO,
+            Close::BadReply => libc::EINVAL,
             Close::Timeout => libc::ETIMEDOUT,
+            Close::PendingLimit => libc::ENOBUFS,
+            Close::Reconfigured => libc::ECONNABORTED,
+            Close::MasterMoved => libc::ECONNRESET,
             Close::Shutdown => libc::ESHUTDOWN,
+        }
+    }
+
+    /// Whether closing a server connection for this counts as a failure of
+    /// its server (§FAIL.1): the one place that decides it. A close the
+    /// proxy chose (shutdown, reconfiguration, failover) never does.
+    pub fn server_failure(self) -> bool {
+        match self {
+            Close::Eof | Close::Io(_) | Close::BadReply | Close::Timeout => true,
+            Close::Protocol | Close::PendingLimit => true,
+            Close::Reconfigured | Close::MasterMoved | Close::Shutdown => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_errnos_and_failures() {
+        assert_eq!(Close::Eof.errno(), 0);
+        assert_eq!(
+            Close::Io(Errno(libc::ECONNREFUSED)).errno(),
+            libc::ECONNREFUSED
+        );
+        assert_eq!(Close::BadReply.errno(), libc::EINVAL);
+        assert_eq!(Close::Timeout.errno(), libc::ETIMEDOUT);
+        assert!(Close::Timeout.server_failure() && Close::Eof.server_failure());
+        for c in [Close::Shutdown, Close::Reconfigured, Close::MasterMoved] {
+            assert!(!c.server_failure(), "{c:?}");
         }
     }
 }

@@ -6,18 +6,20 @@
 //! `preconnect`), resolving the server's host every time.
 //!
 //! # Invariants
-//! - every id in `imsg_q` / `omsg_q` names a request with `in_server` set
-//!   and `server` pointing here;
+//! - every id in `imsg_q` names a `Queued` request, every id in `omsg_q`
+//!   a `Sent` one, each with `server` pointing here (checked by
+//!   `debug_assert!`s in `send`, `rsp_recv_done` and `close`);
 //! - `rdata` holds the pieces of the response being received.
 
 use crate::conf::ServerAddr;
-use crate::conn::Close;
+use crate::conn::{Close, Errno};
 use crate::core::{Core, Timer};
-use crate::msg::response;
+use crate::msg::done::req_fail;
+use crate::msg::{response, Expect, Owner, ReqError, State};
 use crate::pool::Failure;
 use crate::proto::{Progress, Proto, RspMeta, RspParser};
 use crate::sock::{self, Gather, Recv, Stream};
-use crate::token::{ConnRef, MsgId, ServerConnId};
+use crate::token::{ConnRef, MsgId, PoolId, ServerConnId, ServerId};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::net::ToSocketAddrs;
@@ -26,9 +28,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// A connection to a backend server.
 #[derive(Debug)]
 pub struct ServerConn {
-    pub gen: u32,    // generation (slab reuse)
-    pub pool: u16,   // pool index
-    pub server: u16, // server index in the pool
+    pub gen: u32,         // generation (slab reuse)
+    pub pool: PoolId,     // its pool
+    pub server: ServerId, // its server in the pool
     pub sock: Stream,
     pub connected: bool,         // connect completed
     pub parser: RspParser,       // resumable response parser
@@ -46,7 +48,7 @@ pub struct ServerConn {
 
 /// A connection of server `s` for one more request: a new one while the
 /// server has fewer than `server_connections`, else round robin.
-pub fn conn_for(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32> {
+pub fn conn_for(core: &mut Core, p: PoolId, s: ServerId) -> Result<ServerConnId, Errno> {
     let max = core.pools[p].conf.server_connections as usize;
     let srv = &mut core.pools[p].servers[s];
     if srv.conns.len() < max.max(1) {
@@ -57,7 +59,7 @@ pub fn conn_for(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32
 }
 
 /// Opens a connection to server `s` of pool `p` (twemproxy: server_connect).
-pub fn connect(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32> {
+pub fn connect(core: &mut Core, p: PoolId, s: ServerId) -> Result<ServerConnId, Errno> {
     let r = open(&core.pools[p].servers[s].addr);
     let sock = match r {
         Ok(sock) => sock,
@@ -76,8 +78,8 @@ pub fn connect(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32>
     };
     let conn = entry.insert(ServerConn {
         gen,
-        pool: p as u16,
-        server: s as u16,
+        pool: p,
+        server: s,
         sock,
         connected: false,
         parser: RspParser::new(proto, false),
@@ -95,7 +97,7 @@ pub fn connect(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32>
     let t = crate::token::encode(ConnRef::Server(id));
     if let Err(e) = conn.sock.register(core.poll.registry(), t) {
         core.servers.remove(id.idx as usize);
-        return Err(sock::errno_of(&e));
+        return Err(Errno::of(&e));
     }
     core.pools[p].servers[s].conns.push(id);
     core.stats_conn_open();
@@ -111,20 +113,20 @@ pub fn connect(core: &mut Core, p: usize, s: usize) -> Result<ServerConnId, i32>
 
 /// Resolves (every time: DNS may have changed) and starts a non-blocking
 /// connect.
-fn open(addr: &ServerAddr) -> Result<Stream, i32> {
+fn open(addr: &ServerAddr) -> Result<Stream, Errno> {
     match addr {
         ServerAddr::Tcp { host, port } => {
             let sa = (host.as_str(), *port)
                 .to_socket_addrs()
                 .ok()
                 .and_then(|mut a| a.next())
-                .ok_or(libc::EHOSTDOWN)?;
-            let s = mio::net::TcpStream::connect(sa).map_err(|e| sock::errno_of(&e))?;
+                .ok_or(Errno(libc::EHOSTDOWN))?;
+            let s = mio::net::TcpStream::connect(sa).map_err(|e| Errno::of(&e))?;
             let _ = s.set_nodelay(true);
             Ok(Stream::Tcp(s))
         }
         ServerAddr::Unix(path) => {
-            let s = mio::net::UnixStream::connect(path).map_err(|e| sock::errno_of(&e))?;
+            let s = mio::net::UnixStream::connect(path).map_err(|e| Errno::of(&e))?;
             Ok(Stream::Unix(s))
         }
     }
@@ -132,7 +134,7 @@ fn open(addr: &ServerAddr) -> Result<Stream, i32> {
 
 /// AUTH first, then SELECT, ahead of every request on a new redis
 /// connection (0.5.0 sent SELECT first, so it failed with NOAUTH: #491).
-fn setup_redis(core: &mut Core, p: usize, s: usize, id: ServerConnId) {
+fn setup_redis(core: &mut Core, p: PoolId, s: ServerId, id: ServerConnId) {
     let mut cmds: Vec<Vec<u8>> = Vec::new();
     if let Some(pw) = &core.pools[p].conf.redis_auth {
         let mut b = format!("*2\r\n$4\r\nAUTH\r\n${}\r\n", pw.len()).into_bytes();
@@ -153,16 +155,25 @@ fn setup_redis(core: &mut Core, p: usize, s: usize, id: ServerConnId) {
 /// Queues one of the proxy's own requests (AUTH, SELECT, probe) on
 /// connection `id` of server `s`. It counts in the queue gauges (§STATS.4)
 /// but never as a client request.
-fn internal_enqueue(core: &mut Core, p: usize, s: usize, id: ServerConnId, b: Bytes) -> MsgId {
-    let m = core.msgs.alloc();
+fn internal_enqueue(core: &mut Core, p: PoolId, s: ServerId, id: ServerConnId, b: Bytes) -> MsgId {
+    internal_enqueue_as(core, p, (s, id), b, Owner::Setup)
+}
+
+fn internal_enqueue_as(
+    core: &mut Core,
+    p: PoolId,
+    (s, id): (ServerId, ServerConnId),
+    b: Bytes,
+    owner: Owner,
+) -> MsgId {
+    let m = core.msgs.alloc(owner);
     let len = b.len();
     if let Some(msg) = core.msgs.get_mut(m) {
-        msg.internal = true;
-        msg.pool = p as u16;
+        msg.pool = p;
         msg.mlen = len as u32;
         msg.data.push(b);
-        msg.in_server = true;
-        msg.server = Some((s as u16, id));
+        msg.state = State::Queued;
+        msg.server = Some((s, id));
     }
     if let Some(c) = core.server(id) {
         c.imsg_q.push_back(m);
@@ -178,7 +189,8 @@ fn internal_enqueue(core: &mut Core, p: usize, s: usize, id: ServerConnId, b: By
 /// once per loop iteration; cheap when nothing is due.
 pub fn server_probe_due(core: &mut Core) {
     let now = core.now;
-    for p in 0..core.pools.len() {
+    for i in 0..core.pool_order.len() {
+        let p = core.pool_order[i];
         if core.pools[p].probe_at().is_none_or(|t| now <= t) {
             continue;
         }
@@ -192,7 +204,7 @@ pub fn server_probe_due(core: &mut Core) {
 /// internal request (redis `PING`, memcache `version`) behind any
 /// AUTH/SELECT. `response::probe_done` judges the outcome. The probe is
 /// not a client request: it counts in the queue gauges only.
-fn server_probe(core: &mut Core, p: usize, s: usize) {
+fn server_probe(core: &mut Core, p: PoolId, s: ServerId) {
     let now = core.now;
     log::info!(
         "probing server '{}' of pool '{}'",
@@ -205,7 +217,7 @@ fn server_probe(core: &mut Core, p: usize, s: usize) {
             log::warn!(
                 "probe of server '{}' failed: {}",
                 core.pools[p].servers[s].pname,
-                sock::strerror(e)
+                sock::strerror(e.0)
             );
             core.pools[p].probe_failed(s, now);
             return;
@@ -215,10 +227,7 @@ fn server_probe(core: &mut Core, p: usize, s: usize) {
         Proto::Redis => b"*1\r\n$4\r\nPING\r\n",
         Proto::Memcache => b"version\r\n",
     };
-    let m = internal_enqueue(core, p, s, id, Bytes::from_static(cmd));
-    if let Some(msg) = core.msgs.get_mut(m) {
-        msg.probe = true;
-    }
+    internal_enqueue_as(core, p, (s, id), Bytes::from_static(cmd), Owner::Probe);
     // The probe gets the pool timeout, or one retry period without one, for
     // connect and reply together: a silent server must not stay probing.
     let wait = core.pools[p].timeout.unwrap_or(Duration::from_millis(
@@ -234,7 +243,7 @@ pub fn probe_pending(core: &mut Core, id: ServerConnId) -> bool {
     let Some(c) = servers.get(id.idx as usize).filter(|c| c.gen == id.gen) else {
         return false;
     };
-    let probe = |m: &MsgId| msgs.get(*m).is_some_and(|m| m.probe);
+    let probe = |m: &MsgId| msgs.get(*m).is_some_and(|m| m.owner == Owner::Probe);
     c.imsg_q.iter().any(probe) || c.omsg_q.iter().any(probe)
 }
 
@@ -248,17 +257,17 @@ pub fn on_event(core: &mut Core, id: ServerConnId, ev: &mio::event::Event) {
         match c.sock.take_error() {
             Ok(None) if !ev.is_error() => {}
             Ok(Some(e)) | Err(e) => {
-                let why = Close::Err(sock::errno_of(&e));
+                let why = Close::Io(Errno::of(&e));
                 core.close_later(ConnRef::Server(id), why);
                 return;
             }
             Ok(None) => {
-                core.close_later(ConnRef::Server(id), Close::Err(libc::ECONNREFUSED));
+                core.close_later(ConnRef::Server(id), Close::Io(Errno(libc::ECONNREFUSED)));
                 return;
             }
         }
         c.connected = true;
-        let (p, s) = (c.pool as usize, c.server as usize);
+        let (p, s) = (c.pool, c.server);
         core.metrics.server(p, s).server_connections += 1;
         send(core, id);
     }
@@ -324,7 +333,7 @@ pub fn on_readable(core: &mut Core, id: ServerConnId, hup: bool) {
             }
             Ok(Recv::Blocked) => return,
             Err(e) => {
-                core.close_later(ConnRef::Server(id), Close::Err(sock::errno_of(&e)));
+                core.close_later(ConnRef::Server(id), Close::Io(Errno::of(&e)));
                 return;
             }
         }
@@ -356,7 +365,7 @@ fn parse(core: &mut Core, id: ServerConnId, mut data: Bytes) -> bool {
                 .omsg_q
                 .front()
                 .and_then(|m| msgs.get(*m))
-                .is_some_and(|m| m.parent.is_some());
+                .is_some_and(|m| m.parent().is_some());
             c.parser.restart(want);
             c.rmeta.clear();
             c.rstarted = true;
@@ -377,7 +386,7 @@ fn parse(core: &mut Core, id: ServerConnId, mut data: Bytes) -> bool {
                     id.idx,
                     e.reason()
                 );
-                core.close_later(ConnRef::Server(id), Close::Err(libc::EINVAL));
+                core.close_later(ConnRef::Server(id), Close::BadReply);
                 return false;
             }
         }
@@ -401,6 +410,7 @@ pub fn send(core: &mut Core, id: ServerConnId) {
         let mut g = Gather::new(iov, c.send_off);
         for mid in &c.imsg_q {
             let Some(m) = msgs.get(*mid) else { continue };
+            debug_assert!(m.state == State::Queued && m.server.map(|x| x.1) == Some(id));
             if !g.push(&m.data) {
                 break;
             }
@@ -416,7 +426,7 @@ pub fn send(core: &mut Core, id: ServerConnId) {
             }
             Ok(k) => k,
             Err(e) => {
-                core.close_later(ConnRef::Server(id), Close::Err(sock::errno_of(&e)));
+                core.close_later(ConnRef::Server(id), Close::Io(Errno::of(&e)));
                 return;
             }
         };
@@ -455,7 +465,7 @@ pub fn send(core: &mut Core, id: ServerConnId) {
 fn req_send_done(core: &mut Core, id: ServerConnId, mid: MsgId) {
     let now = core.now;
     let Some(c) = core.server(id) else { return };
-    let (p, s) = (c.pool as usize, c.server as usize);
+    let (p, s) = (c.pool, c.server);
     let Some(m) = core.msgs.get_mut(mid) else {
         return;
     };
@@ -465,13 +475,12 @@ fn req_send_done(core: &mut Core, id: ServerConnId, mid: MsgId) {
     let sm = core.metrics.server(p, s);
     sm.in_queue -= 1;
     sm.in_queue_bytes -= len;
-    if m.noreply {
-        m.in_server = false;
-        if !m.in_client {
-            core.msgs.free(mid);
-        }
+    if m.expect == Expect::None {
+        m.state = State::Done; // written: nothing more will come
+        core.msgs.free(mid);
         return;
     }
+    m.state = State::Sent;
     sm.out_queue += 1;
     sm.out_queue_bytes += len;
     let tmo = core.pools[p].timeout;
@@ -493,16 +502,23 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
     }
     let mut c = core.servers.remove(id.idx as usize);
     c.sock.deregister(core.poll.registry());
-    let (p, s) = (c.pool as usize, c.server as usize);
-    core.pools[p].servers[s].conns.retain(|x| *x != id);
-    let errno = why.errno();
+    let (p, s) = (c.pool, c.server);
+    // The server may have left its pool already (a reload removed it).
+    if let Some(srv) = core.pools.get_mut(p).and_then(|x| x.servers.get_mut(s)) {
+        srv.conns.retain(|x| *x != id);
+    }
     let sent = c.omsg_q.len();
     for (i, mid) in c.omsg_q.drain(..).chain(c.imsg_q.drain(..)).enumerate() {
         let Some(m) = core.msgs.get_mut(mid) else {
             continue;
         };
         let len = i64::from(m.mlen);
-        m.in_server = false;
+        debug_assert_eq!(
+            m.state,
+            if i < sent { State::Sent } else { State::Queued },
+            "omsg_q holds sent requests, imsg_q queued ones"
+        );
+        m.state = State::New; // off the server
         m.deadline = None;
         let sm = core.metrics.server(p, s);
         if i < sent {
@@ -512,26 +528,28 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
             sm.in_queue -= 1;
             sm.in_queue_bytes -= len;
         }
-        crate::msg::request::req_fail(core, mid, errno);
+        req_fail(core, mid, ReqError::Closed(why));
     }
     let sm = core.metrics.server(p, s);
     match why {
         Close::Eof => sm.server_eof += 1,
         Close::Timeout => sm.server_timedout += 1,
-        Close::Err(_) => sm.server_err += 1,
-        Close::Shutdown => {}
+        Close::Shutdown | Close::Reconfigured | Close::MasterMoved => {}
+        Close::Io(_) | Close::BadReply | Close::Protocol | Close::PendingLimit => {
+            sm.server_err += 1
+        }
     }
     if c.connected {
         sm.server_connections -= 1;
     }
     core.stats_conn_close();
-    if why != Close::Shutdown {
+    if why.server_failure() {
         server_failure(core, p, s);
     }
 }
 
 /// Counts a failure of server `s`; ejects it at the limit (§FAIL.2).
-fn server_failure(core: &mut Core, p: usize, s: usize) {
+fn server_failure(core: &mut Core, p: PoolId, s: ServerId) {
     let now = core.now;
     if core.pools[p].failure(s, now) == Some(Failure::Ejected) {
         let us = SystemTime::now()

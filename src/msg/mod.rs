@@ -9,24 +9,72 @@
 //! ```text
 //!   client omsg_q          server conn imsg_q       server conn omsg_q
 //!   (reply order)          (to be written)          (written, awaiting reply)
-//!   [m1 m2 m3] ----------> [m2 m3] --req_send_done--> [m1] --rsp--> m1.done
+//!   [m1 m2 m3] ----------> [m2 m3] --req_send_done--> [m1] --rsp--> m1 Done
+//!                 req_enqueue       (State::Queued)     (State::Sent)
 //! ```
 //!
+//! Who waits for a message is its `Owner`; how far it got is its `State`;
+//! how many replies its server sends is its `Expect`. The life cycle
+//! (done, failed, fragment done, coalesced, freed) is in `done`; requests
+//! come in through `request` and replies through `response`, which share
+//! only `done`.
+//!
 //! # Invariants
-//! - a request is in a client's `omsg_q` iff `in_client`; in a server
-//!   connection's queue iff `in_server`; it is freed when it is in neither
-//!   (and, for a parent, when every child is gone);
-//! - `done` is set exactly once, and only then is `rsp` (or `err`) final;
-//! - `Msg`s are recycled: vectors keep their capacity, so a warm proxy
-//!   allocates nothing per request here.
+//! - a request is in a client's `omsg_q` only while its owner is
+//!   `Client` or `Parent` of that client and it expects a reply; in a
+//!   server connection's `imsg_q` iff `Queued`, in its `omsg_q` iff `Sent`;
+//!   it is freed when it is in no queue (and, for a parent, with its
+//!   children);
+//! - `State::Done` is reached exactly once, and only then is `rsp` (or
+//!   `err`) final;
+//! - `Msg`s are recycled: a freed one is rebuilt from scratch around its
+//!   old vectors, which keep their capacity, so a warm proxy allocates
+//!   nothing per request here.
 
-use crate::proto::{ReqMeta, RspMeta};
+use crate::proto::{Proto, ReqMeta, RspMeta};
 
+pub mod coalesce;
+pub mod done;
+pub mod fragment;
 pub mod request;
 pub mod response;
-use crate::token::{next_gen, ClientId, MsgId, ServerConnId};
+use crate::conn::{Close, Errno};
+use crate::token::{next_gen, ClientId, MsgId, PoolId, ServerConnId, ServerId};
 use bytes::Bytes;
 use std::time::Instant;
+
+/// Why a request completes without a reply from its server (§ERR.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReqError {
+    NoServer,       // every server of the pool is ejected
+    Connect(Errno), // opening a connection to its server failed
+    Closed(Close),  // its server connection closed before the reply
+    BadReply,       // the server answered with a failure reply
+}
+
+impl ReqError {
+    /// The errno whose text the client's error reply carries (0 = backend
+    /// EOF, rendered as `unknown`).
+    pub fn errno(self) -> i32 {
+        match self {
+            ReqError::NoServer => libc::ECONNREFUSED,
+            ReqError::Connect(e) => e.0,
+            ReqError::Closed(c) => c.errno(),
+            ReqError::BadReply => libc::EINVAL,
+        }
+    }
+
+    /// The error reply a client gets for it (§ERR.2).
+    pub fn reply(self, proto: Proto) -> Bytes {
+        let text = crate::sock::strerror(self.errno());
+        let mut out = Vec::with_capacity(text.len() + 16);
+        match proto {
+            Proto::Redis => crate::proto::redis::reply::err_errno(&text, &mut out),
+            Proto::Memcache => crate::proto::memcache::reply::server_error(&text, &mut out),
+        }
+        Bytes::from(out)
+    }
+}
 
 /// Fragment bookkeeping of a parent request.
 #[derive(Debug, Default)]
@@ -36,34 +84,123 @@ pub struct Frag {
     pub ndone: u32,           // children completed
 }
 
+/// Who waits for a message's outcome (twemproxy: the owner conn plus the
+/// swallow flag).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Owner {
+    Client(ClientId), // a client's request, answered whole
+    Parent(ClientId), // a client's request split into fragments (`frag`)
+    Child(MsgId),     // a fragment: its parent coalesces the reply
+    Setup,            // the proxy's own AUTH/SELECT on a new connection
+    Probe,            // a health check of an ejected server (server_probe)
+    #[default]
+    Swallowed, // nobody: its client left, the reply is read and dropped
+}
+
+impl Owner {
+    /// The client waiting for the reply, if any.
+    pub fn client(self) -> Option<ClientId> {
+        match self {
+            Owner::Client(c) | Owner::Parent(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The proxy's own request (no client, no stats as a request).
+    pub fn internal(self) -> bool {
+        matches!(self, Owner::Setup | Owner::Probe)
+    }
+}
+
+/// How far a request got.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum State {
+    #[default]
+    New, // being received, or parsed and not yet on a server
+    Queued, // in a server connection's imsg_q
+    Sent,   // written, in the connection's omsg_q awaiting its reply
+    Done,   // the reply (or error) is final
+}
+
+impl State {
+    /// On a server connection's queue.
+    pub fn on_server(self) -> bool {
+        matches!(self, State::Queued | State::Sent)
+    }
+}
+
+/// How many replies the server sends to a request (quiet-mode memcache
+/// meta commands and RESP3 push traffic add to the first two).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Expect {
+    #[default]
+    One, // exactly one reply
+    None,        // no reply at all (memcache noreply)
+    Conditional, // a reply only in some outcomes (quiet mode): reserved
+}
+
 /// One request and its reply.
 #[derive(Debug, Default)]
 pub struct Msg {
-    pub gen: u32,                            // generation (slot reuse)
-    pub live: bool,                          // allocated (not on the free list)
-    pub id: u64,                             // monotonically increasing, for logs
-    pub client: Option<ClientId>,            // owner; None once swallowed, or internal
-    pub pool: u16,                           // pool index
-    pub data: Vec<Bytes>,                    // request bytes
-    pub mlen: u32,                           // request length in bytes
-    pub meta: ReqMeta,                       // parsed request
-    pub rsp: Vec<Bytes>,                     // reply bytes (backend or local)
-    pub rsp_meta: RspMeta,                   // parsed backend reply
-    pub err: Option<i32>,                    // errno when the request failed (0 = backend EOF)
-    pub done: bool,                          // reply (or error) is final
-    pub in_client: bool,                     // in the client's omsg_q
-    pub in_server: bool,                     // in a server connection's queue
-    pub noreply: bool,                       // no reply expected (memcache noreply)
-    pub swallow: bool,                       // the reply is read and discarded
-    pub internal: bool,                      // proxy's own AUTH/SELECT/probe
-    pub quit: bool,                          // client asked to quit: close after this reply
-    pub probe: bool,                         // internal health check of an ejected server
-    pub server: Option<(u16, ServerConnId)>, // (server index, connection) once forwarded
-    pub sent_at: Option<Instant>,            // when fully written (latency, deadline)
-    pub deadline: Option<Instant>,           // timeout, if armed
-    pub parent: Option<MsgId>,               // fragment: the parent request
-    pub frag: Option<Box<Frag>>,             // parent: its children
-    pub stamp: crate::loopstats::Stamp,      // batch of its last read (feature loop-stats)
+    pub gen: u32,                                 // generation (slot reuse); 0 while free
+    pub id: u64,                                  // monotonically increasing, for logs
+    pub owner: Owner,                             // who waits for the outcome
+    pub state: State,                             // how far it got
+    pub expect: Expect,                           // replies the server sends
+    pub quit: bool,                               // client asked to quit: close after this reply
+    pub pool: PoolId,                             // pool of the client
+    pub data: Vec<Bytes>,                         // request bytes
+    pub mlen: u32,                                // request length in bytes
+    pub meta: ReqMeta,                            // parsed request
+    pub rsp: Vec<Bytes>,                          // reply bytes (backend or local)
+    pub rsp_meta: RspMeta,                        // parsed backend reply
+    pub err: Option<ReqError>,                    // why the request failed, if it did
+    pub server: Option<(ServerId, ServerConnId)>, // (server, connection) once forwarded
+    pub sent_at: Option<Instant>,                 // when fully written (latency, deadline)
+    pub deadline: Option<Instant>,                // timeout, if armed
+    pub frag: Option<Box<Frag>>,                  // parent: its children
+    pub stamp: crate::loopstats::Stamp,           // batch of its last read (feature loop-stats)
+}
+
+impl Msg {
+    /// The parent of a fragment.
+    pub fn parent(&self) -> Option<MsgId> {
+        match self.owner {
+            Owner::Child(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// A fresh message built around the buffers of `old` (emptied; their
+    /// capacity kept unless one huge request grew them): every other field
+    /// starts from its default, so no reset can be forgotten.
+    fn recycled(old: &mut Msg, gen: u32, id: u64, owner: Owner) -> Msg {
+        fn keep<T>(v: &mut Vec<T>, cap: usize) -> Vec<T> {
+            let mut v = std::mem::take(v);
+            v.clear();
+            if v.capacity() > cap {
+                v = Vec::new();
+            }
+            v
+        }
+        let mut frag = old.frag.take().filter(|f| f.key_child.capacity() <= 1024);
+        if let Some(f) = frag.as_mut() {
+            f.children.clear();
+            f.key_child.clear();
+            f.ndone = 0;
+        }
+        Msg {
+            gen,
+            id,
+            owner,
+            data: keep(&mut old.data, 64),
+            rsp: keep(&mut old.rsp, 64),
+            meta: std::mem::take(&mut old.meta).recycled(1024),
+            rsp_meta: std::mem::take(&mut old.rsp_meta).recycled(1024),
+            frag,
+            ..Msg::default()
+        }
+    }
 }
 
 /// The message slab plus a free list of recycled messages
@@ -78,9 +215,9 @@ pub struct MsgArena {
 }
 
 impl MsgArena {
-    /// A fresh (or recycled) message. Messages stay in place: a recycled
-    /// slot keeps its vectors' capacity and nothing is moved.
-    pub fn alloc(&mut self) -> MsgId {
+    /// A fresh message for `owner`, in a recycled slot when there is one
+    /// (the slot keeps its vectors' capacity; nothing is moved).
+    pub fn alloc(&mut self, owner: Owner) -> MsgId {
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -92,9 +229,8 @@ impl MsgArena {
         self.next_id += 1;
         self.nlive += 1;
         if let Some(m) = self.entries.get_mut(idx as usize) {
-            m.gen = gen;
-            m.id = self.next_id;
-            m.live = true;
+            debug_assert_eq!(m.gen, 0, "allocating a live slot");
+            *m = Msg::recycled(m, gen, self.next_id, owner);
         }
         MsgId { idx, gen }
     }
@@ -102,54 +238,26 @@ impl MsgArena {
     pub fn get(&self, id: MsgId) -> Option<&Msg> {
         self.entries
             .get(id.idx as usize)
-            .filter(|m| m.live && m.gen == id.gen)
+            .filter(|m| m.gen != 0 && m.gen == id.gen)
     }
 
     pub fn get_mut(&mut self, id: MsgId) -> Option<&mut Msg> {
         self.entries
             .get_mut(id.idx as usize)
-            .filter(|m| m.live && m.gen == id.gen)
+            .filter(|m| m.gen != 0 && m.gen == id.gen)
     }
 
-    /// Returns a message to the free list, keeping its vectors' capacity.
+    /// Returns a message to the free list; `alloc` rebuilds it. A message
+    /// is freed only once it is on no server queue.
     pub fn free(&mut self, id: MsgId) {
         let Some(m) = self.get_mut(id) else { return };
-        m.live = false;
-        m.client = None;
-        m.data.clear();
-        m.mlen = 0;
-        m.meta.clear();
+        debug_assert!(
+            !m.state.on_server(),
+            "freeing a message a server queue holds"
+        );
+        m.gen = 0;
+        m.data.clear(); // drop the read chunks now, not at reuse
         m.rsp.clear();
-        m.rsp_meta.clear();
-        m.err = None;
-        m.done = false;
-        m.in_client = false;
-        m.in_server = false;
-        m.noreply = false;
-        m.swallow = false;
-        m.internal = false;
-        m.quit = false;
-        m.probe = false;
-        m.server = None;
-        m.sent_at = None;
-        m.deadline = None;
-        m.parent = None;
-        if let Some(f) = m.frag.as_mut() {
-            f.children.clear();
-            f.key_child.clear();
-            f.ndone = 0;
-        }
-        // Cap what one huge request may leave behind.
-        if m.meta.keys.capacity() > 1024 {
-            m.meta.keys = Vec::new();
-            m.meta.vals = Vec::new();
-            m.rsp_meta.elems = Vec::new();
-            m.frag = None;
-        }
-        if m.data.capacity() > 64 || m.rsp.capacity() > 64 {
-            m.data = Vec::new();
-            m.rsp = Vec::new();
-        }
         self.free.push(id.idx);
         self.nlive -= 1;
     }
@@ -174,7 +282,7 @@ impl MsgArena {
         let mut len = self.entries.len();
         while len > 0
             && self.free.len() - (self.entries.len() - len) > keep
-            && !self.entries[len - 1].live
+            && self.entries[len - 1].gen == 0
         {
             len -= 1;
         }
@@ -194,9 +302,9 @@ mod tests {
     #[test]
     fn stale_ids_find_nothing() {
         let mut a = MsgArena::default();
-        let m1 = a.alloc();
+        let m1 = a.alloc(Owner::Setup);
         a.free(m1);
-        let m2 = a.alloc();
+        let m2 = a.alloc(Owner::Setup);
         assert_eq!(m1.idx, m2.idx);
         assert!(a.get(m1).is_none());
         assert!(a.get(m2).is_some());
@@ -204,10 +312,39 @@ mod tests {
         assert_eq!(a.nlive(), 1);
     }
 
+    /// A recycled message is a fresh one (owner, state, flags, outcome all
+    /// default) that keeps its vectors' capacity.
+    #[test]
+    fn recycled_messages_start_fresh() {
+        let mut a = MsgArena::default();
+        let m1 = a.alloc(Owner::Client(ClientId { idx: 3, gen: 4 }));
+        let m = a.get_mut(m1).unwrap();
+        m.state = State::Done;
+        m.expect = Expect::None;
+        m.quit = true;
+        m.err = Some(ReqError::NoServer);
+        m.data.push(Bytes::from_static(b"x"));
+        m.meta.keys.push(crate::proto::Span::new(0, 1));
+        m.meta.narg = 2;
+        m.frag = Some(Box::default());
+        let cap = m.meta.keys.capacity();
+        a.free(m1);
+        let m2 = a.alloc(Owner::Setup);
+        let m = a.get(m2).unwrap();
+        assert_eq!(
+            (m.owner, m.state, m.expect, m.quit),
+            (Owner::Setup, State::New, Expect::One, false)
+        );
+        assert!(m.err.is_none() && m.data.is_empty() && m.meta.keys.is_empty());
+        assert_eq!(m.meta.narg, 0);
+        assert_eq!(m.meta.keys.capacity(), cap);
+        assert!(m.frag.as_ref().is_some_and(|f| f.children.is_empty()));
+    }
+
     #[test]
     fn trim_drops_free_slots_at_the_end_only() {
         let mut a = MsgArena::default();
-        let ids: Vec<MsgId> = (0..100).map(|_| a.alloc()).collect();
+        let ids: Vec<MsgId> = (0..100).map(|_| a.alloc(Owner::Setup)).collect();
         for id in &ids[1..] {
             a.free(*id);
         }
@@ -215,7 +352,7 @@ mod tests {
         a.trim(10);
         assert_eq!((a.nlive(), a.nfree()), (1, 10));
         assert!(a.get(ids[0]).is_some());
-        let again: Vec<MsgId> = (0..20).map(|_| a.alloc()).collect();
+        let again: Vec<MsgId> = (0..20).map(|_| a.alloc(Owner::Setup)).collect();
         assert_eq!(a.nlive(), 21);
         assert!(again.iter().all(|id| a.get(*id).is_some()));
     }

@@ -11,10 +11,13 @@
 //!   coalescing never starts early.
 
 use crate::conn::server;
+use crate::conn::Errno;
 use crate::core::Core;
-use crate::msg::{response, Frag};
+use crate::msg::done::{reply_local, req_fail};
+use crate::msg::fragment::{build_fragment, groups};
+use crate::msg::{Expect, Frag, Owner, ReqError, State};
 use crate::proto::{memcache, redis, span_bytes, Cmd, Proto, Reject};
-use crate::token::{ClientId, ConnRef, MsgId};
+use crate::token::{ClientId, ConnRef, MsgId, PoolId, ServerId};
 use bytes::Bytes;
 
 /// What to do with a parsed request.
@@ -32,16 +35,18 @@ pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
         core.msgs.free(mid);
         return;
     };
-    let p = c.pool as usize;
-    let authed = c.authed;
+    let (p, client_auth) = (c.pool, c.authed);
+    // Read at every request: a reload may set, change or drop the password.
+    let pool = &core.pools[p];
+    let authed = pool.conf.redis_auth.is_none() || client_auth == Some(pool.auth_epoch);
     let action = match core.pools[p].proto {
         Proto::Redis => redis_filter(core, cid, mid, p, authed),
         Proto::Memcache => memcache_filter(core, mid),
     };
     let stamp = core.ls.stamp();
     if let Some(m) = core.msgs.get_mut(mid) {
-        m.client = Some(cid);
-        m.pool = p as u16;
+        m.owner = Owner::Client(cid);
+        m.pool = p;
         m.stamp = stamp;
     }
     match action {
@@ -72,7 +77,7 @@ pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
     }
 }
 
-fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: usize, authed: bool) -> Action {
+fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, authed: bool) -> Action {
     let Some(m) = core.msgs.get(mid) else {
         return Action::Quit(None);
     };
@@ -101,13 +106,14 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: usize, authed: bo
                 .first()
                 .map(|k| span_bytes(&m.data, *k, &mut scratch).to_vec());
             let want = core.pools[p].conf.redis_auth.clone();
+            let epoch = core.pools[p].auth_epoch;
             let (ok, reply): (bool, &'static [u8]) = match (want, pw) {
                 (None, _) => (true, redis::reply::NO_PASSWORD),
                 (Some(w), Some(pw)) if w.as_bytes() == pw.as_slice() => (true, redis::reply::OK),
                 _ => (false, redis::reply::INVALID_PASSWORD),
             };
             if let Some(c) = core.client(cid) {
-                c.authed = ok;
+                c.authed = ok.then_some(epoch);
             }
             return Action::Local(Bytes::from_static(reply));
         }
@@ -163,27 +169,9 @@ fn memcache_filter(core: &mut Core, mid: MsgId) -> Action {
     }
 }
 
-/// Completes a request with a local reply, in its place in the client's
-/// reply order.
-pub fn reply_local(core: &mut Core, cid: ClientId, mid: MsgId, reply: Bytes) {
-    let Some(m) = core.msgs.get_mut(mid) else {
-        return;
-    };
-    m.rsp.push(reply);
-    m.done = true;
-    m.in_client = true;
-    m.client = Some(cid);
-    let Some(c) = core.client(cid) else {
-        core.msgs.free(mid);
-        return;
-    };
-    c.omsg_q.push_back(mid);
-    core.want_send(ConnRef::Client(cid));
-}
-
 /// Forwards a request whole to the server of its first key (twemproxy:
 /// req_forward).
-fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
+fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     let route = {
         let Core {
             msgs,
@@ -202,31 +190,36 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
     let Some(m) = core.msgs.get_mut(mid) else {
         return;
     };
-    m.noreply = m.meta.noreply;
-    if !m.noreply {
-        m.in_client = true;
+    m.expect = if m.meta.noreply {
+        Expect::None
+    } else {
+        Expect::One
+    };
+    if m.expect != Expect::None {
         if let Some(c) = core.client(cid) {
             c.omsg_q.push_back(mid);
         }
     }
+    let route = route.ok_or(ReqError::NoServer);
     if let Err(e) = route.and_then(|s| req_enqueue(core, p, s, mid)) {
         req_fail(core, mid, e);
     }
 }
 
 /// Queues a request on a connection of server `s` of pool `p`.
-pub fn req_enqueue(core: &mut Core, p: usize, s: usize, mid: MsgId) -> Result<(), i32> {
-    let sid = server::conn_for(core, p, s)?;
+pub fn req_enqueue(core: &mut Core, p: PoolId, s: ServerId, mid: MsgId) -> Result<(), ReqError> {
+    let sid = server::conn_for(core, p, s).map_err(ReqError::Connect)?;
     let Some(conn) = core.server(sid) else {
-        return Err(libc::ECONNREFUSED);
+        return Err(ReqError::Connect(Errno(libc::ECONNREFUSED)));
     };
     let idle = conn.imsg_q.is_empty() && conn.omsg_q.is_empty();
     conn.imsg_q.push_back(mid);
     let Some(m) = core.msgs.get_mut(mid) else {
         return Ok(());
     };
-    m.in_server = true;
-    m.server = Some((s as u16, sid));
+    debug_assert_eq!(m.state, State::New, "a request is queued once");
+    m.state = State::Queued;
+    m.server = Some((s, sid));
     let len = i64::from(m.mlen);
     let sm = core.metrics.server(p, s);
     sm.requests += 1;
@@ -243,21 +236,20 @@ pub fn req_enqueue(core: &mut Core, p: usize, s: usize, mid: MsgId) -> Result<()
     Ok(())
 }
 
-/// A request failed before it got a reply: complete it with `errno`.
-pub fn req_fail(core: &mut Core, mid: MsgId, errno: i32) {
-    let Some(m) = core.msgs.get_mut(mid) else {
-        return;
-    };
-    m.err = Some(errno);
-    m.done = true;
-    response::req_done(core, mid);
+/// Where a key of a fragmented request goes; keys no server takes sort
+/// last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Target {
+    Server(ServerId),
+    NoServer, // every server of the pool is ejected
 }
 
 /// Splits a multi-key request into one child per server (twemproxy:
-/// redis_fragment / memcache_fragment), in increasing server order.
-fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
-    // Route every key, then build each server's sub-request.
-    let mut targets: Vec<(Result<usize, i32>, Vec<u8>, u32)> = Vec::new();
+/// redis_fragment / memcache_fragment), in increasing server id order.
+fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
+    // Route every key, group them (`fragment::groups`), then build each
+    // server's sub-request.
+    let mut targets: Vec<(Target, Vec<u8>, u32)> = Vec::new();
     let mut key_child: Vec<u16> = Vec::new();
     {
         let Core {
@@ -265,35 +257,31 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
         } = core;
         let Some(m) = msgs.get(mid) else { return };
         let mut scratch = Vec::new();
-        let mut key_srv: Vec<Result<usize, i32>> = Vec::with_capacity(m.meta.keys.len());
+        let mut key_srv: Vec<Target> = Vec::with_capacity(m.meta.keys.len());
         for &k in &m.meta.keys {
             let key = span_bytes(&m.data, k, &mut scratch);
-            key_srv.push(pools[p].route(key, *now));
+            key_srv.push(
+                pools[p]
+                    .route(key, *now)
+                    .map_or(Target::NoServer, Target::Server),
+            );
         }
-        let mut order: Vec<Result<usize, i32>> = key_srv.clone();
-        order.sort_by_key(|r| match r {
-            Ok(s) => (0, *s as i64),
-            Err(e) => (1, i64::from(*e)),
-        });
-        order.dedup();
-        for t in order {
-            let idx: Vec<usize> = (0..key_srv.len()).filter(|&i| key_srv[i] == t).collect();
+        let mut order = Vec::new();
+        groups(&key_srv, &mut order, &mut key_child);
+        for (i, t) in order.into_iter().enumerate() {
+            let idx: Vec<usize> = (0..key_child.len())
+                .filter(|&k| usize::from(key_child[k]) == i)
+                .collect();
             let buf = build_fragment(m, &idx, &mut scratch);
             targets.push((t, buf, idx.len() as u32));
         }
-        key_child.extend(
-            key_srv
-                .iter()
-                .map(|r| targets.iter().position(|t| t.0 == *r).unwrap_or(0) as u16),
-        );
     }
     // Create every child before forwarding any.
     let mut children = Vec::with_capacity(targets.len());
     for (_, buf, nkeys) in &mut targets {
-        let c = core.msgs.alloc();
+        let c = core.msgs.alloc(Owner::Child(mid));
         if let Some(ch) = core.msgs.get_mut(c) {
-            ch.parent = Some(mid);
-            ch.pool = p as u16;
+            ch.pool = p;
             ch.mlen = buf.len() as u32;
             ch.meta.narg = *nkeys;
             ch.data.push(Bytes::from(std::mem::take(buf)));
@@ -309,71 +297,19 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: usize) {
     f.children.extend_from_slice(&children);
     f.key_child = key_child;
     f.ndone = 0;
-    m.in_client = true;
+    m.owner = Owner::Parent(cid);
     if let Some(c) = core.client(cid) {
         c.omsg_q.push_back(mid);
     }
     core.metrics.pool(p).fragments += nchild as i64;
     for (i, (t, _, _)) in targets.into_iter().enumerate() {
         let child = children[i];
-        if let Err(e) = t.and_then(|s| req_enqueue(core, p, s, child)) {
+        let r = match t {
+            Target::Server(s) => req_enqueue(core, p, s, child),
+            Target::NoServer => Err(ReqError::NoServer),
+        };
+        if let Err(e) = r {
             req_fail(core, child, e);
         }
     }
-}
-
-/// The bytes of one sub-request: the keys `idx` of the parent (in order).
-// COPY: fragment rewriting copies the keys (and MSET values); bounded by
-// the parent request's size.
-pub(crate) fn build_fragment(m: &crate::msg::Msg, idx: &[usize], scratch: &mut Vec<u8>) -> Vec<u8> {
-    let mut out = Vec::new();
-    match m.meta.cmd {
-        Cmd::Redis(cmd) => {
-            redis::fragment::frag_header(cmd, idx.len(), &mut out);
-            for &i in idx {
-                redis::fragment::frag_key(span_bytes(&m.data, m.meta.keys[i], scratch), &mut out);
-                if let Some(&v) = m.meta.vals.get(i) {
-                    redis::fragment::frag_key(span_bytes(&m.data, v, scratch), &mut out);
-                }
-            }
-        }
-        Cmd::Memcache(cmd) => {
-            let mut keys: Vec<Vec<u8>> = Vec::with_capacity(idx.len());
-            for &i in idx {
-                keys.push(span_bytes(&m.data, m.meta.keys[i], scratch).to_vec());
-            }
-            memcache::fragment::frag_req(cmd, keys.iter().map(|k| k.as_slice()), &mut out);
-        }
-        Cmd::None => {}
-    }
-    out
-}
-
-/// Frees a request and, for a parent, its children.
-pub fn free_tree(core: &mut Core, mid: MsgId) {
-    let children = core
-        .msgs
-        .get_mut(mid)
-        .and_then(|m| m.frag.as_mut().map(|f| std::mem::take(&mut f.children)));
-    if let Some(ch) = children {
-        for c in &ch {
-            core.msgs.free(*c);
-        }
-        if let Some(f) = core.msgs.get_mut(mid).and_then(|m| m.frag.as_mut()) {
-            f.children = ch;
-            f.children.clear();
-        }
-    }
-    core.msgs.free(mid);
-}
-
-/// Synthesised error reply for a failed request (§ERR.2).
-pub fn error_reply(proto: Proto, errno: i32) -> Bytes {
-    let text = crate::sock::strerror(errno);
-    let mut out = Vec::with_capacity(text.len() + 16);
-    match proto {
-        Proto::Redis => redis::reply::err_errno(&text, &mut out),
-        Proto::Memcache => memcache::reply::server_error(&text, &mut out),
-    }
-    Bytes::from(out)
 }

@@ -94,6 +94,9 @@ pub enum ParseError {
     BadNumber { what: &'static str },
     /// A length from the wire over its limit.
     TooLarge { what: &'static str, max: u32 },
+    /// An argument count over `max_narg` (a request's multibulk count or
+    /// inline arguments).
+    TooManyArgs { what: &'static str, max: u32 },
     /// A line (or inline command) longer than `max_line` before its CRLF.
     LineTooLong { max: u32 },
     /// Arrays nested deeper than `max_depth` (responses).
@@ -106,11 +109,39 @@ impl ParseError {
         match *self {
             ParseError::Unexpected { what } => format!("unexpected byte in {what}"),
             ParseError::BadNumber { what } => format!("invalid {what}"),
-            ParseError::TooLarge { what, max } => format!("{what} larger than {max}"),
+            ParseError::TooLarge { what, max } | ParseError::TooManyArgs { what, max } => {
+                format!("{what} larger than {max}")
+            }
             ParseError::LineTooLong { max } => format!("line longer than {max} bytes"),
             ParseError::TooDeep { max } => format!("arrays nested deeper than {max}"),
         }
     }
+}
+
+impl ParseError {
+    /// Which request limit of the pool (issue 8.4) the error exceeded.
+    pub fn limit(&self) -> Option<Limit> {
+        match self {
+            ParseError::TooManyArgs { .. } => Some(Limit::Args),
+            ParseError::TooLarge { .. } | ParseError::LineTooLong { .. } => Some(Limit::Bytes),
+            _ => None,
+        }
+    }
+
+    /// `TooLarge` as an argument count (`map_err` of a count parse).
+    pub fn args(self) -> ParseError {
+        match self {
+            ParseError::TooLarge { what, max } => ParseError::TooManyArgs { what, max },
+            e => e,
+        }
+    }
+}
+
+/// A request limit of a pool (issue 8.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    Bytes, // max_request_bytes (and the line bound derived from it)
+    Args,  // max_request_args
 }
 
 /// A complete, well-framed request that the proxy answers with an error
@@ -146,14 +177,22 @@ pub struct ReqMeta {
 
 impl ReqMeta {
     pub fn clear(&mut self) {
-        self.cmd = Cmd::None;
-        self.name = Span::default();
+        *self = std::mem::take(self).recycled(usize::MAX);
+    }
+
+    /// A fresh meta around this one's span vectors (emptied; dropped when
+    /// their capacity passed `cap`): every other field is the default.
+    pub fn recycled(mut self, cap: usize) -> ReqMeta {
         self.keys.clear();
         self.vals.clear();
-        self.narg = 0;
-        self.noreply = false;
-        self.inline = false;
-        self.reject = None;
+        if self.keys.capacity() > cap || self.vals.capacity() > cap {
+            (self.keys, self.vals) = (Vec::new(), Vec::new());
+        }
+        ReqMeta {
+            keys: self.keys,
+            vals: self.vals,
+            ..ReqMeta::default()
+        }
     }
 }
 
@@ -207,10 +246,20 @@ pub struct RspMeta {
 
 impl RspMeta {
     pub fn clear(&mut self) {
-        self.kind = RspKind::Unknown;
-        self.int = 0;
-        self.null = false;
+        *self = std::mem::take(self).recycled(usize::MAX);
+    }
+
+    /// A fresh meta around this one's element vector (emptied; dropped
+    /// when its capacity passed `cap`): every other field is the default.
+    pub fn recycled(mut self, cap: usize) -> RspMeta {
         self.elems.clear();
+        if self.elems.capacity() > cap {
+            self.elems = Vec::new();
+        }
+        RspMeta {
+            elems: self.elems,
+            ..RspMeta::default()
+        }
     }
 }
 

@@ -17,7 +17,7 @@
 //! - the loop side (`swap`, `conn_created`, `conn_closed`) never blocks.
 
 use super::render::{self, Header};
-use super::{Layout, Metrics, Snapshot};
+use super::{Layout, Metrics, PoolLayout, Snapshot};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, Read, Write};
@@ -127,14 +127,23 @@ impl StatsHandle {
         if self.spare.is_none() {
             self.spare = self.free_rx.try_recv().ok();
         }
-        let Some(spare) = self.spare.take() else {
+        let Some(mut spare) = self.spare.take() else {
             return; // aggregator busy: skip this swap
         };
-        debug_assert_eq!(spare.servers.len(), m.cur.servers.len(), "same layout");
-        let deltas = mem::replace(&mut m.cur, spare);
+        if !spare.fits(&m.layout) {
+            spare.reshape(&m.layout); // allocates only after a layout change
+        }
+        let mut deltas = mem::replace(&mut m.cur, spare);
+        if m.relaid {
+            deltas.layout = Some(Box::new(m.layout.clone()));
+        }
         match self.tx.try_send(deltas) {
-            Ok(()) => m.modified = false,
-            Err(TrySendError::Full(deltas) | TrySendError::Disconnected(deltas)) => {
+            Ok(()) => {
+                m.modified = false;
+                m.relaid = false;
+            }
+            Err(TrySendError::Full(mut deltas) | TrySendError::Disconnected(mut deltas)) => {
+                deltas.layout = None;
                 self.spare = Some(mem::replace(&mut m.cur, deltas));
             }
         }
@@ -243,7 +252,7 @@ pub fn spawn(
     addr: &str,
     port: u16,
     interval_ms: u64,
-    layout: &[(String, Vec<String>)],
+    layout: &[PoolLayout],
     source: &str,
 ) -> Result<StatsHandle, StatsError> {
     let start = Instant::now();
@@ -314,6 +323,12 @@ impl Aggregator {
         loop {
             match self.rx.try_recv() {
                 Ok(mut deltas) => {
+                    if let Some(layout) = deltas.layout.take() {
+                        // The loop's topology changed (reload): reshape the
+                        // sums before folding deltas of the new shape.
+                        self.sum = self.sum.remap(&self.layout, &layout);
+                        self.layout = *layout;
+                    }
                     self.sum.fold(&deltas);
                     deltas.reset();
                     let _ = self.free_tx.try_send(deltas);
@@ -324,11 +339,13 @@ impl Aggregator {
         }
     }
 
-    /// Serves every waiting client (the listener is edge-triggered).
+    /// Serves every waiting client (the listener is edge-triggered), each
+    /// with every delta handed over before it was accepted.
     fn accept_all(&mut self) {
         loop {
             match self.listener.accept() {
                 Ok((conn, _)) => {
+                    self.aggregate();
                     if let Err(e) = self.serve(conn) {
                         log::warn!("stats send failed: {}", strerror(&e));
                     }
@@ -427,7 +444,7 @@ fn sniff(conn: &mut TcpStream) -> io::Result<bool> {
 mod tests {
     use super::*;
     use crate::stats::render::tests::validate_json;
-    use crate::stats::tests::two_pools;
+    use crate::stats::tests::{pid, sid, two_pools};
 
     fn fetch(addr: SocketAddr, request: &[u8]) -> String {
         let mut conn = TcpStream::connect(addr).unwrap();
@@ -443,13 +460,13 @@ mod tests {
         let mut h = spawn("127.0.0.1", 0, 60_000, &two_pools(), "testhost").unwrap();
         let mut m = Metrics::new(&two_pools());
         h.swap(&mut m); // not modified: nothing to hand over
-        m.pool(0).client_eof += 1;
-        m.server(1, 1).requests += 5;
-        m.server(1, 1).server_ejected_at = 1234;
-        m.record_latency(1, 1, 300);
+        m.pool(pid(0)).client_eof += 1;
+        m.server(pid(1), sid(1)).requests += 5;
+        m.server(pid(1), sid(1)).server_ejected_at = 1234;
+        m.record_latency(pid(1), sid(1), 300);
         h.swap(&mut m);
         assert!(!m.modified());
-        m.pool(0).client_eof += 2;
+        m.pool(pid(0)).client_eof += 2;
         h.swap(&mut m); // the aggregator still holds the first deltas
         assert!(m.modified());
         assert_eq!(m.cur.pools[0].client_eof, 2);
@@ -464,7 +481,7 @@ mod tests {
 
         h.swap(&mut m); // the buffer came back: the second deltas go now
         assert!(!m.modified());
-        m.server(1, 1).server_ejected_at = 0; // zero never overwrites a timestamp
+        m.server(pid(1), sid(1)).server_ejected_at = 0; // zero never overwrites a timestamp
         h.swap(&mut m);
         let doc = fetch(h.local_addr(), b"");
         assert!(doc.contains("\"beta\": {\"client_eof\":3, "), "{doc}");
@@ -472,6 +489,41 @@ mod tests {
             doc.contains("\"server_ejected_at\":1234, \"requests\":5, "),
             "{doc}"
         );
+    }
+
+    /// A reload's layout change reaches the documents with the next
+    /// hand-off: staying servers keep their sums, new ones start at zero,
+    /// removed ones are gone.
+    #[test]
+    fn layout_change_reshapes_the_sums() {
+        let mut h = spawn("127.0.0.1", 0, 60_000, &two_pools(), "h").unwrap();
+        let mut m = Metrics::new(&two_pools());
+        m.server(pid(1), sid(1)).requests += 5;
+        m.server(pid(0), sid(0)).requests += 9;
+        h.swap(&mut m);
+        let doc = fetch(h.local_addr(), b"");
+        assert!(
+            doc.contains("\"127.0.0.1:11311\": {\"server_eof\":0"),
+            "{doc}"
+        );
+        let mut next = two_pools();
+        next[0].servers.remove(0); // 127.0.0.1:11311 goes
+        next[1].servers.push((sid(2), "127.0.0.1:16381".into()));
+        m.set_layout(&next);
+        m.server(pid(1), sid(2)).requests += 1;
+        h.swap(&mut m);
+        let doc = fetch(h.local_addr(), b"");
+        assert!(validate_json(&doc), "{doc}");
+        assert!(!doc.contains("127.0.0.1:11311"), "{doc}");
+        let requests = |name: &str| {
+            let at = doc.find(&format!("\"{name}\": {{")).unwrap();
+            let tail = &doc[at..];
+            let r = tail.find("\"requests\":").unwrap() + 11;
+            tail[r..].split(',').next().unwrap().to_string()
+        };
+        assert_eq!(requests("127.0.0.1:16380"), "5");
+        assert_eq!(requests("127.0.0.1:16381"), "1");
+        assert_eq!(requests("127.0.0.1:11312"), "0");
     }
 
     #[test]
@@ -485,7 +537,7 @@ mod tests {
         // Hand-offs keep flowing on interval wake-ups alone (some swaps may
         // find the aggregator busy; their deltas go with a later one).
         for _ in 0..10 {
-            m.server(0, 0).responses += 1;
+            m.server(pid(0), sid(0)).responses += 1;
             h.swap(&mut m);
             thread::sleep(Duration::from_millis(10));
         }
@@ -511,8 +563,8 @@ mod tests {
     fn prometheus_over_http() {
         let mut h = spawn("127.0.0.1", 0, 20, &two_pools(), "h").unwrap();
         let mut m = Metrics::new(&two_pools());
-        m.pool(1).forward_error += 4;
-        m.record_latency(1, 0, 77);
+        m.pool(pid(1)).forward_error += 4;
+        m.record_latency(pid(1), sid(0), 77);
         h.swap(&mut m); // in the channel: folded when the connection wakes the thread
         let reply = fetch(
             h.local_addr(),

@@ -44,9 +44,19 @@
 //! - `-D` stays byte-exact with 0.5.0 and does not list the extras;
 //!   [`metric_names`] does (for the man page).
 //!
+//! # Layout changes
+//! The pools and servers (the layout) may change while the proxy runs
+//! (reload): [`Metrics::set_layout`] reshapes the loop's deltas, and the
+//! next hand-off carries the new layout, so the stats thread reshapes its
+//! sums before folding them. Pools and servers are matched by id: those
+//! that stay keep their counters, new ones start at zero, removed ones
+//! disappear from the documents.
+//!
 //! # Invariants
 //! - the JSON layout (order, separators) is byte-exact §STATS.3, extras aside;
-//! - [`Metrics`] and every buffer in flight have the shape of one layout.
+//! - [`Metrics::cur`] has the shape of [`Metrics`]'s layout; a buffer in
+//!   flight has the shape of the layout it carries, or else of the
+//!   aggregator's current one.
 
 mod aggregator;
 mod histogram;
@@ -55,6 +65,7 @@ mod render;
 pub use aggregator::{hostname, spawn, StatsError, StatsHandle};
 pub use histogram::Histogram;
 
+use crate::token::{PoolId, ServerId};
 use std::ops::Range;
 
 /// How a metric is aggregated (twemproxy: `stats_type`).
@@ -222,30 +233,85 @@ pub fn metric_names() -> Vec<(&'static str, &'static str)> {
     names
 }
 
+/// One pool as the stats see it: the ids the loop counts under, and the
+/// names in stats order (§CONF.9, length-first; §STATS.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolLayout {
+    pub id: PoolId,
+    pub name: String,
+    pub servers: Vec<(ServerId, String)>, // in stats order
+}
+
 /// Pool and server names, and where each pool's servers sit in the flat
 /// per-server vectors.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Layout {
     pub pools: Vec<(String, Range<usize>)>, // pool name, its servers' indices
     pub servers: Vec<String>,               // server names, pool after pool
+    pub pool_ids: Vec<PoolId>,              // by pool position
+    pub server_ids: Vec<ServerId>,          // by flat server index
 }
 
 impl Layout {
-    pub fn new(layout: &[(String, Vec<String>)]) -> Layout {
+    pub fn new(layout: &[PoolLayout]) -> Layout {
         let mut out = Layout::default();
-        for (pool, servers) in layout {
+        for p in layout {
             let start = out.servers.len();
-            out.servers.extend(servers.iter().cloned());
-            out.pools.push((pool.clone(), start..out.servers.len()));
+            for (id, name) in &p.servers {
+                out.servers.push(name.clone());
+                out.server_ids.push(*id);
+            }
+            out.pools.push((p.name.clone(), start..out.servers.len()));
+            out.pool_ids.push(p.id);
+        }
+        out
+    }
+}
+
+/// Where each id's counters sit in a `Snapshot`: two vector lookups on the
+/// loop's hot path, generation-checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Positions {
+    pools: Vec<Option<(u32, usize)>>, // by PoolId.idx: (gen, pool position)
+    servers: Vec<Vec<Option<(u32, usize)>>>, // by PoolId.idx, ServerId.idx: (gen, flat index)
+}
+
+impl Positions {
+    fn new(l: &Layout) -> Positions {
+        let mut out = Positions::default();
+        for (pos, (&p, (_, range))) in l.pool_ids.iter().zip(&l.pools).enumerate() {
+            let pi = p.idx as usize;
+            if out.pools.len() <= pi {
+                out.pools.resize(pi + 1, None);
+                out.servers.resize(pi + 1, Vec::new());
+            }
+            out.pools[pi] = Some((p.gen, pos));
+            let slots = &mut out.servers[pi];
+            for flat in range.clone() {
+                let s = l.server_ids[flat];
+                let si = s.idx as usize;
+                if slots.len() <= si {
+                    slots.resize(si + 1, None);
+                }
+                slots[si] = Some((s.gen, flat));
+            }
         }
         out
     }
 
-    /// Flat index of server `s` of pool `p`.
-    fn server(&self, p: usize, s: usize) -> Option<usize> {
-        let range = &self.pools.get(p)?.1;
-        let i = range.start.checked_add(s)?;
-        range.contains(&i).then_some(i)
+    fn pool(&self, p: PoolId) -> Option<usize> {
+        match self.pools.get(p.idx as usize) {
+            Some(&Some((gen, pos))) if gen == p.gen => Some(pos),
+            _ => None,
+        }
+    }
+
+    fn server(&self, p: PoolId, s: ServerId) -> Option<usize> {
+        self.pool(p)?;
+        match self.servers.get(p.idx as usize)?.get(s.idx as usize) {
+            Some(&Some((gen, flat))) if gen == s.gen => Some(flat),
+            _ => None,
+        }
     }
 }
 
@@ -253,9 +319,10 @@ impl Layout {
 /// in flight, or the aggregator's sum.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Snapshot {
-    pub pools: Vec<PoolMetrics>,     // by pool index
+    pub pools: Vec<PoolMetrics>,     // by pool position (Layout)
     pub servers: Vec<ServerMetrics>, // by flat server index (Layout)
     pub latency: Vec<Histogram>,     // by flat server index
+    pub layout: Option<Box<Layout>>, // a hand-off shaped by a new layout carries it
 }
 
 impl Snapshot {
@@ -265,7 +332,53 @@ impl Snapshot {
             pools: vec![PoolMetrics::default(); layout.pools.len()],
             servers: vec![ServerMetrics::default(); nservers],
             latency: vec![Histogram::default(); nservers],
+            layout: None,
         }
+    }
+
+    /// The same metrics in the shape of layout `to` (from `from`'s): pools
+    /// and servers that stay (same ids) keep their values, new ones start
+    /// at zero, removed ones disappear.
+    pub fn remap(&self, from: &Layout, to: &Layout) -> Snapshot {
+        let mut out = Snapshot::new(to);
+        let old = Positions::new(from);
+        for (i, &p) in to.pool_ids.iter().enumerate() {
+            if let (Some(j), Some(m)) = (old.pool(p), out.pools.get_mut(i)) {
+                *m = self.pools.get(j).copied().unwrap_or_default();
+            }
+            let Some((_, range)) = to.pools.get(i) else {
+                continue;
+            };
+            for flat in range.clone() {
+                let Some(j) = to.server_ids.get(flat).and_then(|&s| old.server(p, s)) else {
+                    continue;
+                };
+                if let (Some(m), Some(v)) = (out.servers.get_mut(flat), self.servers.get(j)) {
+                    *m = *v;
+                }
+                if let (Some(h), Some(v)) = (out.latency.get_mut(flat), self.latency.get(j)) {
+                    h.merge(v);
+                }
+            }
+        }
+        out
+    }
+
+    /// Zeroes every metric and takes the shape of `layout` (a buffer that
+    /// comes back after a layout change).
+    pub fn reshape(&mut self, layout: &Layout) {
+        self.reset();
+        self.layout = None;
+        let nservers = layout.servers.len();
+        self.pools
+            .resize(layout.pools.len(), PoolMetrics::default());
+        self.servers.resize(nservers, ServerMetrics::default());
+        self.latency.resize(nservers, Histogram::default());
+    }
+
+    /// Whether this has the shape of `layout`.
+    pub fn fits(&self, layout: &Layout) -> bool {
+        self.pools.len() == layout.pools.len() && self.servers.len() == layout.servers.len()
     }
 
     /// Adds the deltas `d` into `self` (§STATS.5).
@@ -295,51 +408,75 @@ impl Snapshot {
 #[derive(Debug)]
 pub struct Metrics {
     pub(crate) cur: Snapshot,   // deltas since the last hand-off
-    layout: Layout,             // names and server index ranges
+    pub(crate) layout: Layout,  // the shape of `cur`
+    pub(crate) relaid: bool,    // layout changed since the last hand-off
+    pos: Positions,             // ids to positions in `cur`
     pub(crate) modified: bool,  // cur changed since the last hand-off
     pool_sink: PoolMetrics,     // absorbs writes to an unknown pool
     server_sink: ServerMetrics, // absorbs writes to an unknown server
 }
 
 impl Metrics {
-    /// Metrics for pools `(name, server names)`, in stats order (§CONF.9).
-    pub fn new(layout: &[(String, Vec<String>)]) -> Metrics {
+    /// Metrics for the pools of `layout`, in stats order (§CONF.9).
+    pub fn new(layout: &[PoolLayout]) -> Metrics {
         let layout = Layout::new(layout);
         Metrics {
             cur: Snapshot::new(&layout),
+            pos: Positions::new(&layout),
             layout,
+            relaid: false,
             modified: false,
             pool_sink: PoolMetrics::default(),
             server_sink: ServerMetrics::default(),
         }
     }
 
-    /// The deltas of pool `p`; marks the metrics modified.
-    pub fn pool(&mut self, p: usize) -> &mut PoolMetrics {
+    /// Takes a new layout (pools or servers added or removed): deltas of
+    /// those that stay are kept, and the next hand-off carries the layout
+    /// to the stats thread, which reshapes its sums the same way.
+    pub fn set_layout(&mut self, layout: &[PoolLayout]) {
+        let layout = Layout::new(layout);
+        if layout == self.layout {
+            return;
+        }
+        self.cur = self.cur.remap(&self.layout, &layout);
+        self.pos = Positions::new(&layout);
+        self.layout = layout;
+        self.relaid = true;
         self.modified = true;
-        debug_assert!(p < self.cur.pools.len(), "pool {p} out of range");
-        self.cur.pools.get_mut(p).unwrap_or(&mut self.pool_sink)
+    }
+
+    /// The deltas of pool `p`; marks the metrics modified.
+    pub fn pool(&mut self, p: PoolId) -> &mut PoolMetrics {
+        self.modified = true;
+        // A pool or server removed by a reload may still be counted
+        // against while its connections close: the sink absorbs that.
+        match self.pos.pool(p).and_then(|i| self.cur.pools.get_mut(i)) {
+            Some(m) => m,
+            None => &mut self.pool_sink,
+        }
     }
 
     /// The deltas of server `s` of pool `p`; marks the metrics modified.
-    pub fn server(&mut self, p: usize, s: usize) -> &mut ServerMetrics {
+    pub fn server(&mut self, p: PoolId, s: ServerId) -> &mut ServerMetrics {
         self.modified = true;
-        let i = self.layout.server(p, s);
-        debug_assert!(i.is_some(), "server {p}/{s} out of range");
-        match i.and_then(|i| self.cur.servers.get_mut(i)) {
+        match self
+            .pos
+            .server(p, s)
+            .and_then(|i| self.cur.servers.get_mut(i))
+        {
             Some(m) => m,
             None => &mut self.server_sink,
         }
     }
 
     /// Records one request→response latency of server `s` of pool `p`.
-    pub fn record_latency(&mut self, p: usize, s: usize, micros: u64) {
+    pub fn record_latency(&mut self, p: PoolId, s: ServerId, micros: u64) {
         let Some(h) = self
-            .layout
+            .pos
             .server(p, s)
             .and_then(|i| self.cur.latency.get_mut(i))
         else {
-            debug_assert!(false, "server {p}/{s} out of range");
             return;
         };
         h.record(micros);
@@ -381,12 +518,45 @@ server stats:
   out_queue_bytes     \"current request bytes in outgoing queue\"
 ";
 
-    pub(crate) fn two_pools() -> Vec<(String, Vec<String>)> {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        vec![
-            ("beta".into(), s(&["127.0.0.1:11311", "127.0.0.1:11312"])),
-            ("alpha".into(), s(&["127.0.0.1:16379", "127.0.0.1:16380"])),
-        ]
+    /// A layout of pools `(name, server names)`, with the ids a fresh
+    /// `Core` would give them (slot = position).
+    pub(crate) fn named(pools: &[(&str, &[&str])]) -> Vec<PoolLayout> {
+        let id = |i: usize| (i as u32, 1);
+        pools
+            .iter()
+            .enumerate()
+            .map(|(p, (name, servers))| PoolLayout {
+                id: PoolId {
+                    idx: id(p).0,
+                    gen: id(p).1,
+                },
+                name: name.to_string(),
+                servers: servers
+                    .iter()
+                    .enumerate()
+                    .map(|(s, n)| {
+                        let (idx, gen) = id(s);
+                        (ServerId { idx, gen }, n.to_string())
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    pub(crate) fn two_pools() -> Vec<PoolLayout> {
+        named(&[
+            ("beta", &["127.0.0.1:11311", "127.0.0.1:11312"]),
+            ("alpha", &["127.0.0.1:16379", "127.0.0.1:16380"]),
+        ])
+    }
+
+    /// Pool `p`, server `s` of a `named` layout.
+    pub(crate) fn pid(p: u32) -> PoolId {
+        PoolId { idx: p, gen: 1 }
+    }
+
+    pub(crate) fn sid(s: u32) -> ServerId {
+        ServerId { idx: s, gen: 1 }
     }
 
     #[test]
@@ -456,16 +626,47 @@ server stats:
     fn metrics_index_by_pool_and_server() {
         let mut m = Metrics::new(&two_pools());
         assert!(!m.modified());
-        m.pool(1).client_eof += 1;
+        m.pool(pid(1)).client_eof += 1;
         assert!(m.modified());
-        m.server(1, 1).requests += 2;
-        m.server(0, 0).requests += 5;
-        m.record_latency(1, 0, 40);
+        m.server(pid(1), sid(1)).requests += 2;
+        m.server(pid(0), sid(0)).requests += 5;
+        m.record_latency(pid(1), sid(0), 40);
+        let stale = PoolId { idx: 1, gen: 2 };
+        assert!(m.pos.pool(stale).is_none(), "stale pool id");
         assert_eq!(m.cur.pools[1].client_eof, 1);
         assert_eq!(m.cur.servers[3].requests, 2);
         assert_eq!(m.cur.servers[0].requests, 5);
         assert_eq!(m.cur.latency[2].count(), 1);
-        assert_eq!(m.layout.pools[1], ("alpha".to_string(), 2..4));
+        assert_eq!(
+            Layout::new(&two_pools()).pools[1],
+            ("alpha".to_string(), 2..4)
+        );
+    }
+
+    #[test]
+    fn set_layout_keeps_staying_counters() {
+        let mut m = Metrics::new(&two_pools());
+        m.server(pid(0), sid(1)).requests += 3;
+        m.server(pid(1), sid(0)).requests += 7;
+        m.pool(pid(1)).fragments += 2;
+        m.modified = false;
+        // pool 0 loses server 0 and gains server 2; pool 1 goes; pool 2 comes
+        let mut next = named(&[("beta", &["x", "b", "c"]), ("gamma", &["g"])]);
+        next[0].servers.remove(0);
+        next[0].servers[0].0 = sid(1);
+        next[1].id = pid(2);
+        m.set_layout(&next);
+        assert!(m.modified() && m.relaid);
+        assert_eq!(m.cur.servers.len(), 3);
+        assert_eq!(m.cur.servers[0].requests, 3, "server 1 of pool 0 stays");
+        assert_eq!(m.cur.servers[1].requests, 0, "server 2 is new");
+        assert_eq!(m.cur.pools[1].fragments, 0, "pool 2 is new");
+        m.server(pid(1), sid(0)).requests += 1; // gone: absorbed
+        m.server(pid(0), sid(2)).requests += 4;
+        assert_eq!(m.cur.servers[1].requests, 4);
+        m.relaid = false;
+        m.set_layout(&next);
+        assert!(!m.relaid, "same layout: nothing to do");
     }
 
     #[test]

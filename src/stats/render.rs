@@ -309,7 +309,7 @@ pub(crate) fn http_ok(body: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::stats::tests::two_pools;
+    use crate::stats::tests::{named, two_pools};
 
     const SERVER_ZEROS: &str = "\"server_eof\":0, \"server_err\":0, \"server_timedout\":0, \
         \"server_connections\":0, \"server_ejected_at\":0, \"requests\":0, \"request_bytes\":0, \
@@ -394,10 +394,7 @@ pub(crate) mod tests {
 
     #[test]
     fn json_pool_without_servers_is_valid() {
-        let layout = Layout::new(&[
-            ("empty".to_string(), vec![]),
-            ("one".to_string(), vec!["s".to_string()]),
-        ]);
+        let layout = Layout::new(&named(&[("empty", &[]), ("one", &["s"])]));
         let doc = json(&head(), &layout, &Snapshot::new(&layout));
         assert!(doc.contains(&format!(
             "\"empty\": {{\"client_eof\":0, \"client_err\":0, \
@@ -406,7 +403,7 @@ pub(crate) mod tests {
             EXTRAS_ZERO.trim_end_matches(", ")
         )));
         assert!(validate_json(&doc));
-        let only_empty = Layout::new(&[("empty".to_string(), vec![])]);
+        let only_empty = Layout::new(&named(&[("empty", &[])]));
         let doc = json(&head(), &only_empty, &Snapshot::new(&only_empty));
         assert!(doc.ends_with("\"latency_max_us\":0}}\n"), "{doc}");
         assert!(validate_json(&doc));
@@ -434,7 +431,7 @@ pub(crate) mod tests {
     #[test]
     fn prometheus_exposition() {
         let mut pools = two_pools();
-        pools[0].1[0] = "we\"ird\\name".to_string();
+        pools[0].servers[0].1 = "we\"ird\\name".to_string();
         let layout = Layout::new(&pools);
         let mut sum = Snapshot::new(&layout);
         sum.pools[0].client_eof = 4;

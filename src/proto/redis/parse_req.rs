@@ -283,7 +283,7 @@ pub fn parse_req(
                 continue;
             }
             Phase::Count if b.is_ascii_digit() => {
-                push_digit(st, b, lim.max_narg, "multibulk count")?
+                push_digit(st, b, lim.max_narg, "multibulk count").map_err(ParseError::args)?
             }
             Phase::Count => number_cr(st, b, "multibulk count", Phase::CountLf)?,
             Phase::CountLf | Phase::BulkLenLf | Phase::DataLf if b != b'\n' => {
@@ -372,7 +372,7 @@ fn parse_inline(
             }
             st.narg += 1;
             if st.narg > lim.max_narg {
-                return Err(ParseError::TooLarge {
+                return Err(ParseError::TooManyArgs {
                     what: "inline arguments",
                     max: lim.max_narg,
                 });
@@ -566,7 +566,7 @@ mod tests {
 
     // framing errors
     req! { huge_bulk, b"*2\r\n$3\r\nGET\r\n$1073741824\r\n", err ParseError::TooLarge { what: "bulk length", max: 512 << 20 } }
-    req! { huge_count, b"*99999999\r\n", err ParseError::TooLarge { what: "multibulk count", max: 1 << 20 } }
+    req! { huge_count, b"*99999999\r\n", err ParseError::TooManyArgs { what: "multibulk count", max: 1 << 20 } }
     req! { many_digits, b"*000000000000000000001\r\n", err ParseError::BadNumber { what: "multibulk count" } }
     req! { negative_count, b"*-1\r\n", err ParseError::BadNumber { what: "multibulk count" } }
     req! { negative_bulk, b"*2\r\n$3\r\nGET\r\n$-1\r\n", err ParseError::BadNumber { what: "bulk length" } }
@@ -576,7 +576,7 @@ mod tests {
     req! { cr_without_lf, b"*1\r\r", err ParseError::Unexpected { what: "line end" } }
     req! { over_max_msg, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$60\r\n", err ParseError::TooLarge { what: "request", max: 64 }, lim = small() }
     req! { inline_too_long, b"GET aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", err ParseError::LineTooLong { max: 24 }, lim = small() }
-    req! { inline_too_many, b"DEL a b c d e f g h i\r\n", err ParseError::TooLarge { what: "inline arguments", max: 8 }, lim = small() }
+    req! { inline_too_many, b"DEL a b c d e f g h i\r\n", err ParseError::TooManyArgs { what: "inline arguments", max: 8 }, lim = small() }
 
     #[test]
     fn empty_requests_complete_without_command() {
