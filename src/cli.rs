@@ -157,12 +157,28 @@ fn what(arg: OptArg) -> &'static str {
     }
 }
 
-/// Version block printed by -V, -h and -D (§CLI.3, with this project's name).
+/// The version this binary reports (`-V`, the log banner): 0.5.0 with
+/// nutcracker-rs's own version as a build label, so that scripts which cut
+/// the text after `This is nutcracker-` and compare versions (`sort -V`, PEP
+/// 440, twemproxy's test harness) order it after 0.5.0 and before any 0.5.1.
+macro_rules! version {
+    () => {
+        concat!("0.5.0+rs.", env!("CARGO_PKG_VERSION"))
+    };
+}
+
+/// The version this binary reports, e.g. `0.5.0+rs.0.1.0` (see `version!`).
+pub const VERSION: &str = version!();
+
+/// Version block printed by -V, -h and -D (§CLI.3): 0.5.0's first line with
+/// [`VERSION`], this project's name and version after it.
 pub fn version_block() -> &'static str {
     concat!(
-        "This is nutcracker-rs-",
+        "This is nutcracker-",
+        version!(),
+        " (nutcracker-rs ",
         env!("CARGO_PKG_VERSION"),
-        " (compatible with nutcracker-0.5.0)\n",
+        ")\n",
         "async event backend: epoll\n",
         "\n"
     )
@@ -546,8 +562,8 @@ mod tests {
     #[test]
     fn version_block_shape() {
         let v = version_block();
-        assert!(v.starts_with("This is nutcracker-rs-"));
-        assert!(v.ends_with(" (compatible with nutcracker-0.5.0)\nasync event backend: epoll\n\n"));
+        assert!(v.starts_with("This is nutcracker-0.5.0+rs."));
+        assert!(v.ends_with(")\nasync event backend: epoll\n\n"));
         assert_eq!(v.lines().count(), 3);
     }
 }

@@ -210,7 +210,7 @@ impl Core {
         for p in self.pool_order.clone() {
             if self.pools[p].conf.preconnect {
                 for s in self.pools[p].order.clone() {
-                    if let Err(e) = server::connect(self, p, s) {
+                    if let Err(e) = server::connect(self, p, s, 0) {
                         log::warn!(
                             "connect to server '{}' failed, ignored: {}",
                             self.pools[p].servers[s].pname,
@@ -227,16 +227,24 @@ impl Core {
         Ok(())
     }
 
-    /// Runs until `stop()` says so (a signal asked us to exit).
+    /// Runs until `stop()` says so (a signal asked us to exit). The loop's
+    /// log lines are written once per iteration (`log::batch_begin`).
     pub fn run(&mut self, mut stop: impl FnMut() -> bool) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
-        loop {
-            self.step(&mut events)?;
-            if stop() {
-                self.ls.report();
-                return Ok(());
+        crate::log::batch_begin();
+        let r = loop {
+            if let Err(e) = self.step(&mut events) {
+                break Err(e);
             }
-        }
+            let done = stop();
+            crate::log::flush();
+            if done {
+                break Ok(());
+            }
+        };
+        crate::log::batch_end();
+        self.ls.report();
+        r
     }
 
     /// One iteration of the loop (see the module doc).

@@ -18,16 +18,28 @@
 //! | 7..=8  | + debug                        |
 //! | 9..=11 | + trace                        |
 //!
+//! The event loop batches its lines ([`batch_begin`]): they collect in a
+//! per-thread buffer written with one `write(2)` per loop iteration
+//! ([`flush`]) or when 64 KiB have piled up, so a flood of logged events
+//! (rejected requests, `-v 11`) costs formatting, not a system call per line.
+//! Lines of other threads, and everything when no batch is open, are written
+//! at once. A crash loses at most the current iteration's lines.
+//!
 //! # Invariants
 //! - `log::max_level()` always equals `filter(level)`, so a disabled
 //!   `log::debug!` costs one compare and never formats.
 //! - A line is at most [`LOG_MAX_LEN`] bytes including its `\n`.
+//! - `LOG_FD` is the descriptor of the current sink (2 for stderr); a new
+//!   file's descriptor is published before the old file is closed, so the
+//!   fatal-signal handler ([`write_raw`]) never writes to a stale one.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::fs::OpenOptionsExt;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::os::unix::io::AsRawFd;
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -71,6 +83,16 @@ impl fmt::Display for LogError {
 impl std::error::Error for LogError {}
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
+/// Bytes of batched lines that trigger a write before the iteration ends.
+const BATCH_MAX: usize = 64 * 1024;
+
+thread_local! {
+    /// This thread's lines not yet written, while a batch is open.
+    static BATCH: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
+
+/// Descriptor of the current sink, for [`write_raw`] (see the invariants).
+static LOG_FD: AtomicI32 = AtomicI32::new(libc::STDERR_FILENO);
 
 /// Installs the process logger (§SIG.3 step 1). `output` None or empty means stderr.
 pub fn init(level: u32, output: Option<&str>) -> Result<(), LogError> {
@@ -90,6 +112,9 @@ pub fn init(level: u32, output: Option<&str>) -> Result<(), LogError> {
         },
     };
     let level = level.min(LOG_LEVEL_MAX);
+    if let Sink::File { file, .. } = &sink {
+        LOG_FD.store(file.as_raw_fd(), Ordering::Release);
+    }
     let logger = LOGGER.get_or_init(|| Logger {
         level: AtomicU32::new(level),
         sink: Mutex::new(sink),
@@ -146,13 +171,17 @@ fn set_level_by(step: impl Fn(u32) -> Option<u32>) -> Option<u32> {
 /// Reopens the log file (SIGHUP, for logrotate); a no-op for stderr. On
 /// failure the old file stays in use and the reason goes to stderr.
 pub fn reopen() {
+    flush(); // lines logged before the signal belong to the old file
     let Some(logger) = LOGGER.get() else { return };
     let Ok(mut sink) = logger.sink.lock() else {
         return;
     };
     if let Sink::File { path, file } = &mut *sink {
         match open_log(path) {
-            Ok(f) => *file = f,
+            Ok(f) => {
+                LOG_FD.store(f.as_raw_fd(), Ordering::Release);
+                *file = f; // closes the old file only now
+            }
             Err(e) => {
                 let _ = writeln!(
                     io::stderr(),
@@ -189,12 +218,75 @@ pub fn signal_line(args: fmt::Arguments<'_>) {
     emit(&mut line);
 }
 
+/// Writes `bytes` to the log with one `write(2)` and nothing else:
+/// async-signal-safe, for the fatal-signal handler (twemproxy: `log_safe`
+/// from `signal_handler`). No lock is taken, so the line may land between
+/// two lines of a thread that was writing, never inside one (each line is
+/// one `write` on an `O_APPEND` file).
+#[allow(unsafe_code)]
+pub fn write_raw(bytes: &[u8]) {
+    let fd = LOG_FD.load(Ordering::Acquire);
+    // SAFETY: write(2) reads `bytes.len()` bytes from a live slice; a stale
+    // or closed descriptor only makes it fail, which is ignored.
+    let _ = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+}
+
+/// Opens a batch on this thread (the event loop): lines wait for [`flush`].
+pub fn batch_begin() {
+    BATCH.with(|b| *b.borrow_mut() = Some(Vec::with_capacity(BATCH_MAX)));
+}
+
+/// Writes this thread's batched lines, and closes the batch.
+pub fn batch_end() {
+    flush();
+    BATCH.with(|b| *b.borrow_mut() = None);
+}
+
+/// Writes this thread's batched lines with one `write(2)`; the batch stays
+/// open.
+pub fn flush() {
+    BATCH.with(|b| {
+        if let Ok(mut b) = b.try_borrow_mut() {
+            if let Some(buf) = b.as_mut().filter(|buf| !buf.is_empty()) {
+                write_now(buf);
+                buf.clear();
+            }
+        }
+    });
+}
+
+/// Adds a whole line to this thread's batch, or writes it if none is open.
+fn put(line: &[u8]) {
+    let batched = BATCH.with(|b| {
+        let Ok(mut b) = b.try_borrow_mut() else {
+            return false;
+        };
+        let Some(buf) = b.as_mut() else {
+            return false;
+        };
+        if buf.len() + line.len() > BATCH_MAX {
+            write_now(buf);
+            buf.clear();
+        }
+        buf.extend_from_slice(line); // within the capacity: no allocation
+        true
+    });
+    if !batched {
+        write_now(line);
+    }
+}
+
+fn write_now(bytes: &[u8]) {
+    match LOGGER.get() {
+        Some(logger) => logger.write_line(bytes),
+        None => {
+            let _ = io::stderr().write_all(bytes);
+        }
+    }
+}
+
 fn emit(line: &mut Line) {
-    let Some(logger) = LOGGER.get() else {
-        let _ = io::stderr().write_all(line.finish());
-        return;
-    };
-    logger.write_line(line.finish());
+    put(line.finish());
 }
 
 impl Logger {
@@ -228,7 +320,7 @@ impl ::log::Log for Logger {
             record.line().unwrap_or(0),
         );
         let _ = line.write_fmt(*record.args());
-        self.write_line(line.finish());
+        put(line.finish());
     }
 
     fn flush(&self) {}
@@ -398,6 +490,28 @@ mod tests {
             strerror(&io::Error::from_raw_os_error(libc::EACCES)),
             "Permission denied"
         );
+    }
+
+    #[test]
+    fn batched_lines_wait_for_flush() {
+        let pending = || BATCH.with(|b| b.borrow().as_ref().map(Vec::len));
+        assert_eq!(pending(), None);
+        put(b""); // no batch: written at once
+        batch_begin();
+        put(b"");
+        assert_eq!(pending(), Some(0));
+        // Lines pile up to BATCH_MAX, then are written whole.
+        let line = [b'\n'; 200];
+        for _ in 0..BATCH_MAX / 200 {
+            put(&line);
+        }
+        assert_eq!(pending(), Some(BATCH_MAX / 200 * 200));
+        put(&line);
+        assert_eq!(pending(), Some(200));
+        flush();
+        assert_eq!(pending(), Some(0));
+        batch_end();
+        assert_eq!(pending(), None);
     }
 
     #[test]

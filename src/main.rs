@@ -189,13 +189,13 @@ fn prepare(opts: &Options) -> Result<Option<PidFile>, Box<dyn std::error::Error>
 
 /// The start-up banner (§SIG.2), always written.
 fn banner() {
-    let version = concat!("nutcracker-rs-", env!("CARGO_PKG_VERSION"));
+    let version = cli::VERSION;
     let pid = std::process::id();
     match daemon::uname() {
         Some(sys) => log::always(format_args!(
-            "{version} built for {sys} started on pid {pid}"
+            "nutcracker-{version} built for {sys} started on pid {pid}"
         )),
-        None => log::always(format_args!("{version} started on pid {pid}")),
+        None => log::always(format_args!("nutcracker-{version} started on pid {pid}")),
     }
     log::always(format_args!(
         "run, rabbit run / dig that hole, forget the sun / and when at last the work is done / don't sit down / it's time to dig another one"

@@ -4,7 +4,17 @@
 //! distribution) and keeps each server's failure state: consecutive
 //! failures, ejection and the time it may come back (§FAIL.1–2). The
 //! connections themselves live in `Core::servers`; a `Server` only lists
-//! the ids of its own.
+//! the ids of its own, by lane.
+//!
+//! # Lanes (`server_connections` > 1)
+//! Each client is given a lane, round robin over the pool's clients, at its
+//! first request to a server; every request of that client to server `s`
+//! goes on connection `lane % server_connections` of `s`. So one client's
+//! requests reach a server in the order it sent them (a redis INCR; INCR
+//! pipelined reads 1 then 2; 0.5.0 spread them over the connections, which
+//! could reorder them, twemproxy #368), while many clients spread over all
+//! the connections. A closed connection's lane reconnects on its next
+//! request; requests queued while it connects wait on it, in order.
 //!
 //! A pool owns everything derived from its configuration: the `PoolConf`
 //! itself, the servers, the router, the request limits and the order the
@@ -41,14 +51,18 @@ pub struct Server {
     pub pname: String,    // as configured, for logs
     pub addr: ServerAddr, // resolved at every connect
     pub weight: u32,
-    pub conns: Vec<ServerConnId>, // open connections, at most server_connections
-    pub rr: usize,                // round-robin cursor over `conns`
-    pub failures: u32,            // consecutive failures
-    pub retry_at: Option<Instant>, // ejected until then
-    pub probing: bool,            // ejected, retry time passed, probe in flight
+    pub conns: Vec<Option<ServerConnId>>, // open connections by lane (< server_connections)
+    pub failures: u32,                    // consecutive failures
+    pub retry_at: Option<Instant>,        // ejected until then
+    pub probing: bool,                    // ejected, retry time passed, probe in flight
 }
 
 impl Server {
+    /// The ids of its open connections, in lane order.
+    pub fn open_conns(&self) -> impl Iterator<Item = ServerConnId> + '_ {
+        self.conns.iter().flatten().copied()
+    }
+
     fn new(c: ServerConf) -> Server {
         Server {
             name: c.name,
@@ -56,7 +70,6 @@ impl Server {
             addr: c.addr,
             weight: c.weight,
             conns: Vec::new(),
-            rr: 0,
             failures: 0,
             retry_at: None,
             probing: false,
@@ -81,6 +94,7 @@ pub struct ServerPool {
     pub timeout: Option<Duration>,        // per request and per connect
     pub next_retry: Option<Instant>,      // earliest retry_at of ejected servers
     pub nclients: u32,                    // client connections of this pool
+    pub next_lane: u32,                   // lane of the next client to send a request
     pub auth_epoch: u32,                  // bumped when `redis_auth` changes
 }
 
@@ -127,6 +141,7 @@ impl ServerPool {
             timeout: None,
             next_retry: None,
             nclients: 0,
+            next_lane: 0,
             auth_epoch: 0,
         };
         pool.apply(conf);

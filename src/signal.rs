@@ -8,10 +8,20 @@
 //! Differences from 0.5.0: SIGINT and SIGTERM both end the process through the
 //! orderly path (pid file removed, `done, rabbit done`); SIGINT keeps exit
 //! status 1 (§SIG.7), SIGTERM exits 0 so service managers see a clean stop.
-//! SIGSEGV keeps its default disposition (a core dump, no log backtrace).
+//!
+//! Fatal signals (SIGSEGV, and beyond 0.5.0 SIGBUS, SIGFPE, SIGILL and
+//! SIGABRT, which a panic raises in the release build) are logged at once
+//! from the handler, `signal 11 (SIGSEGV) received, core dumping`, with one
+//! `write(2)` on the log file; the default action is then restored and the
+//! signal raised again, so the process dies of it and dumps core as before.
+//! 0.5.0 also logs a backtrace; we do not (producing one is not
+//! async-signal-safe), the core has it. The handler runs on the alternate
+//! signal stack std sets up, so a stack overflow is logged too (instead of
+//! std's `has overflowed its stack` message).
 //!
 //! # Invariants
-//! - The handler touches nothing but the `PENDING` atomics (async-signal-safe).
+//! - `on_signal` touches nothing but the `PENDING` atomics, and `on_fatal`
+//!   nothing but `write(2)`, `signal` and `raise` (async-signal-safe).
 //! - SIGPIPE is ignored, so a write to a closed socket returns EPIPE instead.
 
 use std::io;
@@ -81,6 +91,51 @@ static PENDING: [AtomicU32; SIGNALS.len()] = [const { AtomicU32::new(0) }; SIGNA
 /// The signal that asked to exit (0 if none yet).
 static EXIT_SIGNO: AtomicU8 = AtomicU8::new(0);
 
+/// A signal that kills the process after one log line (`on_fatal`).
+struct Fatal {
+    signo: libc::c_int,  // Linux number
+    line: &'static [u8], // the whole log line, prefix and newline included
+}
+
+macro_rules! fatal {
+    ($sig:ident, $n:literal) => {
+        Fatal {
+            signo: libc::$sig,
+            line: concat!(
+                "[.......................] signal ",
+                $n,
+                " (",
+                stringify!($sig),
+                ") received, core dumping\n"
+            )
+            .as_bytes(),
+        }
+    };
+}
+
+const FATAL: [Fatal; 5] = [
+    fatal!(SIGSEGV, 11),
+    fatal!(SIGBUS, 7),
+    fatal!(SIGFPE, 8),
+    fatal!(SIGILL, 4),
+    fatal!(SIGABRT, 6),
+];
+
+#[allow(unsafe_code)]
+extern "C" fn on_fatal(signo: libc::c_int) {
+    if let Some(f) = FATAL.iter().find(|f| f.signo == signo) {
+        crate::log::write_raw(f.line);
+    }
+    // SAFETY: signal(2) and raise(3) are async-signal-safe. SA_RESETHAND
+    // already restored SIG_DFL; the signal is blocked while we run, so it is
+    // delivered, with the default action (core), as the handler returns. A
+    // real fault also simply recurs when the faulting instruction reruns.
+    unsafe {
+        libc::signal(signo, libc::SIG_DFL);
+        libc::raise(signo);
+    }
+}
+
 extern "C" fn on_signal(signo: libc::c_int) {
     // Only atomics here: async-signal-safe.
     if let Some(i) = SIGNALS.iter().position(|s| s.signo == signo) {
@@ -91,21 +146,33 @@ extern "C" fn on_signal(signo: libc::c_int) {
 /// Installs the handlers and ignores SIGPIPE (§SIG.3 step 3).
 pub fn init() -> io::Result<()> {
     for s in &SIGNALS {
-        install(s.signo, on_signal as *const () as libc::sighandler_t)?;
+        install(
+            s.signo,
+            on_signal as *const () as libc::sighandler_t,
+            libc::SA_RESTART,
+        )?;
     }
-    install(libc::SIGPIPE, libc::SIG_IGN)
+    for f in &FATAL {
+        install(
+            f.signo,
+            on_fatal as *const () as libc::sighandler_t,
+            libc::SA_RESETHAND | libc::SA_ONSTACK,
+        )?;
+    }
+    install(libc::SIGPIPE, libc::SIG_IGN, libc::SA_RESTART)
 }
 
 #[allow(unsafe_code)]
-fn install(signo: libc::c_int, handler: libc::sighandler_t) -> io::Result<()> {
+fn install(signo: libc::c_int, handler: libc::sighandler_t, flags: libc::c_int) -> io::Result<()> {
     // SAFETY: `sa` is plain old data, zero-initialised then filled in; the
-    // handler is either SIG_IGN or `on_signal`, an `extern "C" fn(c_int)` that
-    // only touches atomics. SA_RESTART keeps blocking syscalls in other threads
-    // (the stats thread) from failing with EINTR.
+    // handler is SIG_IGN, `on_signal` (only touches atomics) or `on_fatal`
+    // (only async-signal-safe calls), each an `extern "C" fn(c_int)`.
+    // SA_RESTART keeps blocking syscalls in other threads (the stats thread)
+    // from failing with EINTR.
     let rc = unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = handler;
-        sa.sa_flags = libc::SA_RESTART;
+        sa.sa_flags = flags;
         libc::sigemptyset(&mut sa.sa_mask);
         libc::sigaction(signo, &sa, std::ptr::null_mut())
     };
@@ -173,6 +240,21 @@ mod tests {
     fn table_covers_the_handled_signals() {
         let nums: Vec<_> = SIGNALS.iter().map(|s| s.signo).collect();
         assert_eq!(nums, [10, 12, 21, 22, 1, 2, 15]);
+    }
+
+    #[test]
+    fn fatal_lines_name_the_signal() {
+        let lines: Vec<_> = FATAL
+            .iter()
+            .map(|f| std::str::from_utf8(f.line).unwrap())
+            .collect();
+        assert_eq!(
+            lines[0],
+            "[.......................] signal 11 (SIGSEGV) received, core dumping\n"
+        );
+        for (f, l) in FATAL.iter().zip(&lines) {
+            assert!(l.contains(&format!("signal {} (", f.signo)), "{l}");
+        }
     }
 
     #[test]

@@ -220,6 +220,24 @@ fn advance_len(buf: &mut BytesMut, n: usize) {
 }
 
 /// `strerror(e)` as glibc spells it, for synthesised error replies (§ERR.2).
+/// The peer of a client stream in log lines: `ip:port`, or `unix` for a
+/// unix-socket client (its address has no name). One `getpeername(2)`,
+/// made only when a line is actually written.
+#[derive(Debug)]
+pub struct Peer<'a>(pub &'a Stream);
+
+impl std::fmt::Display for Peer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Stream::Tcp(s) => match s.peer_addr() {
+                Ok(a) => write!(f, "{a}"),
+                Err(_) => f.write_str("?"),
+            },
+            Stream::Unix(_) => f.write_str("unix"),
+        }
+    }
+}
+
 pub fn strerror(errno: i32) -> String {
     if errno == 0 {
         return String::from("unknown");

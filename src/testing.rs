@@ -12,9 +12,10 @@
 //! - parser contract (`proto`): `end <= chunk.len()`, `end >= 1` unless the
 //!   message began in an earlier chunk, at most one message per input byte;
 //! - every span (name, keys, values, elements) lies inside its message;
-//! - redis requests: a recognised name reads as its command, `narg`
-//!   matches the keys of the command's key class, a rejected request has
-//!   no keys, bulk keys are framed by CRLF;
+//! - redis requests: a recognised name reads as its command, the keys are
+//!   exactly what `redis::key_positions` finds in the arguments (split here
+//!   independently of the parser), a rejected request has no keys, bulk
+//!   keys are framed by CRLF;
 //! - memcache requests: keys are 1..=250 bytes with no SP or CR, no more
 //!   keys than tokens, the name spells the command;
 //! - responses: the kind matches the first byte or word, elements tile the
@@ -136,6 +137,38 @@ fn head_num(msg: &[u8]) -> Option<(i128, usize)> {
     Some((txt.parse().ok()?, cr + 2))
 }
 
+/// The spans of a complete redis request's arguments (name first).
+fn redis_args(msg: &[u8], inline: bool) -> Vec<Span> {
+    let mut out = Vec::new();
+    if inline {
+        let mut start = None;
+        for (i, &b) in msg.iter().enumerate() {
+            let sep = matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c);
+            match (sep, start) {
+                (true, Some(s)) => {
+                    out.push(Span::new(s as u32, (i - s) as u32));
+                    start = None;
+                }
+                (false, None) => start = Some(i),
+                _ => {}
+            }
+        }
+        return out;
+    }
+    let Some((n, mut pos)) = head_num(msg) else {
+        return out;
+    };
+    for _ in 0..n {
+        let Some((len, data)) = msg.get(pos..).and_then(head_num) else {
+            break;
+        };
+        let start = pos + data;
+        out.push(Span::new(start as u32, len as u32));
+        pos = start + len as usize + 2;
+    }
+    out
+}
+
 struct RedisReq {
     st: redis::ReqState,
     meta: ReqMeta,
@@ -186,14 +219,21 @@ impl Feed for RedisReq {
         }
         if let (None, Cmd::Redis(c)) = (m.reject, m.cmd) {
             assert!(c.supported() && c.arity_ok(m.narg), "accepted bad arity");
-            let (nk, nv) = (m.keys.len() as u32, m.vals.len() as u32);
-            let args = m.narg - 1;
-            match c.key_class() {
-                redis::KeyClass::Argx => assert_eq!(nk, args, "argx keys"),
-                redis::KeyClass::ArgKvx => assert!(nk == args / 2 && nv == nk, "kvx"),
-                redis::KeyClass::Argz | redis::KeyClass::Nokey => assert_eq!(nk, 0),
-                redis::KeyClass::None => {} // not supported: asserted above
-                _ => assert_eq!(nk, 1, "one routing key"),
+            // The keys are what the key-spec scan finds in the arguments,
+            // split here independently of the parser.
+            let args = redis_args(msg, m.inline);
+            assert_eq!(args.len(), m.narg as usize, "arguments");
+            let bytes: Vec<&[u8]> = args.iter().map(|&a| at(msg, a, "arg")).collect();
+            let want: Vec<Span> = redis::key_positions(c.keys(), &bytes)
+                .into_iter()
+                .map(|i| args[i])
+                .collect();
+            assert_eq!(m.keys, want, "keys of {c:?}");
+            if c.keys() == redis::commands::PAIRS {
+                assert_eq!(m.vals.len(), m.keys.len(), "a value per key");
+            }
+            if matches!(c.keys(), redis::Keys::Numkeys { .. }) {
+                assert!(!m.keys.is_empty(), "numkeys command without a key");
             }
         }
         if !m.inline {

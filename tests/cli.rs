@@ -43,10 +43,43 @@ fn version_block_names_this_project() {
     let out = run_nutcracker(&["-V"]);
     let first = stderr(&out).lines().next().unwrap_or_default().to_string();
     let want = format!(
-        "This is nutcracker-rs-{} (compatible with nutcracker-0.5.0)",
-        env!("CARGO_PKG_VERSION")
+        "This is nutcracker-0.5.0+rs.{v} (nutcracker-rs {v})",
+        v = env!("CARGO_PKG_VERSION")
     );
     assert_eq!(first, want);
+}
+
+/// Scripts cut the word after `This is nutcracker-` and compare versions
+/// (twemproxy's test harness; `sort -V`): ours sorts after 0.5.0 and its
+/// predecessors, before any later upstream release.
+#[test]
+fn version_orders_after_0_5_0() {
+    let out = run_nutcracker(&["-V"]);
+    let text = stderr(&out);
+    let first = text.lines().next().unwrap_or_default();
+    let word = first.split_whitespace().nth(2).unwrap_or_default();
+    let ours = word.strip_prefix("nutcracker-").unwrap_or_default();
+    assert!(ours.starts_with("0.5.0+"), "{first}");
+    let input = format!("0.5.1\n{ours}\n0.4.1\n0.5.0\n0.3.0\n");
+    let mut sort = std::process::Command::new("sort")
+        .arg("-V")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    sort.stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let sorted = String::from_utf8(sort.wait_with_output().unwrap().stdout).unwrap();
+    let order: Vec<&str> = sorted.lines().collect();
+    assert_eq!(
+        order,
+        ["0.3.0", "0.4.1", "0.5.0", ours, "0.5.1"],
+        "{sorted}"
+    );
 }
 
 #[test]
@@ -214,7 +247,7 @@ fn log_lines_have_the_0_5_0_header() {
         (b'[', b'-', b'-', b' ', b':', b':', b'.', b']')
     );
     let msg = format!(
-        "nutcracker-rs-{} built for Linux ",
+        "nutcracker-0.5.0+rs.{} built for Linux ",
         env!("CARGO_PKG_VERSION")
     );
     assert!(banner.contains(&msg), "{banner}");
@@ -275,6 +308,48 @@ fn sigint_exits_1_and_removes_the_pid_file() {
         .log_text()
         .contains("signal 2 (SIGINT) received, exiting\n"));
     assert!(!std::path::Path::new(&pid).exists());
+}
+
+/// A fatal signal is logged (§SIG.6), then kills the process with its
+/// default action, so the service manager sees the signal and a core is
+/// dumped where core dumps are enabled.
+#[test]
+fn fatal_signals_are_logged_then_kill_with_their_default_action() {
+    no_core_files();
+    for (sig, line) in [
+        (
+            libc::SIGSEGV,
+            "signal 11 (SIGSEGV) received, core dumping\n",
+        ),
+        (libc::SIGBUS, "signal 7 (SIGBUS) received, core dumping\n"),
+        (libc::SIGABRT, "signal 6 (SIGABRT) received, core dumping\n"),
+    ] {
+        // -v 0: the line is written whatever the level, like 0.5.0's
+        let mut p = Proxy::start(&simple_yaml(true), &["-v", "0"]);
+        p.proc.signal(sig);
+        let status = p.proc.wait_exit(WAIT).expect("still running");
+        use std::os::unix::process::ExitStatusExt as _;
+        assert_eq!(status.signal(), Some(sig), "{status:?}");
+        let text = p.log_text();
+        assert!(
+            text.contains(&format!("\n[.......................] {line}")),
+            "{text}"
+        );
+        assert!(!text.contains("done, rabbit done"), "{text}");
+    }
+}
+
+/// Sets this test process's core-size limit (inherited by the proxies it
+/// starts) to 0, so a test that kills a proxy with SIGSEGV leaves no core.
+#[allow(unsafe_code)]
+fn no_core_files() {
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: setrlimit reads one live, initialised struct.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) };
+    assert_eq!(rc, 0);
 }
 
 #[test]

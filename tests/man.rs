@@ -98,6 +98,50 @@ fn every_metric_of_describe_stats_is_documented() {
     }
 }
 
+/// The REDIS COMMANDS section names every served command, in the
+/// paragraph of how it is handled, and the cross-server error.
+#[test]
+fn every_served_redis_command_is_documented() {
+    use nutcracker::proto::redis::Cmd;
+    let man = page();
+    let sec = man
+        .split(".SH \"REDIS COMMANDS\"")
+        .nth(1)
+        .and_then(|s| s.split(".SH ").next())
+        .unwrap_or_default();
+    let para = |head: &str| -> String {
+        let p = sec
+            .split(&format!(".B {head}\n"))
+            .nth(1)
+            .unwrap_or_default();
+        p.split(".TP").next().unwrap_or_default().to_string()
+    };
+    let (local, split) = (para("Answered by the proxy"), para("Split per server"));
+    let whole = para("Forwarded whole when every key is on one server");
+    let single = para("Forwarded to the server of their key");
+    let listed = |p: &str, name: &str| p.split([',', ' ', '.', ':', '\n']).any(|w| w == roff(name));
+    for &c in Cmd::ALL.iter().filter(|c| c.supported()) {
+        let n = c.name();
+        // Without a key, only COMMAND and LOLWUT go to a server.
+        let keyless = c.keys() == nutcracker::proto::redis::Keys::None;
+        let p = match c {
+            Cmd::Command | Cmd::Lolwut => &single,
+            Cmd::Auth => &local,
+            _ if keyless => &local,
+            _ if c.fragmented() => &split,
+            _ if c.keys().several() => &whole,
+            _ => &single,
+        };
+        assert!(
+            listed(p, n),
+            "{n} missing from its REDIS COMMANDS paragraph"
+        );
+    }
+    let cross = String::from_utf8_lossy(nutcracker::proto::redis::reply::CROSS_SERVER);
+    let cross = roff(cross.trim_end());
+    assert!(whole.contains(&cross), "{cross} not documented");
+}
+
 #[test]
 fn groff_renders_without_warnings() {
     let out = Command::new("groff")

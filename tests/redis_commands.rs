@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{resp, start_redis, start_redis_pool, RedisPool, RespConn};
+use common::{resp, start_redis, start_redis_pool, RespConn};
 use nutcracker::proto::redis::Cmd;
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -58,6 +58,28 @@ ZUNION 2 {z}a {z}b WITHSCORES ; ZINTER 2 {z}a {z}b ; ZDIFF 2 {z}a {z}b ; ZUNIONS
 ZADD zl 0 a 0 b 0 c 0 d ; ZLEXCOUNT zl - + ; ZRANGEBYLEX zl [b (d ; ZREVRANGEBYLEX zl + - LIMIT 1 2 ; ZREMRANGEBYLEX zl [a [a ; ZREMRANGEBYRANK zl 0 0 ; ZADD zl 5 e ; ZREMRANGEBYSCORE zl 5 5 ; ZREM zl c nosuch ; ZRANGE zl 0 -1
 ZADD zp 1 a 2 b 3 c 4 d ; ZPOPMAX zp ; ZPOPMIN zp 2 ; ~ZRANDMEMBER zp ; ^ZRANDMEMBER zp 1 WITHSCORES
 GET "" ; SET "" empty ; GET "" ; STRLEN ""
+SET sk v EXAT 4000000000 ; SET sk w KEEPTTL GET ; ~TTL sk ; SET sk x PXAT 4000000000000 GET ; GET sk ; SET sk y GET ; TTL sk ; !SET sk z KEEPTTL EX 10
+SET ex2 v ; EXPIRE ex2 100 XX ; EXPIRE ex2 100 NX ; EXPIRE ex2 200 NX ; EXPIRE ex2 300 GT ; EXPIRE ex2 50 LT ; PEXPIRE ex2 1000000 GT ; EXPIREAT ex2 4000000000 ; EXPIRETIME ex2 ; PEXPIRETIME ex2 ; EXPIRETIME nosuch ; PEXPIREAT ex2 4000000001000 LT ; PEXPIREAT ex2 4000000000000 LT ; PEXPIRETIME ex2 ; EXPIREAT ex2 4000000002 GT ; EXPIRETIME ex2 ; !EXPIRE ex2 10 NX XX
+RPUSH lp a b c a b c ; LPOS lp b RANK 2 ; LPOS lp c COUNT 0 MAXLEN 10 ; LPOS lp z
+RPUSH {lm2}a 1 2 3 ; LMPOP 2 {lm2}x {lm2}a LEFT COUNT 2 ; LMPOP 1 {lm2}x RIGHT ; LMPOP 1 {lm2}a RIGHT
+ZADD {zm}a 1 x 2 y 3 z ; ZMPOP 2 {zm}n {zm}a MIN COUNT 2 ; ZMPOP 1 {zm}a MAX ; ZMPOP 1 {zm}a MAX
+SADD {sc}a 1 2 3 ; SADD {sc}b 2 3 4 ; SINTERCARD 2 {sc}a {sc}b ; SINTERCARD 2 {sc}a {sc}b LIMIT 1 ; SINTERCARD 1 {sc}nosuch
+ZADD {zc}a 1 x 2 y ; ZADD {zc}b 1 y ; ZINTERCARD 2 {zc}a {zc}b ; ZINTERCARD 2 {zc}a {zc}b LIMIT 5
+SET ob 12345 ; OBJECT ENCODING ob ; RPUSH obl a ; OBJECT ENCODING obl ; OBJECT REFCOUNT ob ; ~OBJECT IDLETIME ob ; !OBJECT FREQ ob ; ^OBJECT HELP ; OBJECT ENCODING nosuch
+XADD xs 1-1 f v ; XADD xs 2-1 f w ; XADD xs MAXLEN 10 3-1 g x ; !XADD xs 1-1 f v ; XLEN xs ; XRANGE xs - + ; XREVRANGE xs + - COUNT 1 ; XDEL xs 2-1 ; XTRIM xs MAXLEN 1 ; XLEN xs ; XSETID xs 10-1 ; XADD xs 11-1 a b ; XGROUP CREATE xs g 0 ; XGROUP CREATECONSUMER xs g c1 ; XPENDING xs g ; XPENDING xs g - + 10 ; XCLAIM xs g c1 0 11-1 ; XAUTOCLAIM xs g c1 0 0-0 ; XACK xs g 11-1 ; XINFO STREAM xs ; XINFO GROUPS xs ; ^XINFO CONSUMERS xs g ; ^XINFO HELP ; XGROUP SETID xs g 0 ; XGROUP DELCONSUMER xs g c1 ; XGROUP DESTROY xs g ; XLEN nosuch ; !XGROUP CREATE nosuch g 0 ; XGROUP CREATE xnew g $ MKSTREAM ; TYPE xnew ; ^XGROUP HELP
+SET bfr "\x0f" ; BITFIELD_RO bfr GET u4 0 GET u8 0
+RPUSH sr 3 1 2 ; SORT_RO sr DESC ; SORT_RO sr LIMIT 0 1
+RPUSH {so}a 3 1 2 ; SORT {so}a STORE {so}b ; LRANGE {so}b 0 -1 ; SORT {so}a DESC LIMIT 0 2 STORE {so}c ; LRANGE {so}c 0 -1
+SET {lcs}a ohmytext ; SET {lcs}b mynewtext ; LCS {lcs}a {lcs}b ; LCS {lcs}a {lcs}b LEN ; LCS {lcs}a {lcs}b IDX MINMATCHLEN 2 WITHMATCHLEN
+SET evr 42 ; EVAL_RO "return redis.call('GET', KEYS[1])" 1 evr ; EVALSHA_RO d3c21d0c2b9ca22f82737626a27bcaf5d288f99f 1 evr ; !EVAL_RO "return redis.call('SET', KEYS[1], 1)" 1 evr
+!FCALL nosuchfunction 1 fk ; !FCALL_RO nosuchfunction 1 fk
+GEOADD geo3 13.361389 38.115556 Palermo 15.087269 37.502669 Catania ; GEORADIUS_RO geo3 15 37 200 km ASC ; GEORADIUSBYMEMBER_RO geo3 Palermo 200 km WITHDIST ASC
+GEOADD {gr}s 13.361389 38.115556 Palermo 15.087269 37.502669 Catania ; GEORADIUS {gr}s 15 37 200 km STORE {gr}d ; ZRANGE {gr}d 0 -1 ; GEORADIUSBYMEMBER {gr}s Palermo 200 km STOREDIST {gr}e ; ZRANGE {gr}e 0 -1 WITHSCORES
+SET sub hello ; SUBSTR sub 1 3
+SET {rn}a 1 ; RENAME {rn}a {rn}b ; !RENAME {rn}a {rn}c ; SET {rn}c 3 ; RENAMENX {rn}b {rn}c ; RENAMENX {rn}b {rn}d ; GET {rn}d
+MSETNX {mn}a 1 {mn}b 2 ; MSETNX {mn}b 3 {mn}c 4 ; MGET {mn}a {mn}b {mn}c ; !MSETNX {mn}a 1 {mn}b
+SET {bo}a "\xff" ; SET {bo}b "\x0f" ; BITOP AND {bo}d {bo}a {bo}b ; GET {bo}d ; BITOP NOT {bo}e {bo}a ; GET {bo}e ; BITOP OR {bo}f {bo}a
+COMMAND COUNT ; COMMAND GETKEYS SORT k STORE d
 SET wt:1 v ; !GET wt:1 extra ; !HSET h ; !LINSERT l BEFORE c ; !GET
 "#;
 
@@ -212,24 +234,6 @@ fn every_supported_command_matches_a_direct_redis() {
     eprintln!("{nstmt} statements, {} commands", covered.len());
 }
 
-/// The index of the backend holding `key` (exactly one must).
-fn holder(pool: &RedisPool, key: &[u8]) -> usize {
-    let held: Vec<usize> = pool
-        .backends
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| RespConn::connect(b.port).call(&[b"EXISTS", key]) == b":1\r\n")
-        .map(|(i, _)| i)
-        .collect();
-    assert_eq!(
-        held.len(),
-        1,
-        "{:?} is held by backends {held:?}",
-        show(key)
-    );
-    held[0]
-}
-
 /// Binary keys: every byte value, CR/LF inside, a key that looks like a
 /// request, 256 one-byte keys and the empty key, through single-key and
 /// fragmented commands.
@@ -269,7 +273,7 @@ fn binary_and_empty_keys() {
                 show(k)
             );
         }
-        holder(&pool, k);
+        pool.holder(k);
     }
     // Fragmented commands over all of them.
     let mut mget: Vec<&[u8]> = vec![b"MGET"];
@@ -305,14 +309,6 @@ fn binary_and_empty_keys() {
     assert_eq!(held, 0, "DEL left keys behind");
 }
 
-/// A backend that a plain SET through the proxy puts `key` on.
-fn route_of(pool: &RedisPool, px: &mut RespConn, key: &[u8]) -> usize {
-    assert_eq!(px.call(&[b"SET", key, b"probe"]), b"+OK\r\n");
-    let at = holder(pool, key);
-    assert_eq!(px.call(&[b"DEL", key]), b":1\r\n");
-    at
-}
-
 /// Sends `req` one byte per write, then reads the reply.
 fn call_bytewise(c: &mut RespConn, req: &[u8]) -> Vec<u8> {
     for b in req {
@@ -338,7 +334,7 @@ fn eval_routes_on_the_first_key() {
         let req = resp(&[b"EVAL", set.as_bytes(), b"1", key.as_bytes(), b"v"]);
         assert_eq!(call_bytewise(&mut px, &req), b"+OK\r\n", "{key}");
         assert_eq!(px.call(&[b"GET", key.as_bytes()]), b"$1\r\nv\r\n", "{key}");
-        holder(&pool, key.as_bytes());
+        pool.holder(key.as_bytes());
     }
     // numkeys (two digits) at every position around the 512-byte mark.
     for pad in 420..540 {
@@ -356,7 +352,7 @@ fn eval_routes_on_the_first_key() {
             b"$1\r\np\r\n",
             "pad {pad}"
         );
-        holder(&pool, key.as_bytes());
+        pool.holder(key.as_bytes());
     }
     // EVALSHA: each script is loaded (by EVAL) only on its key's backend, so
     // EVALSHA finds it only if routed by that key.
@@ -381,10 +377,10 @@ fn zunion_zinter_zdiff_route_on_the_first_key() {
     let direct = start_redis();
     let mut px = RespConn::connect(pool.port);
     let mut dr = RespConn::connect(direct.port);
-    let numkeys_route = route_of(&pool, &mut px, b"2");
+    let numkeys_route = pool.route_of(&mut px, b"2");
     let tag = (0..100)
         .map(|i| format!("{{zt{i}}}"))
-        .find(|t| route_of(&pool, &mut px, t.as_bytes()) != numkeys_route)
+        .find(|t| pool.route_of(&mut px, t.as_bytes()) != numkeys_route)
         .unwrap();
     let (a, b) = (format!("{tag}a"), format!("{tag}b"));
     for c in [&mut px, &mut dr] {

@@ -8,9 +8,10 @@
 
 mod common;
 
-use common::{resp, start_redis, start_redis_pool, RespConn};
+use common::{resp, resp_words, start_redis, start_redis_pool, wait_stats, RespConn};
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::time::Duration;
 
 /// A request and, for the ones redis answers differently, the proxy's reply.
 type Step = (Vec<u8>, Option<&'static [u8]>);
@@ -200,4 +201,72 @@ fn early_writes_keep_each_clients_order() {
     for c in clients {
         assert_eq!(c.join().unwrap(), 1_500);
     }
+}
+
+/// With `server_connections: 4` each client still sees its own requests to
+/// a server run in the order it sent them (0.5.0 spread them over the
+/// connections, twemproxy #368), while the clients together use all four
+/// connections of each server.
+#[test]
+fn server_connections_keep_each_clients_order() {
+    let pool = start_redis_pool(1, "  server_connections: 4\n", &[]);
+    let port = pool.port;
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let key = format!("ctr:{c}");
+                let one = resp(&[b"INCR", key.as_bytes()]);
+                let reqs: Vec<u8> = (0..500).flat_map(|_| one.clone()).collect();
+                let replies = pipeline(port, reqs, 500, |i| 1 + (i * 7919) % 3000);
+                for (i, r) in replies.iter().enumerate() {
+                    let want = format!(":{}\r\n", i + 1);
+                    assert_eq!(String::from_utf8_lossy(r), want, "client {c} reply {i}");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    // Every connection of every server carried INCRs.
+    for b in &pool.backends {
+        let list = RespConn::connect(b.port).call_words("CLIENT LIST");
+        let list = String::from_utf8_lossy(&list);
+        let incr = list.lines().filter(|l| l.contains(" cmd=incr ")).count();
+        assert_eq!(incr, 4, "{list}");
+    }
+}
+
+/// A client's lane reconnects after its server connection is closed, and
+/// its requests still run in order on the new connection.
+#[test]
+fn a_lane_reconnects_and_keeps_order() {
+    let pool = start_redis_pool(1, "  server_connections: 3\n", &[]);
+    let backend = pool.backends[0].port;
+    let mut clients: Vec<RespConn> = (0..3).map(|_| RespConn::connect(pool.port)).collect();
+    for (c, conn) in clients.iter_mut().enumerate() {
+        assert_eq!(conn.call_words(&format!("INCR lane:{c}")), b":1\r\n");
+    }
+    // The backend closes every connection of the proxy.
+    let mut admin = RespConn::connect(backend);
+    let killed = admin.call_words("CLIENT KILL TYPE normal SKIPME yes");
+    assert_eq!(killed, b":3\r\n");
+    let (seen, st) = wait_stats(pool.proxy.stats_port, Duration::from_secs(5), |m| {
+        m.get("alpha/s0/server_eof") == Some(&3)
+    });
+    assert!(seen, "{:?}", st.get("alpha/s0/server_eof"));
+    // Each lane opens a new connection on its next request, where the
+    // client's pipeline runs in order.
+    for (c, conn) in clients.iter_mut().enumerate() {
+        let one = resp_words(&format!("INCR lane:{c}"));
+        conn.send(&one.repeat(200));
+        for i in 0..200 {
+            let want = format!(":{}\r\n", i + 2);
+            assert_eq!(conn.read(), want.as_bytes(), "client {c} reply {i}");
+        }
+    }
+    let (_, st) = wait_stats(pool.proxy.stats_port, Duration::from_secs(5), |m| {
+        m.get("alpha/s0/server_connections") == Some(&3)
+    });
+    assert_eq!(st.get("alpha/s0/server_connections"), Some(&3));
 }

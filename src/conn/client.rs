@@ -61,6 +61,7 @@ pub struct ClientConn {
     pub naccounted: usize,          // leading omsg_q entries counted in rsp_bytes
     pub throttled: Option<Instant>, // reading paused since (unread replies over the limit)
     pub hup: bool,                  // the peer's FIN was reported: read on to EOF
+    pub lane: Option<u32>,          // server connection lane, from the first request (pool.rs)
 }
 
 /// Takes a freshly accepted socket into the pool (§CONN.2).
@@ -115,6 +116,7 @@ pub fn accept(core: &mut Core, p: PoolId, mut sock: Stream) {
         naccounted: 0,
         throttled: None,
         hup: false,
+        lane: None,
     });
     core.nclients += 1;
     core.pools[p].nclients += 1;
@@ -298,22 +300,33 @@ fn protocol_error(core: &mut Core, id: ClientId, e: ParseError) {
         Some(Limit::Args) => core.metrics.pool(p).requests_too_many_args += 1,
         None => {}
     }
-    log::warn!(
-        "client {} in pool '{}': protocol error: {}",
-        id.idx,
-        core.pools[p].conf.name,
-        e.reason()
-    );
+    if let Some(c) = core.clients.get(id.idx as usize) {
+        log::info!(
+            "parsed bad req from client {} in pool '{}': {}, closing",
+            crate::sock::Peer(&c.sock),
+            core.pools[p].conf.name,
+            e.reason()
+        );
+    }
     let reply = crate::proto::protocol_error_reply(core.pools[p].proto, &e);
     let m = core.msgs.alloc(Owner::Client(id));
     reply_local(core, id, m, reply);
 }
 
 /// The client closed its side: stop reading, close once replies are out.
+/// A request it left unfinished is dropped and logged, as 0.5.0 does.
 fn on_eof(core: &mut Core, id: ClientId) {
     let Some(c) = core.client(id) else { return };
     c.eof = true;
     if let Some(m) = c.rmsg.take() {
+        let len = core.msgs.get(m).map_or(0, |m| m.mlen);
+        if let Some(c) = core.clients.get(id.idx as usize) {
+            log::error!(
+                "eof c {} discarding incomplete req len {len} in pool '{}'",
+                crate::sock::Peer(&c.sock),
+                core.pools[c.pool].conf.name
+            );
+        }
         core.msgs.free(m);
     }
     let Some(c) = core.client(id) else { return };

@@ -46,20 +46,34 @@ pub struct ServerConn {
     pub tmo_armed: bool,         // a Timer::Conn for this connection is pending
 }
 
-/// A connection of server `s` for one more request: a new one while the
-/// server has fewer than `server_connections`, else round robin.
-pub fn conn_for(core: &mut Core, p: PoolId, s: ServerId) -> Result<ServerConnId, Errno> {
-    let max = core.pools[p].conf.server_connections as usize;
-    let srv = &mut core.pools[p].servers[s];
-    if srv.conns.len() < max.max(1) {
-        return connect(core, p, s);
+/// The connection of server `s` for a request of a client on `lane` (see
+/// `pool`, Lanes): that lane's connection, opened if it is not.
+pub fn conn_for(core: &mut Core, p: PoolId, s: ServerId, lane: u32) -> Result<ServerConnId, Errno> {
+    let max = core.pools[p].conf.server_connections.max(1);
+    let slot = (lane % max) as usize;
+    match core.pools[p].servers[s].conns.get(slot) {
+        Some(Some(id)) => Ok(*id),
+        _ => connect(core, p, s, slot),
     }
-    srv.rr = (srv.rr + 1) % srv.conns.len();
-    Ok(srv.conns[srv.rr])
 }
 
-/// Opens a connection to server `s` of pool `p` (twemproxy: server_connect).
-pub fn connect(core: &mut Core, p: PoolId, s: ServerId) -> Result<ServerConnId, Errno> {
+/// The first lane of server `s` without a connection (preconnect, probes).
+pub fn free_lane(core: &Core, p: PoolId, s: ServerId) -> usize {
+    let conns = &core.pools[p].servers[s].conns;
+    conns
+        .iter()
+        .position(Option::is_none)
+        .unwrap_or(conns.len())
+}
+
+/// Opens connection `lane` to server `s` of pool `p` (twemproxy:
+/// server_connect).
+pub fn connect(
+    core: &mut Core,
+    p: PoolId,
+    s: ServerId,
+    lane: usize,
+) -> Result<ServerConnId, Errno> {
     let r = open(&core.pools[p].servers[s].addr);
     let sock = match r {
         Ok(sock) => sock,
@@ -99,7 +113,11 @@ pub fn connect(core: &mut Core, p: PoolId, s: ServerId) -> Result<ServerConnId, 
         core.servers.remove(id.idx as usize);
         return Err(Errno::of(&e));
     }
-    core.pools[p].servers[s].conns.push(id);
+    let conns = &mut core.pools[p].servers[s].conns;
+    if conns.len() <= lane {
+        conns.resize(lane + 1, None);
+    }
+    conns[lane] = Some(id);
     core.stats_conn_open();
     if let Some(t) = core.pools[p].timeout {
         let when = core.now + t;
@@ -211,7 +229,7 @@ fn server_probe(core: &mut Core, p: PoolId, s: ServerId) {
         core.pools[p].servers[s].pname,
         core.pools[p].conf.name
     );
-    let id = match connect(core, p, s) {
+    let id = match connect(core, p, s, free_lane(core, p, s)) {
         Ok(id) => id,
         Err(e) => {
             log::warn!(
@@ -505,7 +523,11 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
     let (p, s) = (c.pool, c.server);
     // The server may have left its pool already (a reload removed it).
     if let Some(srv) = core.pools.get_mut(p).and_then(|x| x.servers.get_mut(s)) {
-        srv.conns.retain(|x| *x != id);
+        for lane in &mut srv.conns {
+            if *lane == Some(id) {
+                *lane = None;
+            }
+        }
     }
     let sent = c.omsg_q.len();
     for (i, mid) in c.omsg_q.drain(..).chain(c.imsg_q.drain(..)).enumerate() {

@@ -135,7 +135,7 @@ impl Core {
         let conns: Vec<ServerConnId> = self.pools[p]
             .servers
             .iter()
-            .flat_map(|(_, s)| s.conns.iter().copied())
+            .flat_map(|(_, s)| s.open_conns())
             .collect();
         self.close_now(&conns, Close::Reconfigured);
         self.pools.remove(p);
@@ -197,7 +197,7 @@ impl Core {
         let Some(srv) = self.pools.get_mut(p).and_then(|x| x.servers.get_mut(s)) else {
             return;
         };
-        for c in std::mem::take(&mut srv.conns) {
+        for c in std::mem::take(&mut srv.conns).into_iter().flatten() {
             self.close_later(ConnRef::Server(c), why);
         }
     }
@@ -235,7 +235,7 @@ impl Core {
     }
 
     fn conns_of(&self, p: PoolId, s: ServerId) -> Option<Vec<ServerConnId>> {
-        Some(self.pools.get(p)?.servers.get(s)?.conns.clone())
+        Some(self.pools.get(p)?.servers.get(s)?.open_conns().collect())
     }
 
     fn listeners_of(&self, p: PoolId) -> Vec<ListenerId> {

@@ -521,6 +521,28 @@ pub struct RedisPool {
     pub port: u16,            // the pool's listen port
 }
 
+impl RedisPool {
+    /// The index of the backend holding `key` (exactly one must).
+    pub fn holder(&self, key: &[u8]) -> usize {
+        let held: Vec<usize> = (0..self.backends.len())
+            .filter(|&i| {
+                RespConn::connect(self.backends[i].port).call(&[b"EXISTS", key]) == b":1\r\n"
+            })
+            .collect();
+        let shown = String::from_utf8_lossy(key);
+        assert_eq!(held.len(), 1, "{shown:?} is held by backends {held:?}");
+        held[0]
+    }
+
+    /// The backend that a plain SET through the proxy (`px`) puts `key` on.
+    pub fn route_of(&self, px: &mut RespConn, key: &[u8]) -> usize {
+        assert_eq!(px.call(&[b"SET", key, b"probe"]), b"+OK\r\n");
+        let at = self.holder(key);
+        assert_eq!(px.call(&[b"DEL", key]), b":1\r\n");
+        at
+    }
+}
+
 /// Starts `n` redis-servers and a proxy whose pool adds the YAML lines
 /// `pool_extra` (each `  key: value\n`); `args` go to nutcracker.
 pub fn start_redis_pool(n: usize, pool_extra: &str, args: &[&str]) -> RedisPool {

@@ -57,7 +57,7 @@ enum Phase {
 /// A numeric field: may it carry a leading `-`, and its largest magnitude.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Num {
-    signed: bool, // a leading `-` is allowed (incr/decr delta, touch exptime)
+    signed: bool, // a leading `-` is allowed (incr/decr delta, exptime)
     max: u64,     // largest magnitude memcached accepts
 }
 
@@ -65,11 +65,10 @@ const FLAGS: Num = Num {
     signed: false,
     max: u32::MAX as u64,
 };
+/// Exptime of storage commands, touch and gat: memcached takes a negative
+/// one as "expired at once" (protocol.txt), so it is forwarded (0.5.0
+/// closed the connection on a negative storage exptime).
 const EXPTIME: Num = Num {
-    signed: false,
-    max: i32::MAX as u64,
-};
-const TOUCH_EXPTIME: Num = Num {
     signed: true,
     max: i32::MAX as u64,
 };
@@ -190,7 +189,7 @@ fn field(cmd: Option<Cmd>, idx: u32) -> Field {
         (Syntax::Storage | Syntax::Cas, 4) => Field::Bytes,
         (Syntax::Cas, 5) => Field::Num(CAS_UNIQUE),
         (Syntax::Arith, 2) => Field::Num(DELTA),
-        (Syntax::Touch, 2) => Field::Num(TOUCH_EXPTIME),
+        (Syntax::Touch, 2) => Field::Num(EXPTIME),
         (Syntax::Storage, 5) | (Syntax::Cas, 6) => Field::Noreply,
         (Syntax::Delete, 2) => Field::DelTime,
         (Syntax::Arith | Syntax::Touch, 3) | (Syntax::Delete, 3) => Field::Noreply,
@@ -583,7 +582,7 @@ mod tests {
     "incr [k] 3 BadFormat 12B", "incr [k] 3 BadFormat 10B", "incr [k] 3 BadFormat 11B" }
     req! { incr_overflow, b"incr k 18446744073709551616\r\n", "incr [k] 3 BadFormat 29B" }
     req! { decr_misspelt_noreply, b"decr k 1 noreplyy\r\n", "decr [k] 4 BadFormat 19B" }
-    req! { set_negative_exptime, b"set y 0 -1 1\r\n1\r\nget y\r\n", "set [y] 5 BadFormat 17B", "get [y] 2 7B" }
+    req! { set_negative_exptime, b"set y 0 -1 1\r\n1\r\nget y\r\n", "set [y] 5 17B", "get [y] 2 7B" }
     req! { set_flags_overflow, b"set y 4294967296 0 1\r\n1\r\nset y 4294967295 0 1\r\n1\r\n",
     "set [y] 5 BadFormat 25B", "set [y] 5 25B" }
     req! { set_exptime_overflow, b"set y 0 2147483648 1\r\n1\r\n", "set [y] 5 BadFormat 25B" }

@@ -12,7 +12,7 @@
 //! - every function only appends to `out`; nothing is allocated besides its growth;
 //! - the lengths written always equal the bytes that follow them.
 
-use super::commands::{Cmd, KeyClass};
+use super::commands::{Cmd, PAIRS};
 
 /// Appends the decimal form of `n`.
 pub fn push_u64(n: u64, out: &mut Vec<u8>) {
@@ -56,11 +56,7 @@ pub fn push_bulk(bytes: &[u8], out: &mut Vec<u8>) {
 /// `*<1+m>\r\n$<len>\r\n<cmd>\r\n` (MSET, `key value` pairs: `*<1+2m>`),
 /// with the command name in lower case as 0.5.0 writes it.
 pub fn frag_header(cmd: Cmd, nkeys: usize, out: &mut Vec<u8>) {
-    let per_key = if cmd.key_class() == KeyClass::ArgKvx {
-        2
-    } else {
-        1
-    };
+    let per_key = if cmd.keys() == PAIRS { 2 } else { 1 };
     let narg = (nkeys as u64).saturating_mul(per_key).saturating_add(1);
     push_line(b'*', narg, out);
     let name = cmd.name().as_bytes();

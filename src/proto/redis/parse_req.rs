@@ -8,13 +8,15 @@
 //!   (`Reject::BadFormat`): redis would unquote it, and a span cannot.
 //!
 //! The parser fills `ReqMeta`: the command, the span of its name, the
-//! argument count and the routing keys chosen by the command's key class
-//! (`KeyClass`). A well-framed request the proxy must not forward carries a
-//! `Reject` and is still consumed to its end, so the stream stays usable:
+//! argument count and every key, found by the command's key spec (`Keys`,
+//! scanned by `keys`) as the arguments stream by. A well-framed request the
+//! proxy must not forward carries a `Reject` and is still consumed to its
+//! end, so the stream stays usable:
 //! - unknown or unsupported command → `UnknownCommand`;
-//! - argument count wrong for the class → `WrongArity`; also EVAL/EVALSHA,
-//!   ZUNION/ZINTER/ZDIFF whose numkeys is empty, non-numeric, zero or
-//!   overflowing (a key-less request has nowhere to go);
+//! - argument count wrong for the command's arity → `WrongArity`; also a
+//!   numkeys command (EVAL, FCALL, ZUNION, LMPOP, ...) whose numkeys is
+//!   empty, non-numeric, zero or overflowing, or that has no key argument
+//!   (a key-less request has nowhere to go);
 //! - a key longer than `max_key` → `TooLarge`.
 //!
 //! An empty request (`*0\r\n` or a blank inline line) completes with
@@ -22,14 +24,16 @@
 //!
 //! # Invariants
 //! - resumable at any byte: the state carries partial numbers, the command
-//!   name (in a fixed buffer) and numkeys, so no byte is read twice; bulk
-//!   data is skipped, never scanned;
+//!   name (in a fixed buffer), numkeys and the key scan, so no byte is read
+//!   twice; bulk data is skipped, never scanned (SORT and GEORADIUS keep
+//!   the first `WORD_MAX` bytes of each argument to spot `STORE`);
 //! - every wire number is bounded before use: count by `max_narg`, bulk
 //!   length and message size by `max_msg`, inline line by `max_line`;
 //! - `reject.is_some()` implies `keys` and `vals` are empty;
 //! - the only allocation is pushing spans onto `meta.keys` / `meta.vals`.
 
-use super::commands::{Cmd, KeyClass, NAME_MAX};
+use super::commands::{Cmd, NAME_MAX};
+use super::keys::{KeyScan, Keys, Role as KeyRole, WORD_MAX};
 use crate::proto::{self, Limits, ParseError, Progress, Reject, ReqMeta, Span};
 
 /// Digits accepted in one count or length (leading zeros included).
@@ -52,14 +56,13 @@ enum Phase {
     InlineToken, // inside an inline token
 }
 
-/// What an argument is to the proxy, from the key class and its index.
+/// What an argument is to the proxy: the command word, or what the key
+/// scan makes of it (keys onto meta.keys, MSET values and the PING message
+/// onto meta.vals).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Role {
-    Name,    // the command word
-    Key,     // a routing key: pushed onto meta.keys
-    Val,     // MSET value, PING message: pushed onto meta.vals
-    Numkeys, // EVAL / ZUNION key count
-    Opaque,  // forwarded, never looked at
+    Name,
+    Arg(KeyRole),
 }
 
 /// Resumable state of one request's parse (twemproxy: the `state`, `token`,
@@ -77,8 +80,11 @@ pub struct ReqState {
     name: [u8; NAME_MAX], // command name bytes as written (first NAME_MAX)
     nlen: u64,            // bytes of the command name
     cmd: Option<Cmd>,     // known once the name is complete
-    numkeys: u64,         // value of the numkeys argument so far
+    keys: Keys,           // the served command's key spec (None until then)
+    scan: KeyScan,        // the key scan: numkeys, STORE state
     numkeys_bad: bool,    // numkeys empty, non-numeric, zero or overflowing
+    word: [u8; WORD_MAX], // first bytes of the argument (keys.wants_words())
+    wlen: u64,            // bytes of that argument so far
     key_too_long: bool,   // a key over max_key was seen
     quoted: bool,         // inline token starting with a quote
 }
@@ -97,51 +103,34 @@ impl ReqState {
         if self.idx == 0 {
             return Role::Name;
         }
-        let Some(cmd) = self.cmd.filter(|c| c.supported()) else {
-            return Role::Opaque;
-        };
-        match (cmd.key_class(), self.idx) {
-            (KeyClass::Argz, 1) if cmd == Cmd::Ping => Role::Val,
-            (KeyClass::Arg0 | KeyClass::Arg1 | KeyClass::Arg2, 1) => Role::Key,
-            (KeyClass::Arg3 | KeyClass::Argn, 1) => Role::Key,
-            (KeyClass::Argx, _) => Role::Key,
-            (KeyClass::ArgKvx, i) if i % 2 == 1 => Role::Key,
-            (KeyClass::ArgKvx, _) => Role::Val,
-            (KeyClass::Eval, 2) | (KeyClass::NumkeysFirst, 1) => Role::Numkeys,
-            (KeyClass::Eval, 3) | (KeyClass::NumkeysFirst, 2) => Role::Key,
-            _ => Role::Opaque,
+        if self.idx == 1 && self.cmd == Some(Cmd::Ping) {
+            return Role::Arg(KeyRole::Val);
         }
+        Role::Arg(self.keys.role(self.idx, &self.scan))
     }
 
     /// Remembers the bytes of the arguments the parser must read.
     fn feed(&mut self, role: Role, bytes: &[u8]) {
         match role {
-            Role::Name => {
-                for (i, &b) in bytes.iter().enumerate() {
-                    if let Some(slot) = usize::try_from(self.nlen)
-                        .ok()
-                        .and_then(|n| n.checked_add(i))
-                        .and_then(|n| self.name.get_mut(n))
-                    {
-                        *slot = b;
-                    }
-                }
-                self.nlen = self.nlen.saturating_add(bytes.len() as u64);
-            }
-            Role::Numkeys => {
+            Role::Name => append_capped(&mut self.name, &mut self.nlen, bytes),
+            Role::Arg(KeyRole::Numkeys) => {
                 for &b in bytes {
                     let digit = b.wrapping_sub(b'0');
                     let next = self
+                        .scan
                         .numkeys
                         .checked_mul(10)
                         .and_then(|n| n.checked_add(u64::from(digit)));
                     match next {
-                        Some(n) if digit <= 9 => self.numkeys = n,
+                        Some(n) if digit <= 9 => self.scan.numkeys = n,
                         _ => self.numkeys_bad = true,
                     }
                 }
             }
-            Role::Key | Role::Val | Role::Opaque => {}
+            Role::Arg(_) => {}
+        }
+        if self.keys.wants_words() {
+            append_capped(&mut self.word, &mut self.wlen, bytes);
         }
     }
 
@@ -161,14 +150,36 @@ impl ReqState {
                     .ok()
                     .and_then(|n| self.name.get(..n));
                 self.cmd = name.and_then(Cmd::lookup);
+                self.keys = self
+                    .cmd
+                    .filter(|c| c.supported())
+                    .map_or(Keys::None, Cmd::keys);
                 meta.cmd = self.cmd.map_or(proto::Cmd::None, proto::Cmd::Redis);
             }
-            Role::Key if span.len > lim.max_key => self.key_too_long = true,
-            Role::Key => meta.keys.push(span),
-            Role::Val => meta.vals.push(span),
-            Role::Numkeys => self.numkeys_bad |= span.len == 0 || self.numkeys == 0,
-            Role::Opaque => {}
+            Role::Arg(KeyRole::Key | KeyRole::StoreKey) if span.len > lim.max_key => {
+                self.key_too_long = true
+            }
+            Role::Arg(KeyRole::Key) => meta.keys.push(span),
+            Role::Arg(KeyRole::StoreKey) => {
+                if self.scan.stored {
+                    meta.keys.pop(); // the last STORE counts
+                }
+                self.scan.stored = true;
+                meta.keys.push(span);
+            }
+            Role::Arg(KeyRole::Val) => meta.vals.push(span),
+            Role::Arg(KeyRole::Numkeys) => {
+                self.numkeys_bad |= span.len == 0 || self.scan.numkeys == 0
+            }
+            Role::Arg(KeyRole::Opaque) => {}
         }
+        if self.keys.wants_words() && self.idx > 0 {
+            let n = usize::try_from(self.wlen).map_or(WORD_MAX, |n| n.min(WORD_MAX));
+            let word = &self.word[..n];
+            self.keys
+                .arg_done(self.idx, word, self.wlen, &mut self.scan);
+        }
+        self.wlen = 0;
         self.idx += 1;
         Ok(())
     }
@@ -182,7 +193,10 @@ impl ReqState {
         meta.reject = match self.cmd {
             _ if self.quoted => Some(Reject::BadFormat),
             Some(c) if c.supported() => {
-                if !c.arity_ok(self.narg) || self.numkeys_bad {
+                let keyless = matches!(self.keys, Keys::Numkeys { .. })
+                    && meta.keys.is_empty()
+                    && !self.key_too_long;
+                if !c.arity_ok(self.narg) || self.numkeys_bad || keyless {
                     Some(Reject::WrongArity)
                 } else if self.key_too_long {
                     Some(Reject::TooLarge)
@@ -216,6 +230,15 @@ impl ReqState {
         };
         Ok(())
     }
+}
+
+/// Appends `bytes` to `buf` after its first `len` bytes, as far as `buf`
+/// holds them; `len` counts every byte.
+fn append_capped(buf: &mut [u8], len: &mut u64, bytes: &[u8]) {
+    let at = usize::try_from(*len).map_or(buf.len(), |n| n.min(buf.len()));
+    let take = bytes.len().min(buf.len() - at);
+    buf[at..at + take].copy_from_slice(&bytes[..take]);
+    *len = len.saturating_add(bytes.len() as u64);
 }
 
 /// A span from message offsets.
@@ -521,13 +544,33 @@ mod tests {
     req! { arg2_lrange, b"*4\r\n$6\r\nLRANGE\r\n$1\r\nl\r\n$1\r\n0\r\n$2\r\n-1\r\n", Lrange, keys = [b"l"] }
     req! { arg3_linsert, b"*5\r\n$7\r\nLINSERT\r\n$1\r\nl\r\n$6\r\nBEFORE\r\n$1\r\na\r\n$1\r\nb\r\n", Linsert, keys = [b"l"] }
     req! { argn_set, b"*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n$2\r\nEX\r\n$2\r\n10\r\n", Set, keys = [b"k"] }
-    req! { argn_sinter_first_key_only, b"*3\r\n$6\r\nSINTER\r\n$1\r\na\r\n$1\r\nb\r\n", Sinter, keys = [b"a"] }
+    req! { all_sinter, b"*3\r\n$6\r\nSINTER\r\n$1\r\na\r\n$1\r\nb\r\n", Sinter, keys = [b"a", b"b"] }
+    req! { two_rename, b"*3\r\n$6\r\nRENAME\r\n$1\r\na\r\n$1\r\nb\r\n", Rename, keys = [b"a", b"b"] }
+    req! { two_lmove, b"*5\r\n$5\r\nLMOVE\r\n$1\r\na\r\n$1\r\nb\r\n$4\r\nLEFT\r\n$5\r\nRIGHT\r\n", Lmove, keys = [b"a", b"b"] }
+    req! { pairs_msetnx, b"MSETNX a 1 b 2\r\n", Msetnx, keys = [b"a", b"b"], vals = [b"1", b"2"] }
+    req! { all_but_first_bitop, b"BITOP AND d a b\r\n", Bitop, keys = [b"d", b"a", b"b"] }
+    req! { sub_object, b"OBJECT ENCODING k\r\n", Object, keys = [b"k"] }
+    req! { sub_xinfo_help_no_key, b"XINFO HELP\r\n", Xinfo, keys = [] }
+    req! { sub_xgroup_create, b"XGROUP CREATE s g $ MKSTREAM\r\n", Xgroup, keys = [b"s"] }
+    req! { one_xadd, b"XADD s * f v\r\n", Xadd, keys = [b"s"] }
+    req! { one_expire_nx, b"EXPIRE k 10 NX\r\n", Expire, keys = [b"k"] }
+    req! { numkeys_lmpop, b"LMPOP 2 a b LEFT COUNT 1\r\n", Lmpop, keys = [b"a", b"b"] }
+    req! { numkeys_sintercard_limit, b"SINTERCARD 2 a b LIMIT 1\r\n", Sintercard, keys = [b"a", b"b"] }
+    req! { dest_numkeys_zunionstore, b"ZUNIONSTORE d 2 a b WEIGHTS 1 2\r\n", Zunionstore, keys = [b"d", b"a", b"b"] }
+    req! { script_fcall_ro, b"FCALL_RO f 2 a b x\r\n", FcallRo, keys = [b"a", b"b"] }
+    req! { sort_store, b"*6\r\n$4\r\nSORT\r\n$1\r\nk\r\n$2\r\nBY\r\n$5\r\nstore\r\n$5\r\nstore\r\n$1\r\nd\r\n", Sort, keys = [b"k", b"d"] }
+    req! { sort_last_store_counts, b"SORT k STORE a LIMIT 0 1 STORE b\r\n", Sort, keys = [b"k", b"b"] }
+    req! { sort_ro_one_key, b"SORT_RO k BY x STORE d\r\n", SortRo, keys = [b"k"] }
+    req! { georadius_storedist, b"GEORADIUS g 15 37 200 km STOREDIST d\r\n", Georadius, keys = [b"g", b"d"] }
+    req! { georadiusbymember_store, b"GEORADIUSBYMEMBER g STORE 200 km store d\r\n", Georadiusbymember, keys = [b"g", b"d"] }
+    req! { lcs_two, b"LCS a b IDX\r\n", Lcs, keys = [b"a", b"b"] }
     req! { argx_mget, b"*3\r\n$4\r\nmget\r\n$1\r\na\r\n$1\r\nb\r\n", Mget, keys = [b"a", b"b"] }
     req! { argx_exists_split, b"*3\r\n$6\r\nEXISTS\r\n$1\r\na\r\n$2\r\nbc\r\n", Exists, keys = [b"a", b"bc"] }
     req! { argkvx_mset, b"*5\r\n$4\r\nMSET\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$2\r\n22\r\n", Mset, keys = [b"a", b"b"], vals = [b"1", b"22"] }
-    req! { eval_first_key, b"*5\r\n$4\r\nEVAL\r\n$8\r\nreturn 1\r\n$1\r\n2\r\n$2\r\nk1\r\n$2\r\nk2\r\n", Eval, keys = [b"k1"] }
+    req! { eval_keys, b"*5\r\n$4\r\nEVAL\r\n$8\r\nreturn 1\r\n$1\r\n2\r\n$2\r\nk1\r\n$2\r\nk2\r\n", Eval, keys = [b"k1", b"k2"] }
+    req! { eval_numkeys_over_args, b"EVAL s 3 k1 k2\r\n", Eval, keys = [b"k1", b"k2"] }
     req! { evalsha_numkeys_10, b"*4\r\n$7\r\nEVALSHA\r\n$1\r\nx\r\n$2\r\n10\r\n$1\r\nk\r\n", Evalsha, keys = [b"k"] }
-    req! { numkeys_first_zunion, b"*4\r\n$6\r\nZUNION\r\n$1\r\n2\r\n$1\r\na\r\n$1\r\nb\r\n", Zunion, keys = [b"a"] }
+    req! { numkeys_first_zunion, b"*4\r\n$6\r\nZUNION\r\n$1\r\n2\r\n$1\r\na\r\n$1\r\nb\r\n", Zunion, keys = [b"a", b"b"] }
     req! { numkeys_first_zdiff, b"*3\r\n$5\r\nzdiff\r\n$1\r\n1\r\n$2\r\nza\r\n", Zdiff, keys = [b"za"] }
     req! { nokey_lolwut, b"*3\r\n$6\r\nLOLWUT\r\n$7\r\nVERSION\r\n$1\r\n5\r\n", Lolwut, keys = [] }
     req! { argz_command, b"*1\r\n$7\r\nCOMMAND\r\n", Command, keys = [] }
@@ -561,6 +604,12 @@ mod tests {
     req! { eval_numkeys_empty, b"*4\r\n$4\r\nEVAL\r\n$1\r\nx\r\n$0\r\n\r\n$1\r\nk\r\n", reject WrongArity }
     req! { eval_numkeys_overflow, b"*4\r\n$4\r\nEVAL\r\n$1\r\nx\r\n$21\r\n999999999999999999999\r\n$1\r\nk\r\n", reject WrongArity }
     req! { eval_too_few, b"*3\r\n$4\r\nEVAL\r\n$8\r\nreturn 1\r\n$1\r\n0\r\n", reject WrongArity }
+    req! { eval_no_key_arg, b"EVAL s 1\r\n", reject WrongArity }
+    req! { lmpop_numkeys_zero, b"LMPOP 0 a LEFT\r\n", reject WrongArity }
+    req! { arity_set_no_value, b"SET k\r\n", reject WrongArity }
+    req! { arity_rename_one_key, b"RENAME a\r\n", reject WrongArity }
+    req! { arity_msetnx_odd, b"MSETNX a 1 b\r\n", reject WrongArity }
+    req! { store_key_over_max_key, b"SORT k STORE abcdef\r\n", reject TooLarge, lim = small() }
     req! { zinter_numkeys_zero, b"*3\r\n$6\r\nZINTER\r\n$1\r\n0\r\n$1\r\na\r\n", reject WrongArity }
     req! { key_over_max_key, b"*2\r\n$3\r\nGET\r\n$6\r\nabcdef\r\n", reject TooLarge, lim = small() }
 
@@ -669,7 +718,8 @@ mod tests {
     fn garbage_never_panics_and_splits_agree() {
         const ATOMS: &[&[u8]] = &[
             b"*", b"$", b"\r\n", b"\r", b"\n", b"0", b"1", b"2", b"3", b"9", b"-", b" ", b"\"",
-            b"GET", b"MSET", b"EVAL", b"PING", b"mget", b"ZUNION", b"x", b"\0",
+            b"GET", b"MSET", b"EVAL", b"PING", b"mget", b"ZUNION", b"x", b"\0", b"SORT", b"STORE",
+            b"LIMIT", b"BY", b"LMPOP", b"MSETNX",
         ];
         let lim = small();
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);

@@ -16,6 +16,10 @@ pub const INVALID_PASSWORD: &[u8] = b"-ERR invalid password\r\n";
 pub const NO_PASSWORD: &[u8] = b"-ERR Client sent AUTH, but no password is set\r\n";
 /// Backend protocol error, failure reply, stray reply, fragment mismatch (§ERR.2).
 pub const ERR_INVALID_ARGUMENT: &[u8] = b"-ERR Invalid argument\r\n";
+/// A request forwarded whole whose keys live on several servers (SINTER a
+/// b, RENAME a b, ...): the error code Redis Cluster uses for keys in
+/// different slots, so clients that know it recognise it.
+pub const CROSS_SERVER: &[u8] = b"-CROSSSLOT Keys in request don't hash to the same server\r\n";
 /// A backend EOF (error number 0, §ERR.2).
 pub const ERR_UNKNOWN: &[u8] = b"-ERR unknown\r\n";
 
