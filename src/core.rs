@@ -11,10 +11,8 @@
 //!
 //! One loop iteration (`Core::step`):
 //! 1. wait for events (at most until the next deadline or stats interval);
-//! 2. dispatch each event, server connections' before clients' (replies
-//!    answer the oldest requests): errors close, reads before writes;
-//!    right after each read, the writes it made urgent go out (`eager`,
-//!    see below);
+//! 2. dispatch each event: errors close, reads before writes; right after
+//!    each read, the writes it made urgent go out (`eager`, see below);
 //! 3. clients that hit their per-event request budget, and server
 //!    connections that hit their read budget, get another turn;
 //! 4. expired timers close their server connections;
@@ -258,18 +256,12 @@ impl Core {
         }
         self.now = Instant::now();
         self.ls.batch_start(self.now, events.iter().count());
-        // Replies first: they answer the oldest requests, and the clients
-        // they wake send the next ones while this batch is still read.
-        for ev in events.iter() {
-            if let Some(ConnRef::Server(s)) = token::decode(ev.token()) {
-                server::on_event(self, s, ev);
-            }
-        }
         for ev in events.iter() {
             match token::decode(ev.token()) {
                 Some(ConnRef::Listener(l)) => listener::on_event(self, l),
                 Some(ConnRef::Client(c)) => client::on_event(self, c, ev),
-                Some(ConnRef::Server(_)) | None => {}
+                Some(ConnRef::Server(s)) => server::on_event(self, s, ev),
+                None => {}
             }
         }
         for c in std::mem::take(&mut self.pending_recv) {
