@@ -388,10 +388,16 @@ impl Core {
             std::mem::swap(&mut pend, &mut self.pending_send);
             pend.sort_by_key(|c| !matches!(c, ConnRef::Server(_)));
             for c in pend.drain(..) {
+                // Written since it was queued (an early write, or a
+                // writable edge): nothing is left for this pass.
                 match c {
-                    ConnRef::Server(s) => server::send(self, s),
-                    ConnRef::Client(c) => client::send(self, c),
-                    ConnRef::Listener(_) => {}
+                    ConnRef::Server(s) if self.server(s).is_some_and(|x| x.pending_send) => {
+                        server::send(self, s)
+                    }
+                    ConnRef::Client(c) if self.client(c).is_some_and(|x| x.pending_send) => {
+                        client::send(self, c)
+                    }
+                    _ => {}
                 }
             }
             self.flushing = pend;
@@ -452,8 +458,8 @@ impl Core {
     }
 
     /// Writes the connections `want_send_now` named since the last call.
-    /// They stay on `pending_send`: the end-of-batch flush finds nothing
-    /// left to write for them and costs no syscall.
+    /// They stay on `pending_send`, but with their `pending_send` flag
+    /// cleared by the write, so the end-of-batch flush passes them by.
     pub fn flush_eager(&mut self) {
         if self.eager.is_empty() {
             return;
