@@ -11,8 +11,7 @@
 //!
 //! One loop iteration (`Core::step`):
 //! 1. wait for events (at most until the next deadline or stats interval);
-//! 2. dispatch each event: errors close, reads before writes; right after
-//!    each read, the writes it made urgent go out (`eager`, see below);
+//! 2. dispatch each event: errors close, reads before writes;
 //! 3. clients that hit their per-event request budget, and server
 //!    connections that hit their read budget, get another turn;
 //! 4. expired timers close their server connections;
@@ -21,28 +20,6 @@
 //! 6. deferred closes are reaped, so a slab slot freed in a batch is never
 //!    reused within it;
 //! 7. metrics are handed to the stats thread (never blocking).
-//!
-//! # When writes happen (issue 18)
-//! Writes are batched to the end of the iteration, so one writev carries
-//! many clients' requests to a backend and a pipelined client's replies
-//! go out together. Two writes do not wait, because nothing would be
-//! gained by batching them and an unpipelined request would pay for it in
-//! latency (measured with `--features loop-stats`, `crate::loopstats`):
-//! - a request queued on a server connection with nothing in flight
-//!   (`imsg_q` and `omsg_q` empty): the backend is idle, so the request
-//!   goes out when the client's read is done, and the backend works while
-//!   the proxy reads the rest of the batch; later requests of the batch
-//!   queue behind it and go out together at the end;
-//! - a reply that completes a client's only outstanding request (the
-//!   unpipelined case): it goes out right after the server read that
-//!   completed it, before the next client is read. That costs no extra
-//!   syscall, as such a client gets one write per reply anyway. A client
-//!   with more requests outstanding gets its done prefix at the end.
-//!
-//! Both go through `want_send_now`: the connection is queued for the
-//! end-of-batch flush as usual and also named in `eager`, which the read
-//! handlers drain (`flush_eager`). Replies keep their order because a
-//! client's write only ever takes the done prefix of its `omsg_q`.
 //!
 //! # Invariants
 //! - a connection id in `pending_send` / `pending_recv` /
@@ -123,7 +100,6 @@ pub struct Core {
     pub closing: Vec<(ConnRef, Close)>, // deferred closes
     pub pending_send: Vec<ConnRef>, // conns with queued output
     pub flushing: Vec<ConnRef>,   // pending_send being flushed (capacity reuse)
-    pub eager: Vec<ConnRef>,      // conns to write right after the current read (want_send_now)
     pub pending_recv: Vec<ClientId>, // clients over their budget
     pub pending_srv_recv: Vec<ServerConnId>, // server conns over their read budget
     pub metrics: Metrics,         // plain counters for stats
@@ -161,7 +137,6 @@ impl Core {
             closing: Vec::new(),
             pending_send: Vec::new(),
             flushing: Vec::new(),
-            eager: Vec::new(),
             pending_recv: Vec::new(),
             pending_srv_recv: Vec::new(),
             metrics: Metrics::new(&[]),
@@ -273,7 +248,6 @@ impl Core {
         self.expire_timers();
         server::server_probe_due(self);
         self.reap();
-        self.eager.clear();
         self.flush();
         self.reap();
         self.ls.batch_end();
@@ -388,16 +362,10 @@ impl Core {
             std::mem::swap(&mut pend, &mut self.pending_send);
             pend.sort_by_key(|c| !matches!(c, ConnRef::Server(_)));
             for c in pend.drain(..) {
-                // Written since it was queued (an early write, or a
-                // writable edge): nothing is left for this pass.
                 match c {
-                    ConnRef::Server(s) if self.server(s).is_some_and(|x| x.pending_send) => {
-                        server::send(self, s)
-                    }
-                    ConnRef::Client(c) if self.client(c).is_some_and(|x| x.pending_send) => {
-                        client::send(self, c)
-                    }
-                    _ => {}
+                    ConnRef::Server(s) => server::send(self, s),
+                    ConnRef::Client(c) => client::send(self, c),
+                    ConnRef::Listener(_) => {}
                 }
             }
             self.flushing = pend;
@@ -447,32 +415,6 @@ impl Core {
         if first == Some(true) {
             self.pending_send.push(c);
         }
-    }
-
-    /// Queues a connection for the end-of-batch flush and also for an
-    /// early write, right after the read that is being handled
-    /// (`flush_eager`).
-    pub fn want_send_now(&mut self, c: ConnRef) {
-        self.want_send(c);
-        self.eager.push(c);
-    }
-
-    /// Writes the connections `want_send_now` named since the last call.
-    /// They stay on `pending_send`, but with their `pending_send` flag
-    /// cleared by the write, so the end-of-batch flush passes them by.
-    pub fn flush_eager(&mut self) {
-        if self.eager.is_empty() {
-            return;
-        }
-        let mut eager = std::mem::take(&mut self.eager);
-        for c in eager.drain(..) {
-            match c {
-                ConnRef::Server(s) => server::send(self, s),
-                ConnRef::Client(c) => client::send(self, c),
-                ConnRef::Listener(_) => {}
-            }
-        }
-        self.eager = eager;
     }
 
     pub fn client(&mut self, id: ClientId) -> Option<&mut ClientConn> {

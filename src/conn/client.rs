@@ -153,11 +153,6 @@ pub fn on_event(core: &mut Core, id: ClientId, ev: &mio::event::Event) {
 /// its chain. So an idle client holds no buffer, and many clients' small
 /// requests share one chunk.
 pub fn on_readable(core: &mut Core, id: ClientId) {
-    read(core, id);
-    core.flush_eager();
-}
-
-fn read(core: &mut Core, id: ClientId) {
     if core.client(id).is_some_and(|c| c.throttled.is_some()) {
         return;
     }

@@ -331,9 +331,7 @@ pub fn on_readable(core: &mut Core, id: ServerConnId, hup: bool) {
         match c.sock.recv(arena, spare) {
             Ok(Recv::Data(n)) => {
                 let data = arena.split().freeze();
-                let open = parse(core, id, data);
-                core.flush_eager();
-                if !open {
+                if !parse(core, id, data) {
                     return;
                 }
                 if n < spare && !hup {

@@ -82,20 +82,7 @@ pub fn req_done(core: &mut Core, mid: MsgId) {
         m.rsp.push(e.reply(proto));
         core.metrics.pool(p).forward_error += 1;
     }
-    reply_ready(core, cid);
-}
-
-/// A forwarded request of client `cid` got its reply. When it is the
-/// client's only one (the unpipelined case) it is written right after the
-/// server read that completed it (`Core::want_send_now`); replies of
-/// pipelined clients wait for the end-of-batch flush, which writes each
-/// client's done prefix at once.
-fn reply_ready(core: &mut Core, cid: ClientId) {
-    if core.client(cid).is_some_and(|c| c.omsg_q.len() == 1) {
-        core.want_send_now(ConnRef::Client(cid));
-    } else {
-        core.want_send(ConnRef::Client(cid));
-    }
+    core.want_send(ConnRef::Client(cid));
 }
 
 /// One fragment finished; the last one coalesces the parent's reply.
@@ -123,7 +110,7 @@ fn child_done(core: &mut Core, parent: MsgId) {
     if let Some(pm) = core.msgs.get_mut(parent) {
         pm.state = State::Done;
         pm.stamp = stamp;
-        reply_ready(core, cid);
+        core.want_send(ConnRef::Client(cid));
     }
 }
 

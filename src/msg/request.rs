@@ -340,7 +340,6 @@ pub fn req_enqueue(
     let Some(conn) = core.server(sid) else {
         return Err(ReqError::Connect(Errno(libc::ECONNREFUSED)));
     };
-    let idle = conn.imsg_q.is_empty() && conn.omsg_q.is_empty();
     conn.imsg_q.push_back(mid);
     let Some(m) = core.msgs.get_mut(mid) else {
         return Ok(());
@@ -354,13 +353,7 @@ pub fn req_enqueue(
     sm.request_bytes += len;
     sm.in_queue += 1;
     sm.in_queue_bytes += len;
-    if idle {
-        // Nothing in flight there: wake the backend now, not after the
-        // rest of the batch is read.
-        core.want_send_now(ConnRef::Server(sid));
-    } else {
-        core.want_send(ConnRef::Server(sid));
-    }
+    core.want_send(ConnRef::Server(sid));
     Ok(())
 }
 
