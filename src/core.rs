@@ -25,7 +25,9 @@
 //! - a connection id in `pending_send` / `pending_recv` /
 //!   `pending_srv_recv` / `closing` may be
 //!   stale: every use re-checks it;
-//! - every closed connection is deregistered before its slot is freed.
+//! - every closed connection is deregistered before its slot is freed;
+//! - a connection is on `closing` at most once (its `closing` flag), and
+//!   gone from its slab once reaped (`debug_assert!` in `reap`).
 
 use crate::conf::Conf;
 use crate::conn::client::ClientConn;
@@ -36,6 +38,7 @@ use crate::mbuf::MbufPool;
 use crate::msg::MsgArena;
 use crate::pool::ServerPool;
 use crate::proto::Limits;
+use crate::signal::Action;
 use crate::stats::{Metrics, PoolLayout, StatsHandle};
 use crate::token::{self, ClientId, ConnRef, ListenerId, PoolId, ServerConnId, Slots};
 use bytes::BytesMut;
@@ -106,14 +109,15 @@ pub struct Core {
     pub stats: Option<StatsHandle>, // hand-off to the stats thread
     pub limits: Limits,           // response parser bounds
     pub opts: CoreOpts,
-    pub now: Instant,                    // time of the current batch
-    pub gen: u32,                        // generation counter for conns
-    pub nclients: usize,                 // client connections, all pools
-    pub max_clients: usize,              // from RLIMIT_NOFILE and the pools (§CONN.9)
-    pub started: bool,                   // listeners bound (`start`)
-    pub scratch: Vec<u8>,                // key bytes straddling chunks
-    pub last_trim: Instant,              // last free-list trim
-    pub ls: crate::loopstats::LoopStats, // latency breakdown (feature loop-stats)
+    pub now: Instant,                      // time of the current batch
+    pub gen: u32,                          // generation counter for conns
+    pub nclients: usize,                   // client connections, all pools
+    pub max_clients: usize,                // from RLIMIT_NOFILE and the pools (§CONN.9)
+    pub started: bool,                     // listeners bound (`start`)
+    pub scratch: Vec<u8>,                  // key bytes straddling chunks
+    pub last_trim: Instant,                // last free-list trim
+    pub draining: crate::reload::Draining, // what the last reloads left to finish
+    pub ls: crate::loopstats::LoopStats,   // latency breakdown (feature loop-stats)
 }
 
 impl Core {
@@ -151,6 +155,7 @@ impl Core {
             scratch: Vec::new(),
             last_trim: now,
             ls: crate::loopstats::LoopStats::new(),
+            draining: Default::default(),
         };
         // Nothing is bound before `start`, so this cannot fail yet.
         core.apply(conf).map_err(io::Error::other)?;
@@ -158,22 +163,11 @@ impl Core {
     }
 
     /// Pools and their servers with their ids, in stats order (§STATS.3):
-    /// pools in configuration order, servers length-first (§CONF.9).
+    /// pools in configuration order, each as its pool lays itself out.
     pub fn stats_layout(&self) -> Vec<PoolLayout> {
         self.pool_order
             .iter()
-            .map(|&id| {
-                let p = &self.pools[id];
-                PoolLayout {
-                    id,
-                    name: p.conf.name.clone(),
-                    servers: p
-                        .order
-                        .iter()
-                        .map(|&s| (s, p.servers[s].name.clone()))
-                        .collect(),
-                }
-            })
+            .map(|&id| self.pools[id].stats_layout())
             .collect()
     }
 
@@ -182,15 +176,7 @@ impl Core {
     pub fn start(&mut self) -> Result<(), String> {
         for p in self.pool_order.clone() {
             if self.pools[p].conf.preconnect {
-                for s in self.pools[p].order.clone() {
-                    if let Err(e) = server::connect(self, p, s, 0) {
-                        log::warn!(
-                            "connect to server '{}' failed, ignored: {}",
-                            self.pools[p].servers[s].pname,
-                            crate::sock::strerror(e.0)
-                        );
-                    }
-                }
+                self.preconnect(p);
             }
         }
         self.started = true;
@@ -200,18 +186,40 @@ impl Core {
         Ok(())
     }
 
-    /// Runs until `stop()` says so (a signal asked us to exit). The loop's
-    /// log lines are written once per iteration (`log::batch_begin`).
-    pub fn run(&mut self, mut stop: impl FnMut() -> bool) -> io::Result<()> {
+    /// Connects to every server of pool `p` that has no open connection
+    /// (§CONN.5; a reload does it for servers it adds).
+    pub fn preconnect(&mut self, p: PoolId) {
+        for s in self.pools[p].order.clone() {
+            if self.pools[p].servers[s].open_conns().next().is_some() {
+                continue;
+            }
+            if let Err(e) = server::connect(self, p, s, 0) {
+                log::warn!(
+                    "connect to server '{}' failed, ignored: {}",
+                    self.pools[p].servers[s].pname,
+                    crate::sock::strerror(e.0)
+                );
+            }
+        }
+    }
+
+    /// Runs until `signals()` says to exit; between two iterations, reloads
+    /// the configuration file `conf_path` when it says so (`crate::reload`).
+    /// The loop's log lines are written once per iteration
+    /// (`log::batch_begin`).
+    pub fn run(&mut self, conf_path: &str, mut signals: impl FnMut() -> Action) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         crate::log::batch_begin();
         let r = loop {
             if let Err(e) = self.step(&mut events) {
                 break Err(e);
             }
-            let done = stop();
+            let action = signals();
+            if action == Action::Reload {
+                crate::reload::reload(self, conf_path);
+            }
             crate::log::flush();
-            if done {
+            if action == Action::Exit {
                 break Ok(());
             }
         };
@@ -247,6 +255,9 @@ impl Core {
         }
         self.expire_timers();
         server::server_probe_due(self);
+        if !self.draining.is_empty() {
+            crate::reload::sweep(self);
+        }
         self.reap();
         self.flush();
         self.reap();
@@ -393,8 +404,14 @@ impl Core {
         while !self.closing.is_empty() {
             for (c, why) in std::mem::take(&mut self.closing) {
                 match c {
-                    ConnRef::Client(id) => client::close(self, id, why),
-                    ConnRef::Server(id) => server::close(self, id, why),
+                    ConnRef::Client(id) => {
+                        client::close(self, id, why);
+                        debug_assert!(self.client(id).is_none(), "a reaped client stays");
+                    }
+                    ConnRef::Server(id) => {
+                        server::close(self, id, why);
+                        debug_assert!(self.server(id).is_none(), "a reaped server stays");
+                    }
                     ConnRef::Listener(_) => {}
                 }
             }

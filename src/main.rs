@@ -11,7 +11,7 @@ use nutcracker::conf::{self, Conf};
 use nutcracker::core::{Core, CoreOpts};
 use nutcracker::daemon::{self, PidFile};
 use nutcracker::log::{self, strerror};
-use nutcracker::signal::{self, Action};
+use nutcracker::signal;
 use nutcracker::stats;
 use std::io::{self, Write as _};
 use std::process::ExitCode;
@@ -95,12 +95,13 @@ fn locate(opts: &Options, pool: &str) -> u8 {
         ));
         return 1;
     };
-    let locator = nutcracker::hashkit::Locator::new(p);
+    // the proxy's own routing, on a pool built as the proxy builds it
+    let pool = nutcracker::pool::ServerPool::new(Default::default(), p.clone());
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut emit = |key: &[u8]| -> io::Result<()> {
         out.write_all(key)?;
         out.write_all(b"\t")?;
-        out.write_all(locator.server_name(key).as_bytes())?;
+        out.write_all(pool.locate(key).as_bytes())?;
         out.write_all(b"\n")
     };
     let r = if opts.free.is_empty() {
@@ -232,7 +233,7 @@ fn serve(opts: &Options, conf: Conf) -> u8 {
         fail_loudly(opts, &e);
         return 1;
     }
-    match core.run(|| signal::handle_pending() == Action::Exit) {
+    match core.run(&opts.conf_file, signal::handle_pending) {
         Ok(()) => signal::exit_status(),
         Err(e) => {
             ::log::error!("event loop failed: {}", strerror(&e));

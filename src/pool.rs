@@ -41,6 +41,7 @@
 use crate::conf::{PoolConf, ServerAddr, ServerConf};
 use crate::hashkit::{length_first, Router};
 use crate::proto::{Limits, Proto};
+use crate::stats::PoolLayout;
 use crate::token::{PoolId, ServerConnId, ServerId, Slots};
 use std::time::{Duration, Instant};
 
@@ -79,6 +80,11 @@ impl Server {
     pub fn live(&self) -> bool {
         self.retry_at.is_none()
     }
+
+    /// Clears the failure state: live, no failures, no probe pending.
+    fn forgive(&mut self) {
+        (self.failures, self.retry_at, self.probing) = (0, None, false);
+    }
 }
 
 /// What a pool does (twemproxy: struct server_pool).
@@ -101,8 +107,8 @@ pub struct ServerPool {
 /// What `ServerPool::apply` changed that the connections must follow.
 #[derive(Debug, Default)]
 pub struct Applied {
-    pub removed: Vec<Server>, // servers that left; their connections must close
-    pub readdressed: Vec<ServerId>, // servers whose address changed
+    pub retired: Vec<ServerId>, // servers that left: out of `order`, in `servers` until `free_server`
+    pub readdressed: Vec<ServerId>, // servers whose address changed (failure state cleared)
 }
 
 /// Result of a failure report.
@@ -151,14 +157,20 @@ impl ServerPool {
     /// Takes a new configuration of this pool and rebuilds everything
     /// derived from it: the one place that does. Servers are matched by
     /// name (§CONF.6, the stats key and ketama string): one that stays
-    /// keeps its id, failure state and connections, with its address,
-    /// weight and log name updated; the others leave or are added.
+    /// keeps its id, failure state and connections, with its weight and
+    /// log name updated; one whose address changed keeps its id but starts
+    /// fresh (no failures, not ejected). One that left is retired: out of
+    /// `order` (so of routing) but still in `servers`, so that connections
+    /// finishing their requests may still name it, until the caller
+    /// `free_server`s it. Without `auto_eject_hosts` no server stays
+    /// ejected (§FAIL.1).
     pub fn apply(&mut self, mut conf: PoolConf) -> Applied {
         let wanted = std::mem::take(&mut conf.servers);
         let mut out = Applied::default();
         for id in self.order.clone() {
             if !wanted.iter().any(|w| w.name == self.servers[id].name) {
-                out.removed.extend(self.servers.remove(id));
+                self.servers[id].forgive();
+                out.retired.push(id);
             }
         }
         let mut order = Vec::with_capacity(wanted.len());
@@ -166,6 +178,9 @@ impl ServerPool {
             let id = match self.server_named(&w.name) {
                 Some(id) => {
                     let srv = &mut self.servers[id];
+                    if srv.addr != w.addr || !conf.auto_eject_hosts {
+                        srv.forgive();
+                    }
                     if srv.addr != w.addr {
                         out.readdressed.push(id);
                     }
@@ -270,6 +285,30 @@ impl ServerPool {
         }
         let i = self.router.server_index(key)?;
         self.order.get(i).copied()
+    }
+
+    /// This pool as the stats list it: its servers in length-first order
+    /// (§CONF.9), with the ids the loop counts under.
+    pub fn stats_layout(&self) -> PoolLayout {
+        PoolLayout {
+            id: self.id,
+            name: self.conf.name.clone(),
+            servers: self
+                .order
+                .iter()
+                .map(|&s| (s, self.servers[s].name.clone()))
+                .collect(),
+        }
+    }
+
+    /// The name of the server `key` routes to, with the pool's current
+    /// live set (`--locate`: all live); `-` when none is live.
+    pub fn locate(&self, key: &[u8]) -> &str {
+        self.router
+            .server_index(key)
+            .and_then(|i| self.order.get(i))
+            .and_then(|&s| self.servers.get(s))
+            .map_or("-", |s| s.name.as_str())
     }
 
     /// Blind re-admission (0.5.0): every server whose retry time passed is
@@ -377,6 +416,17 @@ impl ServerPool {
     pub fn success(&mut self, s: ServerId) {
         if let Some(srv) = self.servers.get_mut(s) {
             srv.failures = 0;
+        }
+    }
+}
+
+/// A reload (`crate::reload`) frees retired servers once drained.
+impl ServerPool {
+    /// Forgets a server that [`ServerPool::apply`] retired, once nothing
+    /// refers to it any more.
+    pub fn free_server(&mut self, s: ServerId) {
+        if !self.order.contains(&s) {
+            self.servers.remove(s);
         }
     }
 }
@@ -491,5 +541,63 @@ mod tests {
             self.conf.auto_eject_hosts = on;
             self
         }
+    }
+
+    /// The server name each key routes to.
+    fn names(p: &ServerPool, ks: &[String]) -> Vec<Option<String>> {
+        let name = |i: usize| p.servers[p.order[i]].name.clone();
+        ks.iter()
+            .map(|k| p.router.server_index(k.as_bytes()).map(name))
+            .collect()
+    }
+
+    fn conf_of(servers: &str, extra: &str) -> PoolConf {
+        let yaml = format!(
+            "p:\n  listen: 127.0.0.1:22121\n  server_failure_limit: 1\n{extra}  servers:\n{servers}"
+        );
+        crate::conf::parse(&yaml, "t.yml").unwrap().pools.remove(0)
+    }
+
+    const EJECT: &str = "  auto_eject_hosts: true\n";
+
+    #[test]
+    fn apply_routes_like_a_fresh_pool_and_keeps_what_stays() {
+        let now = Instant::now();
+        let a = "   - 127.0.0.1:6379:1 aa\n   - 127.0.0.1:6380:1 bb\n   - 127.0.0.1:6381:1 cc\n";
+        let b = "   - 127.0.0.1:6379:1 aa\n   - 127.0.0.1:7380:1 bb\n   - 127.0.0.1:6382:3 dd\n";
+        let mut p = ServerPool::new(PoolId { idx: 0, gen: 1 }, conf_of(a, EJECT));
+        let [aa, bb, cc] = [0, 1, 2].map(|i| p.order[i]);
+        p.servers[aa]
+            .conns
+            .push(Some(ServerConnId { idx: 9, gen: 1 }));
+        assert_eq!(p.failure(aa, now), Some(Failure::Ejected));
+        p.failure(cc, now);
+        let out = p.apply(conf_of(b, &format!("{EJECT}  hash: murmur\n")));
+        assert_eq!((out.retired, out.readdressed), (vec![cc], vec![bb]));
+        assert_eq!(p.order[..2], [aa, bb], "aa and bb kept their ids");
+        assert!(
+            !p.order.contains(&cc) && p.servers.contains(cc),
+            "retired, not freed"
+        );
+        assert!(
+            p.servers[cc].live(),
+            "a retired server holds no ejection state"
+        );
+        let kept = &p.servers[aa];
+        assert!(!kept.live() && kept.conns.len() == 1, "aa kept its state");
+        assert_eq!(p.next_retry, p.servers[aa].retry_at);
+        let ks: Vec<String> = (0..1000).map(|i| format!("key:{i}")).collect();
+        let mut fresh = ServerPool::new(
+            PoolId { idx: 1, gen: 1 },
+            conf_of(b, &format!("{EJECT}  hash: murmur\n")),
+        );
+        fresh.failure(fresh.order[0], now);
+        assert_eq!(names(&p, &ks), names(&fresh, &ks));
+        p.free_server(cc);
+        p.free_server(aa);
+        assert!(!p.servers.contains(cc) && p.servers.contains(aa));
+        // without auto-eject no server stays ejected
+        p.apply(conf_of(b, "  auto_eject_hosts: false\n"));
+        assert!(p.servers[aa].live() && p.next_retry.is_none());
     }
 }

@@ -5,8 +5,9 @@
 //! with EINTR, so the loop wakes promptly) and acts there, where logging and
 //! reopening files are safe (§SIG.6).
 //!
-//! Differences from 0.5.0: SIGINT and SIGTERM both end the process through the
-//! orderly path (pid file removed, `done, rabbit done`); SIGINT keeps exit
+//! Differences from 0.5.0: SIGUSR1 asks the loop to re-read the configuration
+//! file (`crate::reload`; 0.5.0 only logs it). SIGINT and SIGTERM both end the
+//! process through the orderly path (pid file removed, `done, rabbit done`); SIGINT keeps exit
 //! status 1 (§SIG.7), SIGTERM exits 0 so service managers see a clean stop.
 //!
 //! Fatal signals (SIGSEGV, and beyond 0.5.0 SIGBUS, SIGFPE, SIGILL and
@@ -31,6 +32,7 @@ use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     Continue, // keep running
+    Reload,   // SIGUSR1: re-read the configuration file, then keep running
     Exit,     // SIGINT or SIGTERM: leave through the orderly path
 }
 
@@ -41,6 +43,7 @@ enum Effect {
     LevelUp,   // SIGTTIN
     LevelDown, // SIGTTOU
     Reopen,    // SIGHUP
+    Reload,    // SIGUSR1
     Exit,      // SIGINT, SIGTERM
 }
 
@@ -53,7 +56,12 @@ struct Sig {
 }
 
 const SIGNALS: [Sig; 7] = [
-    sig(libc::SIGUSR1, "SIGUSR1", "", Effect::None),
+    sig(
+        libc::SIGUSR1,
+        "SIGUSR1",
+        ", reloading configuration",
+        Effect::Reload,
+    ),
     sig(libc::SIGUSR2, "SIGUSR2", "", Effect::None),
     sig(
         libc::SIGTTIN,
@@ -183,7 +191,9 @@ fn install(signo: libc::c_int, handler: libc::sighandler_t, flags: libc::c_int) 
 }
 
 /// Acts on every signal delivered since the last call: logs the §SIG.6 lines,
-/// reopens the log, changes the level; returns `Exit` for SIGINT/SIGTERM.
+/// reopens the log, changes the level. Returns `Exit` for SIGINT/SIGTERM,
+/// else `Reload` if SIGUSR1 came (any number of them: one reload reads the
+/// file as it is now), else `Continue`.
 pub fn handle_pending() -> Action {
     let mut action = Action::Continue;
     for (s, pending) in SIGNALS.iter().zip(&PENDING) {
@@ -192,12 +202,21 @@ pub fn handle_pending() -> Action {
                 "signal {} ({}) received{}",
                 s.signo, s.name, s.info
             ));
-            if apply(s) == Action::Exit {
-                action = Action::Exit;
-            }
+            action = action.max(apply(s));
         }
     }
     action
+}
+
+impl Action {
+    /// The more urgent of two actions: Exit over Reload over Continue.
+    fn max(self, other: Action) -> Action {
+        match (self, other) {
+            (Action::Exit, _) | (_, Action::Exit) => Action::Exit,
+            (Action::Reload, _) | (_, Action::Reload) => Action::Reload,
+            _ => Action::Continue,
+        }
+    }
 }
 
 fn apply(s: &Sig) -> Action {
@@ -214,6 +233,7 @@ fn apply(s: &Sig) -> Action {
             }
         }
         Effect::Reopen => crate::log::reopen(),
+        Effect::Reload => return Action::Reload,
         Effect::Exit => {
             let _ =
                 EXIT_SIGNO.compare_exchange(0, s.signo as u8, Ordering::Relaxed, Ordering::Relaxed);
@@ -260,12 +280,20 @@ mod tests {
     #[test]
     fn pending_signals_are_handled_once() {
         // Deliver through the real handler path without raising a signal.
-        on_signal(libc::SIGUSR1);
-        on_signal(libc::SIGUSR1);
+        on_signal(libc::SIGUSR2);
         assert_eq!(handle_pending(), Action::Continue);
+        on_signal(libc::SIGUSR1);
+        on_signal(libc::SIGUSR1);
+        assert_eq!(
+            handle_pending(),
+            Action::Reload,
+            "two deliveries, one reload"
+        );
         assert_eq!(PENDING[0].load(Ordering::Relaxed), 0);
+        assert_eq!(handle_pending(), Action::Continue);
+        on_signal(libc::SIGUSR1);
         on_signal(libc::SIGTERM);
-        assert_eq!(handle_pending(), Action::Exit);
+        assert_eq!(handle_pending(), Action::Exit, "exit wins over reload");
         assert_eq!(handle_pending(), Action::Continue);
         assert_eq!(exit_status(), 0);
     }

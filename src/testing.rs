@@ -75,35 +75,36 @@ pub struct RspSnap {
     pub elems: Vec<Span>,
 }
 
-/// A parser under test: feed chunks, then check and snapshot a message.
-trait Feed {
-    type Snap: PartialEq + Debug;
-    fn feed(&mut self, chunk: &[u8], lim: &Limits) -> Result<Progress, ParseError>;
-    fn reset(&mut self);
-    /// Asserts the invariants of the message `msg` just completed.
-    fn done(&self, msg: &[u8], lim: &Limits) -> Self::Snap;
+/// A parser under a split-feeding test. `feed_split` is the one driver
+/// every parser test and fuzz check uses; each adapts its parser to this.
+pub trait Split {
+    type Snap;
+    /// Parses one chunk of the current message.
+    fn feed(&mut self, chunk: &[u8]) -> Result<Progress, ParseError>;
+    /// The current message, all of `msg`, is complete: check and snapshot
+    /// it, and reset the parser for the next one.
+    fn done(&mut self, msg: &[u8]) -> Self::Snap;
 }
 
 /// Feeds `input` cut at `cuts` (ascending offsets) as the core does: after
-/// `Complete` the parser is reset and fed the chunk's tail.
-fn drive<F: Feed>(p: &mut F, input: &[u8], cuts: &[usize], lim: &Limits) -> Vec<Ev<F::Snap>> {
-    p.reset();
+/// `Complete` the parser is reset and fed the chunk's tail. Checks the
+/// parser contract of `proto` on the way.
+pub fn feed_split<S: Split>(p: &mut S, input: &[u8], cuts: &[usize]) -> Vec<Ev<S::Snap>> {
     let mut evs = Vec::new();
     let (mut msg_start, mut pos) = (0, 0);
     for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
         let cut = cut.clamp(pos, input.len());
         let (mut chunk, mut at) = (&input[pos..cut], pos);
         while !chunk.is_empty() {
-            match p.feed(chunk, lim) {
+            match p.feed(chunk) {
                 Ok(Progress::Incomplete) => break,
                 Ok(Progress::Complete { end }) => {
                     assert!(end <= chunk.len(), "end {end} past chunk {}", chunk.len());
                     assert!(end >= 1 || at > msg_start, "no progress at {at}");
-                    evs.push(Ev::Done(p.done(&input[msg_start..at + end], lim)));
+                    evs.push(Ev::Done(p.done(&input[msg_start..at + end])));
                     assert!(evs.len() <= input.len(), "more messages than bytes");
                     (msg_start, at) = (at + end, at + end);
                     chunk = &chunk[end..];
-                    p.reset();
                 }
                 Err(e) => {
                     evs.push(Ev::Err(e));
@@ -117,6 +118,114 @@ fn drive<F: Feed>(p: &mut F, input: &[u8], cuts: &[usize], lim: &Limits) -> Vec<
         evs.push(Ev::Partial);
     }
     evs
+}
+
+/// Runs `run` over `input` whole, one byte at a time and split in two at
+/// every offset; all must agree. Returns the whole-input result.
+pub fn all_splits<G: PartialEq + Debug>(input: &[u8], mut run: impl FnMut(&[usize]) -> G) -> G {
+    let whole = run(&[]);
+    let bytewise: Vec<usize> = (1..input.len()).collect();
+    let show = || String::from_utf8_lossy(input).into_owned();
+    assert_eq!(run(&bytewise), whole, "byte at a time: {:?}", show());
+    for k in 0..=input.len() {
+        assert_eq!(run(&[k]), whole, "split at {k}: {:?}", show());
+    }
+    whole
+}
+
+/// A parser given as a state constructor, a parse function and a snapshot
+/// function (the redis parser tests), driven by `feed_split`.
+pub fn feed_fns<S, M, G>(
+    input: &[u8],
+    cuts: &[usize],
+    new_state: impl Fn() -> S,
+    meta: &mut M,
+    parse: impl FnMut(&mut S, &[u8], &mut M) -> Result<Progress, ParseError>,
+    snap: impl Fn(&M, &[u8]) -> G,
+) -> Vec<Ev<G>> {
+    struct Fns<'m, S, M, N, P, F> {
+        st: S,
+        new_state: N,
+        meta: &'m mut M,
+        parse: P,
+        snap: F,
+    }
+    impl<S, M, G, N, P, F> Split for Fns<'_, S, M, N, P, F>
+    where
+        N: Fn() -> S,
+        P: FnMut(&mut S, &[u8], &mut M) -> Result<Progress, ParseError>,
+        F: Fn(&M, &[u8]) -> G,
+    {
+        type Snap = G;
+        fn feed(&mut self, chunk: &[u8]) -> Result<Progress, ParseError> {
+            (self.parse)(&mut self.st, chunk, self.meta)
+        }
+        fn done(&mut self, msg: &[u8]) -> G {
+            self.st = (self.new_state)();
+            (self.snap)(self.meta, msg)
+        }
+    }
+    let mut f = Fns {
+        st: new_state(),
+        new_state,
+        meta,
+        parse,
+        snap,
+    };
+    feed_split(&mut f, input, cuts)
+}
+
+/// Deterministic pseudo-random numbers (xorshift64*), for garbage inputs.
+#[derive(Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    #[allow(clippy::should_implement_trait)] // the tests' name for it; never an iterator
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// The bytes of `span`, which must lie inside `msg` (parser tests).
+pub fn span_vec(msg: &[u8], span: Span) -> Vec<u8> {
+    at(msg, span, "span").to_vec()
+}
+
+/// A parser under test: feed chunks, then check and snapshot a message.
+trait Feed {
+    type Snap: PartialEq + Debug;
+    fn feed(&mut self, chunk: &[u8], lim: &Limits) -> Result<Progress, ParseError>;
+    fn reset(&mut self);
+    /// Asserts the invariants of the message `msg` just completed.
+    fn done(&self, msg: &[u8], lim: &Limits) -> Self::Snap;
+}
+
+/// A `Feed` with its limits, as `feed_split` drives it.
+struct Fed<'a, F>(&'a mut F, &'a Limits);
+
+impl<F: Feed> Split for Fed<'_, F> {
+    type Snap = F::Snap;
+    fn feed(&mut self, chunk: &[u8]) -> Result<Progress, ParseError> {
+        self.0.feed(chunk, self.1)
+    }
+    fn done(&mut self, msg: &[u8]) -> F::Snap {
+        let snap = self.0.done(msg, self.1);
+        self.0.reset();
+        snap
+    }
+}
+
+/// `feed_split` over a fresh `p` with limits `lim`.
+fn drive<F: Feed>(p: &mut F, input: &[u8], cuts: &[usize], lim: &Limits) -> Vec<Ev<F::Snap>> {
+    p.reset();
+    feed_split(&mut Fed(p, lim), input, cuts)
 }
 
 /// The bytes of `span`, asserting it lies inside `msg`.
@@ -259,7 +368,12 @@ impl Feed for McReq {
     }
     fn done(&self, msg: &[u8], lim: &Limits) -> ReqSnap {
         let m = &self.meta;
-        assert!(msg.ends_with(b"\r\n"), "request does not end with CRLF");
+        // an ms data block ends where its length says: memcached checks it
+        let raw = m.cmd == Cmd::Memcache(memcache::Cmd::Ms);
+        assert!(
+            raw || msg.ends_with(b"\r\n"),
+            "request does not end with CRLF"
+        );
         assert!(!m.inline && m.vals.is_empty());
         assert!(
             m.keys.len() <= lim.max_narg as usize,
@@ -277,6 +391,17 @@ impl Feed for McReq {
             assert!(!b.contains(&b' ') && !b.contains(&b'\r'), "key {b:?}");
             assert!(k.end() as usize <= line, "key outside the line");
         }
+        if let Some(q) = m.quiet {
+            let b = at(msg, q, "quiet flag");
+            assert!(b.len() >= 2 && b[0] == b' ' && b[1] == b'q', "quiet {b:?}");
+            assert!(q.end() as usize <= line, "quiet flag outside the line");
+        }
+        if m.exptime.len > 0 {
+            assert_eq!(
+                at(msg, m.exptime, "exptime").first(),
+                msg.get(m.exptime.start as usize)
+            );
+        }
         if m.narg > 0 {
             let name = at(msg, m.name, "name");
             let want = memcache::Cmd::lookup(name).map_or(Cmd::None, Cmd::Memcache);
@@ -288,7 +413,10 @@ impl Feed for McReq {
             let nk = m.keys.len() as u32;
             match c.key_class() {
                 memcache::KeyClass::Multi => {
-                    let args = m.narg - 1;
+                    let args = match c.syntax() {
+                        memcache::Syntax::Gat => m.narg - 2,
+                        _ => m.narg - 1,
+                    };
                     assert_eq!(nk, args, "get keys");
                 }
                 memcache::KeyClass::One => assert_eq!(nk, 1, "one key"),
@@ -405,6 +533,14 @@ impl Feed for McRsp {
             b"CLIENT_ERROR" => RspKind::ClientError,
             b"SERVER_ERROR" => RspKind::ServerError,
             b"VERSION" => RspKind::Version,
+            b"VA" => RspKind::Va,
+            b"HD" => RspKind::Hd,
+            b"EN" => RspKind::En,
+            b"NS" => RspKind::NotStored,
+            b"EX" => RspKind::Exists,
+            b"NF" => RspKind::NotFound,
+            b"MN" => RspKind::Mn,
+            b"ME" => RspKind::Me,
             w if !w.is_empty() && w.iter().all(u8::is_ascii_digit) => RspKind::Number,
             _ => RspKind::Unknown,
         };
@@ -661,7 +797,7 @@ fn model_reply(cmd: FragCmd, keys: &[&[u8]], out: &mut Vec<u8>) {
                 out.extend_from_slice(k);
                 let flags = format!(" {} {}", h % 65536, v.len());
                 out.extend_from_slice(flags.as_bytes());
-                if c == memcache::Cmd::Gets {
+                if matches!(c, memcache::Cmd::Gets | memcache::Cmd::Gats) {
                     out.extend_from_slice(format!(" {}", h >> 16).as_bytes());
                 }
                 out.extend_from_slice(b"\r\n");
@@ -691,6 +827,8 @@ fn build_request(data: &[u8]) -> Option<(FragCmd, Vec<u8>, usize, u8)> {
         FragCmd::Redis(redis::Cmd::Exists),
         FragCmd::Memcache(memcache::Cmd::Get),
         FragCmd::Memcache(memcache::Cmd::Gets),
+        FragCmd::Memcache(memcache::Cmd::Gat),
+        FragCmd::Memcache(memcache::Cmd::Gats),
     ];
     let cmd = cmds[usize::from(sel) % cmds.len()];
     let mut args: Vec<&[u8]> = data[2..].split(|&b| b == 0xff).collect();
@@ -712,13 +850,16 @@ fn build_request(data: &[u8]) -> Option<(FragCmd, Vec<u8>, usize, u8)> {
         }
         FragCmd::Memcache(c) => {
             req.extend_from_slice(c.name().as_bytes());
+            if c.syntax() == memcache::Syntax::Gat {
+                req.extend_from_slice(b" -1");
+            }
             for a in &args {
-                // a memcache key: 1..=250 bytes, no SP, CR or LF
+                // a memcache key: 1..=250 bytes, no SP, CR, LF or NUL
                 let k: Vec<u8> = a
                     .iter()
                     .take(250)
                     .map(|&b| {
-                        if matches!(b, b' ' | b'\r' | b'\n') {
+                        if matches!(b, b' ' | b'\r' | b'\n' | 0) {
                             b'_'
                         } else {
                             b
@@ -767,9 +908,6 @@ pub fn check_fragment(data: &[u8]) {
         .iter()
         .map(|k| (fnv(k) % nsrv as u64) as usize)
         .collect();
-    // group them with the core's own function (req_fragment calls it too)
-    let (mut order, mut key_child) = (Vec::new(), Vec::new());
-    fragment::groups(&key_srv, &mut order, &mut key_child);
     let mut parent = Msg {
         data: vec![Bytes::from(req.clone())],
         mlen: req.len() as u32,
@@ -779,9 +917,10 @@ pub fn check_fragment(data: &[u8]) {
     let mut msgs = MsgArena::default();
     let mut children = Vec::new();
     let mut scratch = Vec::new();
-    for &s in &order {
-        let idx: Vec<usize> = (0..key_srv.len()).filter(|&i| key_srv[i] == s).collect();
-        let sub = fragment::build_fragment(&parent, &idx, &mut scratch);
+    let mut key_child = Vec::new();
+    let parts = fragment::plan(&parent, &key_srv, &mut key_child);
+    for (s, idx) in &parts {
+        let sub = fragment::build_fragment(&parent, idx, &mut scratch);
         let sub_keys = fragment_keys(cmd, &sub, &lim);
         let want: Vec<&[u8]> = idx.iter().map(|&i| keys[i]).collect();
         assert_eq!(sub_keys, want, "fragment for server {s} carries other keys");
@@ -803,7 +942,7 @@ pub fn check_fragment(data: &[u8]) {
     parent.frag = Some(Box::new(Frag {
         children,
         key_child,
-        ndone: order.len() as u32,
+        ndone: parts.len() as u32,
     }));
     let mut out = Vec::new();
     let failed = match cmd {

@@ -297,11 +297,18 @@ fn sigint_exits_1_and_removes_the_pid_file() {
     let pid = dir.join("nc.pid");
     let mut p = Proxy::start(&simple_yaml(false), &["-p", &pid]);
     assert_eq!(fs::read_to_string(&pid).unwrap(), p.proc.pid().to_string());
-    p.proc.signal(libc::SIGUSR1);
+    p.proc.signal(libc::SIGUSR2);
     assert!(wait_until(WAIT, || p
         .log_text()
-        .contains("signal 10 (SIGUSR1) received\n")));
-    assert!(p.proc.running(), "SIGUSR1 only logs");
+        .contains("signal 12 (SIGUSR2) received\n")));
+    assert!(p.proc.running(), "SIGUSR2 only logs");
+    p.proc.signal(libc::SIGUSR1);
+    assert!(wait_until(WAIT, || p.log_text().contains(
+        "signal 10 (SIGUSR1) received, reloading configuration\n"
+    ) && p
+        .log_text()
+        .contains(": nothing changed\n")));
+    assert!(p.proc.running(), "SIGUSR1 reloads");
     p.proc.signal(libc::SIGINT);
     assert_eq!(p.proc.wait_exit(WAIT).and_then(|s| s.code()), Some(1));
     assert!(p

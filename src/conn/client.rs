@@ -308,6 +308,12 @@ fn protocol_error(core: &mut Core, id: ClientId, e: ParseError) {
     reply_local(core, id, m, reply);
 }
 
+/// Stops reading a client as if it had sent EOF: it gets the replies to
+/// the requests it sent, then closes (a reload removed its pool).
+pub fn stop_reading(core: &mut Core, id: ClientId) {
+    on_eof(core, id);
+}
+
 /// The client closed its side: stop reading, close once replies are out.
 /// A request it left unfinished is dropped and logged, as 0.5.0 does.
 fn on_eof(core: &mut Core, id: ClientId) {
@@ -359,6 +365,11 @@ fn send_replies(core: &mut Core, id: ClientId) {
         let mut g = Gather::new(iov, c.send_off);
         for mid in &c.omsg_q {
             let Some(m) = msgs.get(*mid) else { break };
+            debug_assert_eq!(
+                m.owner.client(),
+                Some(id),
+                "omsg_q holds this client's requests"
+            );
             if m.state != State::Done || !g.push(&m.rsp) || m.quit {
                 break; // not answered yet, iov full, or nothing after quit
             }
@@ -442,6 +453,7 @@ fn rsp_len(m: &Msg) -> usize {
 /// call to `rsp_bytes` (each reply is counted once, so this is O(1) per
 /// reply however long the queue).
 fn account(c: &mut ClientConn, msgs: &MsgArena) {
+    debug_assert!(c.naccounted <= c.omsg_q.len(), "accounted past omsg_q");
     while let Some(&mid) = c.omsg_q.get(c.naccounted) {
         match msgs.get(mid) {
             Some(m) if m.state != State::Done => break,
@@ -536,6 +548,11 @@ pub fn close(core: &mut Core, id: ClientId, why: Close) {
         let Some(m) = core.msgs.get_mut(mid) else {
             continue;
         };
+        debug_assert_eq!(
+            m.owner.client(),
+            Some(id),
+            "omsg_q holds this client's requests"
+        );
         if m.state == State::Done {
             free_tree(core, mid);
         } else {

@@ -5,7 +5,7 @@
 //! pool's `backlog`) or a unix socket (unlinked first, then `chmod`ed to
 //! the configured mode). Accepts until `WouldBlock`.
 
-use crate::conf::Listen;
+use crate::conf::{Listen, PoolConf};
 use crate::conn::client;
 use crate::core::Core;
 use crate::sock::{setsockopt_int, Stream};
@@ -31,9 +31,16 @@ pub struct Listener {
 
 /// Binds pool `p`'s listener and registers it (§CONN.1).
 pub fn bind(core: &mut Core, p: PoolId) -> Result<(), String> {
-    let pool = &core.pools[p].conf;
+    let sock = open(&core.pools[p].conf)?;
+    add(core, p, sock)
+}
+
+/// Binds and listens on a pool's `listen:` address without registering it:
+/// a reload binds every new address this way first, so a failure rejects
+/// it before anything changed.
+pub fn open(pool: &PoolConf) -> Result<ListenSock, String> {
     let backlog = i32::try_from(pool.backlog).unwrap_or(i32::MAX);
-    let what = pool.listen_str.clone();
+    let what = &pool.listen_str;
     let sock = match &pool.listen {
         Listen::Tcp(addr) => bind_tcp(*addr, backlog, pool.reuseport)
             .map(|l| ListenSock::Tcp(mio::net::TcpListener::from_std(l)))
@@ -54,6 +61,12 @@ pub fn bind(core: &mut Core, p: PoolId) -> Result<(), String> {
             ListenSock::Unix(mio::net::UnixListener::from_std(l))
         }
     };
+    Ok(sock)
+}
+
+/// Registers a socket from [`open`] as pool `p`'s listener.
+pub fn add(core: &mut Core, p: PoolId, sock: ListenSock) -> Result<(), String> {
+    let what = core.pools[p].conf.listen_str.clone();
     let gen = core.next_gen();
     let entry = core.listeners.vacant_entry();
     let id = ListenerId {
@@ -78,7 +91,8 @@ pub fn bind(core: &mut Core, p: PoolId) -> Result<(), String> {
     Ok(())
 }
 
-/// Stops listening (a reload removed the pool).
+/// Stops listening (a reload removed the pool or moved its address);
+/// clients already accepted stay.
 pub fn close(core: &mut Core, id: ListenerId) {
     if core.listener(id).is_none() {
         return;
@@ -92,6 +106,17 @@ pub fn close(core: &mut Core, id: ListenerId) {
         log::warn!("deregister of listener {} failed: {e}", id.idx);
     }
     core.stats_conn_close();
+    log::info!("p {} closed", id.idx);
+}
+
+/// Sets a new backlog on a listening socket (a reload that keeps the
+/// address but changes `backlog:`).
+pub fn set_backlog(sock: &ListenSock, backlog: u32) -> io::Result<()> {
+    let fd = match sock {
+        ListenSock::Tcp(s) => s.as_raw_fd(),
+        ListenSock::Unix(s) => s.as_raw_fd(),
+    };
+    relisten(fd, i32::try_from(backlog).unwrap_or(i32::MAX))
 }
 
 fn proto_name(core: &Core, p: PoolId) -> &'static str {

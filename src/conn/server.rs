@@ -485,6 +485,7 @@ fn req_send_done(core: &mut Core, id: ServerConnId, mid: MsgId) {
     let Some(m) = core.msgs.get_mut(mid) else {
         return;
     };
+    debug_assert_eq!(m.state, State::Queued, "written from imsg_q");
     m.sent_at = Some(now);
     m.data.clear(); // the read chunk can be reused as soon as possible
     let len = i64::from(m.mlen);

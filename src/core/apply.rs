@@ -7,9 +7,10 @@
 //! ends with `relayout`, so the metrics and the stats thread follow.
 //!
 //! A pool owns everything derived from its configuration (`ServerPool::apply`
-//! rebuilds it); what lives outside the pool is only its connections, which
-//! these functions close with `Close::Reconfigured` before the pool or
-//! server they belong to goes.
+//! rebuilds it, `ServerPool::stats_layout` describes it to the stats);
+//! what lives outside the pool is only its connections, which these
+//! functions close with `Close::Reconfigured` before the pool or server
+//! they belong to goes.
 //!
 //! # Invariants
 //! - `pool_order` lists every id of `pools` exactly once, in configuration
@@ -228,6 +229,9 @@ impl Core {
             .collect();
         self.close_now(&conns, Close::Reconfigured);
         let applied = self.pools[id].apply(pc);
+        for s in applied.retired {
+            self.pools[id].free_server(s); // its connections closed above
+        }
         for s in applied.readdressed {
             self.retire_conns(id, s, Close::Reconfigured);
         }

@@ -442,33 +442,3 @@ mod tests {
         assert_eq!(t.key_hash(b"{}"), HashKind::Md5.hash(b"{}"));
     }
 }
-
-/// Answers "which server holds this key?" for one configured pool, with
-/// every server live (`nutcracker --locate`).
-#[derive(Debug)]
-pub struct Locator {
-    router: Router,
-    names: Vec<String>, // server names in length-first order
-}
-
-impl Locator {
-    pub fn new(pool: &crate::conf::PoolConf) -> Locator {
-        let servers: Vec<(&[u8], u32)> = pool
-            .servers
-            .iter()
-            .map(|s| (s.name.as_bytes(), s.weight))
-            .collect();
-        Locator {
-            router: Router::new(pool.hash, pool.hash_tag, pool.distribution, &servers),
-            names: pool.servers.iter().map(|s| s.name.clone()).collect(),
-        }
-    }
-
-    /// The name (§CONF.6) of the server `key` routes to.
-    pub fn server_name(&self, key: &[u8]) -> &str {
-        self.router
-            .server_index(key)
-            .and_then(|i| self.names.get(i))
-            .map_or("-", |s| s.as_str())
-    }
-}

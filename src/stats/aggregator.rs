@@ -100,11 +100,13 @@ fn strerror(e: &io::Error) -> String {
 /// Connection objects ever created and alive, read live by the stats thread.
 #[derive(Debug, Default)]
 struct ConnCounts {
-    total: AtomicU64,  // total_connections
-    curr: AtomicU64,   // curr_connections
-    msgs: AtomicU64,   // requests alive in the loop (Prometheus only)
-    mfree: AtomicU64,  // read chunks on the free list (Prometheus only)
-    malloc: AtomicU64, // read chunks ever allocated (Prometheus only)
+    total: AtomicU64,          // total_connections
+    curr: AtomicU64,           // curr_connections
+    msgs: AtomicU64,           // requests alive in the loop (Prometheus only)
+    mfree: AtomicU64,          // read chunks on the free list (Prometheus only)
+    malloc: AtomicU64,         // read chunks ever allocated (Prometheus only)
+    reloads: AtomicU64,        // configuration reloads applied (SIGUSR1)
+    reloads_failed: AtomicU64, // reloads rejected, old configuration kept
 }
 
 /// The event loop's end of the stats thread (twemproxy: `struct stats`, loop side).
@@ -171,6 +173,16 @@ impl StatsHandle {
         self.conns.msgs.store(msgs, Ordering::Relaxed);
         self.conns.mfree.store(mbufs_free, Ordering::Relaxed);
         self.conns.malloc.store(mbufs_alloc, Ordering::Relaxed);
+    }
+
+    /// Counts a configuration reload, applied or rejected.
+    pub fn reloaded(&self, applied: bool) {
+        let c = if applied {
+            &self.conns.reloads
+        } else {
+            &self.conns.reloads_failed
+        };
+        c.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Where the stats listener is bound (port 0 resolved).
@@ -387,6 +399,8 @@ impl Aggregator {
             timestamp: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
             total_connections: live(&self.conns.total),
             curr_connections: live(&self.conns.curr),
+            reloads: live(&self.conns.reloads),
+            reloads_failed: live(&self.conns.reloads_failed),
             msgs_live: live(&self.conns.msgs),
             mbufs_free: live(&self.conns.mfree),
             mbufs_allocated: live(&self.conns.malloc),
@@ -552,7 +566,9 @@ mod tests {
             thread::sleep(Duration::from_millis(20));
         }
         assert!(
-            doc.contains("\"total_connections\":3, \"curr_connections\":2, "),
+            doc.contains(
+                "\"total_connections\":3, \"curr_connections\":2, \"reloads\":0, \"reloads_failed\":0, "
+            ),
             "{doc}"
         );
         assert!(doc.contains("\"responses\":10, "), "{doc}");

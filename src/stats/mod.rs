@@ -54,7 +54,7 @@
 //!
 //! # Invariants
 //! - the JSON layout (order, separators) is byte-exact §STATS.3, extras aside;
-//! - [`Metrics::cur`] has the shape of [`Metrics`]'s layout; a buffer in
+//! - the deltas in [`Metrics`] have the shape of its layout; a buffer in
 //!   flight has the shape of the layout it carries, or else of the
 //!   aggregator's current one.
 

@@ -25,6 +25,8 @@ pub(crate) struct Header<'a> {
     pub timestamp: i64,         // seconds since the epoch, now
     pub total_connections: i64, // connection objects ever created
     pub curr_connections: i64,  // connection objects alive
+    pub reloads: i64,           // configuration reloads applied (extra)
+    pub reloads_failed: i64,    // configuration reloads rejected (extra)
     pub msgs_live: i64,         // requests alive in the loop (Prometheus only)
     pub mbufs_free: i64,        // read chunks on the free list (Prometheus only)
     pub mbufs_allocated: i64,   // read chunks ever allocated (Prometheus only)
@@ -92,6 +94,8 @@ pub(crate) fn json(head: &Header<'_>, layout: &Layout, sum: &Snapshot) -> String
     add_num(&mut out, "timestamp", head.timestamp);
     add_num(&mut out, "total_connections", head.total_connections);
     add_num(&mut out, "curr_connections", head.curr_connections);
+    add_num(&mut out, "reloads", head.reloads);
+    add_num(&mut out, "reloads_failed", head.reloads_failed);
     let empty_pool = PoolMetrics::default();
     let empty_server = ServerMetrics::default();
     for (p, (pool, servers)) in layout.pools.iter().enumerate() {
@@ -220,6 +224,18 @@ fn prom_header(out: &mut String, head: &Header<'_>) {
             head.curr_connections,
         ),
         (
+            "reloads",
+            "counter",
+            "configuration reloads applied (SIGUSR1)",
+            head.reloads,
+        ),
+        (
+            "reloads_failed",
+            "counter",
+            "configuration reloads rejected, old configuration kept",
+            head.reloads_failed,
+        ),
+        (
             "msgs_live",
             "gauge",
             "requests alive in the event loop",
@@ -319,6 +335,7 @@ pub(crate) mod tests {
     /// The issue 8.4 pool extras, all zero (they follow `fragments`).
     const POOL_EXTRAS_ZERO: &str = "\"requests_too_large\":0, \"requests_too_many_args\":0, \
         \"client_throttled\":0, \"client_pending_closed\":0, ";
+    const HEAD_EXTRAS_ZERO: &str = "\"reloads\":0, \"reloads_failed\":0, ";
     const EXTRAS_ZERO: &str = "\"latency_p50_us\":0, \"latency_p90_us\":0, \"latency_p99_us\":0, \
         \"latency_p999_us\":0, \"latency_max_us\":0, ";
 
@@ -329,6 +346,8 @@ pub(crate) mod tests {
             timestamp: 1795303241,
             total_connections: 2,
             curr_connections: 2,
+            reloads: 0,
+            reloads_failed: 0,
             msgs_live: 0,
             mbufs_free: 0,
             mbufs_allocated: 0,
@@ -352,7 +371,9 @@ pub(crate) mod tests {
         let layout = Layout::new(&two_pools());
         let doc = json(&head(), &layout, &Snapshot::new(&layout));
         assert_eq!(doc.matches(POOL_EXTRAS_ZERO).count(), 2);
-        let doc = doc.replace(POOL_EXTRAS_ZERO, "");
+        let doc = doc
+            .replace(POOL_EXTRAS_ZERO, "")
+            .replace(HEAD_EXTRAS_ZERO, "");
         // 2 pools + 4 servers carry the extras, each after a `, `.
         let extras = format!(", {}", EXTRAS_ZERO.trim_end_matches(", "));
         assert_eq!(doc.matches(&extras).count(), 6);
@@ -409,7 +430,7 @@ pub(crate) mod tests {
         assert!(validate_json(&doc));
         let none = Layout::default();
         let doc = json(&head(), &none, &Snapshot::new(&none));
-        assert!(doc.ends_with("\"curr_connections\":2}\n"), "{doc}");
+        assert!(doc.ends_with("\"reloads_failed\":0}\n"), "{doc}");
         assert!(validate_json(&doc));
     }
 
@@ -455,6 +476,8 @@ pub(crate) mod tests {
             "nutcracker_pool_latency_max_microseconds{pool=\"beta\"} 0\n",
             "nutcracker_uptime_seconds 3\n",
             "nutcracker_curr_connections 2\n",
+            "# TYPE nutcracker_reloads counter\n",
+            "nutcracker_reloads_failed 0\n",
             "nutcracker_info{version=\"0.5.0\",source=\"vm\"} 1\n",
         ] {
             assert!(text.contains(line), "missing {line:?}");
@@ -473,7 +496,7 @@ pub(crate) mod tests {
                 assert!(value.parse::<i64>().is_ok(), "{line}");
             }
         }
-        assert_eq!(types.len(), 4 + 3 + 6 + 4 + 13 + 4);
+        assert_eq!(types.len(), 4 + 2 + 3 + 6 + 4 + 13 + 4);
         let http = http_ok("x\n");
         assert!(http.starts_with("HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"));
         assert!(http.ends_with("Content-Length: 2\r\nConnection: close\r\n\r\nx\n"));

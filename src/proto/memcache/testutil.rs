@@ -1,8 +1,9 @@
-//! Test driver shared by the memcache parser tests: feeds a stream of
-//! pipelined messages through a parser cut into chunks at given offsets,
-//! and checks that every way of cutting gives the same result.
+//! What the memcache parser tests share: a `Feed` that logs each message,
+//! adapted to the one split-feeding driver (`testing::feed_split`), the
+//! test limits and a garbage generator.
 
 use crate::proto::{Limits, ParseError, Progress};
+use crate::testing::{self, feed_split, Ev, Rng, Split};
 
 /// A parser under test plus what it has recorded so far.
 pub(crate) trait Feed: Default {
@@ -15,42 +16,35 @@ pub(crate) trait Feed: Default {
     fn log(&mut self) -> &mut Vec<String>;
 }
 
-/// Parses `stream` cut at `cuts` (sorted offsets); the log ends with
-/// `incomplete <n>` or `error <e>` when the stream does not end cleanly.
+/// A `Feed` as `testing::feed_split` drives it, counting the bytes of the
+/// complete messages.
+struct Logged<'a, F>(&'a mut F, usize);
+
+impl<F: Feed> Split for Logged<'_, F> {
+    type Snap = ();
+    fn feed(&mut self, chunk: &[u8]) -> Result<Progress, ParseError> {
+        self.0.feed(chunk)
+    }
+    fn done(&mut self, msg: &[u8]) {
+        self.1 += msg.len();
+        self.0.done(msg);
+    }
+}
+
+/// Parses `stream` cut at `cuts` (sorted offsets) with the one driver,
+/// `testing::feed_split`; the log ends with `incomplete <n>` or
+/// `error <e>` when the stream does not end cleanly.
 pub(crate) fn drive<F: Feed>(stream: &[u8], cuts: &[usize]) -> Vec<String> {
     let mut f = F::default();
-    let mut msg_start = 0;
-    let mut bounds: Vec<usize> = cuts.to_vec();
-    bounds.push(stream.len());
-    let mut from = 0;
-    for &to in &bounds {
-        let mut chunk = &stream[from..to];
-        let mut base = from;
-        from = to;
-        loop {
-            match f.feed(chunk) {
-                Ok(Progress::Incomplete) => break,
-                Ok(Progress::Complete { end }) => {
-                    assert!(end <= chunk.len());
-                    assert!(end >= 1 || base > msg_start, "empty message");
-                    f.done(&stream[msg_start..base + end]);
-                    msg_start = base + end;
-                    base += end;
-                    chunk = &chunk[end..];
-                    if chunk.is_empty() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    f.log().push(format!("error {e:?}"));
-                    return std::mem::take(f.log());
-                }
-            }
-        }
-    }
-    if msg_start < stream.len() {
-        f.log()
-            .push(format!("incomplete {}", stream.len() - msg_start));
+    let mut logged = Logged(&mut f, 0);
+    let evs = feed_split(&mut logged, stream, cuts);
+    let consumed = logged.1;
+    match evs.last() {
+        Some(Ev::Err(e)) => f.log().push(format!("error {e:?}")),
+        Some(Ev::Partial) => f
+            .log()
+            .push(format!("incomplete {}", stream.len() - consumed)),
+        _ => {}
     }
     std::mem::take(f.log())
 }
@@ -58,44 +52,11 @@ pub(crate) fn drive<F: Feed>(stream: &[u8], cuts: &[usize]) -> Vec<String> {
 /// Parses `stream` whole, one byte at a time and at every 2-way split;
 /// all must agree. Returns the whole-stream log.
 pub(crate) fn all_splits<F: Feed>(stream: &[u8]) -> Vec<String> {
-    let whole = drive::<F>(stream, &[]);
-    let bytes: Vec<usize> = (1..stream.len()).collect();
-    assert_eq!(
-        drive::<F>(stream, &bytes),
-        whole,
-        "byte at a time: {:?}",
-        show(stream)
-    );
-    for cut in 0..=stream.len() {
-        assert_eq!(
-            drive::<F>(stream, &[cut]),
-            whole,
-            "split at {cut}: {:?}",
-            show(stream)
-        );
-    }
-    whole
+    testing::all_splits(stream, |cuts| drive::<F>(stream, cuts))
 }
 
 pub(crate) fn show(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// Deterministic pseudo-random numbers (xorshift64*), for garbage inputs.
-#[derive(Debug)]
-pub(crate) struct Rng(pub u64);
-
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// Limits of the tests: memcache-sized, or small enough to hit.

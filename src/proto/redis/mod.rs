@@ -32,6 +32,3 @@ pub use commands::{Cmd, NAME_MAX};
 pub use keys::{key_positions, Keys};
 pub use parse_req::{parse_req, ReqState};
 pub use parse_rsp::{parse_rsp, RspState};
-
-#[cfg(test)]
-mod drive;

@@ -431,8 +431,8 @@ fn complete(st: &mut ReqState, meta: &mut ReqMeta, end: usize) -> Progress {
 
 #[cfg(test)]
 mod tests {
-    use super::super::drive::{agree, bytes, drive, Ev, Rng};
     use super::*;
+    use crate::testing::{all_splits as agree, feed_fns as drive, span_vec as bytes, Ev, Rng};
 
     /// What a complete request looked like, in bytes.
     #[derive(Debug, PartialEq, Eq)]

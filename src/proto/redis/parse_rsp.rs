@@ -387,8 +387,8 @@ fn line_text(
 
 #[cfg(test)]
 mod tests {
-    use super::super::drive::{agree, bytes, drive, Ev, Rng};
     use super::*;
+    use crate::testing::{all_splits as agree, feed_fns as drive, span_vec as bytes, Ev, Rng};
 
     /// What a complete reply looked like, in bytes.
     #[derive(Debug, PartialEq, Eq)]
