@@ -153,7 +153,7 @@ bench_redis:
   distribution: ketama
   redis: true
   backlog: 1024
-  timeout: 2000
+  timeout: 10000
   preconnect: true
   auto_eject_hosts: false
   server_connections: 1
@@ -168,7 +168,7 @@ bench_mc:
   distribution: ketama
   redis: false
   backlog: 1024
-  timeout: 2000
+  timeout: 10000
   preconnect: true
   auto_eject_hosts: false
   server_connections: 1
@@ -216,9 +216,9 @@ run_load() {
     redis-mget1000-c50)
         n=3000
         out=$(timeout 60 "${on_load_cpu[@]}" redis-benchmark -h 127.0.0.1 -p "$rport" -c 50 -n "$n" \
-            --csv MGET "${mget_keys[@]}" 2>/dev/null)
-        rps=$(awk -F'","' 'NR == 2 { print $2 }' <<<"$out")
-        p99=$(awk -F'","' 'NR == 2 { print $7 }' <<<"$out")
+            --csv MGET "${mget_keys[@]}" 2>&1 || true)
+        rps=$(awk -F'","' '$1 ~ /^"MGET/ { print $2 }' <<<"$out")
+        p99=$(awk -F'","' '$1 ~ /^"MGET/ { print $7 }' <<<"$out")
         reqs=$n
         ;;
     redis-*)
@@ -228,7 +228,7 @@ run_load() {
         if [ "$p" = 1 ]; then n=$((c * 600)); else n=300000; fi
         if [ "$d" -gt 1000 ]; then n=$((n / 2)); fi
         out=$(timeout 60 "${on_load_cpu[@]}" redis-benchmark -h 127.0.0.1 -p "$rport" -c "$c" -n "$n" \
-            -P "$p" -r 100000 -d "$d" -t "$test" --csv 2>/dev/null)
+            -P "$p" -r 100000 -d "$d" -t "$test" --csv 2>&1 || true)
         rps=$(awk -F'","' -v t="${test^^}" '$1 == "\"" t { print $2 }' <<<"$out")
         p99=$(awk -F'","' -v t="${test^^}" '$1 == "\"" t { print $7 }' <<<"$out")
         reqs=$n
