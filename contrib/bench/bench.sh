@@ -25,7 +25,7 @@
 #
 # Installs nothing: needs packages nutcracker redis-server redis-tools
 # memcached libmemcached-tools (and util-linux for taskset). Takes about
-# 2 minutes; everything it starts is stopped by pid on exit.
+# 5 minutes on a quiet machine; everything it starts is stopped by pid on exit.
 #
 # Environment: ROUNDS (default 3), ORIG (default /usr/sbin/nutcracker),
 # RUST (default target/release/nutcracker), BENCH_SHARED=1, SHARED_BENCH
