@@ -199,10 +199,12 @@ impl Core {
     /// (§CONN.5; a reload does it for servers it adds).
     pub fn preconnect(&mut self, p: PoolId) {
         for s in self.pools[p].order.clone() {
-            if self.pools[p].servers[s].conns.iter().any(Option::is_some) {
+            let srv = &self.pools[p].servers[s];
+            if srv.conns.iter().chain(&srv.conns3).any(Option::is_some) {
                 continue;
             }
-            if let Err(e) = server::connect(self, p, s, server::Lease::Lane(0)) {
+            let (lane, resp) = (server::Lease::Lane(0), crate::proto::redis::Resp::Resp2);
+            if let Err(e) = server::connect(self, p, s, lane, resp) {
                 log::warn!(
                     "connect to server '{}' failed, ignored: {}",
                     self.pools[p].servers[s].pname,

@@ -15,6 +15,8 @@
 //! could reorder them, twemproxy #368), while many clients spread over all
 //! the connections. A closed connection's lane reconnects on its next
 //! request; requests queued while it connects wait on it, in order.
+//! Redis clients that switched to RESP3 (HELLO 3) have lanes of their own,
+//! `conns3`, on connections opened with HELLO 3 (issue 14.2).
 //!
 //! A pool owns everything derived from its configuration: the `PoolConf`
 //! itself, the servers, the router, the request limits and the order the
@@ -41,6 +43,7 @@
 use crate::conf::{PoolConf, ServerAddr, ServerConf};
 use crate::conn::sentinel::SentinelLink;
 use crate::hashkit::{length_first, Router};
+use crate::proto::redis::Resp;
 use crate::proto::{Limits, Proto};
 use crate::stats::PoolLayout;
 use crate::token::{PoolId, ServerConnId, ServerId, Slots};
@@ -54,6 +57,7 @@ pub struct Server {
     pub addr: ServerAddr, // resolved at every connect
     pub weight: u32,
     pub conns: Vec<Option<ServerConnId>>, // open connections by lane (< server_connections)
+    pub conns3: Vec<Option<ServerConnId>>, // redis: RESP3 connections by lane (HELLO 3)
     pub dedicated: Vec<ServerConnId>,     // connections held by one client each (conn::dedicated)
     pub failures: u32,                    // consecutive failures
     pub retry_at: Option<Instant>,        // ejected until then
@@ -65,7 +69,25 @@ impl Server {
     /// ones.
     pub fn open_conns(&self) -> impl Iterator<Item = ServerConnId> + '_ {
         let dedicated = self.dedicated.iter();
-        self.conns.iter().flatten().chain(dedicated).copied()
+        let lanes = self.conns.iter().chain(&self.conns3).flatten();
+        lanes.chain(dedicated).copied()
+    }
+
+    /// The connections by lane for clients speaking `resp` (redis: RESP2
+    /// and RESP3 clients never share a connection).
+    pub fn lanes(&self, resp: Resp) -> &Vec<Option<ServerConnId>> {
+        match resp {
+            Resp::Resp2 => &self.conns,
+            Resp::Resp3 => &self.conns3,
+        }
+    }
+
+    /// `lanes`, to change.
+    pub fn lanes_mut(&mut self, resp: Resp) -> &mut Vec<Option<ServerConnId>> {
+        match resp {
+            Resp::Resp2 => &mut self.conns,
+            Resp::Resp3 => &mut self.conns3,
+        }
     }
 
     fn new(c: ServerConf) -> Server {
@@ -75,6 +97,7 @@ impl Server {
             addr: c.addr,
             weight: c.weight,
             conns: Vec::new(),
+            conns3: Vec::new(),
             dedicated: Vec::new(),
             failures: 0,
             retry_at: None,

@@ -21,7 +21,8 @@
 //! - responses: the kind matches the first byte or word, elements tile the
 //!   reply, integers read back;
 //! - split invariance: any chunking, any limits, the same messages;
-//! - fragment/coalesce: the coalesced reply equals the unfragmented one;
+//! - fragment/coalesce: the coalesced reply equals the unfragmented one,
+//!   for RESP2 and RESP3 clients.
 //! - sentinel sessions: split invariance, bounded buffer, answers in order.
 //!
 //! Not part of the proxy's API (`#[doc(hidden)]`); allocation here is free.
@@ -347,6 +348,10 @@ impl Feed for RedisReq {
             if matches!(c.keys(), redis::Keys::Numkeys { .. }) {
                 assert!(!m.keys.is_empty(), "numkeys command without a key");
             }
+            if c.local() {
+                assert!(m.keys.is_empty(), "local command with keys");
+                assert_eq!(m.vals.len(), args.len() - 1, "local command arguments");
+            }
         }
         if !m.inline {
             let n = head_num(msg).map(|(n, _)| n);
@@ -462,45 +467,154 @@ impl Feed for RedisRsp {
     fn done(&self, msg: &[u8], lim: &Limits) -> RspSnap {
         let m = &self.meta;
         assert!(msg.ends_with(b"\r\n"), "reply does not end with CRLF");
-        let word = msg[1..].split(|&b| b == b' ' || b == b'\r').next();
-        let failure = matches!(word, Some(b"OOM" | b"BUSY" | b"LOADING"));
-        let want = match msg.first() {
-            Some(b'+') => RspKind::Status,
-            Some(b'-') if failure => RspKind::Failure,
-            Some(b'-') => RspKind::Error,
-            Some(b':') => RspKind::Integer,
-            Some(b'$') => RspKind::Bulk,
-            Some(b'*') => RspKind::Array,
-            _ => RspKind::Unknown,
-        };
-        assert_eq!(m.kind, want, "kind of the first byte");
         // the last value starts by max_msg and is a line or a bounded bulk
         let most = lim.max_msg as usize + lim.max_line.max(24) as usize + 3;
         assert!(msg.len() <= most, "reply of {} bytes", msg.len());
-        let head = head_num(msg);
+        let r = ref_reply(msg);
+        assert!(
+            r.is_some(),
+            "the reference reader refuses a reply the parser took"
+        );
+        let Some(r) = r else { return snap_rsp(m, msg) };
+        assert_eq!(r.len, msg.len(), "reply length");
+        assert_eq!(m.kind, r.kind, "kind");
+        assert_eq!(m.null, r.null, "null");
         if m.kind == RspKind::Integer {
-            assert_eq!(head.map(|h| h.0), Some(i128::from(m.int)), "integer");
+            assert_eq!(Some(m.int), r.int, "integer");
         }
-        assert_eq!(m.null, matches!(msg.get(..2), Some(b"$-" | b"*-")), "null");
         assert!(self.want || m.elems.is_empty(), "elements not asked for");
-        if self.want && m.kind == RspKind::Array && !m.null {
-            // the elements tile the array after its header
-            let (n, hl) = head.unwrap_or((-1, 0));
-            assert!(
-                m.kind == RspKind::Array && n == m.elems.len() as i128,
-                "elems"
-            );
-            let mut next = hl as u32;
-            for &e in &m.elems {
-                let b = at(msg, e, "element");
-                assert_eq!(e.start, next, "elements not contiguous");
-                assert!(b.len() >= 3 && b.ends_with(b"\r\n"), "element framing");
-                next = e.end();
-            }
-            assert_eq!(next as usize, msg.len(), "elements do not reach the end");
+        if self.want {
+            assert_eq!(m.elems, r.elems, "element spans");
         }
         snap_rsp(m, msg)
     }
+}
+
+/// What the reference reader makes of one complete redis reply.
+struct RefReply {
+    len: usize,       // bytes of the reply
+    kind: RspKind,    // of the value after any attributes
+    null: bool,       // `$-1`, `*-1`, `_`
+    int: Option<i64>, // `:n`
+    elems: Vec<Span>, // the top-level aggregate's elements
+}
+
+/// A plain recursive reader of RESP2/RESP3, written independently of the
+/// resumable parser (which it checks): one complete reply at the start of
+/// `msg`, limits ignored. `None` when the bytes are not a reply.
+fn ref_reply(msg: &[u8]) -> Option<RefReply> {
+    let mut at = 0;
+    while msg.get(at) == Some(&b'|') {
+        at = ref_aggregate(msg, at, 0)?;
+    }
+    let ty = *msg.get(at)?;
+    let (text, next) = ref_line(msg, at)?;
+    let word = text.split(|&b| b == b' ').next();
+    let failure = ty == b'-' && matches!(word, Some(b"OOM" | b"BUSY" | b"LOADING"));
+    let null = ty == b'_' || (matches!(ty, b'$' | b'*') && text.first() == Some(&b'-'));
+    let kind = match ty {
+        b'+' => RspKind::Status,
+        b'-' if failure => RspKind::Failure,
+        b'-' | b'!' => RspKind::Error,
+        b':' => RspKind::Integer,
+        b'$' => RspKind::Bulk,
+        b'*' => RspKind::Array,
+        b'%' => RspKind::Map,
+        b'~' => RspKind::Set,
+        b'>' => RspKind::Push,
+        b'_' => RspKind::Null,
+        b',' => RspKind::Double,
+        b'#' => RspKind::Boolean,
+        b'(' => RspKind::BigNumber,
+        b'=' => RspKind::Verbatim,
+        _ => return None,
+    };
+    let mut elems = Vec::new();
+    let len = match ty {
+        b'*' | b'~' | b'>' | b'%' if !null => {
+            let mut p = next;
+            for _ in 0..ref_count(ty, text)? {
+                let e = ref_value(msg, p, 1)?;
+                elems.push(Span::new(p as u32, (e - p) as u32));
+                p = e;
+            }
+            p
+        }
+        _ => ref_value(msg, at, 0)?,
+    };
+    let int = (ty == b':').then(|| ref_int(text)).flatten();
+    Some(RefReply {
+        len,
+        kind,
+        null,
+        int,
+        elems,
+    })
+}
+
+/// `msg[at]` is a type byte: its line's text (up to the first CR) and the
+/// offset after its LF.
+fn ref_line(msg: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let rest = msg.get(at + 1..)?;
+    let cr = rest.iter().position(|&b| b == b'\r')?;
+    (rest.get(cr + 1) == Some(&b'\n')).then(|| (&rest[..cr], at + 1 + cr + 2))
+}
+
+/// `-?digits` (at most 20 digits) as an i64.
+fn ref_int(text: &[u8]) -> Option<i64> {
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    let ok = (1..=20).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit);
+    ok.then(|| std::str::from_utf8(text).ok()?.parse().ok())
+        .flatten()
+}
+
+/// Elements an aggregate's count line announces (a map's pairs count twice).
+fn ref_count(ty: u8, text: &[u8]) -> Option<usize> {
+    let n = usize::try_from(ref_int(text).filter(|&n| n >= 0)?).ok()?;
+    Some(if matches!(ty, b'%' | b'|') { n * 2 } else { n })
+}
+
+/// The end of the value at `msg[at]` (an attribute includes the value it
+/// annotates).
+fn ref_value(msg: &[u8], at: usize, depth: u32) -> Option<usize> {
+    if depth > DEPTH_REF {
+        return None;
+    }
+    let ty = *msg.get(at)?;
+    let (text, next) = ref_line(msg, at)?;
+    let null =
+        matches!(ty, b'$' | b'*') && matches!(ref_int(text), Some(-1 | 0)) && text[0] == b'-';
+    match ty {
+        _ if null => Some(next),
+        b'+' | b'-' | b',' | b'(' => Some(next),
+        b':' => ref_int(text).map(|_| next),
+        b'#' => matches!(text, b"t" | b"f").then_some(next),
+        b'_' => text.is_empty().then_some(next),
+        b'$' | b'=' | b'!' => {
+            let n = usize::try_from(ref_int(text).filter(|&n| n >= 0)?).ok()?;
+            let end = next.checked_add(n)?;
+            (msg.get(end..end + 2)? == b"\r\n").then_some(end + 2)
+        }
+        b'|' => {
+            let p = ref_aggregate(msg, at, depth)?;
+            ref_value(msg, p, depth)
+        }
+        b'*' | b'~' | b'>' | b'%' => ref_aggregate(msg, at, depth),
+        _ => None,
+    }
+}
+
+/// Nesting the reference reader follows (beyond any parser's limit).
+const DEPTH_REF: u32 = 200;
+
+/// The end of the aggregate (or attribute, alone) at `msg[at]`.
+fn ref_aggregate(msg: &[u8], at: usize, depth: u32) -> Option<usize> {
+    let ty = *msg.get(at)?;
+    let (text, mut p) = ref_line(msg, at)?;
+    for _ in 0..ref_count(ty, text)? {
+        p = ref_value(msg, p, depth + 1)?;
+    }
+    Some(p)
 }
 
 struct McRsp {
@@ -830,9 +944,10 @@ enum FragCmd {
 }
 
 /// A model backend: the reply a server holding the model data gives to
-/// `cmd` over `keys` (and `vals`, MSET). A key is a hit unless its hash is
+/// `cmd` over `keys` (and `vals`, MSET), on a connection in `resp` (a MGET
+/// miss is `$-1` in RESP2, `_` in RESP3). A key is a hit unless its hash is
 /// a multiple of 3; its value derives from its hash.
-fn model_reply(cmd: FragCmd, keys: &[&[u8]], out: &mut Vec<u8>) {
+fn model_reply(cmd: FragCmd, resp: redis::Resp, keys: &[&[u8]], out: &mut Vec<u8>) {
     let hit = |k: &[u8]| !fnv(k).is_multiple_of(3);
     match cmd {
         FragCmd::Redis(redis::Cmd::Mget) => {
@@ -840,7 +955,7 @@ fn model_reply(cmd: FragCmd, keys: &[&[u8]], out: &mut Vec<u8>) {
             for k in keys {
                 match hit(k) {
                     true => redis::fragment::push_bulk(&model_value(k), out),
-                    false => out.extend_from_slice(b"$-1\r\n"),
+                    false => redis::local::push_null(resp, out),
                 }
             }
         }
@@ -884,10 +999,11 @@ fn model_value(k: &[u8]) -> Vec<u8> {
     v
 }
 
-/// Builds a request from fuzz bytes: `data[0]` picks the command, `data[1]`
-/// the number of servers (1..=4) and where reply chunks are cut, the rest
-/// splits on 0xff into keys (MSET: key, value, key, value ...).
-fn build_request(data: &[u8]) -> Option<(FragCmd, Vec<u8>, usize, u8)> {
+/// Builds a request from fuzz bytes: `data[0]` picks the command (and, odd
+/// `data[0] / 6`, a RESP3 client), `data[1]` the number of servers (1..=4)
+/// and where reply chunks are cut, the rest splits on 0xff into keys (MSET:
+/// key, value, key, value ...).
+fn build_request(data: &[u8]) -> Option<(FragCmd, redis::Resp, Vec<u8>, usize, u8)> {
     let (&sel, &srv) = (data.first()?, data.get(1)?);
     let cmds = [
         FragCmd::Redis(redis::Cmd::Mget),
@@ -900,6 +1016,10 @@ fn build_request(data: &[u8]) -> Option<(FragCmd, Vec<u8>, usize, u8)> {
         FragCmd::Memcache(memcache::Cmd::Gats),
     ];
     let cmd = cmds[usize::from(sel) % cmds.len()];
+    let resp = match (usize::from(sel) / cmds.len()) % 2 {
+        0 => redis::Resp::Resp2,
+        _ => redis::Resp::Resp3,
+    };
     let mut args: Vec<&[u8]> = data[2..].split(|&b| b == 0xff).collect();
     args.truncate(64);
     let mut req = Vec::new();
@@ -941,7 +1061,7 @@ fn build_request(data: &[u8]) -> Option<(FragCmd, Vec<u8>, usize, u8)> {
             req.extend_from_slice(b"\r\n");
         }
     }
-    Some((cmd, req, 1 + usize::from(srv % 4), srv / 4))
+    Some((cmd, resp, req, 1 + usize::from(srv % 4), srv / 4))
 }
 
 /// Fragment/coalesce: a multi-key request built from `data` is parsed,
@@ -951,7 +1071,7 @@ fn build_request(data: &[u8]) -> Option<(FragCmd, Vec<u8>, usize, u8)> {
 /// core's coalescing must rebuild the reply the model gives to the whole
 /// request.
 pub fn check_fragment(data: &[u8]) {
-    let Some((cmd, req, nsrv, cut)) = build_request(data) else {
+    let Some((cmd, resp, req, nsrv, cut)) = build_request(data) else {
         return;
     };
     let lim = Limits::default();
@@ -971,7 +1091,7 @@ pub fn check_fragment(data: &[u8]) {
     let keys: Vec<&[u8]> = p.keys.iter().map(|&k| at(&req, k, "key")).collect();
     // the model's answer to the whole request
     let mut whole = Vec::new();
-    model_reply(cmd, &keys, &mut whole);
+    model_reply(cmd, resp, &keys, &mut whole);
     // route: the pool's hash is stood in for by FNV-1a
     let key_srv: Vec<usize> = keys
         .iter()
@@ -994,7 +1114,7 @@ pub fn check_fragment(data: &[u8]) {
         let want: Vec<&[u8]> = idx.iter().map(|&i| keys[i]).collect();
         assert_eq!(sub_keys, want, "fragment for server {s} carries other keys");
         let mut reply = Vec::new();
-        model_reply(cmd, &want, &mut reply);
+        model_reply(cmd, resp, &want, &mut reply);
         let id = msgs.alloc(Owner::Child(MsgId::default()));
         let Some(c) = msgs.get_mut(id) else {
             return;
@@ -1072,12 +1192,36 @@ mod tests {
         check_redis_req(b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\nb\r\nPING\r\nGET  k\n*0\r\n");
         check_memcache_req(b"get a b c\r\nset k 0 0 2 noreply\r\nhi\r\ndelete k\r\n");
         check_redis_rsp(b"+OK\r\n-ERR x\r\n:-5\r\n$-1\r\n*2\r\n$1\r\na\r\n*1\r\n:1\r\n");
+        check_redis_rsp(RESP3_REPLIES);
         check_memcache_rsp(b"VALUE a 0 1\r\nx\r\nVALUE b 1 0 7\r\n\r\nEND\r\nSTORED\r\n42\r\n");
         check_conf(b"alpha:\n  listen: 127.0.0.1:22121\n  servers:\n   - 127.0.0.1:6379:1\n");
     }
 
+    /// One reply of every RESP3 type, nested and annotated.
+    const RESP3_REPLIES: &[u8] = b"_\r\n#t\r\n,1.5\r\n(12345678901234567890123\r\n=9\r\ntxt:hello\r\n!3\r\nERR\r\n%2\r\n+a\r\n~1\r\n#f\r\n$1\r\nb\r\n>0\r\n|1\r\n+k\r\n:1\r\n*2\r\n|0\r\n_\r\n,inf\r\n";
+
+    #[test]
+    fn a_bad_reply_is_refused_by_the_reference_reader() {
+        for bad in [
+            &b"#x\r\n"[..],
+            b"*2\r\n:1\r\n",
+            b"$3\r\nab\r\n",
+            b"%1\r\n:1\r\n",
+            b"?\r\n",
+        ] {
+            assert!(ref_reply(bad).is_none_or(|r| r.len != bad.len()), "{bad:?}");
+        }
+        let r = ref_reply(b"|1\r\n+a\r\n+b\r\n*1\r\n_\r\n");
+        assert!(r.is_some_and(|r| r.kind == RspKind::Array && r.elems == [Span::new(16, 3)]));
+    }
+
     #[test]
     fn split_agrees_on_every_parser() {
+        for sel in [2u8, 6] {
+            let mut d = vec![sel, 2, 3, 0];
+            d.extend_from_slice(RESP3_REPLIES);
+            check_split(&d);
+        }
         for sel in 0..8u8 {
             let mut d = vec![sel, 3, 0, 4, 1];
             d.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nget a\r\n+OK\r\nEND\r\n");
@@ -1087,7 +1231,7 @@ mod tests {
 
     #[test]
     fn fragments_coalesce_to_the_whole_reply() {
-        for sel in 0..6u8 {
+        for sel in 0..12u8 {
             for srv in [0u8, 1, 3, 7, 250] {
                 let mut d = vec![sel, srv];
                 d.extend_from_slice(b"a\xffbb\xffccc\xffa\xff\xffdd dd\xffe\r\nf");

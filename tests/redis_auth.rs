@@ -47,9 +47,12 @@ fn clients_must_auth_first() {
     // As in redis, a command the proxy does not serve is refused as such
     // before authentication is considered.
     assert_eq!(
-        c.call_words("SELECT 1"),
-        b"-ERR unsupported command 'SELECT'\r\n"
+        c.call_words("KEYS *"),
+        b"-ERR unsupported command 'KEYS'\r\n"
     );
+    for cmd in ["SELECT 0", "ECHO x", "CLIENT ID", "CLIENT SETNAME n"] {
+        assert_eq!(c.call_words(cmd), NOAUTH, "{cmd}");
+    }
     assert_eq!(total_keys(&pool, None, 0), 0, "an unauthenticated SET ran");
     assert_eq!(c.call_words("AUTH wrong"), b"-ERR invalid password\r\n");
     assert_eq!(c.call_words("AUTH s3cre"), b"-ERR invalid password\r\n");

@@ -54,7 +54,7 @@ RPUSH {lm}a 1 2 3 ; LMOVE {lm}a {lm}b LEFT RIGHT ; RPOPLPUSH {lm}a {lm}b ; LRANG
 ~LOLWUT ; ~LOLWUT VERSION 5
 SET {m}a 1 ; MSET {m}a 10 {m}b 20 ; MGET {m}a {m}b {m}c ; MGET {m}a
 PFADD {hll}a x y z ; PFADD {hll}b z w ; PFCOUNT {hll}a ; PFCOUNT {hll}a {hll}b ; PFMERGE {hll}c {hll}a {hll}b ; PFCOUNT {hll}c
-PING ; PING hello
+PING ; PING hello ; ECHO hello ; ECHO "" ; SELECT 0 ; !SELECT x ; !SELECT -1
 PSETEX ps 100000 v ; ~PTTL ps ; SETEX se 100 v ; ~TTL se ; SETNX sn 1 ; SETNX sn 2 ; GET sn ; SET sx v NX ; SET sx w XX GET ; TYPE sx ; TYPE h ; TYPE l ; TYPE nosuch
 SADD {s}a 1 2 3 4 ; SADD {s}b 3 4 5 ; SCARD {s}a ; SISMEMBER {s}a 2 ; SMISMEMBER {s}a 1 9 ; SMEMBERS {s}a ; SDIFF {s}a {s}b ; SINTER {s}a {s}b ; SUNION {s}a {s}b ; SDIFFSTORE {s}d {s}a {s}b ; SINTERSTORE {s}i {s}a {s}b ; SUNIONSTORE {s}u {s}a {s}b ; SMEMBERS {s}u ; SMOVE {s}a {s}b 1 ; SREM {s}a 2 9 ; SSCAN {s}b 0 ; ~SRANDMEMBER {s}b ; ^SRANDMEMBER {s}b 3 ; ~SPOP {s}b ; ^SPOP {s}b 2 ; SCARD {s}b
 RPUSH sort 3 1 2 ; SORT sort ; SORT sort DESC LIMIT 0 2
@@ -90,11 +90,16 @@ SET wt:1 v ; !GET wt:1 extra ; !HSET h ; !LINSERT l BEFORE c ; !GET
 "#;
 
 /// Commands the sweep checks elsewhere: AUTH (its local replies differ from
-/// redis 7's, §REDIS.6: redis_auth.rs) and QUIT (below: +OK, then close).
-/// (The subscribe family changes the connection's mode: tests/redis_dedicated.rs.)
+/// redis 7's, §REDIS.6: redis_auth.rs), QUIT (below: +OK, then close), and
+/// HELLO, CLIENT, RESET (they change the connection, or report its id and
+/// the proxy's version: redis_resp3.rs). (The subscribe family changes the
+/// connection's mode: tests/redis_dedicated.rs.)
 const SEPARATE: &[Cmd] = &[
     Cmd::Auth,
     Cmd::Quit,
+    Cmd::Hello,
+    Cmd::Client,
+    Cmd::Reset,
     Cmd::Subscribe,
     Cmd::Unsubscribe,
     Cmd::Psubscribe,
@@ -178,13 +183,42 @@ fn dbsize(port: u16) -> i64 {
 
 #[test]
 fn every_supported_command_matches_a_direct_redis() {
+    sweep(Proto::Resp2);
+}
+
+/// The same sweep with both connections switched to RESP3 by HELLO 3
+/// (issue 14.2): maps, sets, doubles, nulls as redis 7 writes them.
+#[test]
+fn every_supported_command_matches_a_direct_redis_in_resp3() {
+    sweep(Proto::Resp3);
+}
+
+/// The protocol both sides of a sweep speak.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Proto {
+    Resp2,
+    Resp3,
+}
+
+fn sweep(proto: Proto) {
     let pool = start_redis_pool(3, "", &[]);
     let direct = start_redis();
     let mut px = RespConn::connect(pool.port);
     let mut dr = RespConn::connect(direct.port);
+    if proto == Proto::Resp3 {
+        for c in [&mut px, &mut dr] {
+            let r = c.call_words("HELLO 3");
+            assert!(
+                r.starts_with(b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"),
+                "{}",
+                show(&r)
+            );
+        }
+    }
     let mut covered: BTreeSet<&'static str> = BTreeSet::new();
     let mut last_direct = Vec::new();
     let mut nstmt = 0;
+    let mut types = BTreeSet::new(); // first bytes of the proxy's replies
     for line in SCENARIOS.lines().filter(|l| !l.trim().is_empty()) {
         for stmt in line.split(" ; ") {
             let stmt = stmt.trim();
@@ -221,10 +255,14 @@ fn every_supported_command_matches_a_direct_redis() {
                 show(&want)
             );
             assert_eq!(got[0] == b'-', fails, "{stmt}: {}", show(&got));
+            types.insert(got[0]);
             last_direct = want;
             nstmt += 1;
         }
     }
+    // RESP3 types appeared only when asked for (map, set, double, null)
+    let resp3 = [b'%', b'~', b',', b'_'].map(|t| types.contains(&t));
+    assert_eq!(resp3, [proto == Proto::Resp3; 4], "reply types {types:?}");
     let missing: Vec<&str> = Cmd::ALL
         .iter()
         .filter(|c| c.supported() && !SEPARATE.contains(c))

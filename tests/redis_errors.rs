@@ -30,7 +30,15 @@ fn in_frame_errors_keep_the_connection() {
     let unsupported: &[(&[&[u8]], &[u8])] = &[
         (&[b"FOO", b"a"], b"-ERR unsupported command 'FOO'\r\n"),
         (&[b"fOo"], b"-ERR unsupported command 'fOo'\r\n"),
-        (&[b"SELECT", b"1"], b"-ERR unsupported command 'SELECT'\r\n"),
+        (
+            &[b"SELECT", b"1"],
+            b"-ERR SELECT 1 refused: the proxy serves db 0 only (redis_db)\r\n",
+        ),
+        (
+            &[b"CLIENT", b"KILL", b"x"],
+            b"-ERR unsupported subcommand CLIENT 'KILL': the proxy answers only CLIENT ID, GETNAME, SETNAME and SETINFO\r\n",
+        ),
+        (&[b"HELLO", b"4"], b"-NOPROTO unsupported protocol version\r\n"),
         (
             &[b"MOVE", b"k", b"1"],
             b"-ERR unsupported command 'MOVE'\r\n",

@@ -588,6 +588,11 @@ fn removed_server_answers_its_in_flight_request_then_closes() {
         1,
         "the proxy's connection"
     );
+    // a RESP3 client has its own connection to s1 (issue 14.2): drained too
+    let mut c3 = RespConn::connect(rp);
+    assert!(c3.call(&[b"HELLO", b"3"]).starts_with(b"%7\r\n"));
+    assert_eq!(c3.call(&[b"GET", on_s1.as_bytes()]), b"$2\r\nv0\r\n");
+    assert_eq!(redis_clients(rig.redis[1].port), 2, "and the RESP3 one");
     c.send(&busy_eval(&on_s1, 1500));
     c.send(&common::resp(&[b"GET", on_s1.as_bytes()])); // pipelined behind it
     std::thread::sleep(Duration::from_millis(300)); // let the script start

@@ -175,6 +175,35 @@ fn set_server_addr_follows_the_master() {
     );
 }
 
+/// The same for a RESP3 client (issue 14.2): its own server connections
+/// (opened with HELLO 3) move to the new master too.
+#[test]
+fn set_server_addr_moves_resp3_connections_too() {
+    let (a, b) = (start_redis(), start_redis());
+    let listen = free_port();
+    let proxy = Running::start(&yaml(listen, &[a.port]), free_port());
+    let mut client = RespConn::connect(listen);
+    assert!(client.call_words("HELLO 3").starts_with(b"%7\r\n"));
+    assert_eq!(client.call(&[b"SET", b"m", b"1"]), b"+OK\r\n");
+    let port = b.port;
+    let moved = proxy.with(move |c| {
+        let p = c.pool_order[0];
+        let s = c.pools[p].order[0];
+        let addr = nutcracker::conf::ServerAddr::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        c.set_server_addr(p, s, addr, Close::MasterMoved)
+    });
+    assert!(moved);
+    assert_eq!(client.call(&[b"GET", b"m"]), b"_\r\n", "now on b");
+    assert_eq!(client.call(&[b"SET", b"m", b"2"]), b"+OK\r\n");
+    assert_eq!(
+        RespConn::connect(b.port).call(&[b"GET", b"m"]),
+        b"$1\r\n2\r\n"
+    );
+}
+
 /// A reload that adds a pool and removes another: the new pool listens and
 /// serves, the old one's clients are closed, and the stats follow (the
 /// removed pool's series disappear, the staying server keeps its count).

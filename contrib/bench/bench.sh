@@ -27,10 +27,16 @@
 # memcached libmemcached-tools (and util-linux for taskset). Takes about
 # 5 minutes on a quiet machine; everything it starts is stopped by pid on exit.
 #
+# Then a second table, nutcracker-rs alone: the same redis GET/SET load with
+# RESP2 clients and with RESP3 clients (redis-benchmark -3, HELLO 3 first),
+# alternating, and the RESP3/RESP2 ratios (0.5.0 cannot take part: it
+# closes a connection that sends HELLO).
+#
 # Environment: ROUNDS (default 3), ORIG (default /usr/sbin/nutcracker),
 # RUST (default target/release/nutcracker), BENCH_SHARED=1, SHARED_BENCH
 # (path of run.sh, default ../shared/bench/run.sh), SCENARIOS (a subset of
-# the names in the table).
+# the names in the table), RESP3_SCENARIOS (default "get-P1 set-P1 get-P32
+# set-P32"; empty: no RESP3 table).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -221,14 +227,16 @@ run_load() {
         p99=$(awk -F'","' '$1 ~ /^"MGET/ { print $7 }' <<<"$out")
         reqs=$n
         ;;
-    redis-*)
-        local spec=${scen#redis-} test c d p n
+    redis-* | redis3-*)
+        local spec=${scen#redis*-} test c d p n resp=()
         IFS=- read -r test c d p <<<"$spec"
         c=${c#c} d=${d#d} p=${p#P}
+        # redis3-*: every connection starts with HELLO 3 (RESP3 replies)
+        if [[ $scen == redis3-* ]]; then resp=(-3); fi
         if [ "$p" = 1 ]; then n=$((c * 600)); else n=300000; fi
         if [ "$d" -gt 1000 ]; then n=$((n / 2)); fi
         out=$(timeout 60 "${on_load_cpu[@]}" redis-benchmark -h 127.0.0.1 -p "$rport" -c "$c" -n "$n" \
-            -P "$p" -r 100000 -d "$d" -t "$test" --csv 2>&1 || true)
+            -P "$p" -r 100000 -d "$d" -t "$test" "${resp[@]}" --csv 2>&1 || true)
         rps=$(awk -F'","' -v t="${test^^}" '$1 == "\"" t { print $2 }' <<<"$out")
         p99=$(awk -F'","' -v t="${test^^}" '$1 == "\"" t { print $7 }' <<<"$out")
         reqs=$n
@@ -317,6 +325,32 @@ done
 awk -v t="$log_tp" -v c="$log_cpu" -v n="$ntp" -v mo="$min_o" -v md="$min_d" 'BEGIN {
     printf "geomean rust/original: throughput %.2fx, cpu per request %.2fx; lowest throughput rust/original %.2fx, rust/direct %s\n",
         exp(t / n), exp(c / n), mo, (md < 99) ? sprintf("%.2fx", md) : "-" }'
+
+# RESP3 next to RESP2, nutcracker-rs only (0.5.0 closes a connection that
+# sends HELLO): the same GET/SET load, the clients in RESP2 then in RESP3
+# (redis-benchmark -3), alternating. Target: RESP3 within 10% of RESP2.
+resp3_scenarios=(${RESP3_SCENARIOS-get-c50-d32-P1 set-c50-d32-P1 get-c50-d32-P32 set-c50-d32-P32})
+if ((${#resp3_scenarios[@]} > 0)); then
+    echo
+    printf '%-24s %10s %10s %7s   %11s %11s %7s\n' "rust scenario" "resp2 rps" "resp3 rps" ratio "resp2 us/req" "resp3 us/req" ratio
+    run_load rust redis3-set-c50-d32-P32 >/dev/null # warm-up: the RESP3 server connections
+fi
+for s3 in "${resp3_scenarios[@]}"; do
+    declare -a a_rps=() b_rps=() a_cpu=() b_cpu=()
+    for ((round = 0; round < ROUNDS; round++)); do
+        if ((round % 2 == 0)); then order=(redis redis3); else order=(redis3 redis); fi
+        for kind in "${order[@]}"; do
+            read -r rps cpu _ < <(run_load rust "$kind-$s3") || true
+            [ -n "${cpu:-}" ] || exit 1
+            echo "bench: $kind-$s3 round $((round + 1)) rust: $rps req/s, $cpu us/req" >&2
+            if [ "$kind" = redis ]; then a_rps+=("$rps") a_cpu+=("$cpu"); else b_rps+=("$rps") b_cpu+=("$cpu"); fi
+        done
+    done
+    awk -v s="redis-$s3" -v a="$(median "${a_rps[@]}")" -v b="$(median "${b_rps[@]}")" \
+        -v c="$(median "${a_cpu[@]}")" -v d="$(median "${b_cpu[@]}")" 'BEGIN {
+        printf "%-24s %10.0f %10.0f %6.2fx   %11.2f %11.2f %6.2fx\n", s, a, b, b / a, c, d, d / c }'
+    unset a_rps b_rps a_cpu b_cpu
+done
 
 echo
 echo "The official ruler (checks every reply, CPU from schedstat, concurrent rounds):"

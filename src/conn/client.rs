@@ -29,6 +29,7 @@ use crate::conn::{Close, Errno};
 use crate::core::{Core, Timer, REQS_PER_EVENT};
 use crate::msg::done::{free_tree, reply_local};
 use crate::msg::{request, Msg, MsgArena, Owner, State};
+use crate::proto::redis::local::Session;
 use crate::proto::{Limit, ParseError, Progress, Reject, ReqParser};
 use crate::sock::{self, Gather, Recv, Stream};
 use crate::token::{ClientId, ConnRef, MsgId, PoolId};
@@ -54,7 +55,7 @@ pub struct ClientConn {
     pub send_off: usize,            // bytes of the head reply already written
     pub eof: bool,                  // reading stopped (EOF, quit, framing lost)
     pub err_close: bool,            // count the eventual close as client_err
-    pub authed: Option<u32>,        // pool auth_epoch of its last good AUTH
+    pub session: Session,           // redis: protocol, name, AUTH passed (local commands)
     pub closing: bool,              // on Core::closing
     pub pending_send: bool,         // on Core::pending_send
     pub blocked: bool,              // last write hit WouldBlock
@@ -110,7 +111,7 @@ pub fn accept(core: &mut Core, p: PoolId, mut sock: Stream) {
         send_off: 0,
         eof: false,
         err_close: false,
-        authed: None,
+        session: Session::default(),
         closing: false,
         pending_send: false,
         blocked: false,

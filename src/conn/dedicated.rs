@@ -44,7 +44,7 @@ use crate::conn::server::{self, Lease};
 use crate::conn::Close;
 use crate::core::Core;
 use crate::msg::{Owner, ReqError};
-use crate::proto::redis::{reply, Cmd};
+use crate::proto::redis::{reply, Cmd, Resp};
 use crate::proto::{span_bytes, Proto, ReqMeta};
 use crate::token::{ClientId, ConnRef, MsgId, PoolId, ServerConnId, ServerId};
 use bytes::Bytes;
@@ -190,13 +190,15 @@ pub fn filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, cmd: Cmd) -
     let Some(c) = core.client(cid) else {
         return Step::Done;
     };
-    let txn = c.ded.txn;
-    let bound = c.ded.conn;
+    let (txn, bound, resp) = (c.ded.txn, c.ded.conn, c.session.resp);
     if let Some(m) = core.msgs.get_mut(mid) {
         m.pool = p;
     }
     let in_multi = matches!(txn, Txn::Multi { .. } | Txn::Aborted { .. });
-    if !in_multi && (class(cmd) == Class::PubSub || pubsub::subscribed(core, cid)) {
+    // Subscribed mode restricts RESP2 clients only: redis serves every
+    // command to a subscribed RESP3 client (messages are pushes there).
+    let restricted = resp == Resp::Resp2 && pubsub::subscribed(core, cid);
+    if !in_multi && (class(cmd) == Class::PubSub || restricted) {
         return pubsub::filter(core, cid, mid, p, cmd);
     }
     match (class(cmd), cmd) {
@@ -482,7 +484,9 @@ fn bind(
         None => {}
     }
     room(core, p, s)?;
-    let sid = server::connect(core, p, s, Lease::Dedicated(cid))
+    // in the client's protocol, so its replies relay untouched
+    let resp = core.client(cid).map_or(Resp::Resp2, |c| c.session.resp);
+    let sid = server::connect(core, p, s, Lease::Dedicated(cid), resp)
         .map_err(|e| err_reply(ReqError::Connect(e)))?;
     if let Some(c) = core.client(cid) {
         c.ded.conn = Some((s, sid));
@@ -549,6 +553,19 @@ pub fn client_closed(core: &mut Core, ded: &mut Dedicated) {
         core.close_later(ConnRef::Server(sid), Close::Released);
     }
     pubsub::client_closed(core, ded.subs.take());
+}
+
+/// RESET: the client leaves its transaction, watch, block and
+/// subscriptions; its dedicated connections close as on client close.
+pub fn reset(core: &mut Core, cid: ClientId) {
+    let Some(c) = core.client(cid) else { return };
+    let conn = c.ded.conn.take();
+    c.ded.txn = Txn::None;
+    c.ded.queued.clear();
+    if let Some((_, sid)) = conn {
+        core.close_later(ConnRef::Server(sid), Close::Released);
+    }
+    pubsub::reset(core, cid);
 }
 
 /// Dedicated connection `sid` of client `cid` closed: the client holds no

@@ -31,7 +31,8 @@ use crate::conn::Close;
 use crate::core::Core;
 use crate::msg::{Expect, Owner, ReqError, State};
 use crate::proto::redis::fragment::push_bulk;
-use crate::proto::redis::Cmd;
+use crate::proto::redis::local::push_null;
+use crate::proto::redis::{Cmd, Resp};
 use crate::proto::{span_bytes, Proto};
 use crate::token::{ClientId, ConnRef, MsgId, PoolId, ServerConnId, ServerId};
 use bytes::Bytes;
@@ -131,13 +132,18 @@ pub fn filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, cmd: Cmd) -
     }
 }
 
-/// One confirmation: `*3 <kind> <name> :<count>`.
-fn confirmation(kind: &[u8], name: Option<&[u8]>, count: usize, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"*3\r\n");
+/// One confirmation, as redis writes it in the client's protocol: `*3
+/// <kind> <name> :<count>` (RESP2), a `>3` push with `_` for no name
+/// (RESP3).
+fn confirmation(resp: Resp, kind: &[u8], name: Option<&[u8]>, count: usize, out: &mut Vec<u8>) {
+    out.extend_from_slice(match resp {
+        Resp::Resp2 => b"*3\r\n",
+        Resp::Resp3 => b">3\r\n",
+    });
     push_bulk(kind, out);
     match name {
         Some(n) => push_bulk(n, out),
-        None => out.extend_from_slice(b"$-1\r\n"),
+        None => push_null(resp, out),
     }
     out.extend_from_slice(format!(":{count}\r\n").as_bytes());
 }
@@ -200,7 +206,11 @@ fn subscribe(
     // The client's confirmations, in its order, with its count.
     let kind: &[u8] = if pattern { b"psubscribe" } else { b"subscribe" };
     let mut out = Vec::new();
-    let Some(subs) = core.client(cid).and_then(|c| c.ded.subs.as_mut()) else {
+    let Some(c) = core.client(cid) else {
+        return Step::Done;
+    };
+    let resp = c.session.resp;
+    let Some(subs) = c.ded.subs.as_mut() else {
         return Step::Done;
     };
     for n in names {
@@ -211,7 +221,7 @@ fn subscribe(
         };
         set.insert(n.clone());
         let count = subs.count();
-        confirmation(kind, Some(&n), count, &mut out);
+        confirmation(resp, kind, Some(&n), count, &mut out);
     }
     subs.pending.push_back(Pending { mid, waits });
     let Some(m) = core.msgs.get_mut(mid) else {
@@ -245,6 +255,7 @@ fn unsubscribe(
     let Some(c) = core.client(cid) else {
         return Bytes::new();
     };
+    let resp = c.session.resp;
     let subs = c.ded.subs.get_or_insert_with(Box::default);
     let names: Vec<Box<[u8]>> = match (names.is_empty(), pattern) {
         (true, true) => subs.patterns.iter().cloned().collect(),
@@ -261,10 +272,10 @@ fn unsubscribe(
         if set.remove(n) {
             gone.push(n.clone());
         }
-        confirmation(kind, Some(n), subs.count(), &mut out);
+        confirmation(resp, kind, Some(n), subs.count(), &mut out);
     }
     if names.is_empty() {
-        confirmation(kind, None, subs.count(), &mut out);
+        confirmation(resp, kind, None, subs.count(), &mut out);
     }
     let (count, conns) = (subs.count(), subs.conns.clone());
     if count == 0 && subs.pending.is_empty() {
@@ -304,7 +315,9 @@ fn sub_conn(core: &mut Core, cid: ClientId, p: PoolId, s: ServerId) -> Result<Se
         return Ok(sid);
     }
     crate::conn::dedicated::room(core, p, s)?;
-    let sid = server::connect(core, p, s, Lease::Subscriber(cid))
+    // in the client's protocol, so its replies relay untouched
+    let resp = core.client(cid).map_or(Resp::Resp2, |c| c.session.resp);
+    let sid = server::connect(core, p, s, Lease::Subscriber(cid), resp)
         .map_err(|e| ReqError::Connect(e).reply(Proto::Redis))?;
     if let Some(subs) = core.client(cid).and_then(|c| c.ded.subs.as_mut()) {
         subs.conns.push((s, sid));
@@ -333,6 +346,23 @@ pub fn client_closed(core: &mut Core, subs: Option<Box<Subs>>) {
     for pd in subs.pending {
         core.msgs.free(pd.mid);
     }
+}
+
+/// RESET: the client leaves every subscription, as on close; the requests
+/// still waiting for confirmations are answered (their replies are built).
+pub fn reset(core: &mut Core, cid: ClientId) {
+    let Some(subs) = core.client(cid).and_then(|c| c.ded.subs.take()) else {
+        return;
+    };
+    for (_, sid) in subs.conns {
+        core.close_later(ConnRef::Server(sid), Close::Released);
+    }
+    for pd in subs.pending {
+        if let Some(m) = core.msgs.get_mut(pd.mid) {
+            m.state = State::Done;
+        }
+    }
+    core.want_send(ConnRef::Client(cid));
 }
 
 /// Subscriber connection `sid` of client `cid` closed: the requests that
@@ -452,11 +482,18 @@ mod tests {
     #[test]
     fn confirmations_are_redis_bytes() {
         let mut out = Vec::new();
-        confirmation(b"subscribe", Some(b"ch"), 3, &mut out);
-        confirmation(b"unsubscribe", None, 0, &mut out);
+        confirmation(Resp::Resp2, b"subscribe", Some(b"ch"), 3, &mut out);
+        confirmation(Resp::Resp2, b"unsubscribe", None, 0, &mut out);
         assert_eq!(
             out,
             b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:3\r\n*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n"
+        );
+        out.clear();
+        confirmation(Resp::Resp3, b"subscribe", Some(b"ch"), 1, &mut out);
+        confirmation(Resp::Resp3, b"unsubscribe", None, 0, &mut out);
+        assert_eq!(
+            out,
+            b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n>3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n"
         );
         assert_eq!(
             &command(b"SUBSCRIBE", &[b"a", b"bc"])[..],

@@ -5,10 +5,20 @@
 //! Connections are made lazily on first use (or at startup with
 //! `preconnect`), resolving the server's host every time.
 //!
+//! A redis server has two sets of connections: `conns` for RESP2 clients
+//! and `conns3`, switched to RESP3 by `HELLO 3` right after AUTH/SELECT,
+//! for clients that sent HELLO 3 (issue 14.2). A request always goes to a
+//! connection of its client's protocol, so replies are relayed untouched.
+//! A RESP3 push (`>`) answers no request: on a Subscriber connection it is
+//! a Pub/Sub message or confirmation (`conn::pubsub`), elsewhere it is
+//! dropped, never paired.
+//!
 //! # Invariants
 //! - every id in `imsg_q` names a `Queued` request, every id in `omsg_q`
 //!   a `Sent` one, each with `server` pointing here (checked by
 //!   `debug_assert!`s in `send`, `rsp_recv_done` and `close`);
+//! - a connection is in `conns` iff its `resp` is RESP2, in `conns3` iff
+//!   RESP3;
 //! - `rdata` holds the pieces of the response being received.
 
 use crate::conf::ServerAddr;
@@ -17,10 +27,11 @@ use crate::core::{Core, Timer};
 use crate::msg::done::req_fail;
 use crate::msg::{response, Expect, Owner, ReqError, State};
 use crate::pool::Failure;
-use crate::proto::{Progress, Proto, RspMeta, RspParser};
+use crate::proto::redis::Resp;
+use crate::proto::{Progress, Proto, RspKind, RspMeta, RspParser};
 use crate::sock::{self, Gather, Recv, Stream};
 use crate::token::{ClientId, ConnRef, MsgId, PoolId, ServerConnId, ServerId};
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use std::collections::VecDeque;
 use std::net::ToSocketAddrs;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -31,6 +42,7 @@ pub struct ServerConn {
     pub gen: u32,         // generation (slab reuse)
     pub pool: PoolId,     // its pool
     pub server: ServerId, // its server in the pool
+    pub resp: Resp,       // redis: protocol of the replies (RESP3: HELLO 3 sent first)
     pub sock: Stream,
     pub connected: bool,         // connect completed
     pub parser: RspParser,       // resumable response parser
@@ -56,17 +68,26 @@ pub enum Lease {
 }
 
 /// The connection of server `s` for a request of a client on `lane` (see
-/// `pool`, Lanes): that lane's connection, opened if it is not.
-pub fn conn_for(core: &mut Core, p: PoolId, s: ServerId, lane: u32) -> Result<ServerConnId, Errno> {
+/// `pool`, Lanes) speaking `resp`: that lane's connection of the protocol,
+/// opened if it is not. RESP2 and RESP3 requests never share a connection,
+/// so every reply is relayed as the backend wrote it.
+pub fn conn_for(
+    core: &mut Core,
+    p: PoolId,
+    s: ServerId,
+    lane: u32,
+    resp: Resp,
+) -> Result<ServerConnId, Errno> {
     let max = core.pools[p].conf.server_connections.max(1);
     let slot = (lane % max) as usize;
-    match core.pools[p].servers[s].conns.get(slot) {
+    match core.pools[p].servers[s].lanes(resp).get(slot) {
         Some(Some(id)) => Ok(*id),
-        _ => connect(core, p, s, Lease::Lane(slot)),
+        _ => connect(core, p, s, Lease::Lane(slot), resp),
     }
 }
 
-/// The first lane of server `s` without a connection (preconnect, probes).
+/// The first lane of server `s` without a RESP2 connection (preconnect,
+/// probes).
 pub fn free_lane(core: &Core, p: PoolId, s: ServerId) -> usize {
     let conns = &core.pools[p].servers[s].conns;
     conns
@@ -75,13 +96,14 @@ pub fn free_lane(core: &Core, p: PoolId, s: ServerId) -> usize {
         .unwrap_or(conns.len())
 }
 
-/// Opens a connection to server `s` of pool `p` for `lease` (twemproxy:
-/// server_connect).
+/// Opens a connection of protocol `resp` to server `s` of pool `p` for
+/// `lease` (twemproxy: server_connect); `resp` matters to redis pools only.
 pub fn connect(
     core: &mut Core,
     p: PoolId,
     s: ServerId,
     lease: Lease,
+    resp: Resp,
 ) -> Result<ServerConnId, Errno> {
     let r = open(&core.pools[p].servers[s].addr);
     let sock = match r {
@@ -103,6 +125,7 @@ pub fn connect(
         gen,
         pool: p,
         server: s,
+        resp,
         sock,
         connected: false,
         parser: RspParser::new(proto, false),
@@ -126,10 +149,11 @@ pub fn connect(
     let srv = &mut core.pools[p].servers[s];
     match lease {
         Lease::Lane(lane) => {
-            if srv.conns.len() <= lane {
-                srv.conns.resize(lane + 1, None);
+            let conns = srv.lanes_mut(resp);
+            if conns.len() <= lane {
+                conns.resize(lane + 1, None);
             }
-            srv.conns[lane] = Some(id);
+            conns[lane] = Some(id);
         }
         Lease::Dedicated(_) | Lease::Subscriber(_) => {
             srv.dedicated.push(id);
@@ -142,7 +166,7 @@ pub fn connect(
         core.timer_add(when, Timer::Connect(id));
     }
     if proto == Proto::Redis {
-        setup_redis(core, p, s, id);
+        setup_redis(core, p, s, id, resp);
     }
     Ok(id)
 }
@@ -169,8 +193,10 @@ fn open(addr: &ServerAddr) -> Result<Stream, Errno> {
 }
 
 /// AUTH first, then SELECT, ahead of every request on a new redis
-/// connection (0.5.0 sent SELECT first, so it failed with NOAUTH: #491).
-fn setup_redis(core: &mut Core, p: PoolId, s: ServerId, id: ServerConnId) {
+/// connection (0.5.0 sent SELECT first, so it failed with NOAUTH: #491);
+/// then HELLO 3 on a connection for RESP3 clients. A backend older than
+/// redis 6 refuses HELLO: the failure is logged and its replies stay RESP2.
+fn setup_redis(core: &mut Core, p: PoolId, s: ServerId, id: ServerConnId, resp: Resp) {
     let mut cmds: Vec<Vec<u8>> = Vec::new();
     if let Some(pw) = &core.pools[p].conf.redis_auth {
         let mut b = format!("*2\r\n$4\r\nAUTH\r\n${}\r\n", pw.len()).into_bytes();
@@ -182,6 +208,9 @@ fn setup_redis(core: &mut Core, p: PoolId, s: ServerId, id: ServerConnId) {
     if db > 0 {
         let d = db.to_string();
         cmds.push(format!("*2\r\n$6\r\nSELECT\r\n${}\r\n{}\r\n", d.len(), d).into_bytes());
+    }
+    if resp == Resp::Resp3 {
+        cmds.push(b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n".to_vec());
     }
     for b in cmds {
         internal_enqueue(core, p, s, id, Bytes::from(b));
@@ -247,7 +276,7 @@ fn server_probe(core: &mut Core, p: PoolId, s: ServerId) {
         core.pools[p].servers[s].pname,
         core.pools[p].conf.name
     );
-    let id = match connect(core, p, s, Lease::Lane(free_lane(core, p, s))) {
+    let id = match connect(core, p, s, Lease::Lane(free_lane(core, p, s)), Resp::Resp2) {
         Ok(id) => id,
         Err(e) => {
             log::warn!(
@@ -409,6 +438,19 @@ fn parse(core: &mut Core, id: ServerConnId, mut data: Bytes) -> bool {
                 c.rdata.push(data);
                 return true;
             }
+            Ok(Progress::Complete { end })
+                if c.rmeta.kind == RspKind::Push && !matches!(c.lease, Lease::Subscriber(_)) =>
+            {
+                // Out of band (RESP3 push): no request asked for it. The
+                // proxy subscribes on Subscriber connections only (their
+                // pushes are Pub/Sub messages: relayed by `response`) and
+                // never tracks keys, so none is expected here; it is
+                // dropped, not paired.
+                data.advance(end);
+                c.rdata.clear();
+                c.rstarted = false;
+                log::info!("server connection {} sent a push message: dropped", id.idx);
+            }
             Ok(Progress::Complete { end }) => {
                 c.rdata.push(data.split_to(end));
                 c.rstarted = false;
@@ -543,7 +585,7 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
     let (p, s) = (c.pool, c.server);
     // The server may have left its pool already (a reload removed it).
     if let Some(srv) = core.pools.get_mut(p).and_then(|x| x.servers.get_mut(s)) {
-        for lane in &mut srv.conns {
+        for lane in srv.lanes_mut(c.resp) {
             if *lane == Some(id) {
                 *lane = None;
             }

@@ -204,7 +204,11 @@ impl Core {
             return;
         };
         let dedicated = std::mem::take(&mut srv.dedicated);
-        for c in std::mem::take(&mut srv.conns).into_iter().flatten() {
+        let (c2, c3) = (
+            std::mem::take(&mut srv.conns),
+            std::mem::take(&mut srv.conns3),
+        );
+        for c in c2.into_iter().chain(c3).flatten() {
             self.close_later(ConnRef::Server(c), why);
         }
         for c in dedicated {

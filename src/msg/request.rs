@@ -42,7 +42,7 @@ pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
         core.msgs.free(mid);
         return;
     };
-    let (p, client_auth) = (c.pool, c.authed);
+    let (p, client_auth) = (c.pool, c.session.authed);
     // Read at every request: a reload may set, change or drop the password.
     let pool = &core.pools[p];
     let authed = pool.conf.redis_auth.is_none() || client_auth == Some(pool.auth_epoch);
@@ -126,9 +126,14 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, authed: b
                 _ => (false, redis::reply::INVALID_PASSWORD),
             };
             if let Some(c) = core.client(cid) {
-                c.authed = ok.then_some(epoch);
+                c.session.authed = ok.then_some(epoch);
             }
             return Action::Local(Bytes::from_static(reply));
+        }
+        redis::Cmd::Hello => return redis_local(core, cid, mid, p),
+        redis::Cmd::Reset => {
+            dedicated::reset(core, cid);
+            return redis_local(core, cid, mid, p);
         }
         _ => {}
     }
@@ -159,9 +164,52 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, authed: b
                 Action::Local(Bytes::from(out))
             }
         },
+        _ if cmd.local() => redis_local(core, cid, mid, p),
         _ if cmd.fragmented() && meta.keys.len() >= 2 => Action::Fragment,
         _ => Action::Forward,
     }
+}
+
+/// A handshake command the proxy answers itself (HELLO, CLIENT, SELECT,
+/// ECHO, RESET: `redis::local`); it may switch the client's protocol, which
+/// applies from the next request on.
+// COPY: the arguments of a (once per connection) handshake command.
+fn redis_local(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) -> Action {
+    let Core {
+        msgs,
+        clients,
+        pools,
+        ..
+    } = core;
+    let (Some(m), Some(c)) = (
+        msgs.get(mid),
+        clients
+            .get_mut(cid.idx as usize)
+            .filter(|c| c.gen == cid.gen),
+    ) else {
+        return Action::Quit(None);
+    };
+    let Cmd::Redis(cmd) = m.meta.cmd else {
+        return Action::Drop;
+    };
+    let mut scratch = Vec::new();
+    let args: Vec<Vec<u8>> = m
+        .meta
+        .vals
+        .iter()
+        .map(|&v| span_bytes(&m.data, v, &mut scratch).to_vec())
+        .collect();
+    let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+    let conf = &pools[p].conf;
+    let ctx = redis::local::Ctx {
+        id: u64::from(c.gen),
+        db: conf.redis_db,
+        password: conf.redis_auth.as_deref(),
+        epoch: pools[p].auth_epoch,
+    };
+    let mut out = Vec::new();
+    redis::local::answer(cmd, &args, &ctx, &mut c.session, &mut out);
+    Action::Local(Bytes::from(out))
 }
 
 fn redis_reject(r: Reject, name: &[u8]) -> Vec<u8> {
@@ -316,14 +364,17 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     } else {
         Expect::One
     };
-    if m.expect != Expect::None {
-        if let Some(c) = core.client(cid) {
+    let expect = m.expect;
+    let mut resp = redis::Resp::Resp2;
+    if let Some(c) = core.client(cid) {
+        resp = c.session.resp;
+        if expect != Expect::None {
             c.omsg_q.push_back(mid);
         }
     }
     let route = route.ok_or(ReqError::NoServer);
     let lane = lane(core, cid, p);
-    if let Err(e) = route.and_then(|s| req_enqueue(core, p, s, lane, mid)) {
+    if let Err(e) = route.and_then(|s| req_enqueue(core, p, s, lane, mid, resp)) {
         req_fail(core, mid, e);
     }
 }
@@ -332,7 +383,12 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
 /// (a command `dedicated` routes itself).
 pub fn forward_shared(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, s: ServerId) {
     let lane = lane(core, cid, p);
-    forward_with(core, cid, mid, |core| req_enqueue(core, p, s, lane, mid));
+    let resp = core
+        .client(cid)
+        .map_or(redis::Resp::Resp2, |c| c.session.resp);
+    forward_with(core, cid, mid, |core| {
+        req_enqueue(core, p, s, lane, mid, resp)
+    });
 }
 
 /// Forwards a request whole on connection `conn` (a client's dedicated
@@ -406,15 +462,17 @@ fn lane(core: &mut Core, cid: ClientId, p: PoolId) -> u32 {
     })
 }
 
-/// Queues a request on the connection of server `s` of pool `p` for `lane`.
+/// Queues a request of a client on `lane` speaking `resp` on the connection
+/// of server `s` of pool `p` for them.
 pub fn req_enqueue(
     core: &mut Core,
     p: PoolId,
     s: ServerId,
     lane: u32,
     mid: MsgId,
+    resp: redis::Resp,
 ) -> Result<(), ReqError> {
-    let sid = server::conn_for(core, p, s, lane).map_err(ReqError::Connect)?;
+    let sid = server::conn_for(core, p, s, lane, resp).map_err(ReqError::Connect)?;
     req_enqueue_on(core, p, s, sid, mid)
 }
 
@@ -514,14 +572,16 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     f.key_child = key_child;
     f.ndone = 0;
     m.owner = Owner::Parent(cid);
+    let mut resp = redis::Resp::Resp2;
     if let Some(c) = core.client(cid) {
         c.omsg_q.push_back(mid);
+        resp = c.session.resp;
     }
     core.metrics.pool(p).fragments += nchild as i64;
     let lane = lane(core, cid, p);
     for (child, (t, _, _)) in children.into_iter().zip(targets) {
         let r = match t {
-            Target::Server(s) => req_enqueue(core, p, s, lane, child),
+            Target::Server(s) => req_enqueue(core, p, s, lane, child, resp),
             Target::NoServer => Err(ReqError::NoServer),
         };
         if let Err(e) = r {

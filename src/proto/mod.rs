@@ -68,7 +68,7 @@ pub struct Limits {
     pub max_narg: u32,  // elements of one multibulk request / keys of a memcache get
     pub max_key: u32,   // bytes of one key (memcache: 250, fixed by the protocol)
     pub max_line: u32,  // bytes buffered before a CRLF (inline command, memcache line)
-    pub max_depth: u32, // nesting of redis arrays in a response
+    pub max_depth: u32, // nesting of redis aggregates in a response
 }
 
 impl Default for Limits {
@@ -223,6 +223,15 @@ pub enum RspKind {
     Integer, // :n
     Bulk,    // $n / $-1
     Array,   // *n / *-1
+    // redis RESP3 (a blob error `!n` is an `Error`)
+    Map,       // %n
+    Set,       // ~n
+    Push,      // >n: out-of-band, never the reply to a request
+    Null,      // _
+    Double,    // ,1.5
+    Boolean,   // #t / #f
+    BigNumber, // (123...
+    Verbatim,  // =n txt:...
     // memcache
     Values, // VALUE blocks (zero or more) then END
     Stored,
@@ -249,9 +258,10 @@ pub enum RspKind {
 pub struct RspMeta {
     pub kind: RspKind,
     pub int: i64,   // redis `:n` value (for DEL/EXISTS/... sums)
-    pub null: bool, // redis `$-1` / `*-1`
+    pub null: bool, // redis `$-1` / `*-1` / `_`
     /// Only when the state was created with `want_elems`: redis, the spans of
-    /// the top-level array elements (each a whole element, nested or not);
+    /// the top-level aggregate's elements (each a whole element, nested or
+    /// not; a map's keys and values alternate);
     /// memcache, each VALUE block (`VALUE ...\r\n<data>\r\n`), without END.
     pub elems: Vec<Span>,
 }

@@ -197,9 +197,12 @@ fn drain_conns(core: &mut Core, p: PoolId, s: ServerId, keep: usize) {
     let Some(srv) = core.pools[p].servers.get_mut(s) else {
         return;
     };
-    if srv.conns.len() > keep {
-        let lanes = srv.conns.split_off(keep);
-        core.draining.conns.extend(lanes.into_iter().flatten());
+    // RESP2 and RESP3 (redis: clients after HELLO 3) lanes alike
+    for conns in [&mut srv.conns, &mut srv.conns3] {
+        if conns.len() > keep {
+            let lanes = conns.split_off(keep);
+            core.draining.conns.extend(lanes.into_iter().flatten());
+        }
     }
 }
 

@@ -431,8 +431,9 @@ pub fn resp_words(words: &str) -> Vec<u8> {
     resp(&args)
 }
 
-/// Reads one complete RESP2 reply (nested arrays included) and returns its
-/// raw bytes. EOF before a complete reply is `UnexpectedEof`.
+/// Reads one complete RESP2 or RESP3 reply (nested aggregates included; an
+/// attribute with the value it annotates) and returns its raw bytes. EOF
+/// before a complete reply is `UnexpectedEof`.
 pub fn read_reply(r: &mut impl std::io::BufRead) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut pending = 1u64; // replies still to read at this point
@@ -451,8 +452,8 @@ pub fn read_reply(r: &mut impl std::io::BufRead) -> std::io::Result<Vec<u8>> {
                 .unwrap_or_else(|| panic!("bad RESP line {:?}", String::from_utf8_lossy(line)))
         };
         match line.first() {
-            Some(b'+' | b'-' | b':') => {}
-            Some(b'$') => {
+            Some(b'+' | b'-' | b':' | b'_' | b'#' | b',' | b'(') => {}
+            Some(b'$' | b'=' | b'!') => {
                 let len = num();
                 if len >= 0 {
                     let at = out.len();
@@ -460,7 +461,9 @@ pub fn read_reply(r: &mut impl std::io::BufRead) -> std::io::Result<Vec<u8>> {
                     r.read_exact(&mut out[at..])?;
                 }
             }
-            Some(b'*') => pending += num().max(0) as u64,
+            Some(b'*' | b'~' | b'>') => pending += num().max(0) as u64,
+            Some(b'%') => pending += 2 * num().max(0) as u64,
+            Some(b'|') => pending += 2 * num().max(0) as u64 + 1,
             _ => panic!("not RESP: {:?}", String::from_utf8_lossy(&out[start..])),
         }
     }
@@ -517,6 +520,24 @@ impl RespConn {
             Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
         }
     }
+}
+
+/// Runs a python3 script (`args` in `sys.argv[1:]`) and returns its
+/// standard output; panics with its standard error when it fails.
+pub fn python(script: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "python3 failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `n` redis-servers behind one redis pool (hash_tag `{}`) of a proxy.

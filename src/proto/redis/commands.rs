@@ -11,13 +11,16 @@
 //! (`shared/spec/redis-commands.tsv`): AUTH takes exactly one argument (the
 //! password, answered locally), QUIT none, PING at most one (a message).
 //!
-//! Beyond 0.5.0 (issues 5 and 14): EXISTS is split per server like DEL;
+//! Beyond 0.5.0 (issues 5 and 14): HELLO, CLIENT, ECHO, SELECT and RESET
+//! are served, answered by the proxy (`local`; ECHO and PING only outside
+//! MULTI, issue 15 queues them); EXISTS is split per server like DEL;
 //! ZUNION/ZINTER/ZDIFF route on their keys, not on numkeys; every key of a
 //! command that is not split (SINTER, RENAME, EVAL, ...) is recorded, and
 //! the request is forwarded only when they all live on one server
 //! (`msg::request`); the Redis 6-7 commands with keys are served (GETEX,
-//! LMPOP, the stream commands, ...). Not served: commands without keys
-//! that act on a whole server, blocking commands, transactions, pub/sub.
+//! LMPOP, the stream commands, ...); issue 15: transactions, blocking
+//! commands and pub/sub (`conn::dedicated`). Not served: commands without
+//! keys that act on a whole server.
 //!
 //! # Invariants
 //! - names are upper-case ASCII, unique, at most `NAME_MAX` bytes;
@@ -73,6 +76,12 @@ macro_rules! redis_commands {
             /// Where the keys are.
             pub fn keys(self) -> Keys {
                 match self { $( Cmd::$var => $keys, )* }
+            }
+
+            /// Whether the proxy answers the command itself, with every
+            /// argument recorded in `vals` (issue 14.3: `local`).
+            pub fn local(self) -> bool {
+                matches!(self, Cmd::Hello | Cmd::Client | Cmd::Echo | Cmd::Select | Cmd::Reset)
             }
 
             /// Whether a request with >= 2 keys is split per server (§REDIS.5).
@@ -218,6 +227,7 @@ redis_commands! {
     Psetex               "PSETEX",                yes, 4,   ONE,           whole;
     Pttl                 "PTTL",                  yes, 2,   ONE,           whole;
     Quit                 "QUIT",                  yes, 1,   NONE,          whole;
+    Reset                "RESET",                 yes, 1,   NONE,          whole; // issue 14.3: answered by the proxy
     Rename               "RENAME",                yes, 3,   TWO,           whole;
     Renamenx             "RENAMENX",              yes, 3,   TWO,           whole;
     Restore              "RESTORE",               yes, -4,  ONE,           whole;
@@ -310,18 +320,18 @@ redis_commands! {
     Bzmpop               "BZMPOP",                yes, -5,  SCRIPT,        whole; // issue 15
     Bzpopmax             "BZPOPMAX",              yes, -3,  BLOCKING,      whole; // issue 15
     Bzpopmin             "BZPOPMIN",              yes, -3,  BLOCKING,      whole; // issue 15
-    Client               "CLIENT",                no,  0,   NONE,          whole;
+    Client               "CLIENT",                yes, -2,  NONE,          whole; // issue 14.3: answered by the proxy
     Cluster              "CLUSTER",               no,  0,   NONE,          whole;
     Config               "CONFIG",                no,  0,   NONE,          whole;
     Dbsize               "DBSIZE",                no,  0,   NONE,          whole;
     Debug                "DEBUG",                 no,  0,   NONE,          whole;
     Discard              "DISCARD",               yes, 1,   NONE,          whole; // issue 15
-    Echo                 "ECHO",                  yes, 2,   NONE,          whole; // issue 15
+    Echo                 "ECHO",                  yes, 2,   NONE,          whole; // issue 14.3: answered by the proxy outside MULTI
     Exec                 "EXEC",                  yes, 1,   NONE,          whole; // issue 15
     Flushall             "FLUSHALL",              no,  0,   NONE,          whole;
     Flushdb              "FLUSHDB",               no,  0,   NONE,          whole;
     Function             "FUNCTION",              no,  0,   NONE,          whole;
-    Hello                "HELLO",                 no,  0,   NONE,          whole;
+    Hello                "HELLO",                 yes, -1,  NONE,          whole; // issue 14.3: answered by the proxy
     Info                 "INFO",                  no,  0,   NONE,          whole;
     Keys                 "KEYS",                  no,  0,   NONE,          whole;
     Lastsave             "LASTSAVE",              no,  0,   NONE,          whole;
@@ -340,7 +350,7 @@ redis_commands! {
     Save                 "SAVE",                  no,  0,   NONE,          whole;
     Scan                 "SCAN",                  no,  0,   NONE,          whole;
     Script               "SCRIPT",                no,  0,   NONE,          whole;
-    Select               "SELECT",                no,  0,   NONE,          whole;
+    Select               "SELECT",                yes, 2,   NONE,          whole; // issue 14.3: answered by the proxy
     Shutdown             "SHUTDOWN",              no,  0,   NONE,          whole;
     Slaveof              "SLAVEOF",               no,  0,   NONE,          whole;
     Slowlog              "SLOWLOG",               no,  0,   NONE,          whole;
@@ -501,7 +511,11 @@ mod tests {
             (Cmd::Rename, &[3], &[2, 4]),
             (Cmd::Lolwut, &[1, 2, 3], &[0]),
             (Cmd::Move, &[], &[2, 3]),
-            (Cmd::Select, &[], &[1, 2]),
+            (Cmd::Select, &[2], &[1, 3]),
+            (Cmd::Hello, &[1, 2, 7], &[0]),
+            (Cmd::Client, &[2, 5], &[1]),
+            (Cmd::Echo, &[2], &[1, 3]),
+            (Cmd::Reset, &[1], &[2]),
         ];
         for &(cmd, ok, bad) in cases {
             for &n in ok {

@@ -80,6 +80,7 @@ pub struct ReqState {
     name: [u8; NAME_MAX], // command name bytes as written (first NAME_MAX)
     nlen: u64,            // bytes of the command name
     cmd: Option<Cmd>,     // known once the name is complete
+    all_vals: bool,       // a local command: every argument is a value
     keys: Keys,           // the served command's key spec (None until then)
     scan: KeyScan,        // the key scan: numkeys, STORE state
     numkeys_bad: bool,    // numkeys empty, non-numeric, zero or overflowing
@@ -99,12 +100,16 @@ impl ReqState {
         self.base + i as u64
     }
 
+    #[inline]
     fn role(&self) -> Role {
         if self.idx == 0 {
             return Role::Name;
         }
         if self.idx == 1 && matches!(self.cmd, Some(Cmd::Ping | Cmd::Echo)) {
             return Role::Arg(KeyRole::Val);
+        }
+        if self.all_vals {
+            return Role::Arg(KeyRole::Val); // answered by the proxy: every argument
         }
         Role::Arg(self.keys.role(self.idx, &self.scan))
     }
@@ -150,6 +155,7 @@ impl ReqState {
                     .ok()
                     .and_then(|n| self.name.get(..n));
                 self.cmd = name.and_then(Cmd::lookup);
+                self.all_vals = self.cmd.is_some_and(Cmd::local);
                 self.keys = self
                     .cmd
                     .filter(|c| c.supported())
@@ -593,7 +599,7 @@ mod tests {
     req! { inline_eval, b"EVAL s 1 key\r\n", Eval, keys = [b"key"] }
 
     // rejected, consumed to the end
-    req! { unknown_command, b"*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n", reject UnknownCommand }
+    req! { unknown_command, b"*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\n", reject UnknownCommand }
     req! { unsupported_move, b"*3\r\n$4\r\nMOVE\r\n$1\r\nk\r\n$1\r\n1\r\n", reject UnknownCommand }
     req! { name_too_long, b"*1\r\n$30\r\nGEORADIUSBYMEMBERGEORADIUSBYME\r\n", reject UnknownCommand }
     req! { empty_name, b"*1\r\n$0\r\n\r\n", reject UnknownCommand }
@@ -659,7 +665,7 @@ mod tests {
 
     #[test]
     fn pipelined_requests_and_rejects_keep_the_stream() {
-        let input = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\nPING\r\n*3\r\n$3\r\nDEL\r\n$1\r\nx\r\n$0\r\n\r\n*1\r\n$3\r\nGET\r\n*1\r\n$4\r\nPI";
+        let input = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\nPING\r\n*3\r\n$3\r\nDEL\r\n$1\r\nx\r\n$0\r\n\r\n*1\r\n$3\r\nGET\r\n*1\r\n$4\r\nPI";
         let evs = parse_all(input, &Limits::default());
         let summary: Vec<_> = evs
             .iter()
@@ -674,7 +680,7 @@ mod tests {
             vec![
                 Some((redis(Cmd::Get), vec![b"a".to_vec()], None, false)),
                 Some((
-                    redis(Cmd::Select),
+                    redis(Cmd::Keys),
                     vec![],
                     Some(Reject::UnknownCommand),
                     false

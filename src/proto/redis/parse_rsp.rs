@@ -1,24 +1,42 @@
 //! Redis response parser (twemproxy: `redis_parse_rsp()` in nc_redis.c).
 //!
-//! Finds the end of one RESP2 reply from a backend: `+status`, `-error`,
-//! `:integer`, `$bulk` (`$-1` null), `*array` (`*-1` null, `*0` empty) with
-//! elements of any type nested up to `max_depth` arrays. RESP3 types and any
-//! other byte are framing errors (§REDIS.8). The meta records the top-level
-//! shape: kind (an error whose first word is exactly OOM, BUSY or LOADING is
-//! `RspKind::Failure`), the integer value, null, and with `want_elems` the
-//! span of each top-level array element (what MGET coalescing copies).
+//! Finds the end of one reply from a backend, in RESP2 or RESP3:
+//!
+//! | byte | type | framing |
+//! |---|---|---|
+//! | `+` `-` | status, error | a line |
+//! | `,` `(` | RESP3 double, big number | a line (relayed, not read) |
+//! | `:` | integer | a signed 64-bit number |
+//! | `#` | RESP3 boolean | `t` or `f` |
+//! | `_` | RESP3 null | nothing |
+//! | `$` `=` `!` | bulk (`$-1` null), RESP3 verbatim string, blob error | length then data |
+//! | `*` `~` `>` | array (`*-1` null), RESP3 set, push | count then elements |
+//! | `%` `\|` | RESP3 map, attribute | count then 2 × count elements |
+//!
+//! An attribute is not a value: it precedes the value it annotates (the
+//! reply itself at top level, or an element), which then follows. Streamed
+//! strings and aggregates (`$?`, `*?`, ...) are framing errors: redis-server
+//! never sends them (§REDIS.8, like any unknown type byte).
+//!
+//! The meta records the top-level shape: kind (an error whose first word is
+//! exactly OOM, BUSY or LOADING is `RspKind::Failure`; a blob error is an
+//! `Error`), the integer value, null (`$-1`, `*-1`, `_`), and with
+//! `want_elems` the span of each top-level element of an aggregate (a map
+//! has 2 × count; an element's span includes any attribute before it),
+//! which is what MGET coalescing copies.
 //!
 //! # Invariants
 //! - resumable at any byte: nesting lives in a fixed stack inside the state
 //!   (no recursion), bulk data is skipped, never scanned;
-//! - array counts are bounded by `max_narg`, bulk lengths and the reply size
-//!   by `max_msg`, status and error lines by `max_line`, depth by
+//! - element counts are bounded by `max_narg`, bulk lengths and the reply
+//!   size by `max_msg`, lines by `max_line`, depth (attributes included) by
 //!   `min(max_depth, DEPTH_CAP)`;
 //! - the only allocation is pushing element spans onto `meta.elems`.
 
 use crate::proto::{Limits, ParseError, Progress, RspKind, RspMeta, Span};
 
-/// Arrays nested deeper than this are refused whatever `max_depth` says.
+/// Aggregates nested deeper than this are refused whatever `max_depth` says
+/// (one bit of `RspState::attr` per level).
 pub const DEPTH_CAP: usize = 128;
 
 /// Digits accepted in one number (leading zeros included).
@@ -32,13 +50,15 @@ const WORD_MAX: usize = 8;
 enum Phase {
     Start,  // first byte of the reply: clears the meta, then as Type
     Type,   // the type byte of the next value
-    Line,   // status or error text, up to CR
-    LineLf, // LF after the text
-    Num,    // sign and digits after `:`, `$` or `*`, up to CR
+    Line,   // status, error, double or big number text, up to CR
+    LineLf, // LF that ends a line (also after `_` and a boolean)
+    Num,    // sign and digits of a number, length or count, up to CR
     NumLf,  // LF after the number
     Data,   // `rem` bytes of bulk data
     DataCr, // CR after the data
     DataLf, // LF after the data
+    Bool,   // `t` or `f` after `#`
+    Cr,     // CR right after `_` or the boolean
 }
 
 /// Resumable state of one reply's parse.
@@ -47,8 +67,10 @@ pub struct RspState {
     phase: Phase,
     want_elems: bool,        // record top-level element spans in meta.elems
     base: u64,               // message offset of the current chunk's first byte
-    stack: [u32; DEPTH_CAP], // elements still owed by each open array
-    depth: usize,            // open arrays
+    stack: [u32; DEPTH_CAP], // elements still owed by each open aggregate
+    attr: u128,              // bit d: the aggregate at depth d is an attribute
+    depth: usize,            // open aggregates
+    after_attr: bool,        // an attribute just ended: its value follows
     elem_start: u64,         // message offset of the current top-level element
     ty: u8,                  // type byte of the value being read
     line_start: u64,         // message offset of the current line's text
@@ -69,7 +91,9 @@ impl RspState {
             want_elems,
             base: 0,
             stack: [0; DEPTH_CAP],
+            attr: 0,
             depth: 0,
+            after_attr: false,
             elem_start: 0,
             ty: 0,
             line_start: 0,
@@ -94,7 +118,9 @@ impl RspState {
         self.phase = Phase::Start;
         self.want_elems = want_elems;
         self.base = 0;
+        self.attr = 0;
         self.depth = 0;
+        self.after_attr = false;
         self.elem_start = 0;
         self.ty = 0;
         self.line_start = 0;
@@ -108,6 +134,11 @@ impl RspState {
 
     fn off(&self, i: usize) -> u64 {
         self.base + i as u64
+    }
+
+    /// Whether the aggregate at depth `d` is an attribute.
+    fn is_attr(&self, d: usize) -> bool {
+        d < DEPTH_CAP && self.attr & (1u128 << d) != 0
     }
 
     /// Reads the type byte at message offset `off`.
@@ -124,27 +155,35 @@ impl RspState {
                 max: lim.max_msg,
             });
         }
-        let kind = match b {
-            b'+' => RspKind::Status,
-            b'-' => RspKind::Error,
-            b':' => RspKind::Integer,
-            b'$' => RspKind::Bulk,
-            b'*' => RspKind::Array,
+        let (kind, phase) = match b {
+            b'+' => (RspKind::Status, Phase::Line),
+            b'-' => (RspKind::Error, Phase::Line),
+            b',' => (RspKind::Double, Phase::Line),
+            b'(' => (RspKind::BigNumber, Phase::Line),
+            b':' => (RspKind::Integer, Phase::Num),
+            b'$' => (RspKind::Bulk, Phase::Num),
+            b'=' => (RspKind::Verbatim, Phase::Num),
+            b'!' => (RspKind::Error, Phase::Num),
+            b'*' => (RspKind::Array, Phase::Num),
+            b'~' => (RspKind::Set, Phase::Num),
+            b'>' => (RspKind::Push, Phase::Num),
+            b'%' => (RspKind::Map, Phase::Num),
+            b'|' => (RspKind::Unknown, Phase::Num), // attribute: the value follows
+            b'#' => (RspKind::Boolean, Phase::Bool),
+            b'_' => (RspKind::Null, Phase::Cr),
             _ => return Err(ParseError::Unexpected { what: "reply type" }),
         };
-        if self.depth == 0 {
+        if self.depth == 0 && b != b'|' {
             meta.kind = kind;
-        } else if self.depth == 1 {
+            meta.null = b == b'_';
+        } else if self.depth == 1 && !self.after_attr {
             self.elem_start = off;
         }
+        self.after_attr = false;
         self.ty = b;
         (self.num, self.neg, self.ndigit) = (0, false, 0);
         self.line_start = off + 1;
-        self.phase = if matches!(b, b'+' | b'-') {
-            Phase::Line
-        } else {
-            Phase::Num
-        };
+        self.phase = phase;
         Ok(())
     }
 
@@ -165,41 +204,62 @@ impl RspState {
         }
     }
 
-    /// A sign or digit of a number.
-    fn num_byte(&mut self, b: u8, lim: &Limits) -> Result<(), ParseError> {
-        let what = match self.ty {
+    /// What the number after the type byte is, for errors.
+    fn num_what(&self) -> &'static str {
+        match self.ty {
             b':' => "integer reply",
-            b'$' => "bulk length",
+            b'$' | b'=' | b'!' => "bulk length",
+            b'%' | b'|' => "map length",
             _ => "array length",
-        };
-        if b == b'-' && self.ndigit == 0 && !self.neg {
-            self.neg = true;
-            return Ok(());
+        }
+    }
+
+    /// A sign or digit of a number (digits first: they are most bytes).
+    fn num_byte(&mut self, b: u8, lim: &Limits) -> Result<(), ParseError> {
+        if b.is_ascii_digit() {
+            self.ndigit += 1;
+            self.num = self
+                .num
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(b - b'0')))
+                .filter(|_| self.ndigit <= MAX_DIGITS)
+                .ok_or_else(|| ParseError::BadNumber {
+                    what: self.num_what(),
+                })?;
+            return self.num_bound(lim);
         }
         if b == b'\r' && self.ndigit > 0 {
             self.phase = Phase::NumLf;
             return Ok(());
         }
-        if !b.is_ascii_digit() {
-            return Err(ParseError::BadNumber { what });
+        // `:` takes any sign; only `$-1` and `*-1` (RESP2 nulls) elsewhere
+        if b == b'-' && self.ndigit == 0 && !self.neg && matches!(self.ty, b':' | b'$' | b'*') {
+            self.neg = true;
+            return Ok(());
         }
-        self.ndigit += 1;
-        self.num = self
-            .num
-            .checked_mul(10)
-            .and_then(|n| n.checked_add(u64::from(b - b'0')))
-            .filter(|_| self.ndigit <= MAX_DIGITS)
-            .ok_or(ParseError::BadNumber { what })?;
-        let max = match self.ty {
-            b'$' => lim.max_msg,
-            b'*' => lim.max_narg,
-            _ => return Ok(()),
+        Err(ParseError::BadNumber {
+            what: self.num_what(),
+        })
+    }
+
+    /// The number read so far is within its limit (and a negative one is -1).
+    fn num_bound(&self, lim: &Limits) -> Result<(), ParseError> {
+        let (max, per) = match self.ty {
+            b':' => return Ok(()),
+            b'$' | b'=' | b'!' => (lim.max_msg, 1),
+            b'%' | b'|' => (lim.max_narg, 2),
+            _ => (lim.max_narg, 1),
         };
         if self.neg && self.num > 1 {
-            return Err(ParseError::BadNumber { what });
+            return Err(ParseError::BadNumber {
+                what: self.num_what(),
+            });
         }
-        if self.num > u64::from(max) {
-            return Err(ParseError::TooLarge { what, max });
+        if self.num.saturating_mul(per) > u64::from(max) {
+            return Err(ParseError::TooLarge {
+                what: self.num_what(),
+                max,
+            });
         }
         Ok(())
     }
@@ -222,11 +282,11 @@ impl RspState {
                 }
                 Ok(self.value_done(off, meta))
             }
-            b'$' if null => {
+            b'$' | b'*' if null => {
                 meta.null |= self.depth == 0;
                 Ok(self.value_done(off, meta))
             }
-            b'$' => {
+            b'$' | b'=' | b'!' => {
                 self.rem = self.num;
                 if off.saturating_add(self.rem).saturating_add(2) > u64::from(lim.max_msg) {
                     return Err(ParseError::TooLarge {
@@ -241,18 +301,33 @@ impl RspState {
                 };
                 Ok(false)
             }
-            _ if null => {
-                meta.null |= self.depth == 0;
-                Ok(self.value_done(off, meta))
-            }
-            _ if self.num == 0 => Ok(self.value_done(off, meta)),
             _ => {
+                let attr = self.ty == b'|';
+                let n = if matches!(self.ty, b'%' | b'|') {
+                    self.num.saturating_mul(2)
+                } else {
+                    self.num
+                };
+                if n == 0 && attr {
+                    self.after_attr = true;
+                    self.phase = Phase::Type;
+                    return Ok(false);
+                }
+                if n == 0 {
+                    return Ok(self.value_done(off, meta));
+                }
                 let max = usize::try_from(lim.max_depth).map_or(DEPTH_CAP, |m| m.min(DEPTH_CAP));
                 let slot = self.stack.get_mut(self.depth).filter(|_| self.depth < max);
                 let slot = slot.ok_or(ParseError::TooDeep { max: max as u32 })?;
-                *slot = u32::try_from(self.num).map_err(|_| ParseError::BadNumber {
+                *slot = u32::try_from(n).map_err(|_| ParseError::BadNumber {
                     what: "array length",
                 })?;
+                let bit = 1u128 << self.depth;
+                self.attr = if attr {
+                    self.attr | bit
+                } else {
+                    self.attr & !bit
+                };
                 self.depth += 1;
                 self.phase = Phase::Type;
                 Ok(false)
@@ -265,7 +340,7 @@ impl RspState {
     fn value_done(&mut self, end: u64, meta: &mut RspMeta) -> bool {
         self.phase = Phase::Type;
         while let Some(top) = self.depth.checked_sub(1) {
-            if top == 0 && self.want_elems {
+            if top == 0 && self.want_elems && !self.is_attr(0) {
                 let start = u32::try_from(self.elem_start).unwrap_or(u32::MAX);
                 let len = u32::try_from(end - self.elem_start).unwrap_or(0);
                 meta.elems.push(Span::new(start, len));
@@ -275,6 +350,11 @@ impl RspState {
                 return false;
             }
             self.depth = top;
+            if self.is_attr(top) {
+                // an attribute is no value of its own: the annotated one follows
+                self.after_attr = true;
+                return false;
+            }
         }
         true
     }
@@ -348,6 +428,16 @@ pub fn parse_rsp(
                 })
             }
             Phase::DataLf => st.value_done(st.off(i + 1), meta),
+            Phase::Bool if b == b't' || b == b'f' => {
+                st.phase = Phase::Cr;
+                false
+            }
+            Phase::Bool => return Err(ParseError::Unexpected { what: "boolean" }),
+            Phase::Cr if b == b'\r' => {
+                st.phase = Phase::LineLf;
+                false
+            }
+            Phase::Cr => return Err(ParseError::Unexpected { what: "line end" }),
         };
         i += 1;
         if done {
@@ -359,8 +449,8 @@ pub fn parse_rsp(
     Ok(Progress::Incomplete)
 }
 
-/// Status or error text from `chunk[at..]` (the Line phase); returns the
-/// bytes used. The text before CR is at most `max_line` bytes.
+/// Line text from `chunk[at..]` (the Line phase); returns the bytes used.
+/// The text before CR is at most `max_line` bytes.
 fn line_text(
     st: &mut RspState,
     chunk: &[u8],
@@ -490,9 +580,36 @@ mod tests {
     rsp! { nested_error_is_not_failure, b"*1\r\n-OOM x\r\n", Array, elems = [b"-OOM x\r\n"] }
     rsp! { nested_int_not_recorded, b"*1\r\n:5\r\n", Array, int = 0 }
 
-    rsp! { resp3_map, b"%1\r\n", err ParseError::Unexpected { what: "reply type" } }
-    rsp! { resp3_null, b"_\r\n", err ParseError::Unexpected { what: "reply type" } }
-    rsp! { resp3_in_array, b"*1\r\n#t\r\n", err ParseError::Unexpected { what: "reply type" } }
+    // RESP3
+    rsp! { r3_null, b"_\r\n", Null, null = true }
+    rsp! { r3_true, b"#t\r\n", Boolean, null = false }
+    rsp! { r3_false, b"#f\r\n", Boolean }
+    rsp! { r3_double, b",3.14\r\n", Double }
+    rsp! { r3_double_inf, b",-inf\r\n", Double }
+    rsp! { r3_big_number, b"(3492890328409238509324850943850943825024385\r\n", BigNumber }
+    rsp! { r3_verbatim, b"=15\r\ntxt:Some string\r\n", Verbatim }
+    rsp! { r3_blob_error, b"!21\r\nSYNTAX invalid syntax\r\n", Error }
+    rsp! { r3_map, b"%2\r\n+first\r\n:1\r\n+second\r\n_\r\n", Map, null = false, elems = [b"+first\r\n", b":1\r\n", b"+second\r\n", b"_\r\n"] }
+    rsp! { r3_map_empty, b"%0\r\n", Map, elems = [] }
+    rsp! { r3_set, b"~2\r\n$1\r\na\r\n,1.5\r\n", Set, elems = [b"$1\r\na\r\n", b",1.5\r\n"] }
+    rsp! { r3_push, b">2\r\n$7\r\nmessage\r\n$1\r\nx\r\n", Push, elems = [b"$7\r\nmessage\r\n", b"$1\r\nx\r\n"] }
+    rsp! { r3_mget_nulls, b"*3\r\n$1\r\na\r\n_\r\n$2\r\nbc\r\n", Array, elems = [b"$1\r\na\r\n", b"_\r\n", b"$2\r\nbc\r\n"] }
+    rsp! { r3_nested, b"*2\r\n%1\r\n~1\r\n#t\r\n>1\r\n(1\r\n=5\r\ntxt:x\r\n", Array, elems = [b"%1\r\n~1\r\n#t\r\n>1\r\n(1\r\n", b"=5\r\ntxt:x\r\n"] }
+    rsp! { r3_attribute_top, b"|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.19\r\n*1\r\n:2\r\n", Array, elems = [b":2\r\n"] }
+    rsp! { r3_attribute_before_int, b"|0\r\n:7\r\n", Integer, int = 7 }
+    rsp! { r3_attribute_on_element, b"*2\r\n:1\r\n|1\r\n+ttl\r\n:3\r\n:2\r\n", Array, elems = [b":1\r\n", b"|1\r\n+ttl\r\n:3\r\n:2\r\n"] }
+    rsp! { r3_attribute_in_attribute, b"|1\r\n|0\r\n+k\r\n+v\r\n_\r\n", Null, null = true }
+    rsp! { r3_bool_other, b"#x\r\n", err ParseError::Unexpected { what: "boolean" } }
+    rsp! { r3_bool_long, b"#tt\r\n", err ParseError::Unexpected { what: "line end" } }
+    rsp! { r3_null_text, b"_x\r\n", err ParseError::Unexpected { what: "line end" } }
+    rsp! { r3_map_null, b"%-1\r\n", err ParseError::BadNumber { what: "map length" } }
+    rsp! { r3_set_null, b"~-1\r\n", err ParseError::BadNumber { what: "array length" } }
+    rsp! { r3_verbatim_null, b"=-1\r\n", err ParseError::BadNumber { what: "bulk length" } }
+    rsp! { r3_streamed_string, b"$?\r\n;4\r\nHell\r\n;0\r\n", err ParseError::BadNumber { what: "bulk length" } }
+    rsp! { r3_streamed_array, b"*?\r\n:1\r\n.\r\n", err ParseError::BadNumber { what: "array length" } }
+    rsp! { r3_stream_end_alone, b".\r\n", err ParseError::Unexpected { what: "reply type" } }
+    rsp! { r3_huge_map, b"%600000\r\n", err ParseError::TooLarge { what: "map length", max: 1 << 20 } }
+    rsp! { r3_attribute_too_deep, b"*1\r\n*1\r\n*1\r\n|1\r\n:1\r\n:1\r\n:1\r\n", err ParseError::TooDeep { max: 3 }, lim = small() }
     rsp! { bulk_short, b"$3\r\nfoobar\r\n", err ParseError::Unexpected { what: "bulk data end" } }
     rsp! { bulk_minus_two, b"$-2\r\n", err ParseError::BadNumber { what: "bulk length" } }
     rsp! { bulk_no_digits, b"$\r\n", err ParseError::BadNumber { what: "bulk length" } }
@@ -554,7 +671,8 @@ mod tests {
     fn garbage_never_panics_and_splits_agree() {
         const ATOMS: &[&[u8]] = &[
             b"*", b"$", b":", b"+", b"-", b"\r\n", b"\r", b"\n", b"0", b"1", b"2", b"3", b"9",
-            b"OOM", b" ", b"x", b"%", b"\0",
+            b"OOM", b" ", b"x", b"%", b"\0", b"_", b"#", b"t", b",", b"(", b"=", b"!", b"~", b">",
+            b"|",
         ];
         let lim = small();
         let mut rng = Rng(0x2545_f491_4f6c_dd1d);

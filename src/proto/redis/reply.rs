@@ -28,7 +28,7 @@ pub const ERR_UNKNOWN: &[u8] = b"-ERR unknown\r\n";
 pub const NAME_SHOWN: usize = 128;
 
 /// Appends `text` with CR/LF replaced by spaces, at most `NAME_SHOWN` bytes.
-fn push_sanitised(text: &[u8], lower: bool, out: &mut Vec<u8>) {
+pub(crate) fn push_sanitised(text: &[u8], lower: bool, out: &mut Vec<u8>) {
     let shown = &text[..text.len().min(NAME_SHOWN)];
     out.extend(shown.iter().map(|&b| match b {
         b'\r' | b'\n' => b' ',
