@@ -368,7 +368,12 @@ impl Feed for McReq {
     }
     fn done(&self, msg: &[u8], lim: &Limits) -> ReqSnap {
         let m = &self.meta;
-        assert!(msg.ends_with(b"\r\n"), "request does not end with CRLF");
+        // an ms data block ends where its length says: memcached checks it
+        let raw = m.cmd == Cmd::Memcache(memcache::Cmd::Ms);
+        assert!(
+            raw || msg.ends_with(b"\r\n"),
+            "request does not end with CRLF"
+        );
         assert!(!m.inline && m.vals.is_empty());
         assert!(
             m.keys.len() <= lim.max_narg as usize,
@@ -386,6 +391,17 @@ impl Feed for McReq {
             assert!(!b.contains(&b' ') && !b.contains(&b'\r'), "key {b:?}");
             assert!(k.end() as usize <= line, "key outside the line");
         }
+        if let Some(q) = m.quiet {
+            let b = at(msg, q, "quiet flag");
+            assert!(b.len() >= 2 && b[0] == b' ' && b[1] == b'q', "quiet {b:?}");
+            assert!(q.end() as usize <= line, "quiet flag outside the line");
+        }
+        if m.exptime.len > 0 {
+            assert_eq!(
+                at(msg, m.exptime, "exptime").first(),
+                msg.get(m.exptime.start as usize)
+            );
+        }
         if m.narg > 0 {
             let name = at(msg, m.name, "name");
             let want = memcache::Cmd::lookup(name).map_or(Cmd::None, Cmd::Memcache);
@@ -397,7 +413,10 @@ impl Feed for McReq {
             let nk = m.keys.len() as u32;
             match c.key_class() {
                 memcache::KeyClass::Multi => {
-                    let args = m.narg - 1;
+                    let args = match c.syntax() {
+                        memcache::Syntax::Gat => m.narg - 2,
+                        _ => m.narg - 1,
+                    };
                     assert_eq!(nk, args, "get keys");
                 }
                 memcache::KeyClass::One => assert_eq!(nk, 1, "one key"),
@@ -514,6 +533,14 @@ impl Feed for McRsp {
             b"CLIENT_ERROR" => RspKind::ClientError,
             b"SERVER_ERROR" => RspKind::ServerError,
             b"VERSION" => RspKind::Version,
+            b"VA" => RspKind::Va,
+            b"HD" => RspKind::Hd,
+            b"EN" => RspKind::En,
+            b"NS" => RspKind::NotStored,
+            b"EX" => RspKind::Exists,
+            b"NF" => RspKind::NotFound,
+            b"MN" => RspKind::Mn,
+            b"ME" => RspKind::Me,
             w if !w.is_empty() && w.iter().all(u8::is_ascii_digit) => RspKind::Number,
             _ => RspKind::Unknown,
         };
@@ -770,7 +797,7 @@ fn model_reply(cmd: FragCmd, keys: &[&[u8]], out: &mut Vec<u8>) {
                 out.extend_from_slice(k);
                 let flags = format!(" {} {}", h % 65536, v.len());
                 out.extend_from_slice(flags.as_bytes());
-                if c == memcache::Cmd::Gets {
+                if matches!(c, memcache::Cmd::Gets | memcache::Cmd::Gats) {
                     out.extend_from_slice(format!(" {}", h >> 16).as_bytes());
                 }
                 out.extend_from_slice(b"\r\n");
@@ -800,6 +827,8 @@ fn build_request(data: &[u8]) -> Option<(FragCmd, Vec<u8>, usize, u8)> {
         FragCmd::Redis(redis::Cmd::Exists),
         FragCmd::Memcache(memcache::Cmd::Get),
         FragCmd::Memcache(memcache::Cmd::Gets),
+        FragCmd::Memcache(memcache::Cmd::Gat),
+        FragCmd::Memcache(memcache::Cmd::Gats),
     ];
     let cmd = cmds[usize::from(sel) % cmds.len()];
     let mut args: Vec<&[u8]> = data[2..].split(|&b| b == 0xff).collect();
@@ -821,13 +850,16 @@ fn build_request(data: &[u8]) -> Option<(FragCmd, Vec<u8>, usize, u8)> {
         }
         FragCmd::Memcache(c) => {
             req.extend_from_slice(c.name().as_bytes());
+            if c.syntax() == memcache::Syntax::Gat {
+                req.extend_from_slice(b" -1");
+            }
             for a in &args {
-                // a memcache key: 1..=250 bytes, no SP, CR or LF
+                // a memcache key: 1..=250 bytes, no SP, CR, LF or NUL
                 let k: Vec<u8> = a
                     .iter()
                     .take(250)
                     .map(|&b| {
-                        if matches!(b, b' ' | b'\r' | b'\n') {
+                        if matches!(b, b' ' | b'\r' | b'\n' | 0) {
                             b'_'
                         } else {
                             b
@@ -876,9 +908,6 @@ pub fn check_fragment(data: &[u8]) {
         .iter()
         .map(|k| (fnv(k) % nsrv as u64) as usize)
         .collect();
-    // group them with the core's own function (req_fragment calls it too)
-    let (mut order, mut key_child) = (Vec::new(), Vec::new());
-    fragment::groups(&key_srv, &mut order, &mut key_child);
     let mut parent = Msg {
         data: vec![Bytes::from(req.clone())],
         mlen: req.len() as u32,
@@ -888,9 +917,10 @@ pub fn check_fragment(data: &[u8]) {
     let mut msgs = MsgArena::default();
     let mut children = Vec::new();
     let mut scratch = Vec::new();
-    for &s in &order {
-        let idx: Vec<usize> = (0..key_srv.len()).filter(|&i| key_srv[i] == s).collect();
-        let sub = fragment::build_fragment(&parent, &idx, &mut scratch);
+    let mut key_child = Vec::new();
+    let parts = fragment::plan(&parent, &key_srv, &mut key_child);
+    for (s, idx) in &parts {
+        let sub = fragment::build_fragment(&parent, idx, &mut scratch);
         let sub_keys = fragment_keys(cmd, &sub, &lim);
         let want: Vec<&[u8]> = idx.iter().map(|&i| keys[i]).collect();
         assert_eq!(sub_keys, want, "fragment for server {s} carries other keys");
@@ -912,7 +942,7 @@ pub fn check_fragment(data: &[u8]) {
     parent.frag = Some(Box::new(Frag {
         children,
         key_child,
-        ndone: order.len() as u32,
+        ndone: parts.len() as u32,
     }));
     let mut out = Vec::new();
     let failed = match cmd {

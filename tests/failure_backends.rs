@@ -281,7 +281,7 @@ fn dead_backend_is_ejected_its_keys_remap_then_it_comes_back() {
     for k in &kb {
         assert_eq!(c.cmd(&["GET", k]), format!("${}\r\n{k}\r\n", k.len()));
     }
-    let (ok, st) = wait_stats(proxy.stats_port, Duration::from_secs(3), |m| {
+    let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
         m.get("alpha/server_ejects") == Some(&1)
     });
     assert!(ok, "server_ejects: {:?}", st.get("alpha/server_ejects"));
@@ -332,7 +332,7 @@ fn probe_keeps_a_dead_server_out_until_it_answers() {
     let mut c = Client::connect(listen);
     let ka = keys_of(0, "p", 5);
     assert_eq!(c.cmd(&["SET", &ka[0], "v"]), "+OK\r\n");
-    let (_, before) = wait_stats(proxy.stats_port, Duration::from_secs(3), |m| {
+    let (_, before) = wait_stats(proxy.stats_port, common::WAIT, |m| {
         m.get(&sk("aa", "responses")) == Some(&1)
     });
     assert_eq!(before[&sk("aa", "responses")], 1);
@@ -361,7 +361,7 @@ fn probe_keeps_a_dead_server_out_until_it_answers() {
     assert!(answered, "no successful probe:\n{}", proxy.log_text());
     // The probe's PONG is not a client response, and left no queue behind.
     std::thread::sleep(Duration::from_millis(300));
-    let (_, st) = wait_stats(proxy.stats_port, Duration::from_secs(1), |_| true);
+    let (_, st) = wait_stats(proxy.stats_port, common::WAIT, |_| true);
     assert_eq!(st[&sk("aa", "responses")], 1, "probe counted as a response");
     assert_eq!(st[&sk("aa", "in_queue")], 0);
     assert_eq!(st[&sk("aa", "out_queue")], 0);
@@ -397,7 +397,7 @@ fn without_auto_eject_a_dead_server_fails_fast_and_stays() {
         );
         assert_eq!(c.cmd(&["SET", other, "v"]), "+OK\r\n");
     }
-    let (ok, st) = wait_stats(proxy.stats_port, Duration::from_secs(3), |m| {
+    let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
         m.get(&sk("aa", "server_err")) == Some(&8)
             && m.get("alpha/forward_error") == Some(&8)
             && m.get(&sk("bb", "responses")) == Some(&8)
@@ -436,7 +436,7 @@ fn all_hosts_ejected_errors_without_hanging() {
         "-ERR Connection refused\r\n"
     );
     assert_eq!(c.cmd(&["PING"]), "+PONG\r\n");
-    let (ok, st) = wait_stats(proxy.stats_port, Duration::from_secs(3), |m| {
+    let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
         m.get("alpha/forward_error") == Some(&8)
     });
     assert!(ok, "{st:?}");
@@ -470,7 +470,7 @@ fn unresolvable_backend_is_host_down_quickly() {
     assert_eq!(mget, "-ERR Host is down\r\n");
     assert_eq!(c.cmd(&["SET", &kb[2], "v"]), "+OK\r\n");
     assert_eq!(c.cmd(&["PING"]), "+PONG\r\n");
-    let (ok, st) = wait_stats(proxy.stats_port, Duration::from_secs(3), |m| {
+    let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
         m.get("alpha/forward_error") == Some(&2)
     });
     assert!(ok, "{st:?}");
@@ -537,7 +537,7 @@ fn mset_mget_of_1000_keys_while_a_backend_dies() {
     let kb = keys_of(1, "alive", 1);
     assert_eq!(c.cmd(&["SET", &kb[0], "v"]), "+OK\r\n");
     assert_eq!(c.cmd(&["GET", &kb[0]]), "$1\r\nv\r\n");
-    let (ok, st) = wait_stats(proxy.stats_port, Duration::from_secs(3), |m| {
+    let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
         m.get("alpha/client_connections") == Some(&1)
             && m.get(&sk("aa", "in_queue")) == Some(&0)
             && m.get(&sk("aa", "out_queue")) == Some(&0)
@@ -602,7 +602,7 @@ fn stalled_backend_times_out_while_other_keys_flow() {
         assert!(*d < Duration::from_millis(600), "late: {d:?}");
     }
     assert!(worst_other < Duration::from_millis(250), "{worst_other:?}");
-    let (ok, st) = wait_stats(proxy.stats_port, Duration::from_secs(3), |m| {
+    let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
         m.get(&sk("aa", "server_timedout")) == Some(&4)
     });
     assert!(ok, "{st:?}");
@@ -658,7 +658,7 @@ fn mset_of_1000_keys_to_a_backend_dying_mid_request() {
     assert_eq!(c.reply(), "+PONG\r\n", "one reply per request");
     let kb = keys_of(1, "after", 1);
     assert_eq!(c.cmd(&["SET", &kb[0], "v"]), "+OK\r\n");
-    let (ok, st) = wait_stats(proxy.stats_port, Duration::from_secs(3), |m| {
+    let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
         m.get("alpha/forward_error") == Some(&3)
             && m.get(&sk("aa", "in_queue")) == Some(&0)
             && m.get(&sk("aa", "out_queue")) == Some(&0)
@@ -688,7 +688,7 @@ fn fake_reply(mode: Fake, extra: &str) -> (String, Proxy) {
 fn backend_closing_mid_reply_is_unknown() {
     let (r, proxy) = fake_reply(Fake::HalfClose(b"$10\r\nabc"), "");
     assert_eq!(r, "-ERR unknown\r\n");
-    let (ok, st) = wait_stats(proxy.stats_port, Duration::from_secs(3), |m| {
+    let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
         m.get(&sk("aa", "server_eof")) == Some(&1)
     });
     assert!(ok, "{st:?}");
@@ -707,7 +707,7 @@ fn backend_closing_at_once_fails_the_request() {
 fn garbage_reply_is_invalid_argument() {
     let (r, proxy) = fake_reply(Fake::Reply(b"?what is this\r\n"), "");
     assert_eq!(r, "-ERR Invalid argument\r\n");
-    let (ok, st) = wait_stats(proxy.stats_port, Duration::from_secs(3), |m| {
+    let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
         m.get(&sk("aa", "server_err")) == Some(&1)
     });
     assert!(ok, "{st:?}");
@@ -722,7 +722,7 @@ fn loading_and_busy_replies_are_server_failures() {
     ] {
         let (r, proxy) = fake_reply(Fake::Reply(reply), "");
         assert_eq!(r, "-ERR Invalid argument\r\n");
-        let (ok, st) = wait_stats(proxy.stats_port, Duration::from_secs(3), |m| {
+        let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
             m.get(&sk("aa", "server_err")) == Some(&1)
         });
         assert!(ok, "{st:?}");
@@ -750,7 +750,7 @@ fn probe_of_a_loading_server_keeps_it_ejected() {
     }
     let failed = proxy.log_text().matches("failed its probe").count();
     assert!(failed >= 2, "{failed} failed probes");
-    let (ok, st) = wait_stats(proxy.stats_port, Duration::from_secs(3), |m| {
+    let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
         m.get(&sk("aa", "in_queue")) == Some(&0) && m.get(&sk("aa", "out_queue")) == Some(&0)
     });
     assert!(ok, "{st:?}");
@@ -776,7 +776,7 @@ fn probe_of_a_silent_server_times_out_and_keeps_it_ejected() {
     }
     let failed = proxy.log_text().matches("failed its probe").count();
     assert!(failed >= 2, "{failed} failed probes:\n{}", proxy.log_text());
-    let (ok, st) = wait_stats(proxy.stats_port, Duration::from_secs(3), |m| {
+    let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
         m.get(&sk("aa", "server_timedout")).is_some_and(|&n| n >= 3)
     });
     assert!(ok, "{st:?}");

@@ -11,7 +11,6 @@ mod common;
 use common::{resp, resp_words, start_redis, start_redis_pool, wait_stats, RespConn};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::time::Duration;
 
 /// A request and, for the ones redis answers differently, the proxy's reply.
 type Step = (Vec<u8>, Option<&'static [u8]>);
@@ -192,7 +191,7 @@ fn a_lane_reconnects_and_keeps_order() {
     let mut admin = RespConn::connect(backend);
     let killed = admin.call_words("CLIENT KILL TYPE normal SKIPME yes");
     assert_eq!(killed, b":3\r\n");
-    let (seen, st) = wait_stats(pool.proxy.stats_port, Duration::from_secs(5), |m| {
+    let (seen, st) = wait_stats(pool.proxy.stats_port, common::WAIT, |m| {
         m.get("alpha/s0/server_eof") == Some(&3)
     });
     assert!(seen, "{:?}", st.get("alpha/s0/server_eof"));
@@ -206,7 +205,7 @@ fn a_lane_reconnects_and_keeps_order() {
             assert_eq!(conn.read(), want.as_bytes(), "client {c} reply {i}");
         }
     }
-    let (_, st) = wait_stats(pool.proxy.stats_port, Duration::from_secs(5), |m| {
+    let (_, st) = wait_stats(pool.proxy.stats_port, common::WAIT, |m| {
         m.get("alpha/s0/server_connections") == Some(&3)
     });
     assert_eq!(st.get("alpha/s0/server_connections"), Some(&3));

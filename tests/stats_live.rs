@@ -200,7 +200,7 @@ fn counters_layout_describe_and_prometheus_match_known_traffic() {
     let proxy = Proxy::start(&yaml, &["-i", "100"]);
     assert!(common::wait_tcp(alpha) && common::wait_tcp(beta));
     // wait_tcp's probe connections were clients too: let them settle.
-    let (ok, _) = wait_stats(proxy.stats_port, Duration::from_secs(3), |m| {
+    let (ok, _) = wait_stats(proxy.stats_port, common::WAIT, |m| {
         m.get("alpha/client_eof") == Some(&1) && m.get("beta/client_eof") == Some(&1)
     });
     assert!(ok);
@@ -246,7 +246,7 @@ fn counters_layout_describe_and_prometheus_match_known_traffic() {
     assert!(waited >= Duration::from_millis(99), "{waited:?}");
     drop(c5);
 
-    let (ok, v) = wait_stats(proxy.stats_port, Duration::from_secs(5), |m| {
+    let (ok, v) = wait_stats(proxy.stats_port, common::WAIT, |m| {
         m.get("alpha/client_eof") == Some(&3)
             && m.get("alpha/client_err") == Some(&1)
             && m.get("beta/client_eof") == Some(&2)

@@ -95,7 +95,7 @@ fn unix_listen_and_unix_backends() {
     // the unnamed unix server is known as "<path>:" in the stats (§CONF.6)
     let key = format!("r/{rsock}:/requests");
     let (ok, vals) = common::wait_stats(proxy.stats_port, WAIT, |v| {
-        v.get(&key).is_some_and(|n| *n >= 2)
+        v.get(&key).is_some_and(|n| *n >= 2) && v.get("m/mc/requests").is_some_and(|n| *n >= 2)
     });
     assert!(ok, "no {key} in {vals:?}");
     assert!(

@@ -19,7 +19,7 @@ use crate::conn::Close;
 use crate::core::Core;
 use crate::msg::coalesce::coalesce;
 use crate::msg::{Expect, Owner, ReqError, State};
-use crate::proto::RspKind;
+use crate::proto::{memcache, RspKind};
 use crate::token::{ClientId, ConnRef, MsgId, PoolId, ServerId};
 use bytes::Bytes;
 
@@ -81,6 +81,8 @@ pub fn req_done(core: &mut Core, mid: MsgId) {
         m.rsp.clear();
         m.rsp.push(e.reply(proto));
         core.metrics.pool(p).forward_error += 1;
+    } else if memcache::meta::suppressed(&m.meta, m.rsp_meta.kind) {
+        m.rsp.clear(); // meta `q`: memcached would not have sent it
     }
     core.want_send(ConnRef::Client(cid));
 }

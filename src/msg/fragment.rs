@@ -1,5 +1,5 @@
 //! Splitting a multi-key request into fragments (twemproxy:
-//! redis_fragment, memcache_fragment): which keys go together (`groups`,
+//! redis_fragment, memcache_fragment): which keys go together (`plan`,
 //! a pure function the core and the `fragment_coalesce` fuzz target both
 //! call) and the bytes of each sub-request (`build_fragment`).
 
@@ -22,6 +22,45 @@ pub fn groups<T: Ord + Copy>(key_target: &[T], order: &mut Vec<T>, key_child: &m
     );
 }
 
+/// The fragments of `m`: `groups` by target, a target's share cut further
+/// where its line would be too long for the server (memcache gat/gats,
+/// `memcache::fragment::line_chunks`). Returns each fragment's target and
+/// key indexes, in sending order, and fills `key_child` with each key's
+/// fragment.
+pub fn plan<T: Ord + Copy>(
+    m: &Msg,
+    key_target: &[T],
+    key_child: &mut Vec<u16>,
+) -> Vec<(T, Vec<usize>)> {
+    let mut order = Vec::new();
+    groups(key_target, &mut order, key_child);
+    let mut parts = Vec::with_capacity(order.len());
+    let mut lens = Vec::new();
+    // key_child is a u16: every target gets an equal share of the chunks
+    let budget = (usize::from(u16::MAX) / order.len().max(1)).max(1);
+    for (g, t) in order.into_iter().enumerate() {
+        let idx: Vec<usize> = (0..key_child.len())
+            .filter(|&k| usize::from(key_child[k]) == g)
+            .collect();
+        let Cmd::Memcache(cmd) = m.meta.cmd else {
+            parts.push((t, idx));
+            continue;
+        };
+        lens.clear();
+        lens.extend(idx.iter().map(|&i| m.meta.keys[i].len as usize));
+        let exptime = m.meta.exptime.len as usize;
+        for r in memcache::fragment::line_chunks(cmd, exptime, &lens, budget) {
+            parts.push((t, idx[r].to_vec()));
+        }
+    }
+    for (f, (_, idx)) in parts.iter().enumerate() {
+        for &i in idx {
+            key_child[i] = f as u16;
+        }
+    }
+    parts
+}
+
 /// The bytes of one sub-request: the keys `idx` of the parent (in order).
 // COPY: fragment rewriting copies the keys (and MSET values); bounded by
 // the parent request's size.
@@ -38,11 +77,15 @@ pub fn build_fragment(m: &Msg, idx: &[usize], scratch: &mut Vec<u8>) -> Vec<u8> 
             }
         }
         Cmd::Memcache(cmd) => {
-            let mut keys: Vec<Vec<u8>> = Vec::with_capacity(idx.len());
+            let exptime = span_bytes(&m.data, m.meta.exptime, scratch);
+            memcache::fragment::frag_head(cmd, exptime, &mut out);
             for &i in idx {
-                keys.push(span_bytes(&m.data, m.meta.keys[i], scratch).to_vec());
+                memcache::fragment::frag_key(
+                    span_bytes(&m.data, m.meta.keys[i], scratch),
+                    &mut out,
+                );
             }
-            memcache::fragment::frag_req(cmd, keys.iter().map(|k| k.as_slice()), &mut out);
+            memcache::fragment::frag_end(&mut out);
         }
         Cmd::None => {}
     }

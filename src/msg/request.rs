@@ -19,7 +19,7 @@ use crate::conn::Errno;
 use crate::core::Core;
 use crate::hashkit::Distribution;
 use crate::msg::done::{reply_local, req_fail};
-use crate::msg::fragment::{build_fragment, groups};
+use crate::msg::fragment::{build_fragment, plan};
 use crate::msg::{Expect, Frag, Owner, ReqError, State};
 use crate::proto::{memcache, redis, span_bytes, Cmd, Proto, Reject};
 use crate::token::{ClientId, ConnRef, MsgId, PoolId, ServerId};
@@ -150,6 +150,7 @@ fn redis_reject(r: Reject, name: &[u8]) -> Vec<u8> {
             redis::reply::err_protocol("invalid argument", &mut out)
         }
         Reject::TooLarge => redis::reply::err_protocol("request too large", &mut out),
+        Reject::Reply(line) => out.extend_from_slice(line),
     }
     out
 }
@@ -174,8 +175,21 @@ fn memcache_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) -> Act
         }
         return Action::Local(Bytes::from_static(memcache::reply::reject_reply(r)));
     }
+    if let Some(q) = m.meta.quiet {
+        // forwarded without `q`; the reply memcached would hide is dropped
+        // in done::req_done (see proto::memcache::meta)
+        let Some(m) = core.msgs.get_mut(mid) else {
+            return Action::Quit(None);
+        };
+        crate::proto::cut_span(&mut m.data, q);
+        m.mlen -= q.len;
+    }
+    let Some(m) = core.msgs.get(mid) else {
+        return Action::Quit(None);
+    };
     match m.meta.cmd {
         Cmd::Memcache(memcache::Cmd::Quit) => Action::Quit(None),
+        Cmd::Memcache(memcache::Cmd::Mn) => Action::Local(Bytes::from_static(memcache::meta::MN)),
         Cmd::Memcache(c) if c.fragmented() && m.meta.keys.len() >= 2 => Action::Fragment,
         _ => Action::Forward,
     }
@@ -229,6 +243,7 @@ fn log_reject(core: &Core, cid: ClientId, p: PoolId, name: &[u8], r: Reject) {
         Reject::BadKey => "key over the maximum key length",
         Reject::BadFormat => "bad command line format",
         Reject::TooLarge => "over a request limit",
+        Reject::Reply(line) => std::str::from_utf8(line).unwrap_or("refused").trim_end(),
     };
     log::log!(
         level,
@@ -256,6 +271,8 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
             Some(&k) => span_bytes(&m.data, k, scratch),
             None => b"placeholder",
         };
+        let mut buf = [0u8; memcache::meta::MAX_DECODED];
+        let key = memcache::meta::route_key(&m.meta, key, &mut buf);
         let route = pools[p].route(key, *now);
         if m.meta.keys.len() >= 2 && cross_server(&mut pools[p], m, route, scratch, *now) {
             reply_local(
@@ -366,7 +383,7 @@ enum Target {
 /// One fragment of a request: where it goes, its bytes, its key count.
 type Fragment = (Target, Vec<u8>, u32);
 
-/// Routes every key of request `mid`, groups them (`fragment::groups`)
+/// Routes every key of request `mid`, groups them (`fragment::plan`)
 /// and builds each server's sub-request; with each key's fragment index.
 fn fragment_plan(core: &mut Core, mid: MsgId, p: PoolId) -> Option<(Vec<Fragment>, Vec<u16>)> {
     let Core {
@@ -385,13 +402,10 @@ fn fragment_plan(core: &mut Core, mid: MsgId, p: PoolId) -> Option<(Vec<Fragment
                 .map_or(Target::NoServer, Target::Server)
         })
         .collect();
-    let (mut order, mut key_child) = (Vec::new(), Vec::new());
-    groups(&key_srv, &mut order, &mut key_child);
-    let mut out = Vec::with_capacity(order.len());
-    for (i, t) in order.into_iter().enumerate() {
-        let idx: Vec<usize> = (0..key_child.len())
-            .filter(|&k| usize::from(key_child[k]) == i)
-            .collect();
+    let mut key_child = Vec::new();
+    let parts = plan(m, &key_srv, &mut key_child);
+    let mut out = Vec::with_capacity(parts.len());
+    for (t, idx) in parts {
         let buf = build_fragment(m, &idx, &mut scratch);
         out.push((t, buf, idx.len() as u32));
     }

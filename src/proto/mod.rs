@@ -159,6 +159,9 @@ pub enum Reject {
     BadFormat,
     /// A limit hit inside a well-framed request (too many keys, too long).
     TooLarge,
+    /// memcache: the whole error line memcached gives to this request
+    /// (`CLIENT_ERROR invalid exptime argument` for gat, ...).
+    Reply(&'static [u8]),
 }
 
 /// Everything the core needs to know about one parsed request. Reused
@@ -173,6 +176,9 @@ pub struct ReqMeta {
     pub noreply: bool,          // memcache `noreply`: no reply slot, no timeout
     pub inline: bool,           // redis inline command (`PING\r\n`)
     pub reject: Option<Reject>, // answer with an error, do not forward
+    pub exptime: Span,          // memcache gat/gats: the `<exptime>` token
+    pub key_b64: bool,          // memcache meta `b` flag: route by the base64-decoded key
+    pub quiet: Option<Span>, // memcache meta `q` flag token: forwarded without it (see memcache::meta)
 }
 
 impl ReqMeta {
@@ -230,6 +236,12 @@ pub enum RspKind {
     ClientError,
     ServerError,
     Version,
+    // memcache meta
+    Va, // VA <size> <flags>* then a data block
+    Hd, // HD <flags>*: success without a value
+    En, // EN: miss
+    Mn, // MN: meta no-op
+    Me, // ME <key> <k>=<v>*: meta debug
 }
 
 /// Everything the core needs to know about one parsed response.
@@ -301,6 +313,42 @@ pub fn copy_from(chain: &[bytes::Bytes], mut skip: usize, mut len: usize, out: &
     }
 }
 
+/// Removes the bytes of `span` from a message stored as a chain of chunks,
+/// zero-copy: each chunk it touches is sliced around it.
+pub fn cut_span(chain: &mut Vec<bytes::Bytes>, span: Span) {
+    let (start, end) = (span.start as usize, span.end() as usize);
+    let (mut base, mut i) = (0usize, 0usize);
+    while i < chain.len() {
+        let len = chain[i].len();
+        let (cs, ce) = (base, base + len);
+        base = ce;
+        if ce <= start || cs >= end {
+            i += 1;
+            continue;
+        }
+        let head = chain[i].slice(..start.saturating_sub(cs).min(len));
+        let tail = chain[i].slice(end.saturating_sub(cs).min(len)..);
+        match (head.is_empty(), tail.is_empty()) {
+            (true, true) => {
+                chain.remove(i);
+            }
+            (false, true) => {
+                chain[i] = head;
+                i += 1;
+            }
+            (true, false) => {
+                chain[i] = tail;
+                i += 1;
+            }
+            (false, false) => {
+                chain[i] = head;
+                chain.insert(i + 1, tail);
+                i += 2;
+            }
+        }
+    }
+}
+
 /// Appends the bytes of `span` to `out`.
 pub fn copy_span(chain: &[bytes::Bytes], span: Span, out: &mut Vec<u8>) {
     copy_from(chain, span.start as usize, span.len as usize, out);
@@ -323,6 +371,28 @@ mod tests {
         assert_eq!(span_bytes(&chain, Span::new(2, 6), &mut s), b"cdefgh");
         assert_eq!(span_bytes(&chain, Span::new(3, 4), &mut s), b"defg");
         assert_eq!(span_bytes(&chain, Span::new(9, 1), &mut s), b"");
+    }
+
+    #[test]
+    fn cut_span_within_and_across_chunks() {
+        let text = b"abcdefgh";
+        for cut in 0..=8 {
+            for start in 0..8u32 {
+                for len in 1..=(8 - start) {
+                    let mut chain = vec![
+                        Bytes::from_static(&text[..cut]),
+                        Bytes::from_static(&text[cut..]),
+                    ];
+                    chain.retain(|c| !c.is_empty());
+                    cut_span(&mut chain, Span::new(start, len));
+                    let got: Vec<u8> = chain.iter().flat_map(|c| c.iter().copied()).collect();
+                    let mut want = text.to_vec();
+                    want.drain(start as usize..(start + len) as usize);
+                    assert_eq!(got, want, "cut at {cut}, span {start}+{len}");
+                    assert!(chain.iter().all(|c| !c.is_empty()));
+                }
+            }
+        }
     }
 }
 

@@ -1,39 +1,126 @@
-//! Multi-key get/gets sub-requests (twemproxy: `memcache_fragment_retrieval`
-//! and `memcache_post_coalesce` in proto/nc_memcache.c).
+//! Multi-key get/gets/gat/gats sub-requests (twemproxy:
+//! `memcache_fragment_retrieval` and `memcache_post_coalesce` in
+//! proto/nc_memcache.c).
 //!
-//! A get/gets with ≥ 2 keys is split per server; each server receives the
-//! command word, then each of its keys followed by one SP, then `\r\n`
-//! (§MEMCACHE.5: `get k1 k3 \r\n`, the SP before CRLF included).
+//! A retrieval with ≥ 2 keys is split per server; each server receives the
+//! command word (and gat's `<exptime>`), then each of its keys followed by
+//! one SP, then `\r\n` (§MEMCACHE.5: `get k1 k3 \r\n`, the SP before CRLF
+//! included).
+//!
+//! memcached reads get and gets lines of any length, but closes a
+//! connection that sends more than 2048 bytes of any other line without a
+//! newline; so a server's share of a gat/gats is sent as several
+//! sub-requests, each line at most `GAT_MAX_LINE` bytes (`line_chunks`).
 
 use super::commands::Cmd;
+use std::ops::Range;
 
 /// Ends a re-assembled multi-get reply (each sub-reply's END is dropped).
 pub const END: &[u8] = b"END\r\n";
 
-/// Appends the sub-request `<cmd> <key> <key> ... \r\n` to `out`.
-// COPY: fragment rewriting; bounded by the request line (max_line).
-pub fn frag_req<'a>(cmd: Cmd, keys: impl Iterator<Item = &'a [u8]>, out: &mut Vec<u8>) {
-    debug_assert!(cmd.is_retrieval(), "only get/gets are fragmented");
+/// Longest gat/gats sub-request line, CRLF included.
+pub const GAT_MAX_LINE: usize = 2048;
+
+/// Appends `<cmd> [<exptime>] ` to `out`.
+// COPY: fragment rewriting; bounded by the request line (max_request_bytes).
+pub fn frag_head(cmd: Cmd, exptime: &[u8], out: &mut Vec<u8>) {
+    debug_assert!(cmd.is_retrieval(), "only retrievals are fragmented");
     out.extend_from_slice(cmd.name().as_bytes());
     out.push(b' ');
-    for key in keys {
-        out.extend_from_slice(key);
+    if cmd.syntax() == super::Syntax::Gat {
+        out.extend_from_slice(exptime);
         out.push(b' ');
     }
+}
+
+/// Appends `<key> `.
+pub fn frag_key(key: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(key);
+    out.push(b' ');
+}
+
+/// Ends the sub-request line.
+pub fn frag_end(out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
+}
+
+/// How one server's keys (of lengths `key_lens`, in order) are cut into
+/// sub-requests: ranges of `key_lens`, covering it in order. At most
+/// `max_chunks` (≥ 1) of them: past it the remaining keys share the last
+/// (long) line.
+pub fn line_chunks(
+    cmd: Cmd,
+    exptime_len: usize,
+    key_lens: &[usize],
+    max_chunks: usize,
+) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    if cmd.syntax() != super::Syntax::Gat {
+        out.push(0..key_lens.len());
+        return out;
+    }
+    let head = cmd.name().len() + exptime_len + 2;
+    let (mut start, mut len) = (0, head);
+    for (i, &k) in key_lens.iter().enumerate() {
+        if i > start && len + k + 1 + 2 > GAT_MAX_LINE && out.len() + 1 < max_chunks {
+            out.push(start..i);
+            (start, len) = (i, head);
+        }
+        len += k + 1;
+    }
+    out.push(start..key_lens.len());
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn frag(cmd: Cmd, exptime: &[u8], keys: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        frag_head(cmd, exptime, &mut out);
+        for k in keys {
+            frag_key(k, &mut out);
+        }
+        frag_end(&mut out);
+        out
+    }
+
     #[test]
     fn sub_request_has_a_space_after_each_key() {
-        let mut out = Vec::new();
-        frag_req(Cmd::Get, [&b"k1"[..], b"k3"].into_iter(), &mut out);
-        assert_eq!(out, b"get k1 k3 \r\n");
-        out.clear();
-        frag_req(Cmd::Gets, [&b"a"[..]].into_iter(), &mut out);
-        assert_eq!(out, b"gets a \r\n");
+        assert_eq!(frag(Cmd::Get, b"", &[b"k1", b"k3"]), b"get k1 k3 \r\n");
+        assert_eq!(frag(Cmd::Gets, b"", &[b"a"]), b"gets a \r\n");
+        assert_eq!(frag(Cmd::Gat, b"-1", &[b"a", b"b"]), b"gat -1 a b \r\n");
+        assert_eq!(frag(Cmd::Gats, b"10", &[b"a"]), b"gats 10 a \r\n");
+    }
+
+    #[test]
+    fn gat_lines_stay_under_memcacheds_limit() {
+        let whole = |c: Vec<Range<usize>>| (c.len(), c.first().cloned());
+        assert_eq!(
+            whole(line_chunks(Cmd::Get, 0, &[250; 100], 9)),
+            (1, Some(0..100))
+        );
+        assert_eq!(whole(line_chunks(Cmd::Gat, 2, &[], 9)), (1, Some(0..0)));
+        let capped = line_chunks(Cmd::Gat, 2, &[250; 100], 1);
+        assert_eq!(whole(capped), (1, Some(0..100)));
+        assert_eq!(line_chunks(Cmd::Gat, 2, &[250; 100], 3).len(), 3);
+        let lens: Vec<usize> = (0..1000).map(|i| 1 + i % 250).collect();
+        let chunks = line_chunks(Cmd::Gats, 10, &lens, usize::MAX);
+        let mut next = 0;
+        for r in &chunks {
+            assert_eq!(r.start, next);
+            assert!(!r.is_empty());
+            let line = 4 + 1 + 10 + 1 + lens[r.clone()].iter().map(|k| k + 1).sum::<usize>() + 2;
+            assert!(line <= GAT_MAX_LINE, "{line}");
+            next = r.end;
+        }
+        assert_eq!(next, lens.len());
+        assert!(chunks.len() > 60, "{}", chunks.len());
+        // exactly full
+        let head = 3 + 1 + 1 + 1;
+        let fit = (GAT_MAX_LINE - head - 2) / 10;
+        assert_eq!(line_chunks(Cmd::Gat, 1, &vec![9; fit], 9).len(), 1);
+        assert_eq!(line_chunks(Cmd::Gat, 1, &vec![9; fit + 1], 9).len(), 2);
     }
 }

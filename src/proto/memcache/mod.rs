@@ -2,11 +2,13 @@
 //!
 //! Pure functions over bytes, no I/O: the command table (`commands`), the
 //! resumable request and response parsers (`parse_req`, `parse_rsp`), the
-//! multi-get sub-request writer (`fragment`) and the replies the proxy
-//! synthesises (`reply`). The parsers follow the contract of `proto`.
+//! multi-get sub-request writer (`fragment`), the meta protocol's `b` and
+//! `q` flags (`meta`) and the replies the proxy synthesises (`reply`). The
+//! parsers follow the contract of `proto`.
 
 pub mod commands;
 pub mod fragment;
+pub mod meta;
 pub mod parse_req;
 pub mod parse_rsp;
 pub mod reply;

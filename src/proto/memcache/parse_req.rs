@@ -17,10 +17,36 @@
 //! - bad number, misspelt `noreply`, a delete time other than `0`, a
 //!   trailing token after delete,
 //!   version or quit: `BadFormat`;
-//! - more than `max_narg` keys in a get: `TooLarge`.
+//! - more than `max_narg` keys in a get: `TooLarge`;
+//! - an LF or a NUL byte inside the line: `BadFormat`. memcached ends a
+//!   line at its first LF and reads a line only up to a NUL, so it would
+//!   answer such a line as two commands or a truncated one: never forwarded
+//!   (the whole line, up to CRLF, is one request here, as in 0.5.0).
 //!
 //! `meta.noreply` stays set on a rejected request whose `noreply` token was
 //! read; memcached 1.6 then answers nothing (it reads noreply first).
+//!
+//! gat/gats (`gat <exptime> <key>*`) parse like get with a signed
+//! `<exptime>` first (memcached: `CLIENT_ERROR invalid exptime argument`).
+//! Retrieval lines (get, gets, gat, gats) may be as long as `max_msg`
+//! (`max_request_bytes`; 0.5.0 and memcached serve gets of any length,
+//! issue 17.1): they are scanned chunk by chunk like any other, never held
+//! whole. Other lines stay under `max_line`, meta lines under
+//! `META_MAX_LINE` (memcached closes a connection whose non-get line
+//! passes 2048 bytes).
+//!
+//! Meta commands (mg, ms, md, ma, mn, me) are checked only as far as
+//! routing and framing need and as far as memcached answers without
+//! reading the data block; every flag is passed through untouched and
+//! memcached answers the rest (see `super::meta` for `b` and `q`):
+//! - no key: `WrongArity` (`ERROR`; me: `BadFormat`);
+//! - key over 250 bytes: `BadKey`;
+//! - ms without `<datalen>`, or with a malformed one: `BadFormat` and no
+//!   data block (memcached does not read one either);
+//! - ms with 20 tokens or more: `CLIENT_ERROR options flags too long`;
+//! - an ms data block is `<datalen>` bytes and two more, skipped without
+//!   looking: memcached checks the trailing `\r\n` itself (`CLIENT_ERROR
+//!   bad data chunk`) and stays in sync.
 //!
 //! A storage line locates its data block only through `<bytes>`: when that
 //! field parsed (≤ `max_msg`), the block and its CRLF are skipped even if
@@ -39,6 +65,18 @@ use crate::proto::{self, Limits, ParseError, Progress, Reject, ReqMeta, Span};
 
 /// Longest key the memcache protocol allows (memcached KEY_MAX_LENGTH).
 pub const MAX_KEY: u32 = 250;
+
+/// Longest meta command line: memcached closes a connection that sends more
+/// than 2048 bytes without a newline, unless the line is a get.
+pub const META_MAX_LINE: u32 = 2048;
+
+/// Tokens from which memcached refuses a meta line (MFLAG_MAX_OPT_LENGTH,
+/// counting its terminal token).
+const META_MAX_TOKENS: u32 = 20;
+
+/// memcached's replies to requests the proxy refuses for it.
+const INVALID_EXPTIME: &[u8] = b"CLIENT_ERROR invalid exptime argument\r\n";
+const MS_TOO_LONG: &[u8] = b"CLIENT_ERROR options flags too long\r\n";
 
 const NOREPLY: &[u8] = b"noreply";
 
@@ -95,6 +133,8 @@ enum Field {
     Bytes, // `<bytes>` of a storage command
     Noreply,
     DelTime, // delete's legacy `<time>`: only `0` (or `noreply` in its place)
+    Exptime, // gat/gats `<exptime>`
+    Flag,    // a meta flag: only its first byte matters here
     Ignored, // after an unknown word, or past the command's last field
 }
 
@@ -114,6 +154,11 @@ impl Token {
     fn feed(&mut self, run: &[u8]) {
         match self.field {
             Field::Key | Field::Ignored => {}
+            Field::Flag => {
+                if let (0, Some(&b)) = (self.len, run.first()) {
+                    self.word[0] = b;
+                }
+            }
             Field::Word | Field::DelTime => {
                 for (at, &b) in (self.len as usize..).zip(run) {
                     match self.word.get_mut(at) {
@@ -130,6 +175,11 @@ impl Token {
             Field::Num(Num { signed, .. }) => {
                 for (at, &b) in (self.len as usize..).zip(run) {
                     self.digit(at == 0 && signed, b);
+                }
+            }
+            Field::Exptime => {
+                for (at, &b) in (self.len as usize..).zip(run) {
+                    self.digit(at == 0, b);
                 }
             }
             Field::Bytes => {
@@ -182,7 +232,11 @@ fn field(cmd: Option<Cmd>, idx: u32) -> Field {
         };
     };
     match (cmd.syntax(), idx) {
-        (Syntax::Bare, _) => Field::Ignored,
+        (Syntax::Bare | Syntax::MetaNoop, _) => Field::Ignored,
+        (Syntax::Gat, 1) => Field::Exptime,
+        (Syntax::Gat, _) => Field::Key,
+        (Syntax::MetaSet, 2) => Field::Bytes,
+        (Syntax::Meta | Syntax::MetaDebug, 2..) | (Syntax::MetaSet, 3..) => Field::Flag,
         (Syntax::Retrieval, _) | (_, 1) => Field::Key,
         (Syntax::Storage | Syntax::Cas, 2) => Field::Num(FLAGS),
         (Syntax::Storage | Syntax::Cas, 3) => Field::Num(EXPTIME),
@@ -201,7 +255,10 @@ fn field(cmd: Option<Cmd>, idx: u32) -> Field {
 /// rejection for too many.
 fn arity(syntax: Syntax) -> (u32, u32, Reject) {
     match syntax {
-        Syntax::Retrieval => (2, u32::MAX, Reject::WrongArity),
+        Syntax::Retrieval | Syntax::Gat => (2, u32::MAX, Reject::WrongArity),
+        Syntax::Meta | Syntax::MetaSet | Syntax::MetaDebug | Syntax::MetaNoop => {
+            (1, u32::MAX, Reject::WrongArity)
+        }
         Syntax::Storage => (5, 6, Reject::WrongArity),
         Syntax::Cas => (6, 7, Reject::WrongArity),
         Syntax::Arith | Syntax::Touch => (3, 4, Reject::WrongArity),
@@ -230,6 +287,10 @@ pub struct ReqState {
     tok: Token,        // the token being scanned
     data_len: DataLen, // `<bytes>` of a storage line
     rest: u32,         // data bytes still to skip
+    raw: bool,         // the data block's CRLF is skipped unchecked (ms)
+    cut_byte: bool,    // the line holds an LF or a NUL (memcached ends the line there)
+    nquiet: u32,       // meta `q` flags seen
+    quiet: Span,       // the last `q` flag token
 }
 
 impl ReqState {
@@ -263,6 +324,13 @@ impl ReqState {
                 }
             }
             Field::Key => key_end(Span::new(t.start, t.len), lim, meta),
+            Field::Exptime => {
+                meta.exptime = Span::new(t.start, t.len);
+                if t.value(EXPTIME).is_none() {
+                    reject(meta, Reject::Reply(INVALID_EXPTIME));
+                }
+            }
+            Field::Flag => self.flag_end(meta),
             Field::Num(num) if t.value(num).is_none() => reject(meta, Reject::BadFormat),
             Field::Bytes => {
                 self.data_len = t.value(BYTES).map_or(DataLen::Bad, DataLen::Len);
@@ -280,6 +348,31 @@ impl ReqState {
         }
     }
 
+    /// A meta flag token ended: note `b` (route by the decoded key) and `q`.
+    fn flag_end(&mut self, meta: &mut ReqMeta) {
+        let t = &self.tok;
+        match (self.cmd, t.word[0]) {
+            // me takes `b` only as its first flag, spelt alone
+            (Some(Cmd::Me), b'b') => meta.key_b64 |= self.ntok == 3 && t.len == 1,
+            (Some(Cmd::Me), _) => {}
+            (_, b'b') => meta.key_b64 = true,
+            (_, b'q') => {
+                self.nquiet += 1;
+                self.quiet = Span::new(t.start, t.len);
+            }
+            _ => {}
+        }
+    }
+
+    /// Bytes the current line may hold before its CR.
+    fn line_max(&self, lim: &Limits) -> u32 {
+        match self.cmd {
+            Some(c) if c.is_retrieval() => lim.max_msg.max(lim.max_line),
+            Some(c) if c.is_meta() => lim.max_line.min(META_MAX_LINE),
+            _ => lim.max_line,
+        }
+    }
+
     /// Scans the request line up to and including its CR.
     fn line(
         &mut self,
@@ -287,8 +380,10 @@ impl ReqState {
         lim: &Limits,
         meta: &mut ReqMeta,
     ) -> Result<usize, ParseError> {
-        // the line's bytes before CR may not exceed max_line
-        let room = (lim.max_line.saturating_sub(self.pos) as usize).saturating_add(1);
+        // the line's bytes before CR may not exceed line_max (which the
+        // command word sets: the window is cut again once it is known)
+        let max = self.line_max(lim);
+        let room = (max.saturating_sub(self.pos) as usize).saturating_add(1);
         let win = &bytes[..bytes.len().min(room)];
         let mut j = 0;
         while let Some(&b) = win.get(j) {
@@ -301,20 +396,28 @@ impl ReqState {
                     self.phase = Phase::LineLf;
                     return Ok(j);
                 }
+                if self.line_max(lim) != max {
+                    return Ok(j);
+                }
                 continue;
             }
             if !self.in_tok {
                 self.tok_begin(bump(self.pos, j, "request")?);
             }
-            let k = win[j..]
-                .iter()
-                .position(|&c| c == b' ' || c == b'\r')
-                .map_or(win.len(), |p| j + p);
+            let k = if b == b'\n' || b == 0 {
+                self.cut_byte = true;
+                j + 1
+            } else {
+                win[j..]
+                    .iter()
+                    .position(|&c| matches!(c, b' ' | b'\r' | b'\n' | 0))
+                    .map_or(win.len(), |p| j + p)
+            };
             self.tok.feed(&win[j..k]);
             j = k;
         }
-        if bump(self.pos, j, "request")? > lim.max_line {
-            return Err(ParseError::LineTooLong { max: lim.max_line });
+        if bump(self.pos, j, "request")? > max {
+            return Err(ParseError::LineTooLong { max });
         }
         Ok(j)
     }
@@ -322,6 +425,11 @@ impl ReqState {
     /// The line ended (LF seen): settle arity, then find the data block.
     fn line_done(&mut self, lim: &Limits, meta: &mut ReqMeta) -> Result<Phase, ParseError> {
         meta.narg = self.ntok;
+        if self.cut_byte {
+            // memcached would read two commands (or a truncated one) and
+            // answer in a way that pairs with no single request
+            reject(meta, Reject::BadFormat);
+        }
         let Some(cmd) = self.cmd else {
             reject(meta, Reject::UnknownCommand); // empty line
             return Ok(Phase::Done);
@@ -332,9 +440,58 @@ impl ReqState {
         } else if self.ntok > max {
             meta.reject = Some(too_many);
         }
+        if cmd.is_meta() {
+            return self.meta_done(cmd, lim, meta);
+        }
         if !cmd.is_storage() {
             return Ok(Phase::Done);
         }
+        self.data_block(lim)
+    }
+
+    /// The end of a meta command line (see the module doc).
+    fn meta_done(
+        &mut self,
+        cmd: Cmd,
+        lim: &Limits,
+        meta: &mut ReqMeta,
+    ) -> Result<Phase, ParseError> {
+        let keyless = match cmd {
+            Cmd::Me => Reject::BadFormat,
+            _ => Reject::WrongArity,
+        };
+        if self.ntok < 2 && cmd != Cmd::Mn {
+            reject(meta, keyless);
+        }
+        let quiet_ok = matches!(cmd, Cmd::Mg | Cmd::Ms | Cmd::Md | Cmd::Ma);
+        if quiet_ok && self.nquiet == 1 && self.ntok < META_MAX_TOKENS {
+            // with the SP before it: the line reads as if it was never sent
+            let q = self.quiet;
+            meta.quiet = Some(Span::new(q.start - 1, q.len + 1));
+        }
+        if cmd != Cmd::Ms || self.ntok < 2 {
+            return Ok(Phase::Done);
+        }
+        if self.ntok == 2 {
+            reject(meta, Reject::BadFormat);
+            return Ok(Phase::Done);
+        }
+        let len_ok = matches!(self.data_len, DataLen::Len(n) if n <= i32::MAX as u64 - 2);
+        if self.ntok >= META_MAX_TOKENS {
+            reject(meta, Reject::Reply(MS_TOO_LONG));
+        } else if !len_ok {
+            reject(meta, Reject::BadFormat);
+        }
+        if !len_ok {
+            return Ok(Phase::Done);
+        }
+        self.raw = true;
+        self.data_block(lim)
+    }
+
+    /// Sizes the data block announced by `<bytes>` (`<datalen>` for ms,
+    /// whose CRLF is skipped with it).
+    fn data_block(&mut self, lim: &Limits) -> Result<Phase, ParseError> {
         let len = match self.data_len {
             DataLen::Len(n) => n,
             DataLen::Bad => {
@@ -348,8 +505,9 @@ impl ReqState {
                 })
             }
         };
+        let crlf = if self.raw { 2 } else { 0 };
         match u32::try_from(len) {
-            Ok(n) if n <= lim.max_msg => self.rest = n,
+            Ok(n) if n <= lim.max_msg => self.rest = n.saturating_add(crlf),
             _ => {
                 return Err(ParseError::TooLarge {
                     what: "data block",
@@ -357,10 +515,9 @@ impl ReqState {
                 })
             }
         }
-        Ok(if self.rest == 0 {
-            Phase::DataCr
-        } else {
-            Phase::Data
+        Ok(match (self.rest, self.raw) {
+            (0, false) => Phase::DataCr,
+            _ => Phase::Data,
         })
     }
 }
@@ -392,7 +549,10 @@ pub fn parse_req(
             Phase::Data => {
                 let n = skip_data(&mut st.rest, chunk.len() - i);
                 if st.rest == 0 {
-                    st.phase = Phase::DataCr;
+                    st.phase = match st.raw {
+                        true => Phase::Done,
+                        false => Phase::DataCr,
+                    };
                 }
                 n
             }
@@ -491,8 +651,18 @@ mod tests {
             if m.noreply {
                 line += " noreply";
             }
-            if let Some(r) = m.reject {
-                line += &format!(" {r:?}");
+            if m.key_b64 {
+                line += " b64";
+            }
+            if let Some(q) = m.quiet {
+                let q = bytes(q);
+                assert_eq!(q[0], b' ');
+                line += &format!(" quiet={}", show(&q[1..]));
+            }
+            match m.reject {
+                Some(Reject::Reply(text)) => line += &format!(" Reply({})", show(text).trim_end()),
+                Some(r) => line += &format!(" {r:?}"),
+                None => {}
             }
             line += &format!(" {}B", msg.len());
             self.log.push(line);
@@ -524,7 +694,9 @@ mod tests {
     req! { gets_three, b"gets x y z\r\n", "gets [x y z] 4 12B" }
     req! { get_duplicates, b"get a a\r\n", "get [a a] 3 9B" }
     req! { get_control_bytes_in_key, b"get a\x01\x7f\tb\r\n", "get [a\x01\x7f\tb] 2 11B" }
-    req! { get_lf_in_key, b"get a\nb\r\n", "get [a\nb] 2 9B" }
+    req! { get_lf_in_key, b"get a\nb\r\n", "get [a\nb] 2 BadFormat 9B" }
+    req! { get_nul_in_key, b"get a\0b\r\nset k\0 0 0 1\r\nx\r\nms k\0 1\r\nx\r\n",
+    "get [a\0b] 2 BadFormat 9B", "set [k\0] 5 BadFormat 17B", "ms [k\0] 3 BadFormat 12B" }
     req! { get_lf_waits, b"get a\n", "incomplete 6" }
     req! { set, b"set k 0 0 5\r\nhello\r\n", "set [k] 5 20B" }
     req! { set_noreply, b"set k 1 2 5 noreply\r\nhello\r\n", "set [k] 6 noreply 28B" }
@@ -559,6 +731,42 @@ mod tests {
         "set [x] 6 noreply 24B", "get [x] 2 7B", "incr [x] 4 noreply 18B", "delete [x] 2 10B",
         "quit [] 1 6B",
     }
+
+    // get and touch
+    req! { gat, b"gat 10 a b\r\n", "gat [a b] 4 12B" }
+    req! { gats_negative, b"gats -1 a\r\n", "gats [a] 3 11B" }
+    req! { gat_no_key, b"gat 10\r\n", "gat [] 2 8B" }
+    req! { gat_nothing, b"gat\r\n", "gat [] 1 WrongArity 5B" }
+    req! { gat_bad_exptime, b"gat x a\r\ngat 99999999999 a\r\n",
+    "gat [a] 3 Reply(CLIENT_ERROR invalid exptime argument) 9B",
+    "gat [a] 3 Reply(CLIENT_ERROR invalid exptime argument) 19B" }
+
+    // meta commands
+    req! { mg, b"mg foo v f t c k O123\r\n", "mg [foo] 8 23B" }
+    req! { mg_no_flags, b"mg foo\r\n", "mg [foo] 2 8B" }
+    req! { mg_quiet, b"mg foo v q\r\n", "mg [foo] 4 quiet=q 12B" }
+    req! { mg_quiet_long_token, b"mg foo qx v\r\n", "mg [foo] 4 quiet=qx 13B" }
+    req! { mg_two_quiet_kept, b"mg foo q v q\r\n", "mg [foo] 5 14B" }
+    req! { mg_b64, b"mg Zm9v b v\r\n", "mg [Zm9v] 4 b64 13B" }
+    req! { mg_b_token, b"mg Zm9v bogus\r\n", "mg [Zm9v] 3 b64 15B" }
+    req! { mg_no_key, b"mg\r\nmd \r\n", "mg [] 1 WrongArity 4B", "md [] 1 WrongArity 5B" }
+    req! { md_quiet, b"md k q I T30\r\n", "md [k] 5 quiet=q 14B" }
+    req! { ma_quiet, b"ma k q N0 J13 D2 MI v\r\n", "ma [k] 8 quiet=q 23B" }
+    req! { ms, b"ms k 2 T0 F5\r\nhi\r\n", "ms [k] 5 18B" }
+    req! { ms_quiet_b64, b"ms Zm9v 2 b q\r\nhi\r\n", "ms [Zm9v] 5 b64 quiet=q 19B" }
+    req! { ms_empty, b"ms k 0\r\n\r\n", "ms [k] 3 10B" }
+    req! { ms_bad_chunk_is_memcacheds, b"ms k 2\r\nhiXYmn\r\n", "ms [k] 3 12B", "mn [] 1 4B" }
+    req! { ms_data_like_a_line, b"ms k 4\r\nmn\r\n\r\nmn\r\n", "ms [k] 3 14B", "mn [] 1 4B" }
+    req! { ms_no_len, b"ms k\r\nmn\r\n", "ms [k] 2 BadFormat 6B", "mn [] 1 4B" }
+    req! { ms_bad_len, b"ms k x\r\nms k -1\r\nms k 2147483646\r\n", "ms [k] 3 BadFormat 8B", "ms [k] 3 BadFormat 9B", "ms [k] 3 BadFormat 17B" }
+    req! { ms_no_key, b"ms\r\n", "ms [] 1 WrongArity 4B" }
+    req! { ms_twenty_tokens, b"ms k 2 a b c d e f g h i j k l m n o p r\r\nhi\r\nmn\r\n",
+    "ms [k] 20 b64 Reply(CLIENT_ERROR options flags too long) 46B", "mn [] 1 4B" }
+    req! { ms_long_key_skips_data, b"ms kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk 1\r\nx\r\nmn\r\n", "ms [] 3 BadKey 261B", "mn [] 1 4B" }
+    req! { mn, b"mn\r\nmn x y\r\n", "mn [] 1 4B", "mn [] 3 8B" }
+    req! { me, b"me foo\r\nme Zm9v b\r\nme Zm9v v b\r\nme foo bar\r\n", "me [foo] 2 8B", "me [Zm9v] 3 b64 11B", "me [Zm9v] 4 13B", "me [foo] 3 12B" }
+    req! { me_no_key, b"me\r\n", "me [] 1 BadFormat 4B" }
+    req! { meta_unknown, b"mx foo\r\nMG foo\r\n", "?mx [] 2 UnknownCommand 8B", "?MG [] 2 UnknownCommand 8B" }
 
     // rejected, the stream goes on
     req! { unknown_word, b"stats\r\nget a\r\n", "?stats [] 1 UnknownCommand 7B", "get [a] 2 7B" }
@@ -622,33 +830,61 @@ mod tests {
 
     #[test]
     fn small_limits() {
+        // retrieval lines are bounded by max_msg (64), others by max_line (32)
         let long = b"get aaaaaaaaaa bbbbbbbbbb cccccccccc\r\n";
         assert_eq!(
             all_splits::<Req<true>>(long),
-            ["error LineTooLong { max: 32 }"]
+            ["get [aaaaaaaaaa bbbbbbbbbb cccccccccc] 4 38B"]
         );
-        // exactly max_line bytes before CR
-        let fits = b"get aaaaaaaaaa bbbbbbbbbb ccccc \r\n";
-        assert_eq!(fits.len(), 34);
+        let longer = [b"gat 1 ".as_slice(), &[b'k'; 60], b"\r\n"].concat();
         assert_eq!(
-            all_splits::<Req<true>>(fits),
-            ["get [aaaaaaaaaa bbbbbbbbbb ccccc] 4 34B"]
+            all_splits::<Req<true>>(&longer),
+            ["error LineTooLong { max: 64 }"]
+        );
+        let fits = [b"gets ".as_slice(), &[b'k'; 59], b"\r\n"].concat();
+        assert_eq!(
+            all_splits::<Req<true>>(&fits),
+            ["gets [".to_string() + &"k".repeat(59) + "] 2 66B"]
+        );
+        let touch = b"touch aaaaaaaaaaaaaaaaaaaaaaaaaaaa 1\r\n";
+        assert_eq!(
+            all_splits::<Req<true>>(touch),
+            ["error LineTooLong { max: 32 }"]
         );
         let many = b"get a b c d e\r\nget f\r\n";
         assert_eq!(
             all_splits::<Req<true>>(many),
             ["get [a b c] 6 TooLarge 15B", "get [f] 2 7B"]
         );
-        let lf_key = [b"get a\n".as_slice(), &[b'x'; 40]].concat();
+        let lf_key = [b"get a\n".as_slice(), &[b'x'; 70]].concat();
         assert_eq!(
             all_splits::<Req<true>>(&lf_key),
-            ["error LineTooLong { max: 32 }"]
+            ["error LineTooLong { max: 64 }"]
         );
         let big = b"set k 0 0 65\r\n";
         assert_eq!(
             all_splits::<Req<true>>(big),
             ["error TooLarge { what: \"data block\", max: 64 }"]
         );
+        let ms_big = b"ms k 65\r\n";
+        assert_eq!(
+            all_splits::<Req<true>>(ms_big),
+            ["error TooLarge { what: \"data block\", max: 64 }"]
+        );
+    }
+
+    #[test]
+    fn retrieval_line_longer_than_max_line() {
+        let keys: Vec<String> = (0..1000).map(|i| format!("key:{i}")).collect();
+        let line = format!("gets {}\r\n", keys.join(" "));
+        assert!(line.len() > lim(false).max_line as usize);
+        for step in [1000, 4096, 16384] {
+            let cuts: Vec<usize> = (step..line.len()).step_by(step).collect();
+            let mut got = drive::<Req<false>>(line.as_bytes(), &cuts);
+            assert_eq!(got.len(), 1);
+            let want = format!("gets [{}] 1001 {}B", keys.join(" "), line.len());
+            assert_eq!(got.pop().unwrap(), want);
+        }
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! STORED|NOT_STORED|EXISTS|NOT_FOUND|DELETED|TOUCHED|ERROR[ SP*]\r\n
 //! CLIENT_ERROR|SERVER_ERROR|VERSION[ <text>]\r\n
 //! (VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n)* END\r\n   Values
+//! VA <size>[ <flags>]\r\n<data>\r\n                    Va (meta)
+//! HD|EN|NS|EX|NF|ME[ <flags>]\r\n                       meta status
+//! MN[ SP*]\r\n                                          Mn
 //! ```
 //! Anything else is a backend protocol error (`Err`): the server
 //! connection closes.
@@ -38,6 +41,7 @@ enum Phase {
     Trail,  // only SPs may come before CR
     Text,   // error or version text, up to CR
     Value,  // the fields of a VALUE line
+    VaSize, // the `<size>` of a VA line
     Lf,     // after a line's CR
     Data,   // inside a VALUE data block
     DataCr, // after the data block
@@ -62,6 +66,7 @@ pub struct RspState {
     tok_len: u32,         // bytes of the open field
     num: u64,             // value of the open numeric field
     rest: u32,            // data bytes of the VALUE block still to skip
+    va: bool,             // the reply is a meta VA: complete after its data
 }
 
 impl RspState {
@@ -97,8 +102,36 @@ impl RspState {
                 }
                 _ => Err(BAD),
             },
+            Phase::VaSize => self.va_byte(b, lim),
             _ => self.value_byte(b, lim),
         }
+    }
+
+    /// A byte of the `<size>` after `VA `, or the SP or CR ending it.
+    fn va_byte(&mut self, b: u8, lim: &Limits) -> Result<(), ParseError> {
+        if let Some(d) = b.checked_sub(b'0').filter(|d| *d <= 9) {
+            self.tok_len = self.tok_len.saturating_add(1);
+            self.num = self
+                .num
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(d)))
+                .ok_or(ParseError::BadNumber { what: "VA size" })?;
+            return Ok(());
+        }
+        if self.tok_len == 0 || (b != b' ' && b != b'\r') {
+            return Err(BAD);
+        }
+        self.rest = match u32::try_from(self.num) {
+            Ok(n) if n <= lim.max_msg => n,
+            _ => {
+                return Err(ParseError::TooLarge {
+                    what: "value",
+                    max: lim.max_msg,
+                })
+            }
+        };
+        self.phase = if b == b'\r' { Phase::Lf } else { Phase::Text };
+        Ok(())
     }
 
     fn word_byte(&mut self, b: u8, meta: &mut RspMeta) -> Result<(), ParseError> {
@@ -120,6 +153,18 @@ impl RspState {
                 (RspKind::Values, Phase::Value)
             }
             b"END" if cr => (RspKind::Values, Phase::Lf),
+            b"VA" if !cr => {
+                (self.value_line, self.va) = (true, true);
+                (self.tok_len, self.num) = (0, 0);
+                (RspKind::Va, Phase::VaSize)
+            }
+            b"HD" => (RspKind::Hd, Phase::Text),
+            b"EN" => (RspKind::En, Phase::Text),
+            b"NS" => (RspKind::NotStored, Phase::Text),
+            b"EX" => (RspKind::Exists, Phase::Text),
+            b"NF" => (RspKind::NotFound, Phase::Text),
+            b"ME" => (RspKind::Me, Phase::Text),
+            b"MN" => (RspKind::Mn, Phase::Trail),
             b"CLIENT_ERROR" => (RspKind::ClientError, Phase::Text),
             b"SERVER_ERROR" => (RspKind::ServerError, Phase::Text),
             b"VERSION" => (RspKind::Version, Phase::Text),
@@ -282,7 +327,7 @@ pub fn parse_rsp(
     while let Some(&b) = chunk.get(i) {
         let at = bump(st.pos, i, "response")?; // message offset of `b`
         let n = match st.phase {
-            Phase::Word | Phase::Trail | Phase::Value => {
+            Phase::Word | Phase::Trail | Phase::Value | Phase::VaSize => {
                 st.line_byte(b, lim, meta)?;
                 1
             }
@@ -325,7 +370,10 @@ pub fn parse_rsp(
                         what: "VALUE data end",
                     });
                 }
-                st.value_done(at, lim, meta)?;
+                match st.va {
+                    true => st.phase = Phase::Done,
+                    false => st.value_done(at, lim, meta)?,
+                }
                 1
             }
             Phase::Done => 0,
@@ -470,6 +518,20 @@ mod tests {
     rsp! { value_incomplete, b"VALUE a 0 1\r\n1\r\n", "incomplete 16" }
     rsp! { good_then_bad, b"END\r\nNOPE\r\n", "Values 5B", BAD_RSP }
 
+    // meta
+    rsp! { meta_hd, b"HD\r\nHD c12 Oab kfoo b\r\n", "Hd 4B", "Hd 19B" }
+    rsp! { meta_en, b"EN\r\nEN O1\r\n", "En 4B", "En 7B" }
+    rsp! { meta_codes, b"NS\r\nEX O9\r\nNF kx\r\nMN\r\n", "NotStored 4B", "Exists 7B", "NotFound 7B", "Mn 4B" }
+    rsp! { meta_va, b"VA 2 f0 s2\r\nhi\r\nVA 0\r\n\r\n", "Va 16B", "Va 8B" }
+    rsp! { meta_va_data_looks_like_reply, b"VA 4\r\nEN\r\n\r\nHD\r\n", "Va 12B", "Hd 4B" }
+    rsp! { meta_me, b"ME foo exp=-1 la=3 cas=2 fetch=no cls=1 size=63\r\n", "Me 49B" }
+    rsp! { meta_va_no_size, b"VA\r\n", BAD_RSP }
+    rsp! { meta_va_bad_size, b"VA x\r\n", BAD_RSP }
+    rsp! { meta_va_too_large, b"VA 2097153 \r\n", "error TooLarge { what: \"value\", max: 2097152 }" }
+    rsp! { meta_va_short_data, b"VA 3\r\nab\r\nEN\r\n", BAD_DATA }
+    rsp! { meta_mn_text, b"MN x\r\n", BAD_RSP }
+    rsp! { meta_after_value, b"VALUE a 0 1\r\n1\r\nHD\r\n", BAD_RSP }
+
     #[test]
     fn value_key_limit() {
         let ok = format!("VALUE {} 0 1\r\nx\r\nEND\r\n", "k".repeat(250));
@@ -555,6 +617,13 @@ mod tests {
             b"VALUE k 0 2 9\r\n\r\n\r\n",
             b"42\r\n",
             b"SERVER_ERROR x\r\n",
+            b"VA 2 f1\r\nab\r\n",
+            b"HD c1\r\n",
+            b"EN\r\n",
+            b"MN\r\n",
+            b"VA",
+            b"HD",
+            b"NF",
             b"VALUE",
             b"END",
             b"STORED",

@@ -41,6 +41,7 @@ pub fn reject_reply(r: Reject) -> &'static [u8] {
         Reject::UnknownCommand | Reject::WrongArity => ERROR,
         Reject::BadKey | Reject::BadFormat => BAD_FORMAT,
         Reject::TooLarge => TOO_LARGE,
+        Reject::Reply(line) => line,
     }
 }
 

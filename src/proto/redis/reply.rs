@@ -76,6 +76,7 @@ pub fn err_reject(reject: Reject, name: &[u8], out: &mut Vec<u8>) {
         Reject::BadFormat => {
             out.extend_from_slice(b"-ERR quoted arguments are not supported in inline commands\r\n")
         }
+        Reject::Reply(line) => out.extend_from_slice(line),
     }
 }
 
