@@ -516,11 +516,15 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
     let mut c = core.servers.remove(id.idx as usize);
     c.sock.deregister(core.poll.registry());
     let (p, s) = (c.pool, c.server);
-    // The server may have left its pool already (a reload removed it).
+    // The server may have left its pool already (a reload removed it), or
+    // taken this connection off its lanes (a reload or a failover moved
+    // it): then a failure here is its old address's, not its own.
+    let mut routed = false;
     if let Some(srv) = core.pools.get_mut(p).and_then(|x| x.servers.get_mut(s)) {
         for lane in &mut srv.conns {
             if *lane == Some(id) {
                 *lane = None;
+                routed = true;
             }
         }
     }
@@ -560,7 +564,7 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
         sm.server_connections -= 1;
     }
     core.stats_conn_close();
-    if why.server_failure() {
+    if why.server_failure() && routed {
         server_failure(core, p, s);
     }
 }
