@@ -4,8 +4,10 @@
 //! set/get k1..kN/delete, and one that hangs up mid-pipeline) while the
 //! proxy is reloaded with a seeded random sequence of generated configs
 //! (pools added and removed, listen moved, servers added, removed,
-//! re-addressed and re-weighted, every directive changed, a backend killed
-//! and restarted). It checks that the proxy stays alive; that every reply
+//! re-addressed and re-weighted, directives changed (hash, distribution,
+//! hash_tag, timeout, server_connections, auto_eject_hosts, server_probe,
+//! retry and failure limit, preconnect, backlog, redis_db), a backend
+//! killed and restarted). It checks that the proxy stays alive; that every reply
 //! on a connection is well formed and belongs to its request (values are
 //! unique per request and name their key), one reply per request, in
 //! order; that clients of pools that stay are never closed; and that after
@@ -57,6 +59,7 @@ struct Backend {
     redis: bool,
     proc: Option<Proc>,
     dir: TempDir,
+    paused: bool, // SIGSTOPped
 }
 
 impl Backend {
@@ -66,6 +69,7 @@ impl Backend {
             redis,
             proc: None,
             dir: TempDir::new("chaos"),
+            paused: false,
         };
         b.restart();
         b
@@ -78,6 +82,19 @@ impl Backend {
                 memcached_on(self.port, &[])
             });
         }
+    }
+    /// SIGSTOP: connections stay open, nothing is answered.
+    fn pause(&mut self) {
+        if let Some(p) = &self.proc {
+            p.signal(libc::SIGSTOP);
+            self.paused = true;
+        }
+    }
+    fn resume(&mut self) {
+        if let (Some(p), true) = (&self.proc, self.paused) {
+            p.signal(libc::SIGCONT);
+        }
+        self.paused = false;
     }
     fn kill(&mut self) {
         if let Some(mut p) = self.proc.take() {
@@ -181,6 +198,12 @@ fn gen_conf(rng: &mut Rng, ports: &Ports, redis: &[u16], mc: &[u16]) -> (String,
         yaml.push_str(&format!("  server_connections: {n}\n"));
         let eject = rng.chance(50);
         yaml.push_str(&format!("  auto_eject_hosts: {eject}\n"));
+        if eject && rng.chance(50) {
+            yaml.push_str("  server_probe: true\n");
+        }
+        if is_redis && rng.chance(20) {
+            yaml.push_str("  redis_db: 1\n");
+        }
         let retry = rng.pick(&[100, 300, 1000]);
         yaml.push_str(&format!("  server_retry_timeout: {retry}\n"));
         let limit = rng.below(3) + 1;
@@ -723,17 +746,24 @@ fn reloads_under_mixed_traffic_lose_nothing() {
         .collect();
 
     let end = Instant::now() + Duration::from_secs(secs);
-    let (mut applied, mut rejected, mut busy, mut kills) = (0, 0, 0, 0);
+    let (mut applied, mut rejected, mut busy, mut kills, mut pauses) = (0, 0, 0, 0, 0);
     let mut step = 0u64;
     while Instant::now() < end && sh.failures.lock().unwrap().is_empty() {
         step += 1;
-        // A backend dies now and then; a dead one comes back.
+        // A backend dies now and then, or stops answering until the next
+        // step (its requests time out or wait); a dead one comes back.
+        for b in &mut backends {
+            b.resume();
+        }
         let b = rng.below(backends.len());
         if backends[b].proc.is_none() {
             backends[b].restart();
         } else if rng.chance(8) {
             backends[b].kill();
             kills += 1;
+        } else if rng.chance(5) {
+            backends[b].pause();
+            pauses += 1;
         }
         let invalid = rng.chance(5);
         let (mut yaml, listen) = gen_conf(&mut rng, &ports, &redis, &mc);
@@ -780,7 +810,7 @@ fn reloads_under_mixed_traffic_lose_nothing() {
     }
     eprintln!(
         "reload chaos: seed {seed}: {step} steps, {applied} reloads applied, {rejected} rejected, \
-         {busy} rejected for a port in use, {kills} backends killed; {} replies checked ({} errors), {} closes of leaving pools",
+         {busy} rejected for a port in use, {kills} backends killed, {pauses} paused; {} replies checked ({} errors), {} closes of leaving pools",
         sh.requests.load(Ordering::Relaxed),
         sh.error_replies.load(Ordering::Relaxed),
         sh.closes.load(Ordering::Relaxed),
