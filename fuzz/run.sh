@@ -9,7 +9,7 @@ secs=${1:-60}
 shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-    targets=(redis_req redis_rsp memcache_req memcache_rsp conf split_invariance fragment_coalesce)
+    targets=(redis_req redis_rsp memcache_req memcache_rsp conf split_invariance fragment_coalesce sentinel)
 fi
 dict_for() {
     case $1 in

@@ -47,13 +47,53 @@ pub enum ServerAddr {
     Unix(PathBuf),
 }
 
+/// Whether a `servers:` entry gave its name or had one derived from its address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Naming {
+    Given,   // `host:port:weight name`
+    Derived, // §CONF.6 rule 5: from the address
+}
+
 /// One `servers:` entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerConf {
     pub name: String,  // §CONF.6 rule 5: hashed by ketama, stats key
     pub pname: String, // the entry minus ` name` (logs)
     pub addr: ServerAddr,
-    pub weight: u32, // >= 1
+    pub weight: u32,    // >= 1
+    pub naming: Naming, // a pool with sentinels needs Given names (Sentinel master names)
+}
+
+/// One `sentinels:` entry: `host:port` (or `host:port:weight`, the weight ignored).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentinelConf {
+    pub host: String, // without `[]` brackets; resolved at every connect
+    pub port: u16,
+}
+
+impl fmt::Display for SentinelConf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_host_port(f, &self.host, self.port)
+    }
+}
+
+/// `host:port`, with an IPv6 host in brackets (`[::1]:26379`).
+pub fn write_host_port(f: &mut fmt::Formatter<'_>, host: &str, port: u16) -> fmt::Result {
+    if host.contains(':') {
+        write!(f, "[{host}]:{port}")
+    } else {
+        write!(f, "{host}:{port}")
+    }
+}
+
+impl fmt::Display for ServerAddr {
+    /// `host:port` (`[v6]:port`) or the socket path.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerAddr::Tcp { host, port } => write_host_port(f, host, *port),
+            ServerAddr::Unix(path) => write!(f, "{}", path.display()),
+        }
+    }
 }
 
 /// One pool, every directive with its default applied.
@@ -82,6 +122,8 @@ pub struct PoolConf {
     pub max_request_bytes: u32, // >= 1: longest request a client may send
     pub max_request_args: u32, // >= 1: most multibulk arguments / get keys in one request
     pub client_max_pending_bytes: u32, // 0 = no limit: unread reply bytes held per client
+    pub sentinels: Vec<SentinelConf>, // Redis Sentinels that name each server's master (issue 13)
+    pub sentinel_auth: Option<String>, // AUTH password of those sentinels
     pub servers: Vec<ServerConf>, // length-first order of server name
 }
 
@@ -113,9 +155,13 @@ pub enum ConfErrorKind {
     ServerConnectionsZero, // directive "server_connections:" cannot be 0
     LimitZero,  // (not in 0.5.0) directive "<key>" cannot be 0
     RedisAuthNotRedis, // directive "redis_auth:" is only valid for a redis pool
-    NoServers,  // pool '<pool>' has no servers
+    SentinelFormat, // (not in 0.5.0) directive "sentinels" has an invalid "hostname:port[:weight]" format string
+    SentinelsNotRedis, // (not in 0.5.0) directive "sentinels:" is only valid for a redis pool
+    SentinelAuthAlone, // (not in 0.5.0) directive "sentinel_auth:" is only valid with "sentinels:"
+    SentinelUnnamed(String), // (not in 0.5.0) pool '<pool>' has sentinels but server '<entry>' has no name
+    NoServers,               // pool '<pool>' has no servers
     DuplicateServer(String), // pool '<pool>' has servers with same name '<name>'
-    NoPools,    // '<file>' has no pools
+    NoPools,                 // '<file>' has no pools
     DuplicateListen { other: String, listen: String }, // pools '<pool>' and '<other>' have the same listen address '<listen>'
     DuplicatePool,                                     // '<file>' has pools with same name <pool>'
 }
@@ -195,6 +241,18 @@ impl ConfError {
             K::RedisAuthNotRedis => {
                 "directive \"redis_auth:\" is only valid for a redis pool".to_owned()
             }
+            K::SentinelFormat => {
+                directive("has an invalid \"hostname:port[:weight]\" format string")
+            }
+            K::SentinelsNotRedis => {
+                "directive \"sentinels:\" is only valid for a redis pool".to_owned()
+            }
+            K::SentinelAuthAlone => {
+                "directive \"sentinel_auth:\" is only valid with \"sentinels:\"".to_owned()
+            }
+            K::SentinelUnnamed(entry) => format!(
+                "pool '{pool}' has sentinels but server '{entry}' has no name (the name is the Sentinel master name)"
+            ),
             K::NoServers => format!("pool '{pool}' has no servers"),
             K::DuplicateServer(name) => {
                 format!("pool '{pool}' has servers with same name '{name}'")
@@ -382,6 +440,8 @@ struct Draft {
     max_request_bytes: Option<u32>,
     max_request_args: Option<u32>,
     client_max_pending_bytes: Option<u32>,
+    sentinels: Vec<SentinelConf>,
+    sentinel_auth: Option<String>,
     servers: Vec<ServerConf>, // file order until validate()
 }
 
@@ -406,7 +466,8 @@ impl Draft {
         }
         let mut d = Draft::default();
         for (key, value) in &pool.directives {
-            let shown = (key != "redis_auth").then(|| value.clone());
+            let secret = matches!(key.as_str(), "redis_auth" | "sentinel_auth");
+            let shown = (!secret).then(|| value.clone());
             let fail = |kind| DirectiveError {
                 key: Some(key.clone()),
                 value: shown.clone(),
@@ -450,12 +511,19 @@ impl Draft {
                 self.servers.push(parse_server(v)?);
                 Ok(())
             }
+            "sentinels" => {
+                self.sentinels.push(parse_sentinel(v)?);
+                Ok(())
+            }
+            "sentinel_auth" => set(&mut self.sentinel_auth, v, |v| Ok(v.to_owned())),
             _ => Err(ConfErrorKind::Unknown),
         }
     }
 
     /// Defaults and the per-pool checks of §CONF.8 steps 1-5 (twemproxy: conf_validate_pool).
     fn validate(self, name: &str) -> Result<PoolConf, DirectiveError> {
+        let redis = self.redis.unwrap_or(false);
+        self.check_sentinels(redis)?;
         let Some((listen, listen_str)) = self.listen else {
             return Err(DirectiveError {
                 key: Some("listen".to_owned()),
@@ -471,7 +539,6 @@ impl Draft {
                 kind: ConfErrorKind::ServerConnectionsZero,
             });
         }
-        let redis = self.redis.unwrap_or(false);
         if self.redis_auth.is_some() && !redis {
             return Err(DirectiveError {
                 key: Some("redis_auth".to_owned()),
@@ -518,8 +585,35 @@ impl Draft {
             client_max_pending_bytes: self
                 .client_max_pending_bytes
                 .unwrap_or(CLIENT_MAX_PENDING_BYTES),
+            sentinels: self.sentinels,
+            sentinel_auth: self.sentinel_auth,
             servers,
         })
+    }
+
+    /// `sentinels:` only on a redis pool whose servers are all named (issue 13.1);
+    /// `sentinel_auth:` only with `sentinels:`.
+    fn check_sentinels(&self, redis: bool) -> Result<(), DirectiveError> {
+        let fail = |key: &str, kind| {
+            Err(DirectiveError {
+                key: Some(key.to_owned()),
+                value: None,
+                kind,
+            })
+        };
+        if self.sentinels.is_empty() {
+            if self.sentinel_auth.is_some() {
+                return fail("sentinel_auth", ConfErrorKind::SentinelAuthAlone);
+            }
+            return Ok(());
+        }
+        if !redis {
+            return fail("sentinels", ConfErrorKind::SentinelsNotRedis);
+        }
+        match self.servers.iter().find(|s| s.naming == Naming::Derived) {
+            Some(s) => fail("servers", ConfErrorKind::SentinelUnnamed(s.pname.clone())),
+            None => Ok(()),
+        }
     }
 }
 
@@ -672,9 +766,9 @@ fn parse_server(v: &str) -> Result<ServerConf, ConfErrorKind> {
     let pname = rest.to_owned();
     let Some((host, port)) = host_port else {
         // unnamed unix servers are named `<path>:` (0.5.0 quirk, §DIFF.2)
-        let name = name.map_or_else(|| format!("{addr}:"), str::to_owned);
         return Ok(ServerConf {
-            name,
+            naming: naming(name),
+            name: name.map_or_else(|| format!("{addr}:"), str::to_owned),
             pname,
             addr: ServerAddr::Unix(PathBuf::from(addr)),
             weight,
@@ -683,6 +777,7 @@ fn parse_server(v: &str) -> Result<ServerConf, ConfErrorKind> {
     let port_num = atoi(port)
         .filter(|&p| (1..=65535).contains(&p))
         .ok_or(ConfErrorKind::ServerPort)?;
+    let naming = naming(name);
     let name = match name {
         Some(name) => name.to_owned(),
         None if port_num == KETAMA_PORT => host.to_owned(),
@@ -701,6 +796,47 @@ fn parse_server(v: &str) -> Result<ServerConf, ConfErrorKind> {
             port,
         },
         weight,
+        naming,
+    })
+}
+
+fn naming(name: Option<&str>) -> Naming {
+    match name {
+        Some(_) => Naming::Given,
+        None => Naming::Derived,
+    }
+}
+
+/// A `sentinels:` item: `host:port` or `host:port:weight` (twemproxy PR #324's form; the
+/// weight must be a number and is ignored), `[v6]:port` accepted.
+fn parse_sentinel(v: &str) -> Result<SentinelConf, ConfErrorKind> {
+    let bad = ConfErrorKind::SentinelFormat;
+    let (host, port) = if let Some(rest) = v.strip_prefix('[') {
+        let (host, tail) = rest.split_once(']').ok_or(bad.clone())?;
+        let tail = tail.strip_prefix(':').ok_or(bad.clone())?;
+        let port = match tail.split_once(':') {
+            Some((port, weight)) => atoi(weight).map(|_| port).ok_or(bad.clone())?,
+            None => tail,
+        };
+        (host, port)
+    } else {
+        let mut parts = v.split(':');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(host), Some(port), None, None) => (host, port),
+            (Some(host), Some(port), Some(weight), None) if atoi(weight).is_some() => (host, port),
+            _ => return Err(bad),
+        }
+    };
+    let port = atoi(port)
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|&p| p > 0)
+        .ok_or(bad.clone())?;
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(bad);
+    }
+    Ok(SentinelConf {
+        host: host.to_owned(),
+        port,
     })
 }
 

@@ -32,15 +32,18 @@
 use crate::conf::Conf;
 use crate::conn::client::ClientConn;
 use crate::conn::listener::{self, Listener};
+use crate::conn::sentinel::SentinelConn;
 use crate::conn::server::ServerConn;
-use crate::conn::{client, server, Close};
+use crate::conn::{client, sentinel, server, Close};
 use crate::mbuf::MbufPool;
 use crate::msg::MsgArena;
 use crate::pool::ServerPool;
 use crate::proto::Limits;
 use crate::signal::Action;
 use crate::stats::{Metrics, PoolLayout, StatsHandle};
-use crate::token::{self, ClientId, ConnRef, ListenerId, PoolId, ServerConnId, Slots};
+use crate::token::{
+    self, ClientId, ConnRef, ListenerId, PoolId, SentinelConnId, ServerConnId, Slots,
+};
 use bytes::BytesMut;
 use mio::{Events, Poll};
 use slab::Slab;
@@ -63,6 +66,9 @@ pub enum Timer {
     Connect(ServerConnId), // a connect in progress
     Probe(ServerConnId),   // a probe of an ejected server (server_probe)
     Client(ClientId),      // a client paused on unread replies (PENDING_STALL)
+    SentinelQuery(SentinelConnId), // a sentinel must have answered every query by then
+    SentinelPing(SentinelConnId), // a ready sentinel gets a PING (and must have answered the last)
+    SentinelRetry(PoolId), // a pool connects to its next sentinel
 }
 
 /// Tunables of one instance (from the command line).
@@ -93,6 +99,7 @@ pub struct Core {
     pub listeners: Slab<Listener>,        // nc_proxy
     pub clients: Slab<ClientConn>,        // nc_client
     pub servers: Slab<ServerConn>,        // nc_server connections
+    pub sentinels: Slab<SentinelConn>,    // Redis Sentinel connections (issue 13)
     pub pools: Slots<PoolId, ServerPool>, // by stable id
     pub pool_order: Vec<PoolId>,          // configuration order: start, stats
     pub msgs: MsgArena,                   // requests (free_msgq)
@@ -130,6 +137,7 @@ impl Core {
             listeners: Slab::new(),
             clients: Slab::new(),
             servers: Slab::new(),
+            sentinels: Slab::new(),
             pools: Slots::default(),
             pool_order: Vec::new(),
             msgs: MsgArena::default(),
@@ -178,6 +186,7 @@ impl Core {
             }
         }
         self.started = true;
+        sentinel::start(self);
         for p in self.pool_order.clone() {
             listener::bind(self, p)?;
         }
@@ -239,6 +248,7 @@ impl Core {
                 Some(ConnRef::Listener(l)) => listener::on_event(self, l),
                 Some(ConnRef::Client(c)) => client::on_event(self, c, ev),
                 Some(ConnRef::Server(s)) => server::on_event(self, s, ev),
+                Some(ConnRef::Sentinel(s)) => sentinel::on_event(self, s, ev),
                 None => {}
             }
         }
@@ -330,6 +340,9 @@ impl Core {
                     }
                 }
                 Timer::Client(c) => client::pending_expired(self, c, when),
+                Timer::SentinelQuery(s) => sentinel::query_due(self, s),
+                Timer::SentinelPing(s) => sentinel::ping_due(self, s),
+                Timer::SentinelRetry(p) => sentinel::retry_due(self, p),
                 Timer::Conn(s) => {
                     let Core { servers, msgs, .. } = self;
                     let Some(c) = servers.get_mut(s.idx as usize).filter(|c| c.gen == s.gen) else {
@@ -370,7 +383,7 @@ impl Core {
                 match c {
                     ConnRef::Server(s) => server::send(self, s),
                     ConnRef::Client(c) => client::send(self, c),
-                    ConnRef::Listener(_) => {}
+                    ConnRef::Listener(_) | ConnRef::Sentinel(_) => {}
                 }
             }
             self.flushing = pend;
@@ -385,6 +398,9 @@ impl Core {
                 .map(|x| std::mem::replace(&mut x.closing, true)),
             ConnRef::Server(id) => self
                 .server(id)
+                .map(|x| std::mem::replace(&mut x.closing, true)),
+            ConnRef::Sentinel(id) => self
+                .sentinel(id)
                 .map(|x| std::mem::replace(&mut x.closing, true)),
             ConnRef::Listener(_) => None,
         };
@@ -406,6 +422,10 @@ impl Core {
                         server::close(self, id, why);
                         debug_assert!(self.server(id).is_none(), "a reaped server stays");
                     }
+                    ConnRef::Sentinel(id) => {
+                        sentinel::close(self, id, why);
+                        debug_assert!(self.sentinel(id).is_none(), "a reaped sentinel stays");
+                    }
                     ConnRef::Listener(_) => {}
                 }
             }
@@ -421,7 +441,7 @@ impl Core {
             ConnRef::Server(id) => self
                 .server(id)
                 .map(|x| !std::mem::replace(&mut x.pending_send, true)),
-            ConnRef::Listener(_) => None,
+            ConnRef::Listener(_) | ConnRef::Sentinel(_) => None,
         };
         if first == Some(true) {
             self.pending_send.push(c);
@@ -436,6 +456,12 @@ impl Core {
 
     pub fn server(&mut self, id: ServerConnId) -> Option<&mut ServerConn> {
         self.servers
+            .get_mut(id.idx as usize)
+            .filter(|c| c.gen == id.gen)
+    }
+
+    pub fn sentinel(&mut self, id: SentinelConnId) -> Option<&mut SentinelConn> {
+        self.sentinels
             .get_mut(id.idx as usize)
             .filter(|c| c.gen == id.gen)
     }

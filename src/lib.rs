@@ -2,8 +2,10 @@
 //! reimplementation of twemproxy (nutcracker) 0.5.0.
 //!
 //! One event-loop thread owns every listener, client and server connection
-//! (`core`), and changes shape when SIGUSR1 asks for a reload (`reload`); a
-//! stats thread aggregates counters (`stats`). Requests are parsed
+//! (`core`), the connections that follow Redis Sentinel (`conn::sentinel`
+//! over the pure session in `sentinel`), and changes shape when SIGUSR1 asks
+//! for a reload (`reload`); a stats thread aggregates counters (`stats`).
+//! Requests are parsed
 //! by pure, resumable protocol parsers (`proto`), routed by the pool's hash and
 //! distribution (`hashkit`), and move through twemproxy's queues:
 //!
@@ -54,6 +56,7 @@ pub mod msg;
 pub mod pool;
 pub mod proto;
 pub mod reload;
+pub mod sentinel;
 pub mod signal;
 pub mod sock;
 pub mod stats;

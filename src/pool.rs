@@ -39,6 +39,7 @@
 //!   or `probe_failed` (ejected for another retry period).
 
 use crate::conf::{PoolConf, ServerAddr, ServerConf};
+use crate::conn::sentinel::SentinelLink;
 use crate::hashkit::{length_first, Router};
 use crate::proto::{Limits, Proto};
 use crate::stats::PoolLayout;
@@ -102,6 +103,7 @@ pub struct ServerPool {
     pub nclients: u32,                    // client connections of this pool
     pub next_lane: u32,                   // lane of the next client to send a request
     pub auth_epoch: u32,                  // bumped when `redis_auth` changes
+    pub sentinel: Option<SentinelLink>,   // with `sentinels:`, once started (`sentinel::restart`)
 }
 
 /// What `ServerPool::apply` changed that the connections must follow.
@@ -109,6 +111,7 @@ pub struct ServerPool {
 pub struct Applied {
     pub retired: Vec<ServerId>, // servers that left: out of `order`, in `servers` until `free_server`
     pub readdressed: Vec<ServerId>, // servers whose address changed (failure state cleared)
+    pub sentinels_changed: bool, // `sentinels`, `sentinel_auth` or (with sentinels) server names
 }
 
 /// Result of a failure report.
@@ -149,6 +152,7 @@ impl ServerPool {
             nclients: 0,
             next_lane: 0,
             auth_epoch: 0,
+            sentinel: None,
         };
         pool.apply(conf);
         pool
@@ -163,7 +167,9 @@ impl ServerPool {
     /// `order` (so of routing) but still in `servers`, so that connections
     /// finishing their requests may still name it, until the caller
     /// `free_server`s it. Without `auto_eject_hosts` no server stays
-    /// ejected (§FAIL.1).
+    /// ejected (§FAIL.1). In a pool with `sentinels` a server that stays
+    /// keeps the address in use (Sentinel's), and `Applied::sentinels_changed`
+    /// says whether the sentinel session must start again (`sentinel::restart`).
     pub fn apply(&mut self, mut conf: PoolConf) -> Applied {
         let wanted = std::mem::take(&mut conf.servers);
         let mut out = Applied::default();
@@ -174,8 +180,18 @@ impl ServerPool {
             }
         }
         let mut order = Vec::with_capacity(wanted.len());
+        let mut added = false;
         for w in wanted {
             let id = match self.server_named(&w.name) {
+                // with sentinels the address in use is Sentinel's, not the file's (issue 13.5)
+                Some(id) if !conf.sentinels.is_empty() => {
+                    let srv = &mut self.servers[id];
+                    if !conf.auto_eject_hosts {
+                        srv.forgive();
+                    }
+                    (srv.weight, srv.pname) = (w.weight, w.pname);
+                    id
+                }
                 Some(id) => {
                     let srv = &mut self.servers[id];
                     if srv.addr != w.addr || !conf.auto_eject_hosts {
@@ -187,7 +203,10 @@ impl ServerPool {
                     (srv.addr, srv.weight, srv.pname) = (w.addr, w.weight, w.pname);
                     id
                 }
-                None => self.servers.insert(Server::new(w)),
+                None => {
+                    added = true;
+                    self.servers.insert(Server::new(w))
+                }
             };
             order.push(id);
         }
@@ -195,6 +214,10 @@ impl ServerPool {
         if conf.redis_auth != self.conf.redis_auth {
             self.auth_epoch = self.auth_epoch.wrapping_add(1);
         }
+        let names_changed = added || !out.retired.is_empty();
+        out.sentinels_changed = names_changed && !conf.sentinels.is_empty()
+            || conf.sentinels != self.conf.sentinels
+            || conf.sentinel_auth != self.conf.sentinel_auth;
         self.conf = conf;
         self.derive();
         out
@@ -260,6 +283,20 @@ impl ServerPool {
     pub fn replace_server(&mut self, id: ServerId, conf: ServerConf) -> Option<(ServerId, Server)> {
         let old = self.remove_server(id)?;
         Some((self.add_server(conf), old))
+    }
+
+    /// Server `s` moved (Sentinel): its failure count, ejection and probe
+    /// start afresh.
+    pub fn reset_failures(&mut self, s: ServerId) {
+        let Some(srv) = self.servers.get_mut(s) else {
+            return;
+        };
+        srv.failures = 0;
+        srv.probing = false;
+        if srv.retry_at.take().is_some() {
+            self.update_retry();
+            self.rebuild();
+        }
     }
 
     /// Points a server at a new address (Sentinel failover, reload): the
@@ -364,10 +401,11 @@ impl ServerPool {
         self.rebuild();
     }
 
-    /// A probe failed: stay ejected for another retry period.
+    /// A probe failed: stay ejected for another retry period (unless the
+    /// server left the probing state meanwhile: `reset_failures`).
     pub fn probe_failed(&mut self, s: ServerId, now: Instant) {
         let retry = Duration::from_millis(self.conf.server_retry_timeout_ms);
-        if let Some(srv) = self.servers.get_mut(s) {
+        if let Some(srv) = self.servers.get_mut(s).filter(|srv| srv.probing) {
             srv.probing = false;
             srv.retry_at = Some(now + retry);
         }
@@ -506,6 +544,86 @@ mod tests {
             assert_eq!(p.failure(a, now), None);
         }
         assert!(p.servers[a].live() && p.servers[a].failures == 0);
+    }
+
+    #[test]
+    fn moved_server_starts_afresh() {
+        let now = Instant::now();
+        let mut p = pool("  server_probe: true\n");
+        let [ka, _] = keys(&mut p, now);
+        let (a, _) = ids(&p);
+        let later = now + Duration::from_millis(1001);
+        for _ in 0..2 {
+            p.failure(a, now);
+        }
+        assert_eq!(p.probes_due(later), vec![a]);
+        let moved = ServerAddr::Tcp {
+            host: "127.0.0.2".into(),
+            port: 7000,
+        };
+        assert!(p.set_addr(a, moved.clone()));
+        p.reset_failures(a);
+        assert_eq!(p.servers[a].addr, moved);
+        assert!(p.servers[a].live() && !p.servers[a].probing && p.servers[a].failures == 0);
+        assert_eq!(p.route(ka.as_bytes(), later), Some(a));
+        assert!(p.next_retry.is_none());
+        // the probe that was in flight fails with the old connection: no effect now
+        p.probe_failed(a, later);
+        assert!(p.servers[a].live());
+        p.failure(a, later);
+        assert_eq!(p.servers[a].failures, 1);
+        p.reset_failures(a);
+        assert_eq!(p.servers[a].failures, 0);
+    }
+
+    /// A pool with sentinels: `redis: true` and two named servers `aa`, `bb`.
+    fn sentinel_conf(servers: &str, extra: &str) -> PoolConf {
+        let yaml = format!(
+            "p:\n  listen: 127.0.0.1:22121\n  redis: true\n{extra}  sentinels:\n   \
+             - 127.0.0.1:26379\n  servers:\n{servers}"
+        );
+        crate::conf::parse(&yaml, "t.yml").unwrap().pools.remove(0)
+    }
+
+    #[test]
+    fn apply_keeps_sentinel_addresses_of_names_that_stay() {
+        let two = "   - 127.0.0.1:6379:1 aa\n   - 127.0.0.1:6380:1 bb\n";
+        let mut p = ServerPool::new(PoolId { idx: 0, gen: 1 }, sentinel_conf(two, ""));
+        let (a, b) = ids(&p);
+        let learned = ServerAddr::Tcp {
+            host: "127.0.0.9".into(),
+            port: 7009,
+        };
+        p.set_addr(a, learned.clone());
+        // same names, other file addresses and a new timeout: nothing for Sentinel to redo
+        let moved = "   - 127.0.0.1:7379:1 aa\n   - 127.0.0.1:7380:1 bb\n";
+        let out = p.apply(sentinel_conf(moved, "  timeout: 100\n"));
+        assert!(out.readdressed.is_empty() && !out.sentinels_changed);
+        assert_eq!(p.servers[a].addr, learned);
+        assert_eq!((p.order[0], p.order[1]), (a, b));
+        // a new name: the session must ask for it; the kept name keeps Sentinel's address
+        let three =
+            "   - 127.0.0.1:6379:1 aa\n   - 127.0.0.1:6380:1 bb\n   - 127.0.0.1:6381:1 cc\n";
+        let out = p.apply(sentinel_conf(three, ""));
+        assert!(out.sentinels_changed);
+        assert_eq!(p.servers[a].addr, learned);
+        // another sentinel_auth: a new session too
+        let out = p.apply(sentinel_conf(three, "  sentinel_auth: pw\n"));
+        assert!(out.sentinels_changed);
+        assert!(
+            !p.apply(sentinel_conf(three, "  sentinel_auth: pw\n"))
+                .sentinels_changed
+        );
+        // without sentinels the file's address is the address again
+        let plain = crate::conf::parse(
+            "p:\n  listen: 127.0.0.1:22121\n  redis: true\n  servers:\n   - 127.0.0.1:6379:1 aa\n",
+            "t.yml",
+        )
+        .unwrap()
+        .pools
+        .remove(0);
+        let out = p.apply(plain);
+        assert!(out.sentinels_changed && out.readdressed == vec![a]);
     }
 
     #[test]

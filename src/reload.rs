@@ -210,7 +210,7 @@ fn pool_diff(old: &PoolConf, new: &PoolConf) -> PoolDiff {
         listen: (old.listen != new.listen)
             .then(|| (old.listen_str.clone(), new.listen_str.clone())),
         settings: settings_changed(old, new),
-        servers: server_diff(&old.servers, &new.servers),
+        servers: server_diff(&old.servers, &new.servers, !new.sentinels.is_empty()),
         proto_changed: old.redis != new.redis,
     }
 }
@@ -246,6 +246,8 @@ fn settings_changed(a: &PoolConf, b: &PoolConf) -> Vec<&'static str> {
             a.server_failure_limit != b.server_failure_limit,
         ),
         ("reuseport", a.reuseport != b.reuseport),
+        ("sentinels", a.sentinels != b.sentinels),
+        ("sentinel_auth", a.sentinel_auth != b.sentinel_auth),
         ("server_probe", a.server_probe != b.server_probe),
         (
             "max_request_bytes",
@@ -265,13 +267,19 @@ fn settings_changed(a: &PoolConf, b: &PoolConf) -> Vec<&'static str> {
 
 /// Servers matched by name: new order first, then the removed ones in old
 /// order.
-fn server_diff(old: &[ServerConf], new: &[ServerConf]) -> Vec<(String, ServerChange)> {
+/// With `sentinel` (the new pool has sentinels) an address is Sentinel's, so a server
+/// that keeps its name is never readdressed (issue 13.5).
+fn server_diff(
+    old: &[ServerConf],
+    new: &[ServerConf],
+    sentinel: bool,
+) -> Vec<(String, ServerChange)> {
     let mut out: Vec<(String, ServerChange)> = new
         .iter()
         .map(|n| {
             let change = match old.iter().find(|o| o.name == n.name) {
                 None => ServerChange::Added,
-                Some(o) if o.addr != n.addr => ServerChange::Readdressed,
+                Some(o) if o.addr != n.addr && !sentinel => ServerChange::Readdressed,
                 Some(o) if o.weight != n.weight => ServerChange::Reweighted,
                 Some(_) => ServerChange::Kept,
             };
@@ -352,6 +360,7 @@ fn running(core: &Core, path: &str) -> Conf {
                 pname: srv.pname.clone(),
                 addr: srv.addr.clone(),
                 weight: srv.weight,
+                naming: conf::Naming::Given,
             }
         });
         PoolConf {
@@ -432,6 +441,29 @@ mod tests {
             d.summary(),
             "pool 'alpha': servers added s4, removed s3, re-addressed s2, re-weighted s1"
         );
+    }
+
+    #[test]
+    fn sentinel_pool_servers_are_never_readdressed() {
+        let with = BASE.replace(
+            "  redis: true\n",
+            "  redis: true\n  sentinels:\n   - 127.0.0.1:26379\n",
+        );
+        let moved = with.replace("6380:1 s2", "7380:1 s2");
+        let d = diff(&conf(&with), &conf(&moved));
+        assert!(!kept(&d, "alpha").is_changed(), "{d:?}");
+        let other = moved.replace(
+            "   - 127.0.0.1:26379\n",
+            "   - 127.0.0.1:26380\n  sentinel_auth: pw\n",
+        );
+        let d = diff(&conf(&with), &conf(&other));
+        assert_eq!(kept(&d, "beta").settings, Vec::<&str>::new());
+        assert_eq!(kept(&d, "alpha").settings, ["sentinels", "sentinel_auth"]);
+        // a pool that leaves Sentinel compares addresses again
+        let d = diff(&conf(&with), &conf(&BASE.replace("6380:1 s2", "7380:1 s2")));
+        assert!(kept(&d, "alpha")
+            .servers
+            .contains(&("s2".to_owned(), ServerChange::Readdressed)));
     }
 
     #[test]

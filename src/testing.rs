@@ -21,14 +21,17 @@
 //! - responses: the kind matches the first byte or word, elements tile the
 //!   reply, integers read back;
 //! - split invariance: any chunking, any limits, the same messages;
-//! - fragment/coalesce: the coalesced reply equals the unfragmented one.
+//! - fragment/coalesce: the coalesced reply equals the unfragmented one;
+//! - sentinel sessions: split invariance, bounded buffer, answers in order.
 //!
 //! Not part of the proxy's API (`#[doc(hidden)]`); allocation here is free.
 
+use crate::conf::Naming;
 use crate::msg::{coalesce, fragment, Frag, Msg, MsgArena, Owner, State};
 use crate::proto::{
     memcache, redis, Cmd, Limits, ParseError, Progress, Reject, ReqMeta, RspKind, RspMeta, Span,
 };
+use crate::sentinel::{self, Event as SentinelEvent, Session};
 use crate::token::MsgId;
 use bytes::Bytes;
 use std::fmt::Debug;
@@ -683,6 +686,72 @@ pub fn check_conf(text: &[u8]) {
             .iter()
             .any(|o| o.name == p.name || o.listen_str == p.listen_str);
         assert!(!dup, "duplicate pool {}", p.name);
+        if !p.sentinels.is_empty() {
+            assert!(p.redis, "sentinels on a memcache pool");
+            let named = p.servers.iter().all(|s| s.naming == Naming::Given);
+            assert!(named, "an unnamed server in a pool with sentinels");
+        }
+        assert!(p.sentinel_auth.is_none() || !p.sentinels.is_empty());
+    }
+}
+
+/// Sentinel sessions (issue 13): `data[0]` picks AUTH (bit 0) and one to
+/// three master names (bits 1-2), `data[1]` a split point; the rest is what
+/// the sentinel sends. Whole or split in two or byte by byte, the session
+/// says the same things; it holds at most `MAX_BUFFER` unparsed bytes; its
+/// answers come in request order (AUTH, then one per name), `Subscribed`
+/// at most once and after them, switches only for its own names and only
+/// once subscribed; after an error it is not fed again.
+pub fn check_sentinel(data: &[u8]) {
+    let (Some(&mode), Some(&cut)) = (data.first(), data.get(1)) else {
+        return;
+    };
+    let bytes = &data[2..];
+    let names: Vec<String> = ["m1", "m2", "master-3"][..1 + usize::from((mode >> 1) % 3)]
+        .iter()
+        .map(|n| (*n).to_owned())
+        .collect();
+    let auth = (mode & 1 == 1).then_some("pw");
+    let run = |pieces: &[&[u8]]| {
+        let (mut s, _) = Session::new(auth, names.clone());
+        let mut out = Vec::new();
+        let mut r = Ok(());
+        for p in pieces {
+            r = s.feed(p, &mut out);
+            assert!(
+                s.buffered() <= sentinel::MAX_BUFFER,
+                "buffer over its bound"
+            );
+            if r.is_err() {
+                break;
+            }
+        }
+        (out, r)
+    };
+    let whole = run(&[bytes]);
+    let at = usize::from(cut).min(bytes.len());
+    assert_eq!(run(&[&bytes[..at], &bytes[at..]]), whole, "split at {at}");
+    let bytewise: Vec<&[u8]> = bytes.chunks(1).collect();
+    assert_eq!(run(&bytewise), whole, "byte by byte");
+    let mut answered = 0;
+    let mut subscribed = false;
+    for ev in &whole.0 {
+        match ev {
+            SentinelEvent::Master { name, .. } | SentinelEvent::NoMaster { name, .. } => {
+                assert!(!subscribed, "an answer after the subscription");
+                assert_eq!(Some(name), names.get(answered), "answers out of order");
+                answered += 1;
+            }
+            SentinelEvent::Subscribed => {
+                assert!(!subscribed && answered == names.len(), "early subscription");
+                subscribed = true;
+            }
+            SentinelEvent::Switch { name, new, old } => {
+                assert!(subscribed, "a switch before the subscription");
+                assert!(names.contains(name), "a switch for another master");
+                assert!(new.port > 0 && old.port > 0 && !new.host.is_empty());
+            }
+        }
     }
 }
 

@@ -2,9 +2,9 @@
 //!
 //! Slab keys are reused, so every id carries the generation of the entry it
 //! named; a lookup with a stale generation finds nothing. Only this file
-//! knows the token layout: `kind:4 | gen:28 | idx:32`. Kinds 1–3 are the
-//! listener, client and server connections; 0 and 4–15 are free for more
-//! connection kinds (Sentinel, dedicated connections), and `decode` turns
+//! knows the token layout: `kind:4 | gen:28 | idx:32`. Kinds 1–4 are the
+//! listener, client, server and Sentinel connections; 0 and 5–15 are free
+//! for more connection kinds (dedicated connections), and `decode` turns
 //! them away until a kind is added to `ConnRef`.
 //!
 //! Pools and servers have ids too (`PoolId`, `ServerId`), kept in
@@ -58,6 +58,10 @@ id_type!(
     ServerConnId
 );
 id_type!(
+    /// A connection to a Redis Sentinel.
+    SentinelConnId
+);
+id_type!(
     /// A message (request) in the arena.
     MsgId
 );
@@ -77,6 +81,7 @@ pub enum ConnRef {
     Listener(ListenerId),
     Client(ClientId),
     Server(ServerConnId),
+    Sentinel(SentinelConnId),
 }
 
 const KIND_SHIFT: u32 = 60;
@@ -85,6 +90,7 @@ const GEN_MASK: u32 = (1 << GEN_BITS) - 1;
 const KIND_LISTENER: u64 = 1;
 const KIND_CLIENT: u64 = 2;
 const KIND_SERVER: u64 = 3;
+const KIND_SENTINEL: u64 = 4;
 
 /// Next generation value (28 bits, never 0 so a default id is always stale).
 pub fn next_gen(g: &mut u32) -> u32 {
@@ -104,6 +110,7 @@ pub fn encode(c: ConnRef) -> Token {
         ConnRef::Listener(i) => pack(KIND_LISTENER, i.idx, i.gen),
         ConnRef::Client(i) => pack(KIND_CLIENT, i.idx, i.gen),
         ConnRef::Server(i) => pack(KIND_SERVER, i.idx, i.gen),
+        ConnRef::Sentinel(i) => pack(KIND_SENTINEL, i.idx, i.gen),
     }
 }
 
@@ -116,6 +123,7 @@ pub fn decode(t: Token) -> Option<ConnRef> {
         KIND_LISTENER => Some(ConnRef::Listener(ListenerId { idx, gen })),
         KIND_CLIENT => Some(ConnRef::Client(ClientId { idx, gen })),
         KIND_SERVER => Some(ConnRef::Server(ServerConnId { idx, gen })),
+        KIND_SENTINEL => Some(ConnRef::Sentinel(SentinelConnId { idx, gen })),
         _ => None,
     }
 }
@@ -234,17 +242,21 @@ mod tests {
                 gen: GEN_MASK,
             }),
             ConnRef::Server(ServerConnId { idx: 7, gen: 12345 }),
+            ConnRef::Sentinel(SentinelConnId {
+                idx: u32::MAX,
+                gen: GEN_MASK,
+            }),
         ] {
             assert_eq!(decode(encode(c)), Some(c));
         }
         assert_eq!(decode(Token(0)), None);
     }
 
-    /// Kinds 0 and 4..=15 are free: no token of theirs decodes, and no
+    /// Kinds 0 and 5..=15 are free: no token of theirs decodes, and no
     /// generation or index bit of a used kind reaches the kind field.
     #[test]
     fn free_kinds_decode_to_nothing() {
-        for kind in (0..16u64).filter(|k| !(1..=3).contains(k)) {
+        for kind in (0..16u64).filter(|k| !(1..=4).contains(k)) {
             let t = pack(kind, u32::MAX, GEN_MASK);
             assert_eq!(decode(t), None, "kind {kind}");
             assert_eq!(t.0 as u64 >> KIND_SHIFT, kind);

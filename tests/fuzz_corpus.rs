@@ -17,6 +17,7 @@ fn check_for(target: &str) -> Option<fn(&[u8])> {
         "conf" => check_conf,
         "split_invariance" => check_split,
         "fragment_coalesce" => check_fragment,
+        "sentinel" => check_sentinel,
         _ => return None,
     })
 }
@@ -63,6 +64,7 @@ fn corpus_inputs_hold_the_invariants() {
         "conf",
         "split_invariance",
         "fragment_coalesce",
+        "sentinel",
     ] {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fuzz/corpus")

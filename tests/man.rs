@@ -69,6 +69,8 @@ fn every_directive_is_documented() {
         "max_request_args",
         "client_max_pending_bytes",
         "servers",
+        "sentinels",
+        "sentinel_auth",
     ];
     let conf = man.split(".SH CONFIGURATION").nth(1).unwrap_or_default();
     for d in directives {

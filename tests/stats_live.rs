@@ -93,6 +93,9 @@ const SERVER_FIELDS: [&str; 13] = [
     "out_queue",
     "out_queue_bytes",
 ];
+/// nutcracker-rs server counters, after twemproxy's own (Sentinel, issue 13).
+const SERVER_EXTRA_FIELDS: [&str; 1] = ["sentinel_switches"];
+
 const LATENCY_FIELDS: [&str; 5] = [
     "latency_p50_us",
     "latency_p90_us",
@@ -136,7 +139,11 @@ fn rebuild(v: &HashMap<String, i64>, source: &str, pools: &[(&str, &[&str])]) ->
         }
         for s in *servers {
             out.push_str(&format!("\"{s}\": {{"));
-            for f in SERVER_FIELDS.iter().chain(&LATENCY_FIELDS) {
+            for f in SERVER_FIELDS
+                .iter()
+                .chain(&SERVER_EXTRA_FIELDS)
+                .chain(&LATENCY_FIELDS)
+            {
                 out.push_str(&format!("\"{f}\":{}, ", v[&format!("{pool}/{s}/{f}")]));
             }
             close(&mut out, "},");
@@ -371,7 +378,7 @@ fn counters_layout_describe_and_prometheus_match_known_traffic() {
             assert_eq!(prom[&key], v[&format!("{pool}/{f}")] as f64, "{key}");
         }
         for srv in servers {
-            for f in SERVER_FIELDS {
+            for f in SERVER_FIELDS.iter().chain(&SERVER_EXTRA_FIELDS) {
                 let key = format!("nutcracker_{f}{{pool=\"{pool}\",server=\"{srv}\"}}");
                 assert_eq!(prom[&key], v[&format!("{pool}/{srv}/{f}")] as f64, "{key}");
             }

@@ -35,6 +35,13 @@ fn server(item: &str) -> String {
     format!("p:\n  listen: 127.0.0.1:22121\n  servers:\n    - {item}\n")
 }
 
+/// A redis pool `p` with the given `sentinels:` and `servers:` item lines.
+fn sentinel_pool(sentinels: &str, servers: &str) -> String {
+    format!(
+        "p:\n  listen: 127.0.0.1:22121\n  redis: true\n  sentinels:\n{sentinels}  servers:\n{servers}"
+    )
+}
+
 /// Each row: a test name, a configuration text, the expected error kind, and 0.5.0's reason.
 macro_rules! reject {
     ($($name:ident: $text:expr => $kind:pat, $reason:expr;)*) => {$(
@@ -103,7 +110,7 @@ reject! {
     empty_value: pool("  hash: \"\"\n") => K::Empty, "has an empty pool name, key or value";
     empty_pool_name: "\"\":\n  listen: 127.0.0.1:1\n  servers:\n    - 127.0.0.1:6379:1\n" => K::Empty,
         "has an empty pool name, key or value";
-    unknown_directive: pool("  sentinels: 1\n") => K::Unknown, "directive \"sentinels\" is unknown";
+    unknown_directive: pool("  sentinel: 1\n") => K::Unknown, "directive \"sentinel\" is unknown";
     duplicate_directive: pool("  hash: md5\n  hash: crc16\n") => K::Duplicate,
         "directive \"hash\" is a duplicate";
     duplicate_listen_key: pool("  listen: 127.0.0.1:22122\n") => K::Duplicate,
@@ -191,6 +198,25 @@ reject! {
         => K::DuplicateServer(_), "pool 'p' has servers with same name '127.0.0.1:6379'";
     same_server_name: "p:\n  listen: 127.0.0.1:22121\n  servers:\n    - 127.0.0.1:6379:1 a\n    - 127.0.0.1:6380:1 a\n"
         => K::DuplicateServer(_), "pool 'p' has servers with same name 'a'";
+    // issue 13: sentinels
+    sentinels_memcache: "p:\n  listen: 127.0.0.1:22121\n  sentinels:\n    - 127.0.0.1:26379\n  servers:\n    - 127.0.0.1:6379:1 m1\n"
+        => K::SentinelsNotRedis, "directive \"sentinels:\" is only valid for a redis pool";
+    sentinels_unnamed_server: sentinel_pool("    - 127.0.0.1:26379\n", "    - 127.0.0.1:6379:1 m1\n    - 127.0.0.1:6380:1\n")
+        => K::SentinelUnnamed(_), "pool 'p' has sentinels but server '127.0.0.1:6380:1' has no name (the name is the Sentinel master name)";
+    sentinel_auth_alone: pool("  redis: true\n  sentinel_auth: pw\n") => K::SentinelAuthAlone,
+        "directive \"sentinel_auth:\" is only valid with \"sentinels:\"";
+    sentinel_no_port: sentinel_pool("    - 127.0.0.1\n", "    - 127.0.0.1:6379:1 m1\n") => K::SentinelFormat,
+        "directive \"sentinels\" has an invalid \"hostname:port[:weight]\" format string";
+    sentinel_port_zero: sentinel_pool("    - 127.0.0.1:0\n", "    - 127.0.0.1:6379:1 m1\n") => K::SentinelFormat,
+        "directive \"sentinels\" has an invalid \"hostname:port[:weight]\" format string";
+    sentinel_bad_weight: sentinel_pool("    - 127.0.0.1:26379:x\n", "    - 127.0.0.1:6379:1 m1\n") => K::SentinelFormat,
+        "directive \"sentinels\" has an invalid \"hostname:port[:weight]\" format string";
+    sentinel_too_many_colons: sentinel_pool("    - a:1:2:3\n", "    - 127.0.0.1:6379:1 m1\n") => K::SentinelFormat,
+        "directive \"sentinels\" has an invalid \"hostname:port[:weight]\" format string";
+    sentinel_with_name: sentinel_pool("    - 127.0.0.1:26379:1 s1\n", "    - 127.0.0.1:6379:1 m1\n") => K::SentinelFormat,
+        "directive \"sentinels\" has an invalid \"hostname:port[:weight]\" format string";
+    two_sequences_besides_sentinels: sentinel_pool("    - 127.0.0.1:26379\n", "    - 127.0.0.1:6379:1 m1\n  listen2:\n    - a\n")
+        => K::Structure(Structure::MoreThanOneSequence), "'t.yml' has more than one sequence directive";
     same_listen: "a:\n  listen: 127.0.0.1:22121\n  servers:\n    - 127.0.0.1:6379:1\nb:\n  listen: 127.0.0.1:22121\n  servers:\n    - 127.0.0.1:6379:1\n"
         => K::DuplicateListen { .. }, "pools 'a' and 'b' have the same listen address '127.0.0.1:22121'";
     same_pool_name: "a:\n  listen: 127.0.0.1:22121\n  servers:\n    - 127.0.0.1:6379:1\na:\n  listen: 127.0.0.1:22122\n  servers:\n    - 127.0.0.1:6379:1\n"
@@ -481,6 +507,7 @@ fn spec_example() {
                 pname: "/var/run/memcached.sock:1".into(),
                 addr: ServerAddr::Unix("/var/run/memcached.sock".into()),
                 weight: 1,
+                naming: Naming::Given,
             },
             ServerConf {
                 name: "127.0.0.1".into(),
@@ -490,6 +517,7 @@ fn spec_example() {
                     port: 11211
                 },
                 weight: 100000,
+                naming: Naming::Derived,
             },
         ]
     );
@@ -618,6 +646,42 @@ fn quirks_kept() {
 }
 
 #[test]
+fn sentinels() {
+    let text = sentinel_pool(
+        "    - 127.0.0.1:26379\n    - localhost:26380:1\n    - \"[::1]:26381\"\n",
+        "    - 127.0.0.1:6379:1 m1\n    - /tmp/r.sock:1 m2\n",
+    );
+    let p = &ok(&format!("{text}  sentinel_auth: s3cret\n")).pools[0];
+    let want = [("127.0.0.1", 26379), ("localhost", 26380), ("::1", 26381)];
+    let got: Vec<(&str, u16)> = p
+        .sentinels
+        .iter()
+        .map(|s| (s.host.as_str(), s.port))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(p.sentinels[2].to_string(), "[::1]:26381");
+    assert_eq!(p.sentinel_auth.as_deref(), Some("s3cret"));
+    // the sentinels sequence may come first, and a pool without it has none
+    let text = "p:\n  redis: true\n  sentinels:\n    - 127.0.0.1:26379\n  listen: 127.0.0.1:22121\n  servers:\n    - 127.0.0.1:6379:1 m1\n";
+    assert_eq!(ok(text).pools[0].sentinels.len(), 1);
+    assert!(ok(&pool("")).pools[0].sentinels.is_empty());
+    // the password never shows in an error
+    let e = err(&pool(
+        "  sentinel_auth: hunter2\n  sentinel_auth: hunter3\n",
+    ));
+    assert!(!e.to_string().contains("hunter"), "{e}");
+    // the unnamed-server error names the pool and the reason
+    let e = err(&sentinel_pool(
+        "    - 127.0.0.1:26379\n",
+        "    - 127.0.0.1:6379:1\n",
+    ));
+    assert_eq!(
+        e.to_string(),
+        "conf: 't.yml' pool 'p': pool 'p' has sentinels but server '127.0.0.1:6379:1' has no name (the name is the Sentinel master name)"
+    );
+}
+
+#[test]
 fn every_file_in_conf_dir_is_valid() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/conf");
     let mut n = 0;
@@ -631,7 +695,7 @@ fn every_file_in_conf_dir_is_valid() {
             n += 1;
         }
     }
-    assert_eq!(n, 3);
+    assert_eq!(n, 4);
 }
 
 #[test]

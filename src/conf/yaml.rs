@@ -431,6 +431,10 @@ fn structure(root: Node) -> Result<Vec<RawPool>, YamlError> {
     Ok(pools)
 }
 
+/// The one key whose sequence does not count as a pool's sequence directive: a pool may list
+/// `servers:` and `sentinels:` (issue 13), where 0.5.0 allows a single sequence.
+const EXTRA_SEQUENCE: &str = "sentinels";
+
 /// Checks one pool mapping (depth 2) and flattens it into `key: value` pairs.
 fn pool_body(body: Vec<(Node, Node)>) -> Result<Vec<(String, String)>, Structure> {
     let mut seq = false;
@@ -445,9 +449,11 @@ fn pool_body(body: Vec<(Node, Node)>) -> Result<Vec<(String, String)>, Structure
         match v {
             Node::Scalar(s) => directives.push((key, s)),
             Node::Map(_) => return Err(Structure::DepthGreaterThan2),
-            Node::Seq(_) if seq => return Err(Structure::MoreThanOneSequence),
+            Node::Seq(_) if seq && key != EXTRA_SEQUENCE => {
+                return Err(Structure::MoreThanOneSequence)
+            }
             Node::Seq(items) => {
-                seq = true;
+                seq |= key != EXTRA_SEQUENCE;
                 for item in items {
                     match item {
                         Node::Scalar(s) => directives.push((key.clone(), s)),

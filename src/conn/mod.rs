@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod listener;
+pub mod sentinel;
 pub mod server;
 
 /// An errno from a socket call (connect, read, write).

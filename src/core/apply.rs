@@ -22,7 +22,7 @@
 
 use super::Core;
 use crate::conf::{Conf, PoolConf, ServerAddr, ServerConf};
-use crate::conn::{listener, Close};
+use crate::conn::{listener, sentinel, Close};
 use crate::pool::ServerPool;
 use crate::token::{ClientId, ConnRef, ListenerId, PoolId, ServerConnId, ServerId};
 
@@ -103,11 +103,15 @@ impl Core {
     }
 
     /// Adds a pool (after the others in stats order). Nothing is bound:
-    /// `listener::bind` does that once the proxy runs.
+    /// `listener::bind` does that once the proxy runs. A pool with
+    /// sentinels added to a running proxy connects to them at once.
     pub fn add_pool(&mut self, conf: PoolConf) -> PoolId {
         let id = self.pools.insert_with(|id| ServerPool::new(id, conf));
         self.pool_order.push(id);
         self.relayout();
+        if self.started {
+            sentinel::restart(self, id);
+        }
         id
     }
 
@@ -121,6 +125,7 @@ impl Core {
         for l in listeners {
             listener::close(self, l);
         }
+        sentinel::stop(self, p);
         let clients: Vec<_> = self
             .clients
             .iter()
@@ -234,6 +239,9 @@ impl Core {
         }
         for s in applied.readdressed {
             self.retire_conns(id, s, Close::Reconfigured);
+        }
+        if applied.sentinels_changed && self.started {
+            sentinel::restart(self, id);
         }
         self.relayout();
     }
@@ -379,6 +387,7 @@ mod tests {
                 port,
             },
             weight: 1,
+            naming: crate::conf::Naming::Given,
         };
         let s0 = core.add_server(a, server("s0", 7000)).unwrap();
         assert_eq!(core.pools[a].order, vec![s0, s1, s2], "length-first place");

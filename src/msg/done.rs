@@ -153,10 +153,13 @@ pub fn internal_done(core: &mut Core, mid: MsgId, p: PoolId, s: ServerId) {
 fn probe_done(core: &mut Core, mid: MsgId, p: PoolId, s: ServerId, proper: bool) {
     let sid = core.msgs.get(mid).and_then(|m| m.server.map(|x| x.1));
     core.msgs.free(mid);
-    let Some(name) = core.pools.get(p).and_then(|x| x.servers.get(s)) else {
+    let Some(srv) = core.pools.get(p).and_then(|x| x.servers.get(s)) else {
         return; // the server left its pool (reload) while probing
     };
-    let name = &name.pname;
+    if !srv.probing {
+        return; // Sentinel moved it meanwhile: it starts afresh, the probe no longer counts
+    }
+    let name = &srv.pname;
     if proper {
         log::warn!("server '{name}' answered its probe: re-admitted");
         core.pools[p].probe_ok(s);

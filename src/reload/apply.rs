@@ -22,7 +22,7 @@
 use super::{Plan, PoolDiff};
 use crate::conf::PoolConf;
 use crate::conn::listener::{self, ListenSock};
-use crate::conn::{client, Close};
+use crate::conn::{client, sentinel, Close};
 use crate::core::{self, Core};
 use crate::token::{ClientId, ConnRef, Id, ListenerId, PoolId, ServerConnId, ServerId};
 use slab::Slab;
@@ -113,6 +113,7 @@ fn add_pool(core: &mut Core, pc: PoolConf, sock: Option<ListenSock>) -> PoolId {
 /// A pool out of the configuration: it stops accepting at once, its
 /// clients and server connections drain, then it goes (`sweep`).
 fn remove_pool(core: &mut Core, p: PoolId) {
+    sentinel::stop(core, p);
     close_listeners(core, p);
     stop_clients(core, p);
     for s in std::mem::take(&mut core.pools[p].order) {
@@ -136,6 +137,9 @@ fn update_pool(core: &mut Core, p: PoolId, pc: PoolConf, pd: &PoolDiff, sock: Op
         pc.server_connections as usize
     };
     let applied = core.pools[p].apply(pc);
+    if applied.sentinels_changed {
+        sentinel::restart(core, p);
+    }
     for s in applied.retired {
         retire_server(core, p, s);
     }

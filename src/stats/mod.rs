@@ -174,7 +174,12 @@ server_stats! {
     in_queue_bytes:     Gauge,     "current request bytes in incoming queue";
     out_queue:          Gauge,     "# requests in outgoing queue";
     out_queue_bytes:    Gauge,     "current request bytes in outgoing queue";
+    // Extra (issue 13), after twemproxy's rows; `-D` omits it.
+    sentinel_switches:  Counter,   "# times Sentinel moved this server to a new master address";
 }
+
+/// Server rows of twemproxy 0.5.0, which `-D` prints; the extras follow them.
+pub const SERVER_ROWS_0_5_0: usize = 13;
 
 /// The latency extras (issue 7.6): JSON key, percentile in 1/10000 (None =
 /// max), Prometheus quantile label, description.
@@ -218,7 +223,7 @@ pub fn describe() -> String {
         out.push_str(&format!("  {:<20}\"{}\"\n", row.name, row.desc));
     }
     out.push_str("\nserver stats:\n");
-    for row in ServerMetrics::TABLE {
+    for row in &ServerMetrics::TABLE[..SERVER_ROWS_0_5_0] {
         out.push_str(&format!("  {:<20}\"{}\"\n", row.name, row.desc));
     }
     out
@@ -568,7 +573,11 @@ server stats:
     fn tables_have_kinds_and_order() {
         assert_eq!(PoolMetrics::TABLE.len(), POOL_ROWS_0_5_0 + 4);
         assert_eq!(PoolMetrics::TABLE[POOL_ROWS_0_5_0 - 1].name, "fragments");
-        assert_eq!(ServerMetrics::TABLE.len(), 13);
+        assert_eq!(ServerMetrics::TABLE.len(), SERVER_ROWS_0_5_0 + 1);
+        assert_eq!(
+            ServerMetrics::TABLE[SERVER_ROWS_0_5_0 - 1].name,
+            "out_queue_bytes"
+        );
         let kind = |name| {
             let rows = PoolMetrics::TABLE.iter().chain(ServerMetrics::TABLE);
             rows.into_iter().find(|r| r.name == name).map(|r| r.kind)
@@ -578,10 +587,11 @@ server stats:
         assert_eq!(kind("out_queue_bytes"), Some(MetricKind::Gauge));
         assert_eq!(kind("fragments"), Some(MetricKind::Counter));
         let names = metric_names();
-        assert_eq!(names.len(), 6 + 4 + 13 + 5);
+        assert_eq!(names.len(), 6 + 4 + 13 + 1 + 5);
         assert_eq!(names[0], ("client_eof", "# eof on client connections"));
         assert_eq!(names[6].0, "requests_too_large");
-        assert_eq!(names[27].0, "latency_max_us");
+        assert_eq!(names[23].0, "sentinel_switches");
+        assert_eq!(names[28].0, "latency_max_us");
     }
 
     #[test]

@@ -256,12 +256,18 @@ pub fn start_redis() -> Redis {
 /// A redis-server on `port` working in `dir` (also for restarts on the
 /// same address), answering PING.
 pub fn redis_on(port: u16, dir: &TempDir) -> Proc {
+    redis_on_args(port, dir, &[])
+}
+
+/// [`redis_on`] with `extra` arguments (e.g. `["--replicaof", "127.0.0.1 6379"]`).
+pub fn redis_on_args(port: u16, dir: &TempDir, extra: &[&str]) -> Proc {
     let proc = Proc::spawn(
         "redis-server",
         Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(["--dir", &dir.join("")]),
+            .args(["--dir", &dir.join("")])
+            .args(extra),
     );
     let ready = wait_until(WAIT, || probe(port, b"PING\r\n", b"+PONG\r\n"));
     assert!(ready, "redis-server on port {port} did not answer PING");
@@ -714,4 +720,139 @@ pub fn rss_settle(pid: u32, base_kb: u64) -> u64 {
         now <= bound
     });
     now
+}
+
+/// A redis-server replicating 127.0.0.1:`master` (`--replicaof`), once its
+/// link to the master is up.
+pub fn start_replica(master: u16) -> Redis {
+    let dir = TempDir::new("replica");
+    let port = free_port();
+    let of = format!("127.0.0.1 {master}");
+    let proc = redis_on_args(port, &dir, &["--replicaof", &of]);
+    let up = wait_until(WAIT, || {
+        info_field(port, "master_link_status").as_deref() == Some("up")
+    });
+    assert!(up, "replica on {port} did not sync with {master}");
+    Redis {
+        port,
+        proc,
+        _dir: dir,
+    }
+}
+
+/// One field of `INFO` on 127.0.0.1:`port` (None if unreachable or absent).
+pub fn info_field(port: u16, field: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(&resp_words("INFO")).ok()?;
+    let mut r = std::io::BufReader::new(s);
+    let reply = read_reply(&mut r).ok()?;
+    let text = String::from_utf8_lossy(&reply).into_owned();
+    let prefix = format!("{field}:");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_owned()))
+}
+
+/// A Redis Sentinel (`redis-server FILE --sentinel`) on a free port, its
+/// config file in a writable temp dir (Sentinel rewrites it).
+#[derive(Debug)]
+pub struct Sentinel {
+    pub port: u16,  // 127.0.0.1 port
+    pub proc: Proc, // the sentinel process
+    pub conf: String,
+    _dir: TempDir,
+}
+
+impl Sentinel {
+    /// Monitors each `(name, master port)` with quorum 1, down after 1 s.
+    pub fn start(masters: &[(&str, u16)]) -> Sentinel {
+        let dir = TempDir::new("sentinel");
+        let port = free_port();
+        let mut text = format!(
+            "port {port}\nbind 127.0.0.1\nprotected-mode no\ndaemonize no\ndir {}\n",
+            dir.join("")
+        );
+        for (name, master) in masters {
+            text.push_str(&format!(
+                "sentinel monitor {name} 127.0.0.1 {master} 1\n\
+                 sentinel down-after-milliseconds {name} 1000\n\
+                 sentinel failover-timeout {name} 3000\n\
+                 sentinel parallel-syncs {name} 1\n"
+            ));
+        }
+        let conf = dir.write("sentinel.conf", &text);
+        let proc = Sentinel::spawn(port, &conf);
+        Sentinel {
+            port,
+            proc,
+            conf,
+            _dir: dir,
+        }
+    }
+
+    fn spawn(port: u16, conf: &str) -> Proc {
+        let proc = Proc::spawn(
+            "redis-sentinel",
+            Command::new("redis-server").args([conf, "--sentinel"]),
+        );
+        let ready = wait_until(WAIT, || probe(port, b"PING\r\n", b"+PONG\r\n"));
+        assert!(ready, "sentinel on port {port} did not answer PING");
+        proc
+    }
+
+    /// Stops it (SIGTERM, so it saves its state to its file) and starts it
+    /// again on the same port and file.
+    pub fn restart(&mut self) {
+        self.proc.signal(libc::SIGTERM);
+        assert!(self.proc.wait_exit(WAIT).is_some(), "sentinel did not stop");
+        self.proc = Sentinel::spawn(self.port, &self.conf);
+    }
+
+    /// One command, its raw reply.
+    pub fn call(&self, words: &str) -> Vec<u8> {
+        RespConn::connect(self.port).call_words(words)
+    }
+
+    /// The master port Sentinel reports for `name`.
+    pub fn master_port(&self, name: &str) -> Option<u16> {
+        let reply = self.call(&format!("SENTINEL get-master-addr-by-name {name}"));
+        let text = String::from_utf8_lossy(&reply).into_owned();
+        text.lines().nth(4).and_then(|p| p.trim().parse().ok())
+    }
+
+    /// Waits until Sentinel knows `n` replicas of `name` (a failover needs one).
+    pub fn wait_replicas(&self, name: &str, n: usize) -> bool {
+        wait_until(Duration::from_secs(20), || {
+            let reply = self.call(&format!("SENTINEL master {name}"));
+            let text = String::from_utf8_lossy(&reply).into_owned();
+            let lines: Vec<&str> = text.lines().collect();
+            lines
+                .iter()
+                .position(|l| *l == "num-slaves")
+                .and_then(|i| lines.get(i + 2))
+                .and_then(|v| v.parse::<usize>().ok())
+                .is_some_and(|k| k >= n)
+        })
+    }
+}
+
+/// A master and its replica, for one Sentinel-monitored shard.
+#[derive(Debug)]
+pub struct Shard {
+    pub master: Redis,
+    pub replica: Redis,
+}
+
+pub fn start_shard() -> Shard {
+    let dir = TempDir::new("master");
+    let port = free_port();
+    // a replica syncs at once (7.0 waits 5 s for more replicas by default)
+    let proc = redis_on_args(port, &dir, &["--repl-diskless-sync-delay", "0"]);
+    let master = Redis {
+        port,
+        proc,
+        _dir: dir,
+    };
+    let replica = start_replica(master.port);
+    Shard { master, replica }
 }
