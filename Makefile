@@ -20,7 +20,7 @@ test:
 	cargo test
 
 lint:
-	cargo fmt --check && cargo clippy --all-targets -- -D warnings && if cargo tree -e normal -i tokio >/dev/null 2>&1; then echo "tokio is in the dependency tree" >&2; exit 1; fi
+	cargo fmt --check && cargo clippy --all-targets -- -D warnings && RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet && if cargo tree -e normal -i tokio >/dev/null 2>&1; then echo "tokio is in the dependency tree" >&2; exit 1; fi
 
 demo:
 	bash contrib/demo.sh

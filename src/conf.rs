@@ -122,9 +122,10 @@ pub struct PoolConf {
     pub max_request_bytes: u32, // >= 1: longest request a client may send
     pub max_request_args: u32, // >= 1: most multibulk arguments / get keys in one request
     pub client_max_pending_bytes: u32, // 0 = no limit: unread reply bytes held per client
+    pub server_dedicated_connections: u32, // per server: most connections held by one client each (0 = none)
     pub sentinels: Vec<SentinelConf>, // Redis Sentinels that name each server's master (issue 13)
     pub sentinel_auth: Option<String>, // AUTH password of those sentinels
-    pub servers: Vec<ServerConf>, // length-first order of server name
+    pub servers: Vec<ServerConf>,     // length-first order of server name
 }
 
 /// Why a configuration was rejected; the comments give 0.5.0's text after `conf: `.
@@ -433,6 +434,7 @@ struct Draft {
     preconnect: Option<bool>,
     auto_eject_hosts: Option<bool>,
     server_connections: Option<u32>,
+    server_dedicated_connections: Option<u32>,
     server_retry_timeout: Option<u32>,
     server_failure_limit: Option<u32>,
     reuseport: Option<bool>,
@@ -500,6 +502,9 @@ impl Draft {
             "preconnect" => set(&mut self.preconnect, v, parse_bool),
             "auto_eject_hosts" => set(&mut self.auto_eject_hosts, v, parse_bool),
             "server_connections" => set(&mut self.server_connections, v, parse_num),
+            "server_dedicated_connections" => {
+                set(&mut self.server_dedicated_connections, v, parse_num)
+            }
             "server_retry_timeout" => set(&mut self.server_retry_timeout, v, parse_num),
             "server_failure_limit" => set(&mut self.server_failure_limit, v, parse_num),
             "reuseport" => set(&mut self.reuseport, v, parse_bool),
@@ -585,6 +590,9 @@ impl Draft {
             client_max_pending_bytes: self
                 .client_max_pending_bytes
                 .unwrap_or(CLIENT_MAX_PENDING_BYTES),
+            server_dedicated_connections: self
+                .server_dedicated_connections
+                .unwrap_or(SERVER_DEDICATED_CONNECTIONS),
             sentinels: self.sentinels,
             sentinel_auth: self.sentinel_auth,
             servers,
@@ -623,6 +631,10 @@ pub const MAX_REQUEST_BYTES: u32 = 512 * 1024 * 1024;
 pub const MAX_REQUEST_ARGS: u32 = 1024 * 1024;
 /// Default `client_max_pending_bytes`: 64 MiB of unread replies per client.
 pub const CLIENT_MAX_PENDING_BYTES: u32 = 64 * 1024 * 1024;
+/// Default `server_dedicated_connections`: per server, connections the
+/// proxy opens for one client each (transactions, blocking commands,
+/// Pub/Sub); redis keeps 10,000 clients by default.
+pub const SERVER_DEDICATED_CONNECTIONS: u32 = 64;
 
 /// A plain decimal number (twemproxy: nc_atoi): digits only, accumulated in a wrapping i32,
 /// rejected if the result is negative (§CLI.1, §CONF.4).

@@ -197,10 +197,10 @@ impl Core {
     /// (§CONN.5; a reload does it for servers it adds).
     pub fn preconnect(&mut self, p: PoolId) {
         for s in self.pools[p].order.clone() {
-            if self.pools[p].servers[s].open_conns().next().is_some() {
+            if self.pools[p].servers[s].conns.iter().any(Option::is_some) {
                 continue;
             }
-            if let Err(e) = server::connect(self, p, s, 0) {
+            if let Err(e) = server::connect(self, p, s, server::Lease::Lane(0)) {
                 log::warn!(
                     "connect to server '{}' failed, ignored: {}",
                     self.pools[p].servers[s].pname,

@@ -54,15 +54,18 @@ pub struct Server {
     pub addr: ServerAddr, // resolved at every connect
     pub weight: u32,
     pub conns: Vec<Option<ServerConnId>>, // open connections by lane (< server_connections)
+    pub dedicated: Vec<ServerConnId>,     // connections held by one client each (conn::dedicated)
     pub failures: u32,                    // consecutive failures
     pub retry_at: Option<Instant>,        // ejected until then
     pub probing: bool,                    // ejected, retry time passed, probe in flight
 }
 
 impl Server {
-    /// The ids of its open connections, in lane order.
+    /// The ids of its open connections, in lane order, then the dedicated
+    /// ones.
     pub fn open_conns(&self) -> impl Iterator<Item = ServerConnId> + '_ {
-        self.conns.iter().flatten().copied()
+        let dedicated = self.dedicated.iter();
+        self.conns.iter().flatten().chain(dedicated).copied()
     }
 
     fn new(c: ServerConf) -> Server {
@@ -72,6 +75,7 @@ impl Server {
             addr: c.addr,
             weight: c.weight,
             conns: Vec::new(),
+            dedicated: Vec::new(),
             failures: 0,
             retry_at: None,
             probing: false,

@@ -121,6 +121,7 @@ fn every_served_redis_command_is_documented() {
     let (local, split) = (para("Answered by the proxy"), para("Split per server"));
     let whole = para("Forwarded whole when every key is on one server");
     let single = para("Forwarded to the server of their key");
+    let own = para("On a connection of the client's own");
     let listed = |p: &str, name: &str| p.split([',', ' ', '.', ':', '\n']).any(|w| w == roff(name));
     for &c in Cmd::ALL.iter().filter(|c| c.supported()) {
         let n = c.name();
@@ -129,6 +130,8 @@ fn every_served_redis_command_is_documented() {
         let p = match c {
             Cmd::Command | Cmd::Lolwut => &single,
             Cmd::Auth => &local,
+            Cmd::Echo => &local,
+            _ if nutcracker::conn::dedicated::on_own_connection(c) => &own,
             _ if keyless => &local,
             _ if c.fragmented() => &split,
             _ if c.keys().several() => &whole,

@@ -26,6 +26,12 @@ use std::time::Duration;
 /// `@dump` is the bulk payload of the direct redis's previous reply.
 /// Multi-key commands use one hash tag so their keys share a server.
 const SCENARIOS: &str = r#"
+LPUSH {q}l a b ; BLPOP {q}l 1 ; BRPOP {q}l 1 ; BLPOP {q}l 0.01 ; BRPOP {q}l {q}k 0.01
+RPUSH {q}m x ; BRPOPLPUSH {q}m {q}n 1 ; BLMOVE {q}n {q}m LEFT RIGHT 1 ; ZADD {q}z 1 a 2 b ; BZPOPMIN {q}z 1 ; BZPOPMAX {q}z 1
+XREAD COUNT 1 STREAMS {q}s 0 ; XREAD BLOCK 10 STREAMS {q}s {q}t $ $
+RPUSH {q}o a b ; BLMPOP 1 2 {q}p {q}o LEFT COUNT 2 ; ZADD {q}y 1 a ; BZMPOP 1 1 {q}y MIN ; BZMPOP 0.01 1 {q}y MAX
+XADD {q}x 1-1 f v ; XGROUP CREATE {q}x g 0 ; XREADGROUP GROUP g c COUNT 1 STREAMS {q}x > ; ~XREADGROUP GROUP g c BLOCK 10 STREAMS {q}x >
+ECHO hi ; MULTI ; SET {t}x 1 ; ECHO e ; EXEC ; WATCH {t}x ; WAIT 0 0 ; UNWATCH ; MULTI ; DISCARD ; PUBLISH nobody hi
 SET s:1 hello ; APPEND s:1 " world" ; GET s:1 ; STRLEN s:1 ; GETRANGE s:1 0 4 ; SETRANGE s:1 6 WORLD ; GET s:1
 SET bits "\xff\xf0\x00" ; BITCOUNT bits ; BITCOUNT bits 1 1 ; BITPOS bits 0 ; BITPOS bits 1 2 ; GETBIT bits 3 ; SETBIT bits 20 1 ; GETBIT bits 20
 BITFIELD bf INCRBY i5 100 1 GET u4 0 ; BITFIELD bf SET u8 0 255 GET u8 0
@@ -85,7 +91,15 @@ SET wt:1 v ; !GET wt:1 extra ; !HSET h ; !LINSERT l BEFORE c ; !GET
 
 /// Commands the sweep checks elsewhere: AUTH (its local replies differ from
 /// redis 7's, §REDIS.6: redis_auth.rs) and QUIT (below: +OK, then close).
-const SEPARATE: &[Cmd] = &[Cmd::Auth, Cmd::Quit];
+/// (The subscribe family changes the connection's mode: tests/redis_dedicated.rs.)
+const SEPARATE: &[Cmd] = &[
+    Cmd::Auth,
+    Cmd::Quit,
+    Cmd::Subscribe,
+    Cmd::Unsubscribe,
+    Cmd::Psubscribe,
+    Cmd::Punsubscribe,
+];
 
 /// How a statement's replies are compared.
 #[derive(Clone, Copy, PartialEq, Debug)]

@@ -315,6 +315,9 @@ ZINTERSTORE d 2 a b WEIGHTS 1 2 ; ZLEXCOUNT k - + ; ZMPOP 2 a b MIN ; ZMSCORE k 
 ZRANGE k 0 1 ; ZRANGEBYLEX k - + ; ZRANGEBYSCORE k 0 1 ; ZRANGESTORE d s 0 1 ; ZRANK k m ; ZREM k m ; ZREMRANGEBYLEX k - +
 ZREMRANGEBYRANK k 0 1 ; ZREMRANGEBYSCORE k 0 1 ; ZREVRANGE k 0 1 ; ZREVRANGEBYLEX k + - ; ZREVRANGEBYSCORE k 1 0
 ZREVRANK k m ; ZSCAN k 0 ; ZSCORE k m ; ZUNION 3 a b c ; ZUNIONSTORE d 1 a
+BLPOP a b 0 ; BRPOP a 1 ; BZPOPMIN a b c 0.5 ; BZPOPMAX a 1 ; BRPOPLPUSH s d 0 ; BLMOVE s d LEFT RIGHT 0
+BLMPOP 0 2 a b LEFT ; BZMPOP 1 1 a MIN COUNT 2 ; WATCH a b c
+XREAD STREAMS a b 0 0 ; XREAD COUNT 2 BLOCK 10 STREAMS a 0 ; XREADGROUP GROUP g c BLOCK 1 NOACK STREAMS a b > >
 "#;
 
 /// The key names of a `COMMAND GETKEYS` reply (an array of bulks).
@@ -360,7 +363,9 @@ fn key_positions_equal_redis_command_getkeys() {
         .iter()
         .filter(|c| c.supported() && c.keys() != nutcracker::proto::redis::Keys::None)
         .map(|c| c.name())
+        // Pub/Sub routes on channels, which redis does not call keys.
         .filter(|n| !covered.contains(n) && *n != "AUTH")
+        .filter(|n| !n.contains("SUBSCRIBE") && *n != "PUBLISH")
         .collect();
     assert!(missing.is_empty(), "no GETKEYS case for {missing:?}");
 }

@@ -36,10 +36,10 @@ fn in_frame_errors_keep_the_connection() {
             b"-ERR unsupported command 'MOVE'\r\n",
         ),
         (
-            &[b"BLPOP", b"k", b"0"],
-            b"-ERR unsupported command 'BLPOP'\r\n",
+            &[b"SSUBSCRIBE", b"k"],
+            b"-ERR unsupported command 'SSUBSCRIBE'\r\n",
         ),
-        (&[b"MULTI"], b"-ERR unsupported command 'MULTI'\r\n"),
+        (&[b"MONITOR"], b"-ERR unsupported command 'MONITOR'\r\n"),
         (&[b"a\r\nb"], b"-ERR unsupported command 'a  b'\r\n"),
         (
             &[b"GET"],

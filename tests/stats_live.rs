@@ -93,9 +93,9 @@ const SERVER_FIELDS: [&str; 13] = [
     "out_queue",
     "out_queue_bytes",
 ];
-/// nutcracker-rs server counters, after twemproxy's own (Sentinel, issue 13).
-const SERVER_EXTRA_FIELDS: [&str; 1] = ["sentinel_switches"];
-
+/// nutcracker-rs server fields, after twemproxy's own (Sentinel, issue 13;
+/// dedicated connections, issue 15).
+const SERVER_EXTRA_FIELDS: [&str; 2] = ["sentinel_switches", "dedicated_connections"];
 const LATENCY_FIELDS: [&str; 5] = [
     "latency_p50_us",
     "latency_p90_us",

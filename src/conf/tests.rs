@@ -151,6 +151,8 @@ reject! {
         "directive \"max_request_args\" is not a number";
     client_max_pending_bytes_wraps: pool("  client_max_pending_bytes: 2147483648\n") => K::NotNumber,
         "directive \"client_max_pending_bytes\" is not a number";
+    server_dedicated_connections_word: pool("  server_dedicated_connections: many\n") => K::NotNumber,
+        "directive \"server_dedicated_connections\" is not a number";
     max_request_bytes_duplicate: pool("  max_request_bytes: 10\n  max_request_bytes: 10\n")
         => K::Duplicate, "directive \"max_request_bytes\" is a duplicate";
     // §CONF.5 listen
@@ -344,6 +346,23 @@ fn defaults() {
     assert_eq!(p.max_request_bytes, 536870912);
     assert_eq!(p.max_request_args, 1048576);
     assert_eq!(p.client_max_pending_bytes, 67108864);
+    assert_eq!(p.server_dedicated_connections, 64);
+}
+
+#[test]
+fn server_dedicated_connections() {
+    let p = &ok(&pool(
+        "  server_dedicated_connections: 0
+",
+    ))
+    .pools[0];
+    assert_eq!(p.server_dedicated_connections, 0);
+    let p = &ok(&pool(
+        "  server_dedicated_connections: 1000
+",
+    ))
+    .pools[0];
+    assert_eq!(p.server_dedicated_connections, 1000);
 }
 
 #[test]

@@ -24,6 +24,7 @@
 //! limit (requests already forwarded keep answering), it is closed and
 //! counted in `client_err` and `client_pending_closed`.
 
+use crate::conn::dedicated::{self, Dedicated};
 use crate::conn::{Close, Errno};
 use crate::core::{Core, Timer, REQS_PER_EVENT};
 use crate::msg::done::{free_tree, reply_local};
@@ -62,6 +63,7 @@ pub struct ClientConn {
     pub throttled: Option<Instant>, // reading paused since (unread replies over the limit)
     pub hup: bool,                  // the peer's FIN was reported: read on to EOF
     pub lane: Option<u32>,          // server connection lane, from the first request (pool.rs)
+    pub ded: Dedicated,             // its own server connection and transaction (dedicated.rs)
 }
 
 /// Takes a freshly accepted socket into the pool (§CONN.2).
@@ -117,6 +119,7 @@ pub fn accept(core: &mut Core, p: PoolId, mut sock: Stream) {
         throttled: None,
         hup: false,
         lane: None,
+        ded: Dedicated::default(),
     });
     core.nclients += 1;
     core.pools[p].nclients += 1;
@@ -330,9 +333,12 @@ fn on_eof(core: &mut Core, id: ClientId) {
         }
         core.msgs.free(m);
     }
+    // A blocked client that leaves is gone, as redis sees it: its reply
+    // may never come, so waiting for it would hold the connection forever.
+    let blocked = dedicated::blocked(core, id);
     let Some(c) = core.client(id) else { return };
     c.unparsed = Bytes::new();
-    if c.omsg_q.is_empty() {
+    if c.omsg_q.is_empty() || blocked {
         core.close_later(ConnRef::Client(id), Close::Eof);
     }
 }
@@ -546,6 +552,7 @@ pub fn close(core: &mut Core, id: ClientId, why: Close) {
             m.owner = Owner::Swallowed; // still sent if not yet; reply dropped
         }
     }
+    dedicated::client_closed(core, &mut c.ded);
     let p = c.pool;
     core.nclients = core.nclients.saturating_sub(1);
     core.pools[p].nclients = core.pools[p].nclients.saturating_sub(1);

@@ -3,9 +3,13 @@
 //! Three kinds, each in its own slab of `Core` and dispatched by `match`:
 //! listeners (`listener`), clients (`client`) and backend connections
 //! (`server`). The socket-level drain contract is in `crate::sock`.
+//! A backend connection is shared by the clients of a lane, or held by one
+//! client (`dedicated`: transactions and blocking commands; `pubsub`).
 
 pub mod client;
+pub mod dedicated;
 pub mod listener;
+pub mod pubsub;
 pub mod sentinel;
 pub mod server;
 
@@ -32,6 +36,7 @@ pub enum Close {
     Reconfigured, // a reload removed or changed its pool or server
     MasterMoved,  // Sentinel: the server is no longer the master
     Shutdown,     // the proxy is stopping
+    Released,     // server: a dedicated connection its client no longer holds
 }
 
 impl Close {
@@ -48,6 +53,7 @@ impl Close {
             Close::Reconfigured => libc::ECONNABORTED,
             Close::MasterMoved => libc::ECONNRESET,
             Close::Shutdown => libc::ESHUTDOWN,
+            Close::Released => libc::ECONNABORTED,
         }
     }
 
@@ -59,6 +65,7 @@ impl Close {
             Close::Eof | Close::Io(_) | Close::BadReply | Close::Timeout => true,
             Close::Protocol | Close::PendingLimit => true,
             Close::Reconfigured | Close::MasterMoved | Close::Shutdown => false,
+            Close::Released => false,
         }
     }
 }
@@ -77,7 +84,12 @@ mod tests {
         assert_eq!(Close::BadReply.errno(), libc::EINVAL);
         assert_eq!(Close::Timeout.errno(), libc::ETIMEDOUT);
         assert!(Close::Timeout.server_failure() && Close::Eof.server_failure());
-        for c in [Close::Shutdown, Close::Reconfigured, Close::MasterMoved] {
+        for c in [
+            Close::Shutdown,
+            Close::Reconfigured,
+            Close::MasterMoved,
+            Close::Released,
+        ] {
             assert!(!c.server_failure(), "{c:?}");
         }
     }

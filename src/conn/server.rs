@@ -19,7 +19,7 @@ use crate::msg::{response, Expect, Owner, ReqError, State};
 use crate::pool::Failure;
 use crate::proto::{Progress, Proto, RspMeta, RspParser};
 use crate::sock::{self, Gather, Recv, Stream};
-use crate::token::{ConnRef, MsgId, PoolId, ServerConnId, ServerId};
+use crate::token::{ClientId, ConnRef, MsgId, PoolId, ServerConnId, ServerId};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::net::ToSocketAddrs;
@@ -44,6 +44,15 @@ pub struct ServerConn {
     pub pending_send: bool,      // on Core::pending_send
     pub blocked: bool,           // last write hit WouldBlock
     pub tmo_armed: bool,         // a Timer::Conn for this connection is pending
+    pub lease: Lease,            // shared by a lane's clients, or one client's own
+}
+
+/// Whom a connection serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lease {
+    Lane(usize),          // shared: lane `n` of its server (`Server::conns`)
+    Dedicated(ClientId),  // one client's own (`Server::dedicated`, conn::dedicated)
+    Subscriber(ClientId), // one client's Pub/Sub connection (also in `Server::dedicated`, conn::pubsub)
 }
 
 /// The connection of server `s` for a request of a client on `lane` (see
@@ -53,7 +62,7 @@ pub fn conn_for(core: &mut Core, p: PoolId, s: ServerId, lane: u32) -> Result<Se
     let slot = (lane % max) as usize;
     match core.pools[p].servers[s].conns.get(slot) {
         Some(Some(id)) => Ok(*id),
-        _ => connect(core, p, s, slot),
+        _ => connect(core, p, s, Lease::Lane(slot)),
     }
 }
 
@@ -66,13 +75,13 @@ pub fn free_lane(core: &Core, p: PoolId, s: ServerId) -> usize {
         .unwrap_or(conns.len())
 }
 
-/// Opens connection `lane` to server `s` of pool `p` (twemproxy:
+/// Opens a connection to server `s` of pool `p` for `lease` (twemproxy:
 /// server_connect).
 pub fn connect(
     core: &mut Core,
     p: PoolId,
     s: ServerId,
-    lane: usize,
+    lease: Lease,
 ) -> Result<ServerConnId, Errno> {
     let r = open(&core.pools[p].servers[s].addr);
     let sock = match r {
@@ -107,17 +116,26 @@ pub fn connect(
         pending_send: false,
         blocked: false,
         tmo_armed: false,
+        lease,
     });
     let t = crate::token::encode(ConnRef::Server(id));
     if let Err(e) = conn.sock.register(core.poll.registry(), t) {
         core.servers.remove(id.idx as usize);
         return Err(Errno::of(&e));
     }
-    let conns = &mut core.pools[p].servers[s].conns;
-    if conns.len() <= lane {
-        conns.resize(lane + 1, None);
+    let srv = &mut core.pools[p].servers[s];
+    match lease {
+        Lease::Lane(lane) => {
+            if srv.conns.len() <= lane {
+                srv.conns.resize(lane + 1, None);
+            }
+            srv.conns[lane] = Some(id);
+        }
+        Lease::Dedicated(_) | Lease::Subscriber(_) => {
+            srv.dedicated.push(id);
+            core.metrics.server(p, s).dedicated_connections += 1;
+        }
     }
-    conns[lane] = Some(id);
     core.stats_conn_open();
     if let Some(t) = core.pools[p].timeout {
         let when = core.now + t;
@@ -177,7 +195,7 @@ fn internal_enqueue(core: &mut Core, p: PoolId, s: ServerId, id: ServerConnId, b
     internal_enqueue_as(core, p, (s, id), b, Owner::Setup)
 }
 
-fn internal_enqueue_as(
+pub fn internal_enqueue_as(
     core: &mut Core,
     p: PoolId,
     (s, id): (ServerId, ServerConnId),
@@ -229,7 +247,7 @@ fn server_probe(core: &mut Core, p: PoolId, s: ServerId) {
         core.pools[p].servers[s].pname,
         core.pools[p].conf.name
     );
-    let id = match connect(core, p, s, free_lane(core, p, s)) {
+    let id = match connect(core, p, s, Lease::Lane(free_lane(core, p, s))) {
         Ok(id) => id,
         Err(e) => {
             log::warn!(
@@ -376,12 +394,12 @@ fn parse(core: &mut Core, id: ServerConnId, mut data: Bytes) -> bool {
             return true;
         }
         if !c.rstarted {
-            // Fragment replies need their element spans for coalescing.
-            let want = c
-                .omsg_q
-                .front()
-                .and_then(|m| msgs.get(*m))
-                .is_some_and(|m| m.parent().is_some());
+            // Fragment replies need their element spans for coalescing,
+            // Pub/Sub pushes for relaying.
+            let want = match c.omsg_q.front() {
+                Some(m) => msgs.get(*m).is_some_and(|m| m.parent().is_some()),
+                None => matches!(c.lease, Lease::Subscriber(_)),
+            };
             c.parser.restart(want);
             c.rmeta.clear();
             c.rstarted = true;
@@ -497,7 +515,10 @@ fn req_send_done(core: &mut Core, id: ServerConnId, mid: MsgId) {
     sm.out_queue += 1;
     sm.out_queue_bytes += len;
     let tmo = core.pools[p].timeout;
-    let when = tmo.map(|t| now + t);
+    // A blocking command waits as long as its own timeout says.
+    let when = tmo
+        .filter(|_| !crate::conn::dedicated::unbounded(&m.meta))
+        .map(|t| now + t);
     m.deadline = when;
     let Some(c) = core.server(id) else { return };
     c.omsg_q.push_back(mid);
@@ -527,6 +548,18 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
                 routed = true;
             }
         }
+        srv.dedicated.retain(|&d| d != id);
+    }
+    match c.lease {
+        Lease::Lane(_) => {}
+        Lease::Dedicated(cid) => {
+            core.metrics.server(p, s).dedicated_connections -= 1;
+            crate::conn::dedicated::server_closed(core, cid, id);
+        }
+        Lease::Subscriber(cid) => {
+            core.metrics.server(p, s).dedicated_connections -= 1;
+            crate::conn::pubsub::server_closed(core, cid, id);
+        }
     }
     let sent = c.omsg_q.len();
     for (i, mid) in c.omsg_q.drain(..).chain(c.imsg_q.drain(..)).enumerate() {
@@ -555,7 +588,7 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
     match why {
         Close::Eof => sm.server_eof += 1,
         Close::Timeout => sm.server_timedout += 1,
-        Close::Shutdown | Close::Reconfigured | Close::MasterMoved => {}
+        Close::Shutdown | Close::Reconfigured | Close::MasterMoved | Close::Released => {}
         Close::Io(_) | Close::BadReply | Close::Protocol | Close::PendingLimit => {
             sm.server_err += 1
         }

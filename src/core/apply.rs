@@ -203,7 +203,11 @@ impl Core {
         let Some(srv) = self.pools.get_mut(p).and_then(|x| x.servers.get_mut(s)) else {
             return;
         };
+        let dedicated = std::mem::take(&mut srv.dedicated);
         for c in std::mem::take(&mut srv.conns).into_iter().flatten() {
+            self.close_later(ConnRef::Server(c), why);
+        }
+        for c in dedicated {
             self.close_later(ConnRef::Server(c), why);
         }
     }

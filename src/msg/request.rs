@@ -14,6 +14,7 @@
 //! - a parent's `frag` lists every child before any child is forwarded, so
 //!   coalescing never starts early.
 
+use crate::conn::dedicated::{self, Step};
 use crate::conn::server;
 use crate::conn::Errno;
 use crate::core::Core;
@@ -22,7 +23,7 @@ use crate::msg::done::{reply_local, req_fail};
 use crate::msg::fragment::{build_fragment, plan};
 use crate::msg::{Expect, Frag, Owner, ReqError, State};
 use crate::proto::{memcache, redis, span_bytes, Cmd, Proto, Reject};
-use crate::token::{ClientId, ConnRef, MsgId, PoolId, ServerId};
+use crate::token::{ClientId, ConnRef, MsgId, PoolId, ServerConnId, ServerId};
 use bytes::Bytes;
 
 /// What to do with a parsed request.
@@ -31,7 +32,8 @@ enum Action {
     Fragment,
     Local(Bytes),
     Quit(Option<Bytes>),
-    Drop, // no reply: an empty request (`*0`), or a rejected memcache noreply
+    Drop,  // no reply: an empty request (`*0`), or a rejected memcache noreply
+    Taken, // queued (or failed) already, on a client's dedicated connection
 }
 
 /// A request is complete (twemproxy: req_recv_done + req_filter).
@@ -57,6 +59,7 @@ pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
         Action::Fragment => req_fragment(core, cid, mid, p),
         Action::Local(b) => reply_local(core, cid, mid, b),
         Action::Drop => core.msgs.free(mid),
+        Action::Taken => {}
         Action::Quit(reply) => {
             if let Some(c) = core.client(cid) {
                 c.eof = true;
@@ -97,6 +100,10 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, authed: b
     if let Some(r) = reject {
         let name = span_bytes(&m.data, meta.name, &mut scratch);
         log_reject(core, cid, p, name, r);
+        let client = core.clients.get_mut(cid.idx as usize);
+        if let Some(c) = client.filter(|c| c.gen == cid.gen) {
+            dedicated::refused(&mut c.ded);
+        }
         return Action::Local(Bytes::from(redis_reject(r, name)));
     }
     let Cmd::Redis(cmd) = meta.cmd else {
@@ -126,6 +133,20 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, authed: b
     if !authed {
         return Action::Local(Bytes::from_static(redis::reply::NOAUTH));
     }
+    if core
+        .client(cid)
+        .is_some_and(|c| dedicated::wants(&c.ded, cmd))
+    {
+        match dedicated::filter(core, cid, mid, p, cmd) {
+            Step::Pass => {}
+            Step::Reply(b) => return Action::Local(b),
+            Step::Done => return Action::Taken,
+        }
+    }
+    let Some(m) = core.msgs.get(mid) else {
+        return Action::Quit(None);
+    };
+    let meta = &m.meta;
     match cmd {
         redis::Cmd::Ping => match meta.keys.first().or(meta.vals.first()) {
             None => Action::Local(Bytes::from_static(redis::reply::PONG)),
@@ -305,6 +326,46 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     }
 }
 
+/// Forwards a request whole to server `s` on the client's shared lane
+/// (a command `dedicated` routes itself).
+pub fn forward_shared(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, s: ServerId) {
+    let lane = lane(core, cid, p);
+    forward_with(core, cid, mid, |core| req_enqueue(core, p, s, lane, mid));
+}
+
+/// Forwards a request whole on connection `conn` (a client's dedicated
+/// connection).
+pub fn forward_on(
+    core: &mut Core,
+    cid: ClientId,
+    mid: MsgId,
+    p: PoolId,
+    (s, sid): (ServerId, ServerConnId),
+) {
+    forward_with(core, cid, mid, |core| req_enqueue_on(core, p, s, sid, mid));
+}
+
+/// Takes the reply slot in the client's order, then queues the request
+/// with `enqueue` (or fails it).
+fn forward_with(
+    core: &mut Core,
+    cid: ClientId,
+    mid: MsgId,
+    enqueue: impl FnOnce(&mut Core) -> Result<(), ReqError>,
+) {
+    let Some(m) = core.msgs.get_mut(mid) else {
+        return;
+    };
+    m.owner = Owner::Client(cid);
+    m.expect = Expect::One;
+    if let Some(c) = core.client(cid) {
+        c.omsg_q.push_back(mid);
+    }
+    if let Err(e) = enqueue(core) {
+        req_fail(core, mid, e);
+    }
+}
+
 /// Whether a key of `m` after the first routes elsewhere than `first`.
 /// Only redis requests forwarded whole carry several keys; a pool with
 /// `distribution: random` has no home server for a key, so it is never
@@ -352,6 +413,17 @@ pub fn req_enqueue(
     mid: MsgId,
 ) -> Result<(), ReqError> {
     let sid = server::conn_for(core, p, s, lane).map_err(ReqError::Connect)?;
+    req_enqueue_on(core, p, s, sid, mid)
+}
+
+/// Queues a request on connection `sid` of server `s` of pool `p`.
+pub fn req_enqueue_on(
+    core: &mut Core,
+    p: PoolId,
+    s: ServerId,
+    sid: ServerConnId,
+    mid: MsgId,
+) -> Result<(), ReqError> {
     let Some(conn) = core.server(sid) else {
         return Err(ReqError::Connect(Errno(libc::ECONNREFUSED)));
     };

@@ -8,6 +8,7 @@
 //! - the head of a connection's `omsg_q` is `Sent`, and the response
 //!   completes it: responses come in request order (§CONN.7).
 
+use crate::conn::server::Lease;
 use crate::conn::Close;
 use crate::core::Core;
 use crate::msg::done::{internal_done, req_done};
@@ -24,6 +25,9 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
     let (p, s) = (conn.pool, conn.server);
     let rlen: usize = conn.rdata.iter().map(|b| b.len()).sum();
     let Some(mid) = conn.omsg_q.pop_front() else {
+        if let Lease::Subscriber(cid) = conn.lease {
+            return crate::conn::pubsub::on_push(core, sid, cid);
+        }
         // Stray response: nobody asked (§REDIS.8, §MEMCACHE.6).
         conn.rdata.clear();
         core.close_later(ConnRef::Server(sid), Close::BadReply);

@@ -41,6 +41,9 @@
 //!   the six of 0.5.0 (so they precede the pool's latency extras in JSON):
 //!   `requests_too_large`, `requests_too_many_args`, `client_throttled`,
 //!   `client_pending_closed`.
+//! - `dedicated_connections` (issue 15), an EXTRA server row after the 13
+//!   of 0.5.0 and `sentinel_switches`: connections the proxy holds for one
+//!   client each.
 //! - `-D` stays byte-exact with 0.5.0 and does not list the extras;
 //!   [`metric_names`] does (for the man page).
 //!
@@ -176,6 +179,7 @@ server_stats! {
     out_queue_bytes:    Gauge,     "current request bytes in outgoing queue";
     // Extra (issue 13), after twemproxy's rows; `-D` omits it.
     sentinel_switches:  Counter,   "# times Sentinel moved this server to a new master address";
+    dedicated_connections: Gauge,  "# server connections held by one client (transaction, blocking command, Pub/Sub)";
 }
 
 /// Server rows of twemproxy 0.5.0, which `-D` prints; the extras follow them.
@@ -573,10 +577,14 @@ server stats:
     fn tables_have_kinds_and_order() {
         assert_eq!(PoolMetrics::TABLE.len(), POOL_ROWS_0_5_0 + 4);
         assert_eq!(PoolMetrics::TABLE[POOL_ROWS_0_5_0 - 1].name, "fragments");
-        assert_eq!(ServerMetrics::TABLE.len(), SERVER_ROWS_0_5_0 + 1);
+        assert_eq!(ServerMetrics::TABLE.len(), SERVER_ROWS_0_5_0 + 2);
         assert_eq!(
             ServerMetrics::TABLE[SERVER_ROWS_0_5_0 - 1].name,
             "out_queue_bytes"
+        );
+        assert_eq!(
+            ServerMetrics::TABLE[SERVER_ROWS_0_5_0 + 1].name,
+            "dedicated_connections"
         );
         let kind = |name| {
             let rows = PoolMetrics::TABLE.iter().chain(ServerMetrics::TABLE);
@@ -587,11 +595,12 @@ server stats:
         assert_eq!(kind("out_queue_bytes"), Some(MetricKind::Gauge));
         assert_eq!(kind("fragments"), Some(MetricKind::Counter));
         let names = metric_names();
-        assert_eq!(names.len(), 6 + 4 + 13 + 1 + 5);
+        assert_eq!(names.len(), 6 + 4 + 13 + 2 + 5);
         assert_eq!(names[0], ("client_eof", "# eof on client connections"));
         assert_eq!(names[6].0, "requests_too_large");
         assert_eq!(names[23].0, "sentinel_switches");
-        assert_eq!(names[28].0, "latency_max_us");
+        assert_eq!(names[24].0, "dedicated_connections");
+        assert_eq!(names[29].0, "latency_max_us");
     }
 
     #[test]

@@ -335,7 +335,7 @@ pub(crate) mod tests {
     /// The issue 8.4 pool extras, all zero (they follow `fragments`).
     const POOL_EXTRAS_ZERO: &str = "\"requests_too_large\":0, \"requests_too_many_args\":0, \
         \"client_throttled\":0, \"client_pending_closed\":0, ";
-    const SERVER_EXTRAS_ZERO: &str = "\"sentinel_switches\":0, ";
+    const SERVER_EXTRAS_ZERO: &str = "\"sentinel_switches\":0, \"dedicated_connections\":0, ";
     const HEAD_EXTRAS_ZERO: &str = "\"reloads\":0, \"reloads_failed\":0, ";
     const EXTRAS_ZERO: &str = "\"latency_p50_us\":0, \"latency_p90_us\":0, \"latency_p99_us\":0, \
         \"latency_p999_us\":0, \"latency_max_us\":0, ";
@@ -410,8 +410,9 @@ pub(crate) mod tests {
         ));
         assert!(doc.contains("\"server_ejected_at\":1700000000000000, \"requests\":42, "));
         assert!(doc.contains("\"in_queue\":-1, "));
-        assert!(doc
-            .contains("\"out_queue_bytes\":0, \"sentinel_switches\":0, \"latency_p50_us\":100, "));
+        assert!(doc.contains(
+            "\"out_queue_bytes\":0, \"sentinel_switches\":0, \"dedicated_connections\":0, \"latency_p50_us\":100, "
+        ));
         assert!(validate_json(&doc));
     }
 
@@ -498,7 +499,7 @@ pub(crate) mod tests {
                 assert!(value.parse::<i64>().is_ok(), "{line}");
             }
         }
-        assert_eq!(types.len(), 4 + 2 + 3 + 6 + 4 + 13 + 1 + 4);
+        assert_eq!(types.len(), 4 + 2 + 3 + 6 + 4 + 13 + 2 + 4);
         let http = http_ok("x\n");
         assert!(http.starts_with("HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"));
         assert!(http.ends_with("Content-Length: 2\r\nConnection: close\r\n\r\nx\n"));

@@ -34,6 +34,10 @@ pub use super::keys::{
 
 /// No key (PING, COMMAND; every unserved command).
 const NONE: Keys = Keys::None;
+/// Keys then a timeout (BLPOP, BZPOPMIN).
+const BLOCKING: Keys = Keys::AllButTimeout;
+/// Keys and ids after STREAMS (XREAD, XREADGROUP).
+const STREAMS: Keys = Keys::Streams;
 
 /// The key at 1, then the one after STORE/STOREDIST from argument `from`.
 const fn geo_store(from: u8) -> Keys {
@@ -298,22 +302,22 @@ redis_commands! {
     Zunionstore          "ZUNIONSTORE",           yes, -4,  DEST_NUMKEYS,  whole;
     Bgrewriteaof         "BGREWRITEAOF",          no,  0,   NONE,          whole;
     Bgsave               "BGSAVE",                no,  0,   NONE,          whole;
-    Blmove               "BLMOVE",                no,  0,   NONE,          whole;
-    Blmpop               "BLMPOP",                no,  0,   NONE,          whole;
-    Blpop                "BLPOP",                 no,  0,   NONE,          whole;
-    Brpop                "BRPOP",                 no,  0,   NONE,          whole;
-    Brpoplpush           "BRPOPLPUSH",            no,  0,   NONE,          whole;
-    Bzmpop               "BZMPOP",                no,  0,   NONE,          whole;
-    Bzpopmax             "BZPOPMAX",              no,  0,   NONE,          whole;
-    Bzpopmin             "BZPOPMIN",              no,  0,   NONE,          whole;
+    Blmove               "BLMOVE",                yes, 6,   TWO,           whole; // issue 15
+    Blmpop               "BLMPOP",                yes, -5,  SCRIPT,        whole; // issue 15
+    Blpop                "BLPOP",                 yes, -3,  BLOCKING,      whole; // issue 15
+    Brpop                "BRPOP",                 yes, -3,  BLOCKING,      whole; // issue 15
+    Brpoplpush           "BRPOPLPUSH",            yes, 4,   TWO,           whole; // issue 15
+    Bzmpop               "BZMPOP",                yes, -5,  SCRIPT,        whole; // issue 15
+    Bzpopmax             "BZPOPMAX",              yes, -3,  BLOCKING,      whole; // issue 15
+    Bzpopmin             "BZPOPMIN",              yes, -3,  BLOCKING,      whole; // issue 15
     Client               "CLIENT",                no,  0,   NONE,          whole;
     Cluster              "CLUSTER",               no,  0,   NONE,          whole;
     Config               "CONFIG",                no,  0,   NONE,          whole;
     Dbsize               "DBSIZE",                no,  0,   NONE,          whole;
     Debug                "DEBUG",                 no,  0,   NONE,          whole;
-    Discard              "DISCARD",               no,  0,   NONE,          whole;
-    Echo                 "ECHO",                  no,  0,   NONE,          whole;
-    Exec                 "EXEC",                  no,  0,   NONE,          whole;
+    Discard              "DISCARD",               yes, 1,   NONE,          whole; // issue 15
+    Echo                 "ECHO",                  yes, 2,   NONE,          whole; // issue 15
+    Exec                 "EXEC",                  yes, 1,   NONE,          whole; // issue 15
     Flushall             "FLUSHALL",              no,  0,   NONE,          whole;
     Flushdb              "FLUSHDB",               no,  0,   NONE,          whole;
     Function             "FUNCTION",              no,  0,   NONE,          whole;
@@ -325,11 +329,11 @@ redis_commands! {
     Migrate              "MIGRATE",               no,  0,   NONE,          whole;
     Monitor              "MONITOR",               no,  0,   NONE,          whole;
     Move                 "MOVE",                  no,  0,   NONE,          whole;
-    Multi                "MULTI",                 no,  0,   NONE,          whole;
-    Psubscribe           "PSUBSCRIBE",            no,  0,   NONE,          whole;
-    Publish              "PUBLISH",               no,  0,   NONE,          whole;
+    Multi                "MULTI",                 yes, 1,   NONE,          whole; // issue 15
+    Psubscribe           "PSUBSCRIBE",            yes, -2,  ALL,           whole; // issue 15: channels, patterns
+    Publish              "PUBLISH",               yes, 3,   ONE,           whole; // issue 15
     Pubsub               "PUBSUB",                no,  0,   NONE,          whole;
-    Punsubscribe         "PUNSUBSCRIBE",          no,  0,   NONE,          whole;
+    Punsubscribe         "PUNSUBSCRIBE",          yes, -1,  ALL,           whole; // issue 15: channels, patterns
     Randomkey            "RANDOMKEY",             no,  0,   NONE,          whole;
     Readonly             "READONLY",              no,  0,   NONE,          whole;
     Replicaof            "REPLICAOF",             no,  0,   NONE,          whole;
@@ -343,17 +347,17 @@ redis_commands! {
     Spublish             "SPUBLISH",              no,  0,   NONE,          whole;
     Ssubscribe           "SSUBSCRIBE",            no,  0,   NONE,          whole;
     Stralgo              "STRALGO",               no,  0,   NONE,          whole;
-    Subscribe            "SUBSCRIBE",             no,  0,   NONE,          whole;
+    Subscribe            "SUBSCRIBE",             yes, -2,  ALL,           whole; // issue 15: channels, patterns
     Sunsubscribe         "SUNSUBSCRIBE",          no,  0,   NONE,          whole;
     Swapdb               "SWAPDB",                no,  0,   NONE,          whole;
     Sync                 "SYNC",                  no,  0,   NONE,          whole;
     Time                 "TIME",                  no,  0,   NONE,          whole;
-    Unsubscribe          "UNSUBSCRIBE",           no,  0,   NONE,          whole;
-    Unwatch              "UNWATCH",               no,  0,   NONE,          whole;
-    Wait                 "WAIT",                  no,  0,   NONE,          whole;
-    Watch                "WATCH",                 no,  0,   NONE,          whole;
-    Xread                "XREAD",                 no,  0,   NONE,          whole;
-    Xreadgroup           "XREADGROUP",            no,  0,   NONE,          whole;
+    Unsubscribe          "UNSUBSCRIBE",           yes, -1,  ALL,           whole; // issue 15: channels, patterns
+    Unwatch              "UNWATCH",               yes, 1,   NONE,          whole; // issue 15
+    Wait                 "WAIT",                  yes, 3,   NONE,          whole; // issue 15
+    Watch                "WATCH",                 yes, -2,  ALL,           whole; // issue 15
+    Xread                "XREAD",                 yes, -4,  STREAMS,       whole; // issue 15
+    Xreadgroup           "XREADGROUP",            yes, -7,  STREAMS,       whole; // issue 15
 }
 
 #[cfg(test)]
@@ -444,6 +448,9 @@ mod tests {
             let min = u32::from(c.arity().unsigned_abs());
             match (c.keys(), first) {
                 (Keys::None, None) => {}
+                (Keys::Streams, None) => {} // after a keyword (XREAD)
+                // channels and patterns to leave are optional
+                (_, Some(1)) if matches!(c, Cmd::Unsubscribe | Cmd::Punsubscribe) => {}
                 (Keys::Numkeys { at, .. }, Some(i)) => assert!(i <= u32::from(at) + 1),
                 (_, Some(i)) if c.keys() == SUB => assert!(i <= min, "{c:?}"),
                 (_, Some(i)) => assert!(i < min, "{c:?} key beyond its arity"),

@@ -6,8 +6,10 @@
 //! the table in `commands` gives each command its `Keys`. The scan is
 //! streaming, as the request parser is: `role()` says what argument `idx`
 //! is before its bytes are read, `arg_done()` updates the scan once the
-//! argument is complete. Only SORT and GEORADIUS[BYMEMBER] look at the
-//! bytes of an argument (the `word`: its first `WORD_MAX` bytes).
+//! argument is complete. Only SORT, GEORADIUS(BYMEMBER) and
+//! XREAD(GROUP) look at the bytes of an argument (the `word`: its first
+//! `WORD_MAX` bytes); BLPOP and the like record their timeout as a key,
+//! which `finish()` drops.
 //!
 //! `key_positions()` runs the same two functions over a whole argument
 //! list: the table-driven tests, and tests/ against `COMMAND GETKEYS`.
@@ -37,6 +39,16 @@ pub enum Keys {
     /// The key at 1, then the argument after the last `STORE`, skipping
     /// the arguments of `BY`, `GET` and `LIMIT` (redis's `sortGetKeys`).
     Sort,
+    /// Every argument but the last, a timeout (BLPOP, BZPOPMIN). Key
+    /// spec: `index` 1 + `range` lastkey -2. The scan records the timeout
+    /// too; `finish` drops it.
+    AllButTimeout,
+    /// After the `STREAMS` keyword, the first half of the arguments (the
+    /// other half are ids) (XREAD, XREADGROUP). Key spec: `keyword`
+    /// STREAMS + `range` limit 2; `finish` drops the ids. The argument of
+    /// `BLOCK` before it is recorded as a value (`Role::Val`), so a
+    /// blocking read is told apart.
+    Streams,
 }
 
 const fn range(first: u8, last: u8, step: u8) -> Keys {
@@ -86,7 +98,19 @@ pub struct KeyScan {
 impl Keys {
     /// Whether `arg_done` needs the argument's first bytes (the word).
     pub fn wants_words(self) -> bool {
-        matches!(self, Keys::GeoStore { .. } | Keys::Sort)
+        matches!(self, Keys::GeoStore { .. } | Keys::Sort | Keys::Streams)
+    }
+
+    /// The request is complete: drops what the scan recorded that is not
+    /// a key (the timeout of `AllButTimeout`, the ids of `Streams`).
+    pub fn finish<T>(self, keys: &mut Vec<T>) {
+        match self {
+            Keys::AllButTimeout => {
+                keys.pop();
+            }
+            Keys::Streams => keys.truncate(keys.len() / 2),
+            _ => {}
+        }
     }
 
     /// Whether a request can name more than one key.
@@ -95,6 +119,7 @@ impl Keys {
             Keys::None => false,
             Keys::Range { first, last, .. } => last == 0 || last > first,
             Keys::Numkeys { .. } | Keys::GeoStore { .. } | Keys::Sort => true,
+            Keys::AllButTimeout | Keys::Streams => true,
         }
     }
 
@@ -129,6 +154,10 @@ impl Keys {
             Keys::GeoStore { .. } | Keys::Sort if idx == 1 => Role::Key,
             Keys::GeoStore { .. } | Keys::Sort if scan.store_next => Role::StoreKey,
             Keys::GeoStore { .. } | Keys::Sort => Role::Opaque,
+            Keys::AllButTimeout => Role::Key,
+            Keys::Streams if scan.stored => Role::Key, // after STREAMS
+            Keys::Streams if scan.store_next => Role::Val, // BLOCK's argument
+            Keys::Streams => Role::Opaque,
         }
     }
 
@@ -143,6 +172,11 @@ impl Keys {
                 } else if idx >= u32::from(from) && (is(b"STORE") || is(b"STOREDIST")) {
                     scan.store_next = true;
                 }
+            }
+            Keys::Streams if scan.store_next => scan.store_next = false, // BLOCK's value
+            Keys::Streams if !scan.stored => {
+                scan.store_next = is(b"BLOCK");
+                scan.stored = is(b"STREAMS");
             }
             Keys::Sort if idx >= 2 => {
                 // As sortGetKeys: the STORE key is itself read as a keyword.
@@ -185,6 +219,7 @@ pub fn key_positions(keys: Keys, args: &[&[u8]]) -> Vec<usize> {
         let word = &arg[..arg.len().min(WORD_MAX)];
         keys.arg_done(idx, word, arg.len() as u64, &mut scan);
     }
+    keys.finish(&mut out);
     out
 }
 
@@ -287,6 +322,17 @@ mod tests {
         (Keys::Sort, "SORT k store STORE d", &[1, 4]),
         (Keys::Sort, "SORT k STORE", &[1]),
         (Keys::Sort, "SORT STORE d", &[1]),
+        (Keys::AllButTimeout, "BLPOP a b 0", &[1, 2]),
+        (Keys::AllButTimeout, "BZPOPMIN a 0.5", &[1]),
+        (Keys::Streams, "XREAD STREAMS a b 0 0", &[2, 3]),
+        (Keys::Streams, "XREAD COUNT 2 BLOCK 10 STREAMS a $", &[6]),
+        (Keys::Streams, "XREAD BLOCK STREAMS STREAMS a $", &[4]),
+        (
+            Keys::Streams,
+            "XREADGROUP GROUP g c NOACK STREAMS a b > >",
+            &[6, 7],
+        ),
+        (Keys::Streams, "XREAD COUNT 1", &[]),
     ];
 
     #[test]

@@ -103,7 +103,7 @@ impl ReqState {
         if self.idx == 0 {
             return Role::Name;
         }
-        if self.idx == 1 && self.cmd == Some(Cmd::Ping) {
+        if self.idx == 1 && matches!(self.cmd, Some(Cmd::Ping | Cmd::Echo)) {
             return Role::Arg(KeyRole::Val);
         }
         Role::Arg(self.keys.role(self.idx, &self.scan))
@@ -190,6 +190,7 @@ impl ReqState {
         if self.narg == 0 {
             return;
         }
+        self.keys.finish(&mut meta.keys);
         meta.reject = match self.cmd {
             _ if self.quoted => Some(Reject::BadFormat),
             Some(c) if c.supported() => {
@@ -538,6 +539,10 @@ mod tests {
     req! { argz_ping, b"*1\r\n$4\r\nPING\r\n", Ping, keys = [], vals = [] }
     req! { argz_ping_msg, b"*2\r\n$4\r\nping\r\n$2\r\nhi\r\n", Ping, keys = [], vals = [b"hi"] }
     req! { argz_quit, b"*1\r\n$4\r\nquit\r\n", Quit, keys = [] }
+    req! { echo_msg, b"ECHO hi\r\n", Echo, keys = [], vals = [b"hi"] }
+    req! { blpop_timeout_dropped, b"BLPOP a b 0\r\n", Blpop, keys = [b"a", b"b"] }
+    req! { xread_block_is_a_value, b"XREAD BLOCK 10 STREAMS s $\r\n", Xread, keys = [b"s"], vals = [b"10"] }
+    req! { xread_no_block, b"XREAD COUNT 1 STREAMS s t 0 0\r\n", Xread, keys = [b"s", b"t"], vals = [] }
     req! { arg0_get, b"*2\r\n$3\r\nGET\r\n$3\r\nfoo\r\n", Get, keys = [b"foo"] }
     req! { arg0_auth, b"*2\r\n$4\r\nAUTH\r\n$6\r\nsecret\r\n", Auth, keys = [b"secret"] }
     req! { arg1_expire, b"*3\r\n$6\r\nexpire\r\n$1\r\nk\r\n$2\r\n10\r\n", Expire, keys = [b"k"] }

@@ -18,7 +18,8 @@ pub const NO_PASSWORD: &[u8] = b"-ERR Client sent AUTH, but no password is set\r
 pub const ERR_INVALID_ARGUMENT: &[u8] = b"-ERR Invalid argument\r\n";
 /// A request forwarded whole whose keys live on several servers (SINTER a
 /// b, RENAME a b, ...): the error code Redis Cluster uses for keys in
-/// different slots, so clients that know it recognise it.
+/// different slots, so clients that know it recognise it. Also a command
+/// of a transaction (or WATCH) on another server than the transaction's.
 pub const CROSS_SERVER: &[u8] = b"-CROSSSLOT Keys in request don't hash to the same server\r\n";
 /// A backend EOF (error number 0, §ERR.2).
 pub const ERR_UNKNOWN: &[u8] = b"-ERR unknown\r\n";
