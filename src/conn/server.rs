@@ -538,8 +538,8 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
     c.sock.deregister(core.poll.registry());
     let (p, s) = (c.pool, c.server);
     // The server may have left its pool already (a reload removed it), or
-    // taken this connection off its lanes (a reload or a failover moved
-    // it): then a failure here is its old address's, not its own.
+    // taken this connection off its lanes and dedicated list (a reload or
+    // a failover moved it): then a failure here is its old address's.
     let mut routed = false;
     if let Some(srv) = core.pools.get_mut(p).and_then(|x| x.servers.get_mut(s)) {
         for lane in &mut srv.conns {
@@ -548,7 +548,9 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
                 routed = true;
             }
         }
+        let n = srv.dedicated.len();
         srv.dedicated.retain(|&d| d != id);
+        routed |= srv.dedicated.len() < n;
     }
     match c.lease {
         Lease::Lane(_) => {}
