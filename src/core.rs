@@ -124,6 +124,7 @@ pub struct Core {
     pub scratch: Vec<u8>,                  // key bytes straddling chunks
     pub last_trim: Instant,                // last free-list trim
     pub draining: crate::reload::Draining, // what the last reloads left to finish
+    pub ls: crate::loopstats::LoopStats,   // latency breakdown (feature loop-stats)
 }
 
 impl Core {
@@ -161,6 +162,7 @@ impl Core {
             started: false,
             scratch: Vec::new(),
             last_trim: now,
+            ls: crate::loopstats::LoopStats::new(),
             draining: Default::default(),
         };
         // Nothing is bound before `start`, so this cannot fail yet.
@@ -231,18 +233,21 @@ impl Core {
             }
         };
         crate::log::batch_end();
+        self.ls.report();
         r
     }
 
     /// One iteration of the loop (see the module doc).
     pub fn step(&mut self, events: &mut Events) -> io::Result<()> {
         let timeout = self.poll_timeout();
+        self.ls.poll_enter();
         match self.poll.poll(events, Some(timeout)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
         self.now = Instant::now();
+        self.ls.batch_start(self.now, events.iter().count());
         for ev in events.iter() {
             match token::decode(ev.token()) {
                 Some(ConnRef::Listener(l)) => listener::on_event(self, l),
@@ -266,6 +271,7 @@ impl Core {
         self.reap();
         self.flush();
         self.reap();
+        self.ls.batch_end();
         if self.now.duration_since(self.last_trim)
             >= self.opts.stats_interval.max(Duration::from_millis(100))
         {

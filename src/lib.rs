@@ -51,6 +51,7 @@ pub mod core;
 pub mod daemon;
 pub mod hashkit;
 pub mod log;
+pub mod loopstats;
 pub mod mbuf;
 pub mod msg;
 pub mod pool;

@@ -143,6 +143,65 @@ fn concurrent_pipelines_keep_their_own_order() {
     }
 }
 
+/// Sends `steps` in bursts of 1, 2 or 3 requests, reading each burst's
+/// replies before the next burst: single requests take the proxy's early
+/// write paths (a client's only reply is written right after the server
+/// read that completed it; a request to an idle backend goes out before
+/// the rest of the batch is read), bursts spread over servers complete out
+/// of order and must still be written in request order.
+fn bursts(port: u16, steps: &[Step]) -> Vec<Vec<u8>> {
+    let mut c = RespConn::connect(port);
+    let mut got = Vec::with_capacity(steps.len());
+    let mut at = 0;
+    let mut i = 0;
+    while at < steps.len() {
+        let n = [1, 1, 2, 1, 3, 2][i % 6].min(steps.len() - at);
+        let burst: Vec<u8> = steps[at..at + n].iter().flat_map(|s| s.0.clone()).collect();
+        c.send(&burst);
+        got.extend((0..n).map(|_| c.read()));
+        at += n;
+        i += 1;
+    }
+    got
+}
+
+/// Eight clients mix unpipelined requests with short bursts over three
+/// backends at once; every reply matches a direct redis's, in order.
+#[test]
+fn early_writes_keep_each_clients_order() {
+    let pool = start_redis_pool(3, "", &["-m", "512"]);
+    let direct = start_redis();
+    let (port, dport) = (pool.port, direct.port);
+    let clients: Vec<_> = ["e1", "e22", "e333", "e4444", "e5", "e66", "e777", "e8888"]
+        .into_iter()
+        .map(|tag| {
+            std::thread::spawn(move || {
+                let steps = mixed(1_500, tag);
+                let got = bursts(port, &steps);
+                let fwd: Vec<Step> = steps.iter().filter(|s| s.1.is_none()).cloned().collect();
+                let mut want = bursts(dport, &fwd).into_iter();
+                for (i, (step, reply)) in steps.iter().zip(&got).enumerate() {
+                    let expected = match step.1 {
+                        Some(local) => local.to_vec(),
+                        None => want.next().unwrap(),
+                    };
+                    assert!(
+                        *reply == expected,
+                        "{tag} reply {i} to {:?}: {:?}, want {:?}",
+                        String::from_utf8_lossy(&step.0),
+                        String::from_utf8_lossy(reply),
+                        String::from_utf8_lossy(&expected)
+                    );
+                }
+                got.len()
+            })
+        })
+        .collect();
+    for c in clients {
+        assert_eq!(c.join().unwrap(), 1_500);
+    }
+}
+
 /// With `server_connections: 4` each client still sees its own requests to
 /// a server run in the order it sent them (0.5.0 spread them over the
 /// connections, twemproxy #368), while the clients together use all four

@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
 # make bench: nutcracker-rs against twemproxy 0.5.0, side by side.
 #
-# Starts 2 redis-server and 2 memcached, then the original nutcracker
+# Starts 4 redis-server and 2 memcached, then the original nutcracker
 # (/usr/sbin/nutcracker, Debian package `nutcracker`) and target/release/
 # nutcracker with identical configs (only the listen ports differ), each
 # pinned to CPU 0 with `taskset -c 0`; backends and load generators run on
-# CPU 1. Every scenario runs ROUNDS times per proxy, alternating which goes
-# first. Throughput comes from the load generator (redis-benchmark, memcslap);
-# proxy CPU time comes from utime+stime in /proc/<pid>/stat before and after
-# each run. The table shows the median of the rounds and the rust/original
-# ratio (throughput: higher is better; CPU µs per request: lower is better).
+# CPU 1. Every scenario runs ROUNDS times per target, rotating which goes
+# first. The redis scenarios also run against the first redis-server
+# directly ("direct": the same pinning, no proxy), which holds every key
+# too. Throughput and p99 latency come from the load generator
+# (redis-benchmark, memcslap); proxy CPU time comes from utime+stime in
+# /proc/<pid>/stat before and after each run. The table shows the median
+# of the rounds and the ratios rust/original and rust/direct (throughput:
+# higher is better; CPU µs per request: lower is better).
+#
+# Scenarios (redis-benchmark, -r 100000): redis-TEST-cC-dD-PP runs
+# `-t TEST -c C -d D -P P` (GET and SET; -c 50/-c 100; values of 32, 100
+# and 16384 bytes; -P 1 and -P 32); redis-mget1000-c50 runs MGET of the
+# same 1,000 keys (32-byte values, present on every redis) over 50
+# connections; mc-TEST-P1 runs memcslap over 50 connections.
 #
 # Then it points at the official ruler, ../shared/bench/run.sh, and runs it
 # when BENCH_SHARED=1 and the script exists.
 #
 # Installs nothing: needs packages nutcracker redis-server redis-tools
 # memcached libmemcached-tools (and util-linux for taskset). Takes about
-# 2 minutes; everything it starts is stopped by pid on exit.
+# 5 minutes on a quiet machine; everything it starts is stopped by pid on exit.
 #
 # Environment: ROUNDS (default 3), ORIG (default /usr/sbin/nutcracker),
 # RUST (default target/release/nutcracker), BENCH_SHARED=1, SHARED_BENCH
@@ -115,12 +124,13 @@ mc_version() { # mc_version PORT
 mcuser=()
 if [ "$(id -u)" -eq 0 ]; then mcuser=(-u root); fi
 rports=() mports=()
-for i in 0 1; do
+for i in 0 1 2 3; do
     free_port p
     rports+=("$p")
     "${on_load_cpu[@]}" redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no \
         --daemonize no --dir "$dir" >"$dir/redis-$p.log" 2>&1 &
     pids+=($!)
+    ((i < 2)) || continue
     free_port p
     mports+=("$p")
     "${on_load_cpu[@]}" memcached -l 127.0.0.1 -p "$p" -U 0 -t 1 -m 256 "${mcuser[@]}" >"$dir/mc-$p.log" 2>&1 &
@@ -143,20 +153,22 @@ bench_redis:
   distribution: ketama
   redis: true
   backlog: 1024
-  timeout: 2000
+  timeout: 10000
   preconnect: true
   auto_eject_hosts: false
   server_connections: 1
   servers:
    - 127.0.0.1:${rports[0]}:1 redis0
    - 127.0.0.1:${rports[1]}:1 redis1
+   - 127.0.0.1:${rports[2]}:1 redis2
+   - 127.0.0.1:${rports[3]}:1 redis3
 bench_mc:
   listen: 127.0.0.1:$ml
   hash: fnv1a_64
   distribution: ketama
   redis: false
   backlog: 1024
-  timeout: 2000
+  timeout: 10000
   preconnect: true
   auto_eject_hosts: false
   server_connections: 1
@@ -174,26 +186,51 @@ EOF
 }
 start_proxy orig "$ORIG"
 start_proxy rust "$RUST"
+# "direct": redis-benchmark against the first redis-server itself.
+direct_redis=${rports[0]} direct_pid=
 
-cpu_ticks() { # utime + stime of pid $1, in clock ticks
-    awk '{ print $14 + $15 }' "/proc/$1/stat"
+# The MGET keys, on every redis-server, so that the direct run hits too.
+mget_keys=()
+mset=(MSET)
+for ((k = 0; k < 1000; k++)); do
+    printf -v key 'mget:%04d' "$k"
+    mget_keys+=("$key")
+    mset+=("$key" "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvv$((k % 10))$((k % 7))")
+done
+for p in "${rports[@]}"; do
+    redis-cli -p "$p" "${mset[@]}" >/dev/null
+done
+
+cpu_ticks() { # utime + stime of pid $1, in clock ticks (0 for direct)
+    if [ -z "$1" ]; then echo 0; else awk '{ print $14 + $15 }' "/proc/$1/stat"; fi
 }
 
-# One measured run: prints "<requests per second> <cpu µs per request>".
-# run_load PROXY SCENARIO
+# One measured run: prints "<requests per second> <cpu µs per request> <p99 ms>".
+# run_load TARGET SCENARIO (TARGET: orig, rust or direct)
 run_load() {
-    local name=$1 scen=$2 pid rport mport t0 t1 out rps reqs
+    local name=$1 scen=$2 pid rport mport t0 t1 out rps reqs p99=-
     pid=${name}_pid rport=${name}_redis mport=${name}_mc
-    pid=${!pid} rport=${!rport} mport=${!mport}
+    pid=${!pid} rport=${!rport} mport=${!mport:-}
     t0=$(cpu_ticks "$pid")
     case $scen in
-    redis-*)
-        local test=${scen#redis-} p n
-        test=${test%%-*} p=${scen##*-P}
-        if [ "$p" = 1 ]; then n=30000; else n=300000; fi
+    redis-mget1000-c50)
+        n=3000
         out=$(timeout 60 "${on_load_cpu[@]}" redis-benchmark -h 127.0.0.1 -p "$rport" -c 50 -n "$n" \
-            -P "$p" -r 100000 -d 32 -t "$test" --csv 2>/dev/null)
+            --csv MGET "${mget_keys[@]}" 2>&1 || true)
+        rps=$(awk -F'","' '$1 ~ /^"MGET/ { print $2 }' <<<"$out")
+        p99=$(awk -F'","' '$1 ~ /^"MGET/ { print $7 }' <<<"$out")
+        reqs=$n
+        ;;
+    redis-*)
+        local spec=${scen#redis-} test c d p n
+        IFS=- read -r test c d p <<<"$spec"
+        c=${c#c} d=${d#d} p=${p#P}
+        if [ "$p" = 1 ]; then n=$((c * 600)); else n=300000; fi
+        if [ "$d" -gt 1000 ]; then n=$((n / 2)); fi
+        out=$(timeout 60 "${on_load_cpu[@]}" redis-benchmark -h 127.0.0.1 -p "$rport" -c "$c" -n "$n" \
+            -P "$p" -r 100000 -d "$d" -t "$test" --csv 2>&1 || true)
         rps=$(awk -F'","' -v t="${test^^}" '$1 == "\"" t { print $2 }' <<<"$out")
+        p99=$(awk -F'","' -v t="${test^^}" '$1 == "\"" t { print $7 }' <<<"$out")
         reqs=$n
         ;;
     mc-*)
@@ -213,46 +250,73 @@ run_load() {
         echo "$out" | tail -5 >&2
         exit 1
     fi
-    awk -v r="$rps" -v d=$((t1 - t0)) -v t="$tck" -v n="$reqs" \
-        'BEGIN { printf "%.0f %.3f\n", r, d * 1e6 / t / n }'
+    awk -v r="$rps" -v d=$((t1 - t0)) -v t="$tck" -v n="$reqs" -v q="${p99%\"}" \
+        'BEGIN { printf "%.0f %.3f %s\n", r, d * 1e6 / t / n, q }'
 }
 
 median() { # median of the arguments
     printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-scenarios=(redis-get-P1 redis-set-P1 redis-get-P32 redis-set-P32 mc-get-P1 mc-set-P1)
+scenarios=(
+    redis-get-c50-d32-P1 redis-set-c50-d32-P1
+    redis-get-c100-d100-P1 redis-set-c100-d100-P1
+    redis-get-c50-d16384-P1 redis-set-c50-d16384-P1
+    redis-get-c50-d32-P32 redis-set-c50-d32-P32
+    redis-mget1000-c50
+    mc-get-P1 mc-set-P1
+)
 if [ -n "$SCENARIOS" ]; then read -r -a scenarios <<<"$SCENARIOS"; fi
 
 # Warm-up (unmeasured): fills the GET keys and the proxies' buffers.
-for name in orig rust; do
-    run_load "$name" redis-set-P32 >/dev/null
+for name in orig rust direct; do
+    run_load "$name" redis-set-c50-d32-P32 >/dev/null
 done
 
-echo "bench: $ROUNDS rounds per scenario, proxies on CPU 0, load on CPU 1; original $ORIG, rust $RUST" >&2
-printf '%-16s %10s %10s %7s   %11s %11s %7s\n' scenario "orig rps" "rust rps" ratio "orig us/req" "rust us/req" ratio
-log_tp=0 log_cpu=0
+echo "bench: $ROUNDS rounds per scenario, proxies on CPU 0, load and redis on CPU 1; original $ORIG, rust $RUST" >&2
+printf '%-24s %9s %9s %9s %7s %7s  %-17s %8s %8s %7s\n' scenario "orig rps" "rust rps" "direct" rust/o rust/d \
+    "p99 ms o/r/d" "o us/req" "r us/req" ratio
+log_tp=0 log_cpu=0 ntp=0 min_o=99 min_d=99
 for scen in "${scenarios[@]}"; do
-    declare -a o_rps=() r_rps=() o_cpu=() r_cpu=()
+    targets=(orig rust)
+    if [[ $scen == redis-* ]]; then targets+=(direct); fi
+    declare -A rps_of=() cpu_of=() p99_of=()
     for ((round = 0; round < ROUNDS; round++)); do
-        if ((round % 2 == 0)); then order=(orig rust); else order=(rust orig); fi
+        # rotate the order, so no target always runs first
+        order=("${targets[@]:round % ${#targets[@]}}" "${targets[@]:0:round % ${#targets[@]}}")
         for name in "${order[@]}"; do
-            read -r rps cpu < <(run_load "$name" "$scen") || true
+            read -r rps cpu p99 < <(run_load "$name" "$scen") || true
             [ -n "${cpu:-}" ] || exit 1 # run_load said why
-            echo "bench: $scen round $((round + 1)) $name: $rps req/s, $cpu us/req" >&2
-            if [ "$name" = orig ]; then o_rps+=("$rps") o_cpu+=("$cpu"); else r_rps+=("$rps") r_cpu+=("$cpu"); fi
+            echo "bench: $scen round $((round + 1)) $name: $rps req/s, $cpu us/req, p99 $p99 ms" >&2
+            rps_of[$name]+=" $rps" cpu_of[$name]+=" $cpu" p99_of[$name]+=" $p99"
         done
     done
-    orps=$(median "${o_rps[@]}") rrps=$(median "${r_rps[@]}")
-    ocpu=$(median "${o_cpu[@]}") rcpu=$(median "${r_cpu[@]}")
-    awk -v s="$scen" -v a="$orps" -v b="$rrps" -v c="$ocpu" -v d="$rcpu" 'BEGIN {
-        printf "%-16s %10.0f %10.0f %6.2fx   %11.2f %11.2f %6.2fx\n", s, a, b, b / a, c, d, d / c }'
+    # shellcheck disable=SC2086 # word splitting of the value lists is intended
+    {
+        orps=$(median ${rps_of[orig]}) rrps=$(median ${rps_of[rust]})
+        ocpu=$(median ${cpu_of[orig]}) rcpu=$(median ${cpu_of[rust]})
+        op99=$(median ${p99_of[orig]}) rp99=$(median ${p99_of[rust]})
+        drps=0 dp99=-
+        if [ -n "${rps_of[direct]:-}" ]; then drps=$(median ${rps_of[direct]}) dp99=$(median ${p99_of[direct]}); fi
+    }
+    if [[ $scen == mc-* ]]; then op99=- rp99=-; fi
+    awk -v s="$scen" -v a="$orps" -v b="$rrps" -v x="$drps" -v c="$ocpu" -v d="$rcpu" \
+        -v lat="$op99/$rp99/$dp99" 'BEGIN {
+        printf "%-24s %9.0f %9.0f %9s %6.2fx %7s  %-17s %8.2f %8.2f %6.2fx\n", s, a, b,
+            (x > 0) ? sprintf("%.0f", x) : "-", b / a, (x > 0) ? sprintf("%.2fx", b / x) : "-",
+            lat, c, d, d / c }'
     log_tp=$(awk -v s="$log_tp" -v a="$orps" -v b="$rrps" 'BEGIN { print s + log(b / a) }')
     log_cpu=$(awk -v s="$log_cpu" -v c="$ocpu" -v d="$rcpu" 'BEGIN { print s + log(d / c) }')
-    unset o_rps r_rps o_cpu r_cpu
+    min_o=$(awk -v m="$min_o" -v a="$orps" -v b="$rrps" 'BEGIN { r = b / a; print (r < m) ? r : m }')
+    if [ "$drps" != 0 ]; then
+        min_d=$(awk -v m="$min_d" -v x="$drps" -v b="$rrps" 'BEGIN { r = b / x; print (r < m) ? r : m }')
+    fi
+    ntp=$((ntp + 1))
+    unset rps_of cpu_of p99_of
 done
-awk -v t="$log_tp" -v c="$log_cpu" -v n="${#scenarios[@]}" 'BEGIN {
-    printf "geomean rust/original: throughput %.2fx, cpu per request %.2fx\n", exp(t / n), exp(c / n) }'
+awk -v t="$log_tp" -v c="$log_cpu" -v n="$ntp" -v mo="$min_o" -v md="$min_d" 'BEGIN {
+    printf "geomean rust/original: throughput %.2fx, cpu per request %.2fx; lowest throughput rust/original %.2fx, rust/direct %s\n",
+        exp(t / n), exp(c / n), mo, (md < 99) ? sprintf("%.2fx", md) : "-" }'
 
 echo
 echo "The official ruler (checks every reply, CPU from schedstat, concurrent rounds):"

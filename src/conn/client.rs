@@ -354,7 +354,11 @@ pub fn send(core: &mut Core, id: ClientId) {
 fn send_replies(core: &mut Core, id: ClientId) {
     loop {
         let Core {
-            clients, msgs, iov, ..
+            clients,
+            msgs,
+            iov,
+            ls,
+            ..
         } = core;
         let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
             return;
@@ -396,6 +400,9 @@ fn send_replies(core: &mut Core, id: ClientId) {
         // Advance past what was written; zero-length replies pop at once.
         let mut left = sent + c.send_off;
         c.send_off = 0;
+        if sent > 0 {
+            ls.write(false);
+        }
         let mut quit = false;
         while let Some(&mid) = c.omsg_q.front() {
             let Some(m) = msgs.get_mut(mid) else {
@@ -415,8 +422,14 @@ fn send_replies(core: &mut Core, id: ClientId) {
             c.omsg_q.pop_front();
             c.naccounted = c.naccounted.saturating_sub(1);
             c.rsp_bytes = c.rsp_bytes.saturating_sub(len as u64);
+            if sent > 0 {
+                ls.sent(false, m.stamp);
+            }
             quit |= m.quit;
             msgs.free(mid);
+        }
+        if sent > 0 {
+            ls.write_done(false);
         }
         let drained = c.omsg_q.is_empty();
         let eof = c.eof;

@@ -466,6 +466,7 @@ pub fn send(core: &mut Core, id: ServerConnId) {
         };
         let mut left = sent + c.send_off;
         c.send_off = 0;
+        core.ls.write(true);
         loop {
             let Some(c) = core.server(id) else { return };
             let Some(&mid) = c.imsg_q.front() else { break };
@@ -480,8 +481,11 @@ pub fn send(core: &mut Core, id: ServerConnId) {
             if let Some(c) = core.server(id) {
                 c.imsg_q.pop_front();
             }
+            let stamp = core.msgs.get(mid).map(|m| m.stamp).unwrap_or_default();
+            core.ls.sent(true, stamp);
             req_send_done(core, id, mid);
         }
+        core.ls.write_done(true);
         if sent < total {
             if let Some(c) = core.server(id) {
                 c.blocked = true;

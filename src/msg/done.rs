@@ -108,8 +108,10 @@ fn child_done(core: &mut Core, parent: MsgId) {
     }
     // The children's bytes now live on in the parent's reply (shared).
     free_children(core, parent);
+    let stamp = core.ls.stamp();
     if let Some(pm) = core.msgs.get_mut(parent) {
         pm.state = State::Done;
+        pm.stamp = stamp;
         core.want_send(ConnRef::Client(cid));
     }
 }

@@ -159,6 +159,7 @@ pub struct Msg {
     pub sent_at: Option<Instant>,                 // when fully written (latency, deadline)
     pub deadline: Option<Instant>,                // timeout, if armed
     pub frag: Option<Box<Frag>>,                  // parent: its children
+    pub stamp: crate::loopstats::Stamp,           // batch of its last read (feature loop-stats)
 }
 
 impl Msg {

@@ -50,9 +50,11 @@ pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
         Proto::Redis => redis_filter(core, cid, mid, p, authed),
         Proto::Memcache => memcache_filter(core, cid, mid, p),
     };
+    let stamp = core.ls.stamp();
     if let Some(m) = core.msgs.get_mut(mid) {
         m.owner = Owner::Client(cid);
         m.pool = p;
+        m.stamp = stamp;
     }
     match action {
         Action::Forward => req_forward(core, cid, mid, p),

@@ -63,6 +63,7 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
         std::mem::swap(&mut m.rsp_meta, &mut conn.rmeta);
     }
     m.state = State::Done;
+    m.stamp = core.ls.stamp();
     let internal = m.owner.internal();
     let sm = core.metrics.server(p, s);
     sm.out_queue -= 1;
