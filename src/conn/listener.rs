@@ -92,11 +92,13 @@ pub fn add(core: &mut Core, p: PoolId, sock: ListenSock) -> Result<(), String> {
 }
 
 /// Stops listening (a reload removed the pool or moved its address);
-/// clients already accepted stay.
+/// clients already accepted stay. Connections already queued are accepted
+/// first: their connect succeeded, and closing the socket would reset them.
 pub fn close(core: &mut Core, id: ListenerId) {
     if core.listener(id).is_none() {
         return;
     }
+    on_event(core, id);
     let mut l = core.listeners.remove(id.idx as usize);
     let r = match &mut l.sock {
         ListenSock::Tcp(s) => core.poll.registry().deregister(s),

@@ -583,14 +583,20 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
     let mut c = core.servers.remove(id.idx as usize);
     c.sock.deregister(core.poll.registry());
     let (p, s) = (c.pool, c.server);
-    // The server may have left its pool already (a reload removed it).
+    // The server may have left its pool already (a reload removed it), or
+    // taken this connection off its lanes and dedicated list (a reload or
+    // a failover moved it): then a failure here is its old address's.
+    let mut routed = false;
     if let Some(srv) = core.pools.get_mut(p).and_then(|x| x.servers.get_mut(s)) {
         for lane in srv.lanes_mut(c.resp) {
             if *lane == Some(id) {
                 *lane = None;
+                routed = true;
             }
         }
+        let n = srv.dedicated.len();
         srv.dedicated.retain(|&d| d != id);
+        routed |= srv.dedicated.len() < n;
     }
     match c.lease {
         Lease::Lane(_) => {}
@@ -639,7 +645,7 @@ pub fn close(core: &mut Core, id: ServerConnId, why: Close) {
         sm.server_connections -= 1;
     }
     core.stats_conn_close();
-    if why.server_failure() {
+    if why.server_failure() && routed {
         server_failure(core, p, s);
     }
 }
