@@ -35,8 +35,9 @@
 # Environment: ROUNDS (default 3), ORIG (default /usr/sbin/nutcracker),
 # RUST (default target/release/nutcracker), BENCH_SHARED=1, SHARED_BENCH
 # (path of run.sh, default ../shared/bench/run.sh), SCENARIOS (a subset of
-# the names in the table), RESP3_SCENARIOS (default "get-P1 set-P1 get-P32
-# set-P32"; empty: no RESP3 table).
+# the names in the table), RESP3_SCENARIOS (default "get-c50-d32-P1
+# set-c50-d32-P1 get-c50-d32-P32 set-c50-d32-P32": <test>-c<clients>-d<size>-P<pipeline>;
+# empty: no RESP3 table).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
