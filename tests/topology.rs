@@ -147,6 +147,20 @@ fn apply_moves_traffic_and_keeps_clients() {
     assert_ne!(on_a, b":1\r\n".to_vec(), "some keys went to the new server");
 }
 
+/// Points the first server of the first pool at 127.0.0.1:`port`, as a
+/// failover does; whether the address changed.
+fn move_first_server(proxy: &Running, port: u16) -> bool {
+    proxy.with(move |c| {
+        let p = c.pool_order[0];
+        let s = c.pools[p].order[0];
+        let addr = nutcracker::conf::ServerAddr::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        c.set_server_addr(p, s, addr, Close::MasterMoved)
+    })
+}
+
 /// A failover points a server at its new master: requests that follow go
 /// there, on the same client connection.
 #[test]
@@ -156,17 +170,7 @@ fn set_server_addr_follows_the_master() {
     let proxy = Running::start(&yaml(listen, &[a.port]), free_port());
     let mut client = RespConn::connect(listen);
     assert_eq!(client.call(&[b"SET", b"m", b"1"]), b"+OK\r\n");
-    let port = b.port;
-    let moved = proxy.with(move |c| {
-        let p = c.pool_order[0];
-        let s = c.pools[p].order[0];
-        let addr = nutcracker::conf::ServerAddr::Tcp {
-            host: "127.0.0.1".into(),
-            port,
-        };
-        c.set_server_addr(p, s, addr, Close::MasterMoved)
-    });
-    assert!(moved);
+    assert!(move_first_server(&proxy, b.port));
     assert_eq!(client.call(&[b"GET", b"m"]), b"$-1\r\n", "now on b");
     assert_eq!(client.call(&[b"SET", b"m", b"2"]), b"+OK\r\n");
     assert_eq!(
@@ -185,17 +189,7 @@ fn set_server_addr_moves_resp3_connections_too() {
     let mut client = RespConn::connect(listen);
     assert!(client.call_words("HELLO 3").starts_with(b"%7\r\n"));
     assert_eq!(client.call(&[b"SET", b"m", b"1"]), b"+OK\r\n");
-    let port = b.port;
-    let moved = proxy.with(move |c| {
-        let p = c.pool_order[0];
-        let s = c.pools[p].order[0];
-        let addr = nutcracker::conf::ServerAddr::Tcp {
-            host: "127.0.0.1".into(),
-            port,
-        };
-        c.set_server_addr(p, s, addr, Close::MasterMoved)
-    });
-    assert!(moved);
+    assert!(move_first_server(&proxy, b.port));
     assert_eq!(client.call(&[b"GET", b"m"]), b"_\r\n", "now on b");
     assert_eq!(client.call(&[b"SET", b"m", b"2"]), b"+OK\r\n");
     assert_eq!(
