@@ -149,20 +149,21 @@ fn keys(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}:{i}")).collect()
 }
 
-/// For each key, the index (into `ports`) of the redis backend holding it.
-fn redis_owners(rig: &Rig, ports: &[usize], keys: &[String]) -> Vec<Option<usize>> {
-    let mut conns: Vec<RespConn> = ports
-        .iter()
-        .map(|&i| RespConn::connect(rig.redis[i].port))
-        .collect();
+/// For each key, the backend (an entry of `ports`) whose connection
+/// `holds` it: at most one may.
+fn owners<C>(
+    ports: &[usize],
+    keys: &[String],
+    connect: impl Fn(usize) -> C,
+    mut holds: impl FnMut(&mut C, &str) -> bool,
+) -> Vec<Option<usize>> {
+    let mut conns: Vec<C> = ports.iter().map(|&i| connect(i)).collect();
     keys.iter()
         .map(|k| {
             let has: Vec<usize> = conns
                 .iter_mut()
                 .enumerate()
-                .filter_map(|(i, c)| {
-                    (c.call(&[b"EXISTS", k.as_bytes()]) == b":1\r\n").then_some(ports[i])
-                })
+                .filter_map(|(i, c)| holds(c, k).then_some(ports[i]))
                 .collect();
             assert!(has.len() <= 1, "{k} on {has:?}");
             has.first().copied()
@@ -170,22 +171,24 @@ fn redis_owners(rig: &Rig, ports: &[usize], keys: &[String]) -> Vec<Option<usize
         .collect()
 }
 
+/// For each key, the index (into `ports`) of the redis backend holding it.
+fn redis_owners(rig: &Rig, ports: &[usize], keys: &[String]) -> Vec<Option<usize>> {
+    owners(
+        ports,
+        keys,
+        |i| RespConn::connect(rig.redis[i].port),
+        |c, k| c.call(&[b"EXISTS", k.as_bytes()]) == b":1\r\n",
+    )
+}
+
+/// For each key, the index (into `ports`) of the memcached holding it.
 fn mc_owners(rig: &Rig, ports: &[usize], keys: &[String]) -> Vec<Option<usize>> {
-    let mut conns: Vec<McConn> = ports
-        .iter()
-        .map(|&i| McConn::connect(rig.mc[i].port))
-        .collect();
-    keys.iter()
-        .map(|k| {
-            let has: Vec<usize> = conns
-                .iter_mut()
-                .enumerate()
-                .filter_map(|(i, c)| c.get(k).map(|_| ports[i]))
-                .collect();
-            assert!(has.len() <= 1, "{k} on {has:?}");
-            has.first().copied()
-        })
-        .collect()
+    owners(
+        ports,
+        keys,
+        |i| McConn::connect(rig.mc[i].port),
+        |c, k| c.get(k).is_some(),
+    )
 }
 
 fn flush_all(rig: &Rig) {
