@@ -27,9 +27,9 @@
 //!   children);
 //! - `State::Done` is reached exactly once, and only then is `rsp` (or
 //!   `err`) final;
-//! - `Msg`s are recycled: a freed one is rebuilt from scratch around its
-//!   old vectors, which keep their capacity, so a warm proxy allocates
-//!   nothing per request here.
+//! - `Msg`s are recycled: a freed one is reset in place (`Msg::reset`,
+//!   every field named), its vectors keep their capacity, so a warm proxy
+//!   allocates nothing per request here.
 
 use crate::proto::{Proto, ReqMeta, RspMeta};
 
@@ -171,35 +171,62 @@ impl Msg {
         }
     }
 
-    /// A fresh message built around the buffers of `old` (emptied; their
-    /// capacity kept unless one huge request grew them): every other field
-    /// starts from its default, so no reset can be forgotten.
-    fn recycled(old: &mut Msg, gen: u32, id: u64, owner: Owner) -> Msg {
-        fn keep<T>(v: &mut Vec<T>, cap: usize) -> Vec<T> {
-            let mut v = std::mem::take(v);
+    /// Makes a free slot a fresh message for `owner`, in place: every
+    /// field back to its default, the vectors emptied with their capacity
+    /// kept (dropped when one huge request grew them). Field by field
+    /// rather than a rebuilt `Msg`, which would write (and drop) the whole
+    /// struct per request; the destructuring stops the build when a new
+    /// field is not reset here.
+    fn reset(&mut self, gen: u32, id: u64, owner: Owner) {
+        fn keep<T>(v: &mut Vec<T>, cap: usize) {
             v.clear();
             if v.capacity() > cap {
-                v = Vec::new();
+                *v = Vec::new();
             }
-            v
         }
-        let mut frag = old.frag.take().filter(|f| f.key_child.capacity() <= 1024);
+        let Msg {
+            gen: g,
+            id: i,
+            owner: o,
+            state,
+            expect,
+            quit,
+            pool,
+            data,
+            mlen,
+            meta,
+            rsp,
+            rsp_meta,
+            err,
+            server,
+            sent_at,
+            deadline,
+            frag,
+            stamp,
+        } = self;
+        (*g, *i, *o) = (gen, id, owner);
+        *state = State::New;
+        *expect = Expect::One;
+        *quit = false;
+        *pool = PoolId::default();
+        keep(data, 64);
+        *mlen = 0;
+        meta.reset(1024);
+        keep(rsp, 64);
+        rsp_meta.reset(1024);
+        *err = None;
+        *server = None;
+        *sent_at = None;
+        *deadline = None;
+        if frag.as_ref().is_some_and(|f| f.key_child.capacity() > 1024) {
+            *frag = None;
+        }
         if let Some(f) = frag.as_mut() {
             f.children.clear();
             f.key_child.clear();
             f.ndone = 0;
         }
-        Msg {
-            gen,
-            id,
-            owner,
-            data: keep(&mut old.data, 64),
-            rsp: keep(&mut old.rsp, 64),
-            meta: std::mem::take(&mut old.meta).recycled(1024),
-            rsp_meta: std::mem::take(&mut old.rsp_meta).recycled(1024),
-            frag,
-            ..Msg::default()
-        }
+        *stamp = crate::loopstats::Stamp::default();
     }
 }
 
@@ -230,7 +257,7 @@ impl MsgArena {
         self.nlive += 1;
         if let Some(m) = self.entries.get_mut(idx as usize) {
             debug_assert_eq!(m.gen, 0, "allocating a live slot");
-            *m = Msg::recycled(m, gen, self.next_id, owner);
+            m.reset(gen, self.next_id, owner);
         }
         MsgId { idx, gen }
     }

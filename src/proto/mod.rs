@@ -182,23 +182,46 @@ pub struct ReqMeta {
 }
 
 impl ReqMeta {
+    /// Ready for the next request, in place (parsers call it at a
+    /// request's first byte): every field back to its default, the span
+    /// vectors emptied with their capacity kept.
     pub fn clear(&mut self) {
-        *self = std::mem::take(self).recycled(usize::MAX);
+        self.reset(usize::MAX);
     }
 
-    /// A fresh meta around this one's span vectors (emptied; dropped when
-    /// their capacity passed `cap`): every other field is the default.
-    pub fn recycled(mut self, cap: usize) -> ReqMeta {
-        self.keys.clear();
-        self.vals.clear();
-        if self.keys.capacity() > cap || self.vals.capacity() > cap {
-            (self.keys, self.vals) = (Vec::new(), Vec::new());
+    /// `clear`, also dropping the span vectors once their capacity passed
+    /// `cap` (a recycled message gives back what one huge request grew).
+    /// Field by field in place, not a rebuilt value: this runs for every
+    /// request, and the destructuring below stops the build when a new
+    /// field is not reset here.
+    pub fn reset(&mut self, cap: usize) {
+        let ReqMeta {
+            cmd,
+            name,
+            keys,
+            vals,
+            narg,
+            noreply,
+            inline,
+            reject,
+            exptime,
+            key_b64,
+            quiet,
+        } = self;
+        *cmd = Cmd::None;
+        *name = Span::default();
+        keys.clear();
+        vals.clear();
+        if keys.capacity() > cap || vals.capacity() > cap {
+            (*keys, *vals) = (Vec::new(), Vec::new());
         }
-        ReqMeta {
-            keys: self.keys,
-            vals: self.vals,
-            ..ReqMeta::default()
-        }
+        *narg = 0;
+        *noreply = false;
+        *inline = false;
+        *reject = None;
+        *exptime = Span::default();
+        *key_b64 = false;
+        *quiet = None;
     }
 }
 
@@ -267,20 +290,26 @@ pub struct RspMeta {
 }
 
 impl RspMeta {
+    /// Ready for the next response, in place (see `ReqMeta::clear`).
     pub fn clear(&mut self) {
-        *self = std::mem::take(self).recycled(usize::MAX);
+        self.reset(usize::MAX);
     }
 
-    /// A fresh meta around this one's element vector (emptied; dropped
-    /// when its capacity passed `cap`): every other field is the default.
-    pub fn recycled(mut self, cap: usize) -> RspMeta {
-        self.elems.clear();
-        if self.elems.capacity() > cap {
-            self.elems = Vec::new();
-        }
-        RspMeta {
-            elems: self.elems,
-            ..RspMeta::default()
+    /// `clear`, also dropping the element vector once its capacity passed
+    /// `cap`; in place, every field named (see `ReqMeta::reset`).
+    pub fn reset(&mut self, cap: usize) {
+        let RspMeta {
+            kind,
+            int,
+            null,
+            elems,
+        } = self;
+        *kind = RspKind::Unknown;
+        *int = 0;
+        *null = false;
+        elems.clear();
+        if elems.capacity() > cap {
+            *elems = Vec::new();
         }
     }
 }
