@@ -111,11 +111,19 @@ macro_rules! redis_commands {
                 for (u, b) in upper.iter_mut().zip(name) {
                     *u = b.to_ascii_uppercase();
                 }
-                match std::str::from_utf8(upper).ok()? {
-                    $( $name => Some(Cmd::$var), )*
+                // On bytes: no UTF-8 validation per request.
+                match &*upper {
+                    $( wire::$var => Some(Cmd::$var), )*
                     _ => None,
                 }
             }
+        }
+
+        /// The wire names as byte strings (a `&[u8]` constant can be a
+        /// pattern, so `lookup` matches bytes), one per variant.
+        #[allow(non_upper_case_globals)] // named after their variants
+        mod wire {
+            $( pub const $var: &[u8] = $name.as_bytes(); )*
         }
 
         /// Bytes of the longest command name.
