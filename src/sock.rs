@@ -22,6 +22,11 @@ use std::os::fd::AsRawFd;
 /// At most this many slices per writev (twemproxy: NC_IOV_MAX).
 pub const IOV_MAX: usize = 128;
 
+/// A gather stops adding messages past this many bytes: adjacent slices
+/// merge, so `IOV_MAX` alone would no longer bound the queue walked per
+/// writev (more than a loopback socket takes at once anyway).
+pub const GATHER_MAX: usize = 1 << 20;
+
 /// The loop's reusable iovec array for writev (no per-write setup).
 pub struct IovBuf(Vec<libc::iovec>);
 
@@ -67,23 +72,37 @@ impl<'a> Gather<'a> {
         }
     }
 
-    /// Adds a message's chunks; false once the slices are used up.
+    /// Adds a message's chunks; false once the slices or `GATHER_MAX`
+    /// are used up. A chunk that starts where the last slice ends (the
+    /// next request or reply of the same read chunk) extends that slice:
+    /// a pipelined batch goes out as one iovec, not one per message.
     pub fn push(&mut self, chain: &'a [bytes::Bytes]) -> bool {
         for b in chain {
             if self.skip >= b.len() {
                 self.skip -= b.len();
                 continue;
             }
-            if self.buf.0.len() == IOV_MAX {
+            if self.total >= GATHER_MAX {
                 return false;
             }
             let part = &b[self.skip..];
+            self.total += part.len();
+            self.skip = 0;
+            match self.buf.0.last_mut() {
+                Some(last) if last.iov_base as usize + last.iov_len == part.as_ptr() as usize => {
+                    last.iov_len += part.len();
+                    continue;
+                }
+                _ => {}
+            }
+            if self.buf.0.len() == IOV_MAX {
+                self.total -= part.len();
+                return false;
+            }
             self.buf.0.push(libc::iovec {
                 iov_base: part.as_ptr() as *mut libc::c_void,
                 iov_len: part.len(),
             });
-            self.total += part.len();
-            self.skip = 0;
         }
         true
     }
@@ -303,5 +322,39 @@ mod tests {
         assert_eq!(strerror(libc::ETIMEDOUT), "Connection timed out");
         assert_eq!(strerror(libc::EINVAL), "Invalid argument");
         assert_eq!(strerror(0), "unknown");
+    }
+
+    /// Messages cut from one read chunk go out as one slice; others, and
+    /// the part of the head already written, keep their own.
+    #[test]
+    fn gather_merges_adjacent_chunks() {
+        let read = bytes::Bytes::from_static(b"GET a\r\nGET b\r\nGET c\r\n");
+        let (a, b, c) = (read.slice(0..7), read.slice(7..14), read.slice(14..));
+        let other = bytes::Bytes::from(b"PING\r\n".to_vec());
+        let chains = [vec![a], vec![b, other], vec![c]];
+        let mut iov = IovBuf::new();
+        let mut g = Gather::new(&mut iov, 3);
+        for ch in &chains {
+            assert!(g.push(ch));
+        }
+        let lens: Vec<usize> = g.buf.0.iter().map(|v| v.iov_len).collect();
+        assert_eq!((lens, g.total), (vec![11, 6, 7], 24));
+        assert_eq!(g.buf.0[0].iov_base as usize, read.as_ptr() as usize + 3);
+    }
+
+    /// A gather stops at `IOV_MAX` slices and after `GATHER_MAX` bytes.
+    #[test]
+    fn gather_is_bounded() {
+        let chunks: Vec<bytes::Bytes> = (0..IOV_MAX + 1)
+            .map(|_| bytes::Bytes::from(vec![0u8; 2]))
+            .collect();
+        let mut iov = IovBuf::new();
+        let mut g = Gather::new(&mut iov, 0);
+        assert!(!g.push(&chunks));
+        assert_eq!((g.buf.0.len(), g.total), (IOV_MAX, 2 * IOV_MAX));
+        let big = [bytes::Bytes::from(vec![0u8; GATHER_MAX])];
+        let mut g = Gather::new(&mut iov, 0);
+        assert!(g.push(&big) && !g.push(&big));
+        assert_eq!(g.total, GATHER_MAX);
     }
 }
