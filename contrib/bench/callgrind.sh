@@ -63,7 +63,7 @@ bench:
   servers:
    - 127.0.0.1:$rp:1 redis0
 EOF
-valgrind --tool=callgrind --callgrind-out-file="$dir/cg.%p" "$BIN" -c "$dir/nc.yml" -o "$dir/nc.log" \
+valgrind --tool=callgrind --callgrind-out-file="$dir/cg.%p" "$BIN" -c "$dir/nc.yml" -o "$dir/nc.log" -a 127.0.0.1 -s "$(port)" \
     >"$dir/valgrind.log" 2>&1 &
 vpid=$!
 pids+=($vpid)
