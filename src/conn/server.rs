@@ -506,27 +506,10 @@ pub fn send(core: &mut Core, id: ServerConnId) {
                 return;
             }
         };
-        let mut left = sent + c.send_off;
+        let left = sent + c.send_off;
         c.send_off = 0;
         core.ls.write(true);
-        loop {
-            let Some(c) = core.server(id) else { return };
-            let Some(&mid) = c.imsg_q.front() else { break };
-            let len = core.msgs.get(mid).map_or(0, |m| m.mlen as usize);
-            if left < len {
-                if let Some(c) = core.server(id) {
-                    c.send_off = left;
-                }
-                break;
-            }
-            left -= len;
-            if let Some(c) = core.server(id) {
-                c.imsg_q.pop_front();
-            }
-            let stamp = core.msgs.get(mid).map(|m| m.stamp).unwrap_or_default();
-            core.ls.sent(true, stamp);
-            req_send_done(core, id, mid);
-        }
+        req_send_done(core, id, left);
         core.ls.write_done(true);
         if sent < total {
             if let Some(c) = core.server(id) {
@@ -537,39 +520,69 @@ pub fn send(core: &mut Core, id: ServerConnId) {
     }
 }
 
-/// A request is fully written: await its reply (or forget a noreply).
-fn req_send_done(core: &mut Core, id: ServerConnId, mid: MsgId) {
+/// `left` bytes from the head of `imsg_q` are written: each request
+/// fully written moves to `omsg_q` to await its reply (a noreply one is
+/// forgotten), and the queue gauges move by the batch at once.
+fn req_send_done(core: &mut Core, id: ServerConnId, mut left: usize) {
     let now = core.now;
-    let Some(c) = core.server(id) else { return };
-    let (p, s) = (c.pool, c.server);
-    let Some(m) = core.msgs.get_mut(mid) else {
+    let Core {
+        servers,
+        msgs,
+        metrics,
+        pools,
+        ls,
+        ..
+    } = core;
+    let Some(c) = servers.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
         return;
     };
-    debug_assert_eq!(m.state, State::Queued, "written from imsg_q");
-    m.sent_at = Some(now);
-    m.data.clear(); // the read chunk can be reused as soon as possible
-    let len = i64::from(m.mlen);
-    let sm = core.metrics.server(p, s);
-    sm.in_queue -= 1;
-    sm.in_queue_bytes -= len;
-    if m.expect == Expect::None {
-        m.state = State::Done; // written: nothing more will come
-        core.msgs.free(mid);
-        return;
+    let (p, s) = (c.pool, c.server);
+    let tmo = pools[p].timeout;
+    let (mut nsent, mut sent_bytes, mut nout, mut out_bytes) = (0i64, 0i64, 0i64, 0i64);
+    let mut arm = None;
+    while let Some(&mid) = c.imsg_q.front() {
+        let Some(m) = msgs.get_mut(mid) else {
+            c.imsg_q.pop_front();
+            continue;
+        };
+        let len = m.mlen as usize;
+        if left < len {
+            c.send_off = left;
+            break;
+        }
+        left -= len;
+        c.imsg_q.pop_front();
+        ls.sent(true, m.stamp);
+        debug_assert_eq!(m.state, State::Queued, "written from imsg_q");
+        m.sent_at = Some(now);
+        m.data.clear(); // the read chunk can be reused as soon as possible
+        nsent += 1;
+        sent_bytes += len as i64;
+        if m.expect == Expect::None {
+            m.state = State::Done; // written: nothing more will come
+            msgs.free(mid);
+            continue;
+        }
+        m.state = State::Sent;
+        nout += 1;
+        out_bytes += len as i64;
+        // A blocking command waits as long as its own timeout says.
+        let when = tmo
+            .filter(|_| !crate::conn::dedicated::unbounded(&m.meta))
+            .map(|t| now + t);
+        m.deadline = when;
+        c.omsg_q.push_back(mid);
+        if let Some(w) = when.filter(|_| !c.tmo_armed) {
+            c.tmo_armed = true;
+            arm = Some(w);
+        }
     }
-    m.state = State::Sent;
-    sm.out_queue += 1;
-    sm.out_queue_bytes += len;
-    let tmo = core.pools[p].timeout;
-    // A blocking command waits as long as its own timeout says.
-    let when = tmo
-        .filter(|_| !crate::conn::dedicated::unbounded(&m.meta))
-        .map(|t| now + t);
-    m.deadline = when;
-    let Some(c) = core.server(id) else { return };
-    c.omsg_q.push_back(mid);
-    if let Some(w) = when.filter(|_| !c.tmo_armed) {
-        c.tmo_armed = true;
+    let sm = metrics.server(p, s);
+    sm.in_queue -= nsent;
+    sm.in_queue_bytes -= sent_bytes;
+    sm.out_queue += nout;
+    sm.out_queue_bytes += out_bytes;
+    if let Some(w) = arm {
         core.timer_add(w, Timer::Conn(id));
     }
 }
