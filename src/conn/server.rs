@@ -538,6 +538,7 @@ fn req_send_done(core: &mut Core, id: ServerConnId, mut left: usize) {
     };
     let (p, s) = (c.pool, c.server);
     let tmo = pools[p].timeout;
+    let sent_us = metrics.micros(now);
     let (mut nsent, mut sent_bytes, mut nout, mut out_bytes) = (0i64, 0i64, 0i64, 0i64);
     let mut arm = None;
     while let Some(&mid) = c.imsg_q.front() {
@@ -554,7 +555,7 @@ fn req_send_done(core: &mut Core, id: ServerConnId, mut left: usize) {
         c.imsg_q.pop_front();
         ls.sent(true, m.stamp);
         debug_assert_eq!(m.state, State::Queued, "written from imsg_q");
-        m.sent_at = Some(now);
+        m.sent_us = Some(sent_us);
         m.data.clear(); // the read chunk can be reused as soon as possible
         nsent += 1;
         sent_bytes += len as i64;

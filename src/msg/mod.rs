@@ -156,7 +156,7 @@ pub struct Msg {
     pub rsp_meta: RspMeta,                        // parsed backend reply
     pub err: Option<ReqError>,                    // why the request failed, if it did
     pub server: Option<(ServerId, ServerConnId)>, // (server, connection) once forwarded
-    pub sent_at: Option<Instant>,                 // when fully written (latency, deadline)
+    pub sent_us: Option<u64>,                     // when fully written (latency: Metrics::micros)
     pub deadline: Option<Instant>,                // timeout, if armed
     pub frag: Option<Box<Frag>>,                  // parent: its children
     pub stamp: crate::loopstats::Stamp,           // batch of its last read (feature loop-stats)
@@ -199,7 +199,7 @@ impl Msg {
             rsp_meta,
             err,
             server,
-            sent_at,
+            sent_us,
             deadline,
             frag,
             stamp,
@@ -216,7 +216,7 @@ impl Msg {
         rsp_meta.reset(1024);
         *err = None;
         *server = None;
-        *sent_at = None;
+        *sent_us = None;
         *deadline = None;
         if frag.as_ref().is_some_and(|f| f.key_child.capacity() > 1024) {
             *frag = None;

@@ -21,9 +21,16 @@ use crate::token::{ConnRef, ServerConnId};
 /// rsp_forward).
 pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
     let now = core.now;
-    let Some(conn) = core.server(sid) else { return };
+    let Core {
+        servers, msgs, ls, ..
+    } = core;
+    let Some(conn) = servers
+        .get_mut(sid.idx as usize)
+        .filter(|c| c.gen == sid.gen)
+    else {
+        return;
+    };
     let (p, s) = (conn.pool, conn.server);
-    let rlen: usize = conn.rdata.iter().map(|b| b.len()).sum();
     let Some(mid) = conn.omsg_q.pop_front() else {
         if let Lease::Subscriber(cid) = conn.lease {
             return crate::conn::pubsub::on_push(core, sid, cid);
@@ -33,11 +40,8 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
         core.close_later(ConnRef::Server(sid), Close::BadReply);
         return;
     };
+    let rlen: usize = conn.rdata.iter().map(|b| b.len()).sum();
     let failure = conn.rmeta.kind == RspKind::Failure;
-    let Core { servers, msgs, .. } = core;
-    let Some(conn) = servers.get_mut(sid.idx as usize) else {
-        return;
-    };
     let Some(m) = msgs.get_mut(mid) else {
         conn.rdata.clear();
         return;
@@ -50,7 +54,7 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
     );
     m.deadline = None;
     let mlen = i64::from(m.mlen);
-    let sent_at = m.sent_at;
+    let sent_us = m.sent_us;
     let counted = matches!(
         m.owner,
         Owner::Client(_) | Owner::Parent(_) | Owner::Child(_)
@@ -63,20 +67,17 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
         std::mem::swap(&mut m.rsp_meta, &mut conn.rmeta);
     }
     m.state = State::Done;
-    m.stamp = core.ls.stamp();
+    m.stamp = ls.stamp();
     let internal = m.owner.internal();
-    let sm = core.metrics.server(p, s);
-    sm.out_queue -= 1;
-    sm.out_queue_bytes -= mlen;
+    let metrics = &mut core.metrics;
+    let reply = (counted && !failure).then(|| {
+        let us = metrics.micros(now);
+        (rlen as i64, sent_us.map(|t| us.saturating_sub(t)))
+    });
+    metrics.response(p, s, mlen, reply);
     if failure {
         core.close_later(ConnRef::Server(sid), Close::BadReply);
     } else if counted {
-        sm.responses += 1;
-        sm.response_bytes += rlen as i64;
-        if let Some(t) = sent_at {
-            core.metrics
-                .record_latency(p, s, now.saturating_duration_since(t).as_micros() as u64);
-        }
         core.pools[p].success(s);
     }
     if internal {

@@ -26,9 +26,9 @@
 //!
 //! # Beyond twemproxy 0.5.0 (issue 7.6)
 //! - Request→response latency per server (a fixed log-linear histogram,
-//!   recorded by the loop with [`Metrics::record_latency`]). The JSON
-//!   carries five EXTRA fields, appended AFTER twemproxy's own so existing
-//!   parsers keep working: `latency_p50_us`, `latency_p90_us`,
+//!   recorded by the loop with [`Metrics::response`], in µs of the batch
+//!   clock [`Metrics::micros`]). The JSON carries five EXTRA fields,
+//!   appended AFTER twemproxy's own so existing parsers keep working: `latency_p50_us`, `latency_p90_us`,
 //!   `latency_p99_us`, `latency_p999_us`, `latency_max_us` (µs since start,
 //!   percentiles at most 6.25% high). Each server object has them after its
 //!   13 metrics; each pool object has the same five over all its servers,
@@ -70,6 +70,7 @@ pub use histogram::Histogram;
 
 use crate::token::{PoolId, ServerId};
 use std::ops::Range;
+use std::time::Instant;
 
 /// How a metric is aggregated (twemproxy: `stats_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -423,6 +424,9 @@ pub struct Metrics {
     pub(crate) modified: bool,  // cur changed since the last hand-off
     pool_sink: PoolMetrics,     // absorbs writes to an unknown pool
     server_sink: ServerMetrics, // absorbs writes to an unknown server
+    epoch: Instant,             // zero of `micros`
+    tick_at: Instant,           // the batch time `tick` was computed for
+    tick: u64,                  // µs from `epoch` to `tick_at`
 }
 
 impl Metrics {
@@ -437,6 +441,49 @@ impl Metrics {
             modified: false,
             pool_sink: PoolMetrics::default(),
             server_sink: ServerMetrics::default(),
+            epoch: Instant::now(),
+            tick_at: Instant::now(),
+            tick: 0,
+        }
+    }
+
+    /// The loop's batch time `now` in µs on the latency clock: converted
+    /// once per batch, not once per request (an `Instant` subtraction costs
+    /// more than the rest of a latency's recording).
+    pub fn micros(&mut self, now: Instant) -> u64 {
+        if now != self.tick_at {
+            self.tick_at = now;
+            self.tick = now.saturating_duration_since(self.epoch).as_micros() as u64;
+        }
+        self.tick
+    }
+
+    /// A request of `mlen` bytes to server `s` of pool `p` left the out
+    /// queue with its reply; `reply`: the reply counts as a response of
+    /// that many bytes, with its latency in µs if known. One id lookup
+    /// for the gauges, the counters and the histogram.
+    pub fn response(
+        &mut self,
+        p: PoolId,
+        s: ServerId,
+        mlen: i64,
+        reply: Option<(i64, Option<u64>)>,
+    ) {
+        self.modified = true;
+        let at = self.pos.server(p, s);
+        let sm = match at.and_then(|i| self.cur.servers.get_mut(i)) {
+            Some(m) => m,
+            None => &mut self.server_sink,
+        };
+        sm.out_queue -= 1;
+        sm.out_queue_bytes -= mlen;
+        let Some((bytes, latency)) = reply else {
+            return;
+        };
+        sm.responses += 1;
+        sm.response_bytes += bytes;
+        if let (Some(us), Some(h)) = (latency, at.and_then(|i| self.cur.latency.get_mut(i))) {
+            h.record(us);
         }
     }
 
