@@ -226,6 +226,7 @@ fn parse(core: &mut Core, id: ClientId, mut data: Bytes, budget: &mut u32) -> bo
             limits,
             pools,
             metrics,
+            ls,
             ..
         } = core;
         let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
@@ -265,6 +266,8 @@ fn parse(core: &mut Core, id: ClientId, mut data: Bytes, budget: &mut u32) -> bo
                 c.parser.reset();
                 msg.mlen += chunk.len() as u32;
                 msg.data.push(chunk);
+                msg.pool = c.pool;
+                msg.stamp = ls.stamp();
                 *budget -= 1;
                 if msg.meta.reject == Some(Reject::TooLarge) {
                     // memcache: a get with more than max_request_args keys

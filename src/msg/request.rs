@@ -36,7 +36,9 @@ enum Action {
     Taken, // queued (or failed) already, on a client's dedicated connection
 }
 
-/// A request is complete (twemproxy: req_recv_done + req_filter).
+/// A request is complete (twemproxy: req_recv_done + req_filter); the
+/// client's parse loop made it `Owner::Client(cid)` of the client's pool,
+/// stamped with the batch.
 pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
     let Some(c) = core.client(cid) else {
         core.msgs.free(mid);
@@ -50,12 +52,6 @@ pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
         Proto::Redis => redis_filter(core, cid, mid, p, authed),
         Proto::Memcache => memcache_filter(core, cid, mid, p),
     };
-    let stamp = core.ls.stamp();
-    if let Some(m) = core.msgs.get_mut(mid) {
-        m.owner = Owner::Client(cid);
-        m.pool = p;
-        m.stamp = stamp;
-    }
     match action {
         Action::Forward => req_forward(core, cid, mid, p),
         Action::Fragment => req_fragment(core, cid, mid, p),
@@ -365,15 +361,19 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
         Expect::One
     };
     let expect = m.expect;
-    let mut resp = redis::Resp::Resp2;
-    if let Some(c) = core.client(cid) {
+    let (mut resp, mut lane) = (redis::Resp::Resp2, 0);
+    let Core { clients, pools, .. } = core;
+    if let Some(c) = clients
+        .get_mut(cid.idx as usize)
+        .filter(|c| c.gen == cid.gen)
+    {
         resp = c.session.resp;
         if expect != Expect::None {
             c.omsg_q.push_back(mid);
         }
+        lane = client_lane(c, &mut pools[p]);
     }
     let route = route.ok_or(ReqError::NoServer);
-    let lane = lane(core, cid, p);
     if let Err(e) = route.and_then(|s| req_enqueue(core, p, s, lane, mid, resp)) {
         req_fail(core, mid, e);
     }
@@ -448,14 +448,15 @@ fn cross_server(
 /// `pool`, Lanes).
 fn lane(core: &mut Core, cid: ClientId, p: PoolId) -> u32 {
     let Core { clients, pools, .. } = core;
-    let Some(c) = clients
+    clients
         .get_mut(cid.idx as usize)
         .filter(|c| c.gen == cid.gen)
-    else {
-        return 0;
-    };
+        .map_or(0, |c| client_lane(c, &mut pools[p]))
+}
+
+/// `lane` of a client at hand, of its pool `pool`.
+fn client_lane(c: &mut crate::conn::client::ClientConn, pool: &mut crate::pool::ServerPool) -> u32 {
     *c.lane.get_or_insert_with(|| {
-        let pool = &mut pools[p];
         let lane = pool.next_lane;
         pool.next_lane = lane.wrapping_add(1);
         lane

@@ -319,6 +319,10 @@ impl RspMeta {
 // COPY: only when a key straddles two chunks; bounded by the key limit.
 pub fn span_bytes<'a>(chain: &'a [bytes::Bytes], span: Span, scratch: &'a mut Vec<u8>) -> &'a [u8] {
     let (start, end) = (span.start as usize, span.end() as usize);
+    // Most messages are one chunk: no walk.
+    if let Some(b) = chain.first().and_then(|c| c.get(start..end)) {
+        return b;
+    }
     let mut base = 0usize;
     for (i, c) in chain.iter().enumerate() {
         let cend = base + c.len();
