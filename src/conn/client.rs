@@ -371,7 +371,6 @@ fn send_replies(core: &mut Core, id: ClientId) {
         if c.closing {
             return;
         }
-        account(c, msgs);
         let mut g = Gather::new(iov, c.send_off);
         for mid in &c.omsg_q {
             let Some(m) = msgs.get(*mid) else { break };
@@ -424,8 +423,12 @@ fn send_replies(core: &mut Core, id: ClientId) {
             }
             left -= len;
             c.omsg_q.pop_front();
-            c.naccounted = c.naccounted.saturating_sub(1);
-            c.rsp_bytes = c.rsp_bytes.saturating_sub(len as u64);
+            if c.naccounted > 0 {
+                // counted by `account`: no longer unwritten (a reply
+                // written before it was counted never is)
+                c.naccounted -= 1;
+                c.rsp_bytes = c.rsp_bytes.saturating_sub(len as u64);
+            }
             if sent > 0 {
                 ls.sent(false, m.stamp);
             }
@@ -461,7 +464,8 @@ fn rsp_len(m: &Msg) -> usize {
 
 /// Adds the replies that joined the done prefix of `omsg_q` since the last
 /// call to `rsp_bytes` (each reply is counted once, so this is O(1) per
-/// reply however long the queue).
+/// reply however long the queue). Called after the writes of a `send`, so
+/// a reply written at once is never counted at all.
 fn account(c: &mut ClientConn, msgs: &MsgArena) {
     debug_assert!(c.naccounted <= c.omsg_q.len(), "accounted past omsg_q");
     while let Some(&mid) = c.omsg_q.get(c.naccounted) {
@@ -482,6 +486,7 @@ fn pending_check(core: &mut Core, id: ClientId) {
         clients,
         pools,
         metrics,
+        msgs,
         ..
     } = core;
     let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
@@ -492,6 +497,7 @@ fn pending_check(core: &mut Core, id: ClientId) {
     if limit == 0 || c.closing {
         return;
     }
+    account(c, msgs);
     let pending = c.rsp_bytes;
     if pending > 2 * limit {
         pending_close(core, id, pending);
