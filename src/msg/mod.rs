@@ -226,7 +226,7 @@ impl Msg {
             f.key_child.clear();
             f.ndone = 0;
         }
-        *stamp = crate::loopstats::Stamp::default();
+        *stamp = Default::default(); // a unit struct without feature loop-stats
     }
 }
 
