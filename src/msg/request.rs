@@ -338,9 +338,13 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
             Some(&k) => span_bytes(&m.data, k, scratch),
             None => b"placeholder",
         };
-        let mut buf = [0u8; memcache::meta::MAX_DECODED];
-        let key = memcache::meta::route_key(&m.meta, key, &mut buf);
-        let route = pools[p].route(key, *now);
+        let route = if m.meta.key_b64 {
+            // memcache meta `b`: by the decoded key (a buffer zeroed only here)
+            let mut buf = [0u8; memcache::meta::MAX_DECODED];
+            pools[p].route(memcache::meta::route_key(&m.meta, key, &mut buf), *now)
+        } else {
+            pools[p].route(key, *now)
+        };
         if m.meta.keys.len() >= 2 && cross_server(&mut pools[p], m, route, scratch, *now) {
             reply_local(
                 core,
