@@ -34,6 +34,7 @@ use crate::conn::dedicated::{self, Dedicated};
 use crate::conn::{Close, Errno};
 use crate::core::{Core, Timer, REQS_PER_EVENT};
 use crate::msg::done::{free_tree, reply_local};
+use crate::msg::queue::MsgQ;
 use crate::msg::{request, Msg, MsgArena, Owner, State};
 use crate::proto::redis::local::Session;
 use crate::proto::redis::Resp;
@@ -41,7 +42,6 @@ use crate::proto::{Limit, ParseError, Progress, Reject, ReqParser};
 use crate::sock::{self, Gather, Recv, Stream};
 use crate::token::{ClientId, ConnRef, MsgId, PoolId};
 use bytes::Bytes;
-use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::time::{Duration, Instant};
 
@@ -60,7 +60,7 @@ pub struct ClientConn {
     pub sock: Stream,
     pub parser: ReqParser,           // resumable request parser
     pub rmsg: Option<MsgId>,         // request being received
-    pub omsg_q: VecDeque<MsgId>,     // requests awaiting their reply, in order
+    pub omsg_q: MsgQ,                // requests awaiting their reply, in order
     pub send_off: usize,             // bytes of the head reply already written
     pub rsp_bytes: u64,              // unwritten reply bytes of the accounted prefix
     pub naccounted: u32,             // leading omsg_q entries counted in rsp_bytes
@@ -162,7 +162,7 @@ pub fn accept(core: &mut Core, p: PoolId, mut sock: Stream) {
         sock,
         parser: ReqParser::new(core.pools[p].proto),
         rmsg: None,
-        omsg_q: VecDeque::new(),
+        omsg_q: MsgQ::Empty,
         send_off: 0,
         rsp_bytes: 0,
         naccounted: 0,
@@ -426,7 +426,7 @@ fn send_replies(core: &mut Core, id: ClientId) {
         }
         account(c, msgs);
         let mut g = Gather::new(iov, c.send_off);
-        for mid in &c.omsg_q {
+        for mid in c.omsg_q.iter() {
             let Some(m) = msgs.get(*mid) else { break };
             debug_assert_eq!(
                 m.owner.client(),
@@ -610,7 +610,7 @@ pub fn close(core: &mut Core, id: ClientId, why: Close) {
     if let Some(m) = c.rmsg.take() {
         core.msgs.free(m);
     }
-    for mid in c.omsg_q.drain(..) {
+    for mid in c.omsg_q.drain() {
         let Some(m) = core.msgs.get_mut(mid) else {
             continue;
         };
