@@ -26,9 +26,11 @@
 //!
 //! # Memory per connection
 //! An idle client costs its socket and its slab slot, a `ClientConn` of at
-//! most 224 bytes (`size_test`), and no heap: the state only some clients
+//! most 216 bytes (`size_test`), and no heap: the state only some clients
 //! use (bytes left when the budget ran out, a name, throttling, dedicated
-//! connections and Pub/Sub) is one `ClientExt` allocated on first use.
+//! connections and Pub/Sub) is one `ClientExt` allocated on first use,
+//! and `omsg_q` holds a single outstanding request inline (`MsgQ`): only a
+//! client that pipelines gives it a buffer, which it then keeps.
 
 use crate::conn::dedicated::{self, Dedicated};
 use crate::conn::{Close, Errno};
@@ -162,7 +164,7 @@ pub fn accept(core: &mut Core, p: PoolId, mut sock: Stream) {
         sock,
         parser: ReqParser::new(core.pools[p].proto),
         rmsg: None,
-        omsg_q: MsgQ::Empty,
+        omsg_q: MsgQ::default(),
         send_off: 0,
         rsp_bytes: 0,
         naccounted: 0,
@@ -720,7 +722,7 @@ mod tests {
     /// What an idle client costs besides its socket: the slab slot holds a
     /// `ClientConn`, and nothing else is allocated until it is used. The
     /// bytes: the parser (88, `ReqParser`: redis's, with the command name
-    /// and the key scan), the reply queue (32), the socket (24), the reply
+    /// and the key scan), the reply queue (24, `MsgQ`), the socket (24), the reply
     /// bookkeeping (`send_off`, `rsp_bytes`, `naccounted`: 20), the request
     /// being received (12), lane, auth epoch, pool and generation (28),
     /// `ext` (8), and the protocol byte and six flags. Everything else goes
@@ -729,7 +731,7 @@ mod tests {
     #[test]
     fn size_test() {
         assert!(
-            std::mem::size_of::<ClientConn>() <= 224,
+            std::mem::size_of::<ClientConn>() <= 216,
             "ClientConn is {} bytes",
             std::mem::size_of::<ClientConn>()
         );

@@ -4,83 +4,91 @@
 //! Most clients wait for one reply at a time: the queue holds that one
 //! request inline, so such a client, busy or idle, owns no heap memory for
 //! it. The first time a client has two requests outstanding the queue
-//! becomes a `VecDeque`, kept with its capacity while the client lives: a
-//! pipelining client pays one allocation (and its growth), never one per
-//! request.
+//! moves to a boxed `VecDeque`, kept with its capacity while the client
+//! lives: a pipelining client pays one allocation (and its growth), never
+//! one per request. The two plain fields cost fewer instructions to test
+//! than an enum whose tag hides in the deque's capacity (callgrind: a
+//! plain GET ~11 fewer than the bare `VecDeque`, a pipelined one ~16 more
+//! for the box), and take 24 bytes instead of 32.
 //!
 //! # Invariants
-//! - `One` holds exactly one id; `Many` may be empty (its buffer is kept);
+//! - `one` is None while `many` is set (`many` may be empty: its buffer is
+//!   kept);
 //! - ids leave in the order they entered, whatever the representation.
 
 use crate::token::MsgId;
 use std::collections::VecDeque;
 
 /// Request ids in reply order (see the module doc).
+#[allow(clippy::box_collection)] // the box keeps an idle client's slot small
 #[derive(Debug, Default)]
-pub enum MsgQ {
-    #[default]
-    Empty,
-    One(MsgId),            // the only outstanding request
-    Many(VecDeque<MsgId>), // since the client first pipelined
+pub struct MsgQ {
+    one: Option<MsgId>, // the only outstanding request, while `many` is None
+    many: Option<Box<VecDeque<MsgId>>>, // every request, since the client first pipelined
 }
 
 impl MsgQ {
+    #[inline]
     pub fn push_back(&mut self, m: MsgId) {
-        match self {
-            MsgQ::Empty => *self = MsgQ::One(m),
-            MsgQ::One(first) => {
-                let first = *first;
-                *self = MsgQ::Many(VecDeque::from([first, m]));
-            }
-            MsgQ::Many(q) => q.push_back(m),
+        match (&mut self.many, self.one) {
+            (Some(q), _) => q.push_back(m),
+            (None, None) => self.one = Some(m),
+            (None, Some(first)) => self.spill(first, m),
         }
     }
 
+    /// The client pipelines for the first time: from `one` to `many`.
+    #[cold]
+    #[inline(never)]
+    fn spill(&mut self, first: MsgId, m: MsgId) {
+        self.one = None;
+        self.many = Some(Box::new(VecDeque::from([first, m])));
+    }
+
+    #[inline]
     pub fn pop_front(&mut self) -> Option<MsgId> {
-        match self {
-            MsgQ::Empty => None,
-            MsgQ::One(m) => {
-                let m = *m;
-                *self = MsgQ::Empty;
-                Some(m)
-            }
-            MsgQ::Many(q) => q.pop_front(),
+        match &mut self.many {
+            Some(q) => q.pop_front(),
+            None => self.one.take(),
         }
     }
 
+    #[inline]
     pub fn front(&self) -> Option<&MsgId> {
         self.get(0)
     }
 
+    #[inline]
     pub fn get(&self, i: usize) -> Option<&MsgId> {
-        match self {
-            MsgQ::Empty => None,
-            MsgQ::One(m) => (i == 0).then_some(m),
-            MsgQ::Many(q) => q.get(i),
+        match &self.many {
+            Some(q) => q.get(i),
+            None => self.one.as_ref().filter(|_| i == 0),
         }
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
-        match self {
-            MsgQ::Empty => 0,
-            MsgQ::One(_) => 1,
-            MsgQ::Many(q) => q.len(),
+        match &self.many {
+            Some(q) => q.len(),
+            None => usize::from(self.one.is_some()),
         }
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The ids front to back, as two slices (`VecDeque::as_slices`).
+    #[inline]
     pub fn as_slices(&self) -> (&[MsgId], &[MsgId]) {
-        match self {
-            MsgQ::Empty => (&[], &[]),
-            MsgQ::One(m) => (std::slice::from_ref(m), &[]),
-            MsgQ::Many(q) => q.as_slices(),
+        match &self.many {
+            Some(q) => q.as_slices(),
+            None => (self.one.as_slice(), &[]),
         }
     }
 
+    #[inline]
     pub fn iter(&self) -> impl Iterator<Item = &MsgId> {
         let (a, b) = self.as_slices();
         a.iter().chain(b)
@@ -88,12 +96,14 @@ impl MsgQ {
 
     /// Empties the queue, front to back (its buffer goes with it).
     pub fn drain(&mut self) -> impl Iterator<Item = MsgId> {
-        let (one, many) = match std::mem::take(self) {
-            MsgQ::Empty => (None, VecDeque::new()),
-            MsgQ::One(m) => (Some(m), VecDeque::new()),
-            MsgQ::Many(q) => (None, q),
-        };
+        let one = self.one.take();
+        let many = self.many.take().map(|q| *q).unwrap_or_default();
         one.into_iter().chain(many)
+    }
+
+    /// Whether the queue has its own buffer (the client pipelined).
+    pub fn spilled(&self) -> bool {
+        self.many.is_some()
     }
 }
 
@@ -134,14 +144,14 @@ mod tests {
         let mut q = MsgQ::default();
         for n in 0..100 {
             q.push_back(id(n));
-            assert!(matches!(q, MsgQ::One(_)));
+            assert!(!q.spilled());
             assert_eq!(q.pop_front(), Some(id(n)));
-            assert!(matches!(q, MsgQ::Empty));
+            assert!(q.is_empty() && !q.spilled());
         }
         q.push_back(id(1));
         q.push_back(id(2));
         assert_eq!(q.pop_front(), Some(id(1)));
         assert_eq!(q.pop_front(), Some(id(2)));
-        assert!(matches!(&q, MsgQ::Many(v) if v.capacity() >= 2), "kept");
+        assert!(q.is_empty() && q.spilled(), "its buffer is kept");
     }
 }
