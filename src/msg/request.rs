@@ -44,7 +44,7 @@ pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
         core.msgs.free(mid);
         return;
     };
-    let (p, client_auth) = (c.pool, c.session.authed);
+    let (p, client_auth) = (c.pool, c.authed);
     // Read at every request: a reload may set, change or drop the password.
     let pool = &core.pools[p];
     let authed = pool.conf.redis_auth.is_none() || client_auth == Some(pool.auth_epoch);
@@ -99,8 +99,11 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, authed: b
         let name = span_bytes(&m.data, meta.name, &mut scratch);
         log_reject(core, cid, p, name, r);
         let client = core.clients.get_mut(cid.idx as usize);
-        if let Some(c) = client.filter(|c| c.gen == cid.gen) {
-            dedicated::refused(&mut c.ded);
+        if let Some(x) = client
+            .filter(|c| c.gen == cid.gen)
+            .and_then(|c| c.ext.as_mut())
+        {
+            dedicated::refused(&mut x.ded);
         }
         return Action::Local(Bytes::from(redis_reject(r, name)));
     }
@@ -122,7 +125,7 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, authed: b
                 _ => (false, redis::reply::INVALID_PASSWORD),
             };
             if let Some(c) = core.client(cid) {
-                c.session.authed = ok.then_some(epoch);
+                c.authed = ok.then_some(epoch);
             }
             return Action::Local(Bytes::from_static(reply));
         }
@@ -138,7 +141,7 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, authed: b
     }
     if core
         .client(cid)
-        .is_some_and(|c| dedicated::wants(&c.ded, cmd))
+        .is_some_and(|c| dedicated::wants(c.ded(), cmd))
     {
         match dedicated::filter(core, cid, mid, p, cmd) {
             Step::Pass => {}
@@ -204,7 +207,9 @@ fn redis_local(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) -> Action 
         epoch: pools[p].auth_epoch,
     };
     let mut out = Vec::new();
-    redis::local::answer(cmd, &args, &ctx, &mut c.session, &mut out);
+    let mut s = c.session();
+    redis::local::answer(cmd, &args, &ctx, &mut s, &mut out);
+    c.set_session(s);
     Action::Local(Bytes::from(out))
 }
 
@@ -371,7 +376,7 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
         .get_mut(cid.idx as usize)
         .filter(|c| c.gen == cid.gen)
     {
-        resp = c.session.resp;
+        resp = c.resp;
         if expect != Expect::None {
             c.omsg_q.push_back(mid);
         }
@@ -387,9 +392,7 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
 /// (a command `dedicated` routes itself).
 pub fn forward_shared(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, s: ServerId) {
     let lane = lane(core, cid, p);
-    let resp = core
-        .client(cid)
-        .map_or(redis::Resp::Resp2, |c| c.session.resp);
+    let resp = core.client(cid).map_or(redis::Resp::Resp2, |c| c.resp);
     forward_with(core, cid, mid, |core| {
         req_enqueue(core, p, s, lane, mid, resp)
     });
@@ -580,7 +583,7 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     let mut resp = redis::Resp::Resp2;
     if let Some(c) = core.client(cid) {
         c.omsg_q.push_back(mid);
-        resp = c.session.resp;
+        resp = c.resp;
     }
     core.metrics.pool(p).fragments += nchild as i64;
     let lane = lane(core, cid, p);
