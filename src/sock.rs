@@ -6,8 +6,9 @@
 //!   buffer was drained at that instant, so with edge-triggered readiness a
 //!   new edge arrives when more bytes come: stopping there is safe (this is
 //!   twemproxy's `recv_ready = 0`).
-//! * `sendv` writes with one `sendmsg` (`writev` semantics) over at most `IOV_MAX` slices gathered
-//!   across queued messages; the caller advances by what was written.
+//! * `sendv` writes with one `sendmsg` (`writev` semantics) over at most
+//!   `IOV_MAX` slices (`GATHER_MAX` bytes) gathered across queued messages,
+//!   adjacent slices merged; the caller advances by what was written.
 //! * Sockets are registered once for READABLE|WRITABLE (edge-triggered), so
 //!   the loop never calls `epoll_ctl` to arm or disarm write interest: a
 //!   writable edge after `WouldBlock` resumes the pending write.
