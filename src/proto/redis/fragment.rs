@@ -45,6 +45,21 @@ fn push_line(tag: u8, n: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Decimal digits of `n`.
+fn ndigits(mut n: u64) -> usize {
+    let mut d = 1;
+    while n >= 10 {
+        n /= 10;
+        d += 1;
+    }
+    d
+}
+
+/// Bytes of a bulk of `len` bytes: `$<len>\r\n<bytes>\r\n`.
+pub fn bulk_len(len: u32) -> usize {
+    ndigits(u64::from(len)) + 5 + len as usize
+}
+
 /// Appends `$<len>\r\n<bytes>\r\n`.
 pub fn push_bulk(bytes: &[u8], out: &mut Vec<u8>) {
     push_line(b'$', bytes.len() as u64, out);
@@ -114,6 +129,15 @@ mod tests {
         frag_key(b"", &mut out);
         frag_key(b"\r\n\0", &mut out);
         assert_eq!(out, b"$0\r\n\r\n$3\r\n\r\n\0\r\n");
+    }
+
+    #[test]
+    fn bulk_len_counts_what_push_bulk_writes() {
+        for len in [0usize, 1, 9, 10, 99, 100, 12_345] {
+            let mut out = Vec::new();
+            push_bulk(&vec![b'x'; len], &mut out);
+            assert_eq!(bulk_len(len as u32), out.len(), "{len}");
+        }
     }
 
     #[test]
