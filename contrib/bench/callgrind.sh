@@ -85,7 +85,7 @@ mget_keys() {
     done
     for rp in "${rports[@]}"; do redis-cli -p "$rp" "${mset[@]}" >/dev/null; done
 }
-valgrind --tool=callgrind --callgrind-out-file="$dir/cg.%p" "$BIN" -c "$dir/nc.yml" -o "$dir/nc.log" \
+valgrind --tool=callgrind --callgrind-out-file="$dir/cg.%p" "$BIN" -c "$dir/nc.yml" -o "$dir/nc.log" -s "$(port)" \
     >"$dir/valgrind.log" 2>&1 &
 vpid=$!
 pids+=($vpid)
