@@ -313,12 +313,30 @@ impl<'a> ChainCursor<'a> {
 
     /// `span_bytes` from where the last lookup stood (from the start again
     /// when `span` begins before that chunk).
-    // COPY: only when a span straddles two chunks (see `span_bytes`).
+    #[inline]
     pub fn bytes<'s>(&mut self, span: Span, scratch: &'s mut Vec<u8>) -> &'s [u8]
     where
         'a: 's,
     {
+        // most spans lie in the chunk of the previous one
         let (start, end) = (span.start as usize, span.end() as usize);
+        let here = self.chain.get(self.i).and_then(|c| {
+            let from = start.checked_sub(self.base)?;
+            c.get(from..end - self.base)
+        });
+        match here {
+            Some(b) => b,
+            None => self.seek(start, end, scratch),
+        }
+    }
+
+    /// `bytes` for a span outside the current chunk.
+    // COPY: only when a span straddles two chunks (see `span_bytes`).
+    #[inline(never)]
+    fn seek<'s>(&mut self, start: usize, end: usize, scratch: &'s mut Vec<u8>) -> &'s [u8]
+    where
+        'a: 's,
+    {
         if start < self.base {
             (self.i, self.base) = (0, 0);
         }

@@ -52,6 +52,25 @@ pub const MAX_DIGITS: u32 = 20;
 /// give the same result or error.
 #[inline]
 pub fn whole_bulk(b: &[u8], max: u64) -> Option<(usize, u64)> {
+    let digit = |d: u8| u64::from(d.wrapping_sub(b'0'));
+    let (data, num) = match *b {
+        // most lengths have one or two digits
+        [b'$', d, b'\r', b'\n', ..] if d.is_ascii_digit() => (4, digit(d)),
+        [b'$', d1, d2, b'\r', b'\n', ..] if d1.is_ascii_digit() && d2.is_ascii_digit() => {
+            (5, digit(d1) * 10 + digit(d2))
+        }
+        _ => bulk_head(b, max)?,
+    };
+    let end = data.checked_add(usize::try_from(num).ok()?)?; // the data's CR
+    match b.get(end..end.checked_add(2)?) {
+        Some([b'\r', b'\n']) if num <= max => Some((data, num)),
+        _ => None,
+    }
+}
+
+/// The `$<len>\r\n` head of a bulk of any length (`whole_bulk`): the
+/// offset of its data and its length, at most `max`.
+fn bulk_head(b: &[u8], max: u64) -> Option<(usize, u64)> {
     let digits = b.strip_prefix(b"$")?;
     let (mut num, mut j) = (0u64, 0usize);
     while let Some(&d) = digits.get(j).filter(|d| d.is_ascii_digit()) {
@@ -65,12 +84,10 @@ pub fn whole_bulk(b: &[u8], max: u64) -> Option<(usize, u64)> {
         j += 1;
     }
     let data = j + 3; // after `$`, the digits and CRLF
-    let end = data.checked_add(usize::try_from(num).ok()?)?; // the data's CR
-    let tail = (b.get(data - 2..data)?, b.get(end..end.checked_add(2)?)?);
-    if j == 0 || tail != (b"\r\n".as_slice(), b"\r\n".as_slice()) {
-        return None;
+    match b.get(data - 2..data) {
+        Some([b'\r', b'\n']) if j > 0 => Some((data, num)),
+        _ => None,
     }
-    Some((data, num))
 }
 
 #[cfg(test)]
@@ -83,6 +100,9 @@ mod tests {
         type Case<'a> = (&'a [u8], Option<(usize, u64)>);
         let cases: &[Case<'_>] = &[
             (b"$3\r\nabc\r\n", Some((4, 3))),
+            (b"$12\r\nabcdefghijkl\r\n", Some((5, 12))),
+            (b"$12\r\nabcdefghijkl\r", None),
+            (b"$1a\r\nabc\r\n", None),
             (b"$0\r\n\r\nrest", Some((4, 0))),
             (b"$003\r\nabc\r\n", Some((6, 3))),
             (b"$100\r\n", None),                          // data not here yet
