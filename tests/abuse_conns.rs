@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 //! Abuse: many connections (issue 8.5). 10,000 concurrent clients are all
 //! served through a real redis-server, and `client_connections` caps a pool;
-//! afterwards the proxy's memory and live messages return to baseline.
+//! afterwards the proxy's memory and live messages return to baseline. A
+//! client that is idle after a request holds no heap memory.
 
 mod common;
 
@@ -11,22 +12,32 @@ use std::time::Instant;
 
 const ALPHA: &str = "{pool=\"alpha\"}";
 
-#[test]
-fn ten_thousand_concurrent_connections_all_served() {
-    const N: usize = 10_000;
-    let nofile = raise_nofile(N as u64 + 1024);
-    if nofile < N as u64 + 512 {
+/// A proxy (with `args`) in front of a real redis-server, ready for `n`
+/// clients at once, and its listen port; None (the test skips) when
+/// RLIMIT_NOFILE cannot be raised that far.
+fn start_for(n: usize, args: &[&str]) -> Option<(Redis, Proxy, u16)> {
+    let nofile = raise_nofile(n as u64 + 1024);
+    if nofile < n as u64 + 512 {
         eprintln!(
-            "SKIP: RLIMIT_NOFILE is {nofile}, need {} for {N} connections",
-            N + 512
+            "SKIP: RLIMIT_NOFILE is {nofile}, need {} for {n} connections",
+            n + 512
         );
-        return;
+        return None;
     }
     let redis = start_redis();
     let listen = free_port();
     let yaml = redis_pool_yaml(listen, redis.port, "  backlog: 4096\n");
-    let proxy = Proxy::start(&yaml, &["-i", "100", "-v", "4"]);
+    let proxy = Proxy::start(&yaml, args);
     assert!(wait_tcp(listen));
+    Some((redis, proxy, listen))
+}
+
+#[test]
+fn ten_thousand_concurrent_connections_all_served() {
+    const N: usize = 10_000;
+    let Some((_redis, proxy, listen)) = start_for(N, &["-i", "100", "-v", "4"]) else {
+        return;
+    };
     let pid = proxy.proc.pid();
     let mut s = connect(listen);
     s.write_all(&resp(&[b"SET", b"k", b"hello"])).unwrap();
@@ -67,6 +78,43 @@ fn ten_thousand_concurrent_connections_all_served() {
     assert!(
         after <= (base + base / 5).max(base + 8192),
         "RSS {after} KiB vs base {base} KiB"
+    );
+}
+
+/// Clients idle after one GET each hold no heap memory: N idle clients
+/// are connected (their slab slots in the base), then each sends a GET and
+/// reads the reply, so the proxy's RSS may grow only by what the clients
+/// kept allocated, which must be nothing (a reply queue kept after its
+/// request was 48 bytes each: 188 KiB here).
+#[test]
+fn clients_idle_after_a_request_hold_no_heap() {
+    const N: usize = 4_000;
+    let Some((_redis, proxy, listen)) = start_for(N, &["-i", "100"]) else {
+        return;
+    };
+    let pid = proxy.proc.pid();
+    let series = format!("nutcracker_client_connections{ALPHA}");
+    let get = resp(&[b"GET", b"k"]);
+    let mut s = connect(listen);
+    s.write_all(&resp(&[b"SET", b"k", b"hello"])).unwrap();
+    assert_eq!(read_n(&mut s, 5), b"+OK\r\n");
+    s.write_all(&get).unwrap();
+    assert_eq!(read_n(&mut s, 11), b"$5\r\nhello\r\n");
+    let mut conns: Vec<_> = (0..N).map(|_| connect(listen)).collect();
+    let n = N as i64 + 1;
+    assert_eq!(wait_metric(proxy.stats_port, &series, n), Some(n));
+    let base = rss_kb(pid);
+    for (i, c) in conns.iter_mut().enumerate() {
+        c.write_all(&get).unwrap();
+        assert_eq!(read_n(c, 11), b"$5\r\nhello\r\n", "connection {i}");
+    }
+    // every reply is written, so every reply queue is empty again
+    let grown = rss_kb(pid).saturating_sub(base);
+    eprintln!("{N} clients idle after a GET: RSS base {base} KiB, grown {grown} KiB");
+    // a few pages of slack for the allocator, far below 16 bytes a client
+    assert!(
+        grown * 1024 < 16 * N as u64,
+        "RSS grew {grown} KiB for {N} idle clients"
     );
 }
 

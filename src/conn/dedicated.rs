@@ -118,8 +118,8 @@ pub fn on_own_connection(cmd: Cmd) -> bool {
 }
 
 /// Whether a request of the client must go through `filter`.
-pub fn wants(ded: &Dedicated, cmd: Cmd) -> bool {
-    ded.txn != Txn::None || ded.subs.is_some() || class(cmd) != Class::Plain
+pub fn wants(ded: Option<&Dedicated>, cmd: Cmd) -> bool {
+    class(cmd) != Class::Plain || ded.is_some_and(|d| d.txn != Txn::None || d.subs.is_some())
 }
 
 /// Whether a request must never be cut short by the pool `timeout`: a
@@ -190,7 +190,8 @@ pub fn filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, cmd: Cmd) -
     let Some(c) = core.client(cid) else {
         return Step::Done;
     };
-    let (txn, bound, resp) = (c.ded.txn, c.ded.conn, c.session.resp);
+    let (txn, bound) = c.ded().map_or((Txn::None, None), |d| (d.txn, d.conn));
+    let resp = c.resp;
     if let Some(m) = core.msgs.get_mut(mid) {
         m.pool = p;
     }
@@ -331,7 +332,7 @@ fn queue(
             };
             let bytes: Vec<u8> = m.data.iter().flat_map(|b| b.iter().copied()).collect();
             if let Some(c) = core.client(cid) {
-                c.ded.queued.push(Bytes::from(bytes));
+                c.ext().ded.queued.push(Bytes::from(bytes));
             }
             Step::Reply(Bytes::from_static(QUEUED))
         }
@@ -384,7 +385,10 @@ fn exec(
             }
         }
         Txn::Multi { sent: false } => {
-            let queued = core.client(cid).is_some_and(|c| !c.ded.queued.is_empty());
+            let queued = core
+                .client(cid)
+                .and_then(|c| c.ded())
+                .is_some_and(|d| !d.queued.is_empty());
             if !queued {
                 set_txn(core, cid, Txn::None);
                 return Step::Reply(Bytes::from_static(EMPTY_ARRAY));
@@ -418,14 +422,15 @@ fn begin(core: &mut Core, cid: ClientId, p: PoolId, conn: (ServerId, ServerConnI
     swallowed(core, p, conn, MULTI);
     let queued = core
         .client(cid)
-        .map(|c| std::mem::take(&mut c.ded.queued))
+        .and_then(|c| c.ext.as_mut())
+        .map(|x| std::mem::take(&mut x.ded.queued))
         .unwrap_or_default();
     for b in queued {
         server::internal_enqueue_as(core, p, conn, b, Owner::Swallowed);
     }
-    if let Some(c) = core.client(cid) {
-        if let Txn::Multi { .. } = c.ded.txn {
-            c.ded.txn = Txn::Multi { sent: true };
+    if let Some(x) = core.client(cid).and_then(|c| c.ext.as_mut()) {
+        if let Txn::Multi { .. } = x.ded.txn {
+            x.ded.txn = Txn::Multi { sent: true };
         }
     }
 }
@@ -436,11 +441,14 @@ fn swallowed(core: &mut Core, p: PoolId, conn: (ServerId, ServerConnId), b: &'st
 }
 
 fn set_txn(core: &mut Core, cid: ClientId, txn: Txn) {
-    if let Some(c) = core.client(cid) {
-        c.ded.txn = txn;
-        if txn == Txn::None {
-            c.ded.queued.clear();
-        }
+    let Some(c) = core.client(cid) else { return };
+    if txn == Txn::None && c.ext.is_none() {
+        return; // nothing to clear
+    }
+    let ded = &mut c.ext().ded;
+    ded.txn = txn;
+    if txn == Txn::None {
+        ded.queued.clear();
     }
 }
 
@@ -468,7 +476,7 @@ fn bind(
     let Some(c) = core.client(cid) else {
         return Err(err_reply(ReqError::NoServer));
     };
-    let (txn, bound) = (c.ded.txn, c.ded.conn);
+    let (txn, bound) = c.ded().map_or((Txn::None, None), |d| (d.txn, d.conn));
     match bound {
         Some((bs, sid)) if bs == s => return Ok((s, sid)),
         Some((_, sid)) => {
@@ -485,11 +493,11 @@ fn bind(
     }
     room(core, p, s)?;
     // in the client's protocol, so its replies relay untouched
-    let resp = core.client(cid).map_or(Resp::Resp2, |c| c.session.resp);
+    let resp = core.client(cid).map_or(Resp::Resp2, |c| c.resp);
     let sid = server::connect(core, p, s, Lease::Dedicated(cid), resp)
         .map_err(|e| err_reply(ReqError::Connect(e)))?;
     if let Some(c) = core.client(cid) {
-        c.ded.conn = Some((s, sid));
+        c.ext().ded.conn = Some((s, sid));
     }
     Ok((s, sid))
 }
@@ -518,7 +526,10 @@ pub fn room(core: &Core, p: PoolId, s: ServerId) -> Result<(), Bytes> {
 /// Closes the client's dedicated connection (it never goes back to the
 /// shared pool: it may hold a MULTI, a WATCH or a block).
 fn release(core: &mut Core, cid: ClientId) {
-    if let Some((_, sid)) = core.client(cid).and_then(|c| c.ded.conn.take()) {
+    if let Some((_, sid)) = core
+        .client(cid)
+        .and_then(|c| c.ext.as_mut()?.ded.conn.take())
+    {
         core.close_later(ConnRef::Server(sid), Close::Released);
     }
 }
@@ -536,8 +547,8 @@ pub fn blocked(core: &mut Core, cid: ClientId) -> bool {
         return false;
     };
     let Some(conn) = c
-        .ded
-        .conn
+        .ded()
+        .and_then(|d| d.conn)
         .and_then(|(_, sid)| servers.get(sid.idx as usize).filter(|x| x.gen == sid.gen))
     else {
         return false;
@@ -559,11 +570,13 @@ pub fn client_closed(core: &mut Core, ded: &mut Dedicated) {
 /// subscriptions; its dedicated connections close as on client close.
 pub fn reset(core: &mut Core, cid: ClientId) {
     let Some(c) = core.client(cid) else { return };
-    let conn = c.ded.conn.take();
-    c.ded.txn = Txn::None;
-    c.ded.queued.clear();
-    if let Some((_, sid)) = conn {
-        core.close_later(ConnRef::Server(sid), Close::Released);
+    if let Some(x) = c.ext.as_mut() {
+        let conn = x.ded.conn.take();
+        x.ded.txn = Txn::None;
+        x.ded.queued.clear();
+        if let Some((_, sid)) = conn {
+            core.close_later(ConnRef::Server(sid), Close::Released);
+        }
     }
     pubsub::reset(core, cid);
 }
@@ -571,12 +584,18 @@ pub fn reset(core: &mut Core, cid: ClientId) {
 /// Dedicated connection `sid` of client `cid` closed: the client holds no
 /// connection any more, and what the server kept for it is gone.
 pub fn server_closed(core: &mut Core, cid: ClientId, sid: ServerConnId) {
-    let Some(c) = core.client(cid) else { return };
-    if c.ded.conn.map(|x| x.1) != Some(sid) {
+    let Some(ded) = core
+        .client(cid)
+        .and_then(|c| c.ext.as_mut())
+        .map(|x| &mut x.ded)
+    else {
+        return;
+    };
+    if ded.conn.map(|x| x.1) != Some(sid) {
         return;
     }
-    c.ded.conn = None;
-    c.ded.txn = match c.ded.txn {
+    ded.conn = None;
+    ded.txn = match ded.txn {
         Txn::None => Txn::None,
         Txn::Watching | Txn::WatchLost => Txn::WatchLost,
         Txn::Multi { sent: false } => Txn::Multi { sent: false },

@@ -90,7 +90,7 @@ pub fn is_pubsub(cmd: Cmd) -> bool {
 /// Whether the client is in subscribed mode.
 pub fn subscribed(core: &mut Core, cid: ClientId) -> bool {
     core.client(cid)
-        .and_then(|c| c.ded.subs.as_ref())
+        .and_then(|c| c.ded()?.subs.as_ref())
         .is_some_and(|s| s.count() > 0 || !s.pending.is_empty())
 }
 
@@ -209,8 +209,8 @@ fn subscribe(
     let Some(c) = core.client(cid) else {
         return Step::Done;
     };
-    let resp = c.session.resp;
-    let Some(subs) = c.ded.subs.as_mut() else {
+    let resp = c.resp;
+    let Some(subs) = c.ext.as_mut().and_then(|x| x.ded.subs.as_mut()) else {
         return Step::Done;
     };
     for n in names {
@@ -255,8 +255,8 @@ fn unsubscribe(
     let Some(c) = core.client(cid) else {
         return Bytes::new();
     };
-    let resp = c.session.resp;
-    let subs = c.ded.subs.get_or_insert_with(Box::default);
+    let resp = c.resp;
+    let subs = c.ext().ded.subs.get_or_insert_with(Box::default);
     let names: Vec<Box<[u8]>> = match (names.is_empty(), pattern) {
         (true, true) => subs.patterns.iter().cloned().collect(),
         (true, false) => subs.channels.iter().cloned().collect(),
@@ -310,16 +310,19 @@ fn sub_conn(core: &mut Core, cid: ClientId, p: PoolId, s: ServerId) -> Result<Se
     let Some(c) = core.client(cid) else {
         return Err(ReqError::NoServer.reply(Proto::Redis));
     };
-    let subs = c.ded.subs.get_or_insert_with(Box::default);
+    let subs = c.ext().ded.subs.get_or_insert_with(Box::default);
     if let Some(&(_, sid)) = subs.conns.iter().find(|x| x.0 == s) {
         return Ok(sid);
     }
     crate::conn::dedicated::room(core, p, s)?;
     // in the client's protocol, so its replies relay untouched
-    let resp = core.client(cid).map_or(Resp::Resp2, |c| c.session.resp);
+    let resp = core.client(cid).map_or(Resp::Resp2, |c| c.resp);
     let sid = server::connect(core, p, s, Lease::Subscriber(cid), resp)
         .map_err(|e| ReqError::Connect(e).reply(Proto::Redis))?;
-    if let Some(subs) = core.client(cid).and_then(|c| c.ded.subs.as_mut()) {
+    if let Some(subs) = core
+        .client(cid)
+        .and_then(|c| c.ext.as_mut()?.ded.subs.as_mut())
+    {
         subs.conns.push((s, sid));
     }
     Ok(sid)
@@ -328,7 +331,10 @@ fn sub_conn(core: &mut Core, cid: ClientId, p: PoolId, s: ServerId) -> Result<Se
 /// Closes every subscriber connection of the client (it left subscribed
 /// mode, or it is closing).
 fn close_all(core: &mut Core, cid: ClientId) {
-    let Some(subs) = core.client(cid).and_then(|c| c.ded.subs.take()) else {
+    let Some(subs) = core
+        .client(cid)
+        .and_then(|c| c.ext.as_mut()?.ded.subs.take())
+    else {
         return;
     };
     for (_, sid) in subs.conns {
@@ -351,7 +357,10 @@ pub fn client_closed(core: &mut Core, subs: Option<Box<Subs>>) {
 /// RESET: the client leaves every subscription, as on close; the requests
 /// still waiting for confirmations are answered (their replies are built).
 pub fn reset(core: &mut Core, cid: ClientId) {
-    let Some(subs) = core.client(cid).and_then(|c| c.ded.subs.take()) else {
+    let Some(subs) = core
+        .client(cid)
+        .and_then(|c| c.ext.as_mut()?.ded.subs.take())
+    else {
         return;
     };
     for (_, sid) in subs.conns {
@@ -369,7 +378,10 @@ pub fn reset(core: &mut Core, cid: ClientId) {
 /// waited for it are answered, and the subscriptions it held are gone
 /// (the client sees them no more; it may subscribe again).
 pub fn server_closed(core: &mut Core, cid: ClientId, sid: ServerConnId) {
-    let Some(subs) = core.client(cid).and_then(|c| c.ded.subs.as_mut()) else {
+    let Some(subs) = core
+        .client(cid)
+        .and_then(|c| c.ext.as_mut()?.ded.subs.as_mut())
+    else {
         return;
     };
     subs.conns.retain(|x| x.1 != sid);
@@ -383,7 +395,10 @@ pub fn server_closed(core: &mut Core, cid: ClientId, sid: ServerConnId) {
 
 /// Marks done the pending requests every server confirmed.
 fn settle(core: &mut Core, cid: ClientId) {
-    let Some(subs) = core.client(cid).and_then(|c| c.ded.subs.as_mut()) else {
+    let Some(subs) = core
+        .client(cid)
+        .and_then(|c| c.ext.as_mut()?.ded.subs.as_mut())
+    else {
         return;
     };
     let mut done = Vec::new();
@@ -441,7 +456,7 @@ pub fn on_push(core: &mut Core, sid: ServerConnId, cid: ClientId) {
     else {
         return;
     };
-    let Some(subs) = c.ded.subs.as_mut() else {
+    let Some(subs) = c.ext.as_mut().and_then(|x| x.ded.subs.as_mut()) else {
         return;
     };
     match &kind[..] {

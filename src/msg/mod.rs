@@ -36,6 +36,7 @@ use crate::proto::{Proto, ReqMeta, RspMeta};
 pub mod coalesce;
 pub mod done;
 pub mod fragment;
+pub mod queue;
 pub mod request;
 pub mod response;
 use crate::conn::{Close, Errno};

@@ -42,7 +42,7 @@ pub fn req_recv_done(core: &mut Core, cid: ClientId, mid: MsgId) {
         core.msgs.free(mid);
         return;
     };
-    let (p, client_auth) = (c.pool, c.session.authed);
+    let (p, client_auth) = (c.pool, c.authed);
     // Read at every request: a reload may set, change or drop the password.
     let pool = &core.pools[p];
     let authed = pool.conf.redis_auth.is_none() || client_auth == Some(pool.auth_epoch);
@@ -103,8 +103,11 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, authed: b
         let name = span_bytes(&m.data, meta.name, &mut scratch);
         log_reject(core, cid, p, name, r);
         let client = core.clients.get_mut(cid.idx as usize);
-        if let Some(c) = client.filter(|c| c.gen == cid.gen) {
-            dedicated::refused(&mut c.ded);
+        if let Some(x) = client
+            .filter(|c| c.gen == cid.gen)
+            .and_then(|c| c.ext.as_mut())
+        {
+            dedicated::refused(&mut x.ded);
         }
         return Action::Local(Bytes::from(redis_reject(r, name)));
     }
@@ -126,7 +129,7 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, authed: b
                 _ => (false, redis::reply::INVALID_PASSWORD),
             };
             if let Some(c) = core.client(cid) {
-                c.session.authed = ok.then_some(epoch);
+                c.authed = ok.then_some(epoch);
             }
             return Action::Local(Bytes::from_static(reply));
         }
@@ -142,7 +145,7 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, authed: b
     }
     if core
         .client(cid)
-        .is_some_and(|c| dedicated::wants(&c.ded, cmd))
+        .is_some_and(|c| dedicated::wants(c.ded(), cmd))
     {
         match dedicated::filter(core, cid, mid, p, cmd) {
             Step::Pass => {}
@@ -208,7 +211,9 @@ fn redis_local(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) -> Action 
         epoch: pools[p].auth_epoch,
     };
     let mut out = Vec::new();
-    redis::local::answer(cmd, &args, &ctx, &mut c.session, &mut out);
+    let mut s = c.session();
+    redis::local::answer(cmd, &args, &ctx, &mut s, &mut out);
+    c.set_session(s);
     Action::Local(Bytes::from(out))
 }
 
@@ -367,7 +372,7 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     let expect = m.expect;
     let mut resp = redis::Resp::Resp2;
     if let Some(c) = core.client(cid) {
-        resp = c.session.resp;
+        resp = c.resp;
         if expect != Expect::None {
             c.omsg_q.push_back(mid);
         }
@@ -383,9 +388,7 @@ fn req_forward(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
 /// (a command `dedicated` routes itself).
 pub fn forward_shared(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, s: ServerId) {
     let lane = lane(core, cid, p);
-    let resp = core
-        .client(cid)
-        .map_or(redis::Resp::Resp2, |c| c.session.resp);
+    let resp = core.client(cid).map_or(redis::Resp::Resp2, |c| c.resp);
     forward_with(core, cid, mid, |core| {
         req_enqueue(core, p, s, lane, mid, resp)
     });
@@ -575,7 +578,7 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     let mut resp = redis::Resp::Resp2;
     if let Some(c) = core.client(cid) {
         c.omsg_q.push_back(mid);
-        resp = c.session.resp;
+        resp = c.resp;
     }
     core.metrics.pool(p).fragments += nchild as i64;
     let lane = lane(core, cid, p);

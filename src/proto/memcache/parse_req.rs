@@ -96,31 +96,50 @@ enum Phase {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Num {
     signed: bool, // a leading `-` is allowed (incr/decr delta, exptime)
-    max: u64,     // largest magnitude memcached accepts
+    max: Max,     // largest magnitude memcached accepts
+}
+
+/// The largest magnitude of a numeric field (a byte, not a `u64`: every
+/// client connection's parser state holds one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Max {
+    U32,
+    I32,
+    U64,
+}
+
+impl Max {
+    fn get(self) -> u64 {
+        match self {
+            Max::U32 => u64::from(u32::MAX),
+            Max::I32 => i32::MAX.unsigned_abs().into(),
+            Max::U64 => u64::MAX,
+        }
+    }
 }
 
 const FLAGS: Num = Num {
     signed: false,
-    max: u32::MAX as u64,
+    max: Max::U32,
 };
 /// Exptime of storage commands, touch and gat: memcached takes a negative
 /// one as "expired at once" (protocol.txt), so it is forwarded (0.5.0
 /// closed the connection on a negative storage exptime).
 const EXPTIME: Num = Num {
     signed: true,
-    max: i32::MAX as u64,
+    max: Max::I32,
 };
 const CAS_UNIQUE: Num = Num {
     signed: false,
-    max: u64::MAX,
+    max: Max::U64,
 };
 const DELTA: Num = Num {
     signed: true,
-    max: u64::MAX,
+    max: Max::U64,
 };
 const BYTES: Num = Num {
     signed: false,
-    max: u64::MAX,
+    max: Max::U64,
 };
 
 /// What a token of the request line holds, by its position.
@@ -214,7 +233,7 @@ impl Token {
     /// The magnitude of a complete numeric token, if well-formed.
     fn value(&self, num: Num) -> Option<u64> {
         let digits = self.len - u32::from(self.neg);
-        (!self.bad && digits > 0 && self.num <= num.max).then_some(self.num)
+        (!self.bad && digits > 0 && self.num <= num.max.get()).then_some(self.num)
     }
 
     fn is_noreply(&self) -> bool {
@@ -273,7 +292,8 @@ enum DataLen {
     #[default]
     Missing,
     Bad,
-    Len(u64),
+    Len(u32),
+    Huge, // over u32::MAX: larger than any max_msg
 }
 
 /// Resumable state of one request being parsed.
@@ -333,7 +353,9 @@ impl ReqState {
             Field::Flag => self.flag_end(meta),
             Field::Num(num) if t.value(num).is_none() => reject(meta, Reject::BadFormat),
             Field::Bytes => {
-                self.data_len = t.value(BYTES).map_or(DataLen::Bad, DataLen::Len);
+                self.data_len = t.value(BYTES).map_or(DataLen::Bad, |n| {
+                    u32::try_from(n).map_or(DataLen::Huge, DataLen::Len)
+                });
             }
             Field::Noreply if t.is_noreply() => meta.noreply = true,
             Field::Noreply => reject(meta, Reject::BadFormat),
@@ -476,7 +498,7 @@ impl ReqState {
             reject(meta, Reject::BadFormat);
             return Ok(Phase::Done);
         }
-        let len_ok = matches!(self.data_len, DataLen::Len(n) if n <= i32::MAX as u64 - 2);
+        let len_ok = matches!(self.data_len, DataLen::Len(n) if n <= i32::MAX.unsigned_abs() - 2);
         if self.ntok >= META_MAX_TOKENS {
             reject(meta, Reject::Reply(MS_TOO_LONG));
         } else if !len_ok {
@@ -492,8 +514,13 @@ impl ReqState {
     /// Sizes the data block announced by `<bytes>` (`<datalen>` for ms,
     /// whose CRLF is skipped with it).
     fn data_block(&mut self, lim: &Limits) -> Result<Phase, ParseError> {
+        let too_large = ParseError::TooLarge {
+            what: "data block",
+            max: lim.max_msg,
+        };
         let len = match self.data_len {
             DataLen::Len(n) => n,
+            DataLen::Huge => return Err(too_large),
             DataLen::Bad => {
                 return Err(ParseError::BadNumber {
                     what: "data length",
@@ -506,15 +533,10 @@ impl ReqState {
             }
         };
         let crlf = if self.raw { 2 } else { 0 };
-        match u32::try_from(len) {
-            Ok(n) if n <= lim.max_msg => self.rest = n.saturating_add(crlf),
-            _ => {
-                return Err(ParseError::TooLarge {
-                    what: "data block",
-                    max: lim.max_msg,
-                })
-            }
+        if len > lim.max_msg {
+            return Err(too_large);
         }
+        self.rest = len.saturating_add(crlf);
         Ok(match (self.rest, self.raw) {
             (0, false) => Phase::DataCr,
             _ => Phase::Data,

@@ -36,7 +36,8 @@ use super::commands::{Cmd, NAME_MAX};
 use super::keys::{KeyScan, Keys, Role as KeyRole, WORD_MAX};
 use crate::proto::{self, Limits, ParseError, Progress, Reject, ReqMeta, Span};
 
-use super::MAX_DIGITS;
+/// Digits accepted in one count or length (leading zeros included).
+const MAX_DIGITS: u8 = 20;
 
 /// Where the parser stands in the request grammar.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -66,27 +67,32 @@ enum Role {
 
 /// Resumable state of one request's parse (twemproxy: the `state`, `token`,
 /// `rnarg`, `rlen` fields of `struct msg`).
+///
+/// Every client connection holds one, so it is kept small: offsets and
+/// lengths are `u32` (a request is at most `max_msg`, a `u32`, plus a bulk
+/// header: `base` saturates, and a saturated offset fails the `max_msg`
+/// and `max_line` checks).
 #[derive(Clone, Debug, Default)]
 pub struct ReqState {
     phase: Phase,
-    base: u64,            // message offset of the current chunk's first byte
-    num: u64,             // count or length being read
-    ndigit: u32,          // its digits so far
+    ndigit: u8,           // digits of `num` so far (at most MAX_DIGITS + 1)
+    base: u32,            // message offset of the current chunk's first byte
+    num: u32,             // count or length being read (bounded by its limit)
     narg: u32,            // declared bulks (multibulk) or tokens so far (inline)
     idx: u32,             // argument being read; 0 is the command name
-    rem: u64,             // bulk data bytes still to read
-    arg_start: u64,       // message offset of the current argument
+    rem: u32,             // bulk data bytes still to read
+    arg_start: u32,       // message offset of the current argument
+    nlen: u32,            // bytes of the command name (saturating)
+    wlen: u32,            // bytes of the current argument (saturating)
     name: [u8; NAME_MAX], // command name bytes as written (first NAME_MAX)
-    nlen: u64,            // bytes of the command name
+    word: [u8; WORD_MAX], // first bytes of the argument (keys.wants_words())
     cmd: Option<Cmd>,     // known once the name is complete
     all_vals: bool,       // a local command: every argument is a value
-    keys: Keys,           // the served command's key spec (None until then)
-    scan: KeyScan,        // the key scan: numkeys, STORE state
     numkeys_bad: bool,    // numkeys empty, non-numeric, zero or overflowing
-    word: [u8; WORD_MAX], // first bytes of the argument (keys.wants_words())
-    wlen: u64,            // bytes of that argument so far
     key_too_long: bool,   // a key over max_key was seen
     quoted: bool,         // inline token starting with a quote
+    keys: Keys,           // the served command's key spec (None until then)
+    scan: KeyScan,        // the key scan: numkeys, STORE state
 }
 
 impl ReqState {
@@ -96,7 +102,7 @@ impl ReqState {
     }
 
     fn off(&self, i: usize) -> u64 {
-        self.base + i as u64
+        u64::from(self.base) + i as u64
     }
 
     #[inline]
@@ -182,7 +188,7 @@ impl ReqState {
             let n = usize::try_from(self.wlen).map_or(WORD_MAX, |n| n.min(WORD_MAX));
             let word = &self.word[..n];
             self.keys
-                .arg_done(self.idx, word, self.wlen, &mut self.scan);
+                .arg_done(self.idx, word, u64::from(self.wlen), &mut self.scan);
         }
         self.wlen = 0;
         self.idx += 1;
@@ -237,21 +243,24 @@ impl ReqState {
         if start.saturating_add(num + 2) > max {
             return None;
         }
-        (self.arg_start, self.num) = (start, num);
+        self.arg_start = u32::try_from(start).ok()?;
+        self.num = u32::try_from(num).ok()?;
         Some(data + num as usize + 2)
     }
 
     /// The bulk length is read: start the argument's data.
     fn bulk_start(&mut self, i: usize, lim: &Limits) -> Result<(), ParseError> {
-        self.arg_start = self.off(i);
-        self.rem = self.num;
-        let end = self.arg_start.saturating_add(self.rem).saturating_add(2);
+        let too_large = ParseError::TooLarge {
+            what: "request",
+            max: lim.max_msg,
+        };
+        let start = self.off(i);
+        let end = start + u64::from(self.num) + 2;
         if end > u64::from(lim.max_msg) {
-            return Err(ParseError::TooLarge {
-                what: "request",
-                max: lim.max_msg,
-            });
+            return Err(too_large);
         }
+        self.arg_start = u32::try_from(start).map_err(|_| too_large)?;
+        self.rem = self.num;
         self.phase = if self.rem == 0 {
             Phase::DataCr
         } else {
@@ -262,12 +271,12 @@ impl ReqState {
 }
 
 /// Appends `bytes` to `buf` after its first `len` bytes, as far as `buf`
-/// holds them; `len` counts every byte.
-fn append_capped(buf: &mut [u8], len: &mut u64, bytes: &[u8]) {
+/// holds them; `len` counts every byte (saturating).
+fn append_capped(buf: &mut [u8], len: &mut u32, bytes: &[u8]) {
     let at = usize::try_from(*len).map_or(buf.len(), |n| n.min(buf.len()));
     let take = bytes.len().min(buf.len() - at);
     buf[at..at + take].copy_from_slice(&bytes[..take]);
-    *len = len.saturating_add(bytes.len() as u64);
+    *len = len.saturating_add(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
 }
 
 /// A span from message offsets.
@@ -290,10 +299,11 @@ fn push_digit(st: &mut ReqState, b: u8, max: u32, what: &'static str) -> Result<
     if st.ndigit > MAX_DIGITS {
         return Err(ParseError::BadNumber { what });
     }
-    st.num = st.num * 10 + u64::from(b - b'0');
-    if st.num > u64::from(max) {
-        return Err(ParseError::TooLarge { what, max });
-    }
+    let num = u64::from(st.num) * 10 + u64::from(b - b'0');
+    st.num = u32::try_from(num)
+        .ok()
+        .filter(|&n| n <= max)
+        .ok_or(ParseError::TooLarge { what, max })?;
     Ok(())
 }
 
@@ -342,9 +352,7 @@ pub fn parse_req(
                 return Err(ParseError::Unexpected { what: "line end" })
             }
             Phase::CountLf => {
-                st.narg = u32::try_from(st.num).map_err(|_| ParseError::BadNumber {
-                    what: "multibulk count",
-                })?;
+                st.narg = st.num;
                 meta.narg = st.narg;
                 if st.narg == 0 {
                     return Ok(complete(st, meta, i + 1));
@@ -354,7 +362,8 @@ pub fn parse_req(
             Phase::Dollar if b == b'$' => {
                 if let Some(n) = st.whole_arg(chunk, i, lim) {
                     i += n;
-                    st.arg_done(st.arg_start, st.arg_start + st.num, lim, meta)?;
+                    let start = u64::from(st.arg_start);
+                    st.arg_done(start, start + u64::from(st.num), lim, meta)?;
                     if st.idx == st.narg {
                         return Ok(complete(st, meta, i));
                     }
@@ -375,7 +384,7 @@ pub fn parse_req(
                 let take =
                     usize::try_from(st.rem).map_or(chunk.len() - i, |r| r.min(chunk.len() - i));
                 st.feed(st.role(), &chunk[i..i + take]);
-                st.rem -= take as u64;
+                st.rem -= u32::try_from(take).unwrap_or(st.rem); // take <= rem
                 if st.rem == 0 {
                     st.phase = Phase::DataCr;
                 }
@@ -389,7 +398,8 @@ pub fn parse_req(
                 })
             }
             Phase::DataLf => {
-                st.arg_done(st.arg_start, st.arg_start + st.num, lim, meta)?;
+                let start = u64::from(st.arg_start);
+                st.arg_done(start, start + u64::from(st.num), lim, meta)?;
                 if st.idx == st.narg {
                     return Ok(complete(st, meta, i + 1));
                 }
@@ -402,7 +412,8 @@ pub fn parse_req(
         }
         i += 1;
     }
-    st.base += chunk.len() as u64;
+    let len = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+    st.base = st.base.saturating_add(len);
     Ok(Progress::Incomplete)
 }
 
@@ -438,7 +449,8 @@ fn parse_inline(
                 });
             }
             st.quoted |= b == b'"' || b == b'\'';
-            st.arg_start = st.off(at + i);
+            // below max_line (the window), so a u32
+            st.arg_start = u32::try_from(st.off(at + i)).unwrap_or(u32::MAX);
             st.phase = Phase::InlineToken;
         }
         // InlineToken: take every byte up to the next separator at once.
@@ -448,7 +460,7 @@ fn parse_inline(
         let end = sep.map_or(window.len(), |t| i + t);
         st.feed(st.role(), &window[i..end]);
         if sep.is_some() {
-            st.arg_done(st.arg_start, st.off(at + end), lim, meta)?;
+            st.arg_done(u64::from(st.arg_start), st.off(at + end), lim, meta)?;
             st.phase = Phase::InlineGap;
         }
         i = end;
@@ -528,6 +540,17 @@ mod tests {
             max_key: 5,
             max_line: 24,
             max_depth: 4,
+        }
+    }
+
+    /// Every limit at its largest: the state's own `u32`s bound the request.
+    fn widest() -> Limits {
+        Limits {
+            max_msg: u32::MAX,
+            max_narg: u32::MAX,
+            max_key: u32::MAX,
+            max_line: u32::MAX,
+            max_depth: u32::MAX,
         }
     }
 
@@ -670,6 +693,10 @@ mod tests {
     req! { over_max_msg, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$60\r\n", err ParseError::TooLarge { what: "request", max: 64 }, lim = small() }
     req! { inline_too_long, b"GET aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", err ParseError::LineTooLong { max: 24 }, lim = small() }
     req! { inline_too_many, b"DEL a b c d e f g h i\r\n", err ParseError::TooManyArgs { what: "inline arguments", max: 8 }, lim = small() }
+    // the u32 edges of the state (max_msg at its largest)
+    req! { bulk_over_u32, b"*2\r\n$3\r\nGET\r\n$4294967296\r\n", err ParseError::TooLarge { what: "bulk length", max: u32::MAX }, lim = widest() }
+    req! { bulk_at_u32, b"*2\r\n$3\r\nGET\r\n$4294967295\r\n", err ParseError::TooLarge { what: "request", max: u32::MAX }, lim = widest() }
+    req! { count_over_u32, b"*4294967296\r\n", err ParseError::TooManyArgs { what: "multibulk count", max: u32::MAX }, lim = widest() }
 
     #[test]
     fn empty_requests_complete_without_command() {
