@@ -1066,7 +1066,7 @@ fn build_request(data: &[u8]) -> Option<(FragCmd, redis::Resp, Vec<u8>, usize, u
 
 /// Fragment/coalesce: a multi-key request built from `data` is parsed,
 /// split over N servers exactly as the core splits it (the core's own
-/// `fragment::groups` and `build_fragment`), each fragment is
+/// `fragment::fragments`), each fragment is
 /// answered by the model backend and parsed with element spans, and the
 /// core's coalescing must rebuild the reply the model gives to the whole
 /// request.
@@ -1107,10 +1107,19 @@ pub fn check_fragment(data: &[u8]) {
     let mut children = Vec::new();
     let mut scratch = Vec::new();
     let mut key_child = Vec::new();
-    let parts = fragment::plan(&parent, &key_srv, &mut key_child);
-    for (s, idx) in &parts {
-        let sub = fragment::build_fragment(&parent, idx, &mut scratch);
-        let sub_keys = fragment_keys(cmd, &sub, &lim);
+    let parts = fragment::fragments(&parent, &key_srv, &mut key_child, &mut scratch);
+    assert_eq!(key_child.len(), keys.len(), "a fragment for every key");
+    for (f, part) in parts.iter().enumerate() {
+        let (s, sub) = (part.target, &part.bytes);
+        let sub_keys = fragment_keys(cmd, sub, &lim);
+        let idx: Vec<usize> = (0..keys.len())
+            .filter(|&i| usize::from(key_child[i]) == f)
+            .collect();
+        assert!(
+            idx.iter().all(|&i| key_srv[i] == s),
+            "key sent to another server"
+        );
+        assert_eq!(part.nkeys as usize, idx.len(), "key count of fragment {f}");
         let want: Vec<&[u8]> = idx.iter().map(|&i| keys[i]).collect();
         assert_eq!(sub_keys, want, "fragment for server {s} carries other keys");
         let mut reply = Vec::new();

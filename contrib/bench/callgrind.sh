@@ -12,8 +12,11 @@
 #
 # Usage: contrib/bench/callgrind.sh [BIN]; N (default 100000) requests per
 # run, CLIENTS (default 20) connections, SCEN (default "get-1 set-1 get-32
-# set-32": command-pipeline), RESPS=2 for RESP2 only (a binary without
-# HELLO), KEEP=1 keeps the dumps. With CLIENTS=1 and unpipelined scenarios
+# set-32": command-pipeline; mget-K is an MGET of K present keys, as
+# bench.sh's redis-mget1000-c50, its last column Ir per key), SERVERS
+# (default 1) redis servers in the pool (fnv1a_64, ketama), RESPS=2 for
+# RESP2 only (a binary without HELLO), KEEP=1 keeps the dumps. bench.sh's
+# MGET case: SERVERS=4 SCEN=mget-1000 RESPS=2 N=200 CLIENTS=10. With CLIENTS=1 and unpipelined scenarios
 # every request takes the same path (no batching that depends on timing),
 # so counts are comparable between two binaries to a few instructions. Needs valgrind, redis-server, redis-benchmark, redis-cli. Everything
 # it starts is stopped by pid on exit.
@@ -49,20 +52,39 @@ wait_for() {
     exit 1
 }
 
-rp=$(port)
-redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$dir" >"$dir/redis.log" 2>&1 &
-pids+=($!)
-wait_for redis-cli -p "$rp" ping
+SERVERS=${SERVERS:-1}
+rports=()
+for ((i = 0; i < SERVERS; i++)); do
+    rp=$(port)
+    redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$dir" \
+        --dbfilename "dump$i.rdb" >"$dir/redis$i.log" 2>&1 &
+    pids+=($!)
+    rports+=("$rp")
+    wait_for redis-cli -p "$rp" ping
+done
 lp=$(port)
 cat >"$dir/nc.yml" <<EOF
 bench:
   listen: 127.0.0.1:$lp
   redis: true
+  hash: fnv1a_64
+  distribution: ketama
   preconnect: true
   server_connections: 1
   servers:
-   - 127.0.0.1:$rp:1 redis0
 EOF
+for ((i = 0; i < SERVERS; i++)); do echo "   - 127.0.0.1:${rports[i]}:1 redis$i" >>"$dir/nc.yml"; done
+# mget_keys K: the keys of scenario mget-K, present on every server
+mget_keys() {
+    local k key mset=(MSET)
+    keys=()
+    for ((k = 0; k < $1; k++)); do
+        printf -v key 'mget:%04d' "$k"
+        keys+=("$key")
+        mset+=("$key" "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvv$((k % 10))$((k % 7))")
+    done
+    for rp in "${rports[@]}"; do redis-cli -p "$rp" "${mset[@]}" >/dev/null; done
+}
 valgrind --tool=callgrind --callgrind-out-file="$dir/cg.%p" "$BIN" -c "$dir/nc.yml" -o "$dir/nc.log" -a 127.0.0.1 -s "$(port)" \
     >"$dir/valgrind.log" 2>&1 &
 vpid=$!
@@ -80,12 +102,17 @@ dump_ir() {
 }
 
 load() { # load TEST PIPELINE [-3]
+    if [ "$1" = mget ]; then
+        redis-benchmark -h 127.0.0.1 -p "$lp" -c "$CLIENTS" -n "$N" "${@:3}" -q MGET "${keys[@]}" >/dev/null
+        return
+    fi
     redis-benchmark -h 127.0.0.1 -p "$lp" -c "$CLIENTS" -n "$N" -P "$2" -r 100000 -d 32 -t "$1" "${@:3}" -q >/dev/null
 }
 
 printf '%-14s %12s %12s %7s\n' scenario "resp2 Ir/req" "resp3 Ir/req" ratio
 for scen in $SCEN; do
     t=${scen%-*} p=${scen#*-}
+    if [ "$t" = mget ]; then mget_keys "$p"; fi
     declare -a ir=()
     for resp in $RESPS; do
         flag=()
@@ -95,6 +122,8 @@ for scen in $SCEN; do
         load "$t" "$p" "${flag[@]}"
         dump_ir
     done
-    awk -v s="$scen" -v a="${ir[0]}" -v b="${ir[1]:-0}" -v n="$N" 'BEGIN {
-        printf "%-14s %12.0f %12.0f %6.3fx\n", s, a / n, b / n, b / a }'
+    awk -v s="$scen" -v a="${ir[0]}" -v b="${ir[1]:-0}" -v n="$N" -v t="$t" -v k="$p" 'BEGIN {
+        printf "%-14s %12.0f %12.0f %6.3fx", s, a / n, b / n, b / a
+        if (t == "mget") printf "  %.1f resp2 Ir/key", a / n / k
+        printf "\n" }'
 done

@@ -12,7 +12,10 @@
 //! # Invariants
 //! - Only live servers own points or slots; indexes refer to the full server
 //!   list (length-first order), so they stay valid across rebuilds.
-//! - `points` is sorted by (value, index); `slots` ends strictly increase.
+//! - `points` is sorted by (value, index); `slots` ends strictly increase;
+//! - `jump[k]` is the first point whose value is at least `k << shift`
+//!   (`jump` ends with `points.len()`), so a lookup searches one bucket of
+//!   the ring, with the same answer as a search of the whole ring.
 //! - `dispatch` does not allocate; a rebuild reuses the vectors.
 
 use std::cell::Cell;
@@ -55,6 +58,8 @@ struct Slot {
 pub struct Continuum {
     dist: Distribution, // which lookup applies
     points: Vec<Point>, // ketama: sorted ring
+    jump: Vec<u32>,     // ketama: first point of each bucket of hashes (see invariants)
+    shift: u32,         // ketama: a hash's bucket is hash >> shift
     slots: Vec<Slot>,   // modula (weighted) and random (weight 1): index order
     rng: Cell<u32>,     // random: xorshift32 state, never 0
 }
@@ -64,6 +69,8 @@ impl Default for Continuum {
         Continuum {
             dist: Distribution::default(),
             points: Vec::new(),
+            jump: Vec::new(),
+            shift: 31,
             slots: Vec::new(),
             rng: Cell::new(random_seed()),
         }
@@ -90,6 +97,7 @@ impl Continuum {
     {
         self.dist = dist;
         self.points.clear();
+        self.jump.clear();
         self.slots.clear();
         let live = servers.enumerate().filter(|(_, s)| s.live);
         match dist {
@@ -146,6 +154,25 @@ impl Continuum {
             }
         }
         self.points.sort_unstable();
+        self.jump_update();
+    }
+
+    /// Indexes the ring by the top bits of a hash: about one point per
+    /// bucket (at most 2^16 buckets), so a lookup is a few comparisons
+    /// instead of a binary search over every point.
+    fn jump_update(&mut self) {
+        let n = self.points.len();
+        let bits = (usize::BITS - n.saturating_sub(1).leading_zeros()).clamp(1, 16);
+        self.shift = 32 - bits;
+        let mut at = 0;
+        for k in 0..1u32 << bits {
+            let lo = k << self.shift;
+            while self.points.get(at).is_some_and(|p| p.value < lo) {
+                at += 1;
+            }
+            self.jump.push(at as u32);
+        }
+        self.jump.push(n as u32);
     }
 
     /// twemproxy: modula_update()/random_update() — cumulative slot ranges.
@@ -162,7 +189,13 @@ impl Continuum {
 
     /// twemproxy: ketama_dispatch() — first point ≥ `hash`, wrapping around.
     fn ketama_dispatch(&self, hash: u32) -> Option<u32> {
-        let at = self.points.partition_point(|p| p.value < hash);
+        let k = (hash >> self.shift) as usize;
+        let (lo, hi) = match (self.jump.get(k), self.jump.get(k + 1)) {
+            (Some(&lo), Some(&hi)) => (lo as usize, hi as usize),
+            _ => (0, self.points.len()),
+        };
+        let bucket = self.points.get(lo..hi).unwrap_or(&[]);
+        let at = lo + bucket.partition_point(|p| p.value < hash);
         let p = self.points.get(at).or_else(|| self.points.first())?;
         Some(p.index)
     }
@@ -231,6 +264,40 @@ fn random_seed() -> u32 {
 mod tests {
     use super::*;
     use crate::hashkit::{HashKind, Router};
+    use crate::testing::Rng;
+
+    /// The bucketed lookup gives what a search of the whole ring gives
+    /// (twemproxy's ketama_dispatch), for rings of 1 to 400 servers, at
+    /// every point's value, either side of it and at random hashes.
+    #[test]
+    fn jump_table_agrees_with_a_full_search() {
+        let names: Vec<String> = (0..400).map(|i| format!("10.0.0.{i}:11211")).collect();
+        let mut rng = Rng(0x5eed);
+        for n in [1usize, 2, 3, 4, 7, 50, 400] {
+            let servers: Vec<ServerPoint<'_>> = names[..n]
+                .iter()
+                .enumerate()
+                .map(|(i, name)| ServerPoint {
+                    name: name.as_bytes(),
+                    weight: 1 + (i as u32 % 3),
+                    live: i % 5 != 4 || n == 1,
+                })
+                .collect();
+            let c = Continuum::build(Distribution::Ketama, &servers);
+            let full = |h: u32| {
+                let at = c.points.partition_point(|p| p.value < h);
+                c.points.get(at).or(c.points.first()).map(|p| p.index)
+            };
+            let mut hashes = vec![0, 1, u32::MAX, u32::MAX - 1];
+            for p in &c.points {
+                hashes.extend([p.value.wrapping_sub(1), p.value, p.value.wrapping_add(1)]);
+            }
+            hashes.extend((0..10_000).map(|_| rng.below(u32::MAX as usize) as u32));
+            for h in hashes {
+                assert_eq!(c.dispatch(h), full(h), "{n} servers, hash {h:#x}");
+            }
+        }
+    }
 
     /// Routes `keys` and returns the owning server names.
     fn route<'n>(r: &Router, names: &[&'n str], keys: &[&str]) -> Vec<&'n str> {

@@ -5,7 +5,7 @@
 //! copied, into the parent's reply, in the parent's key order.
 
 use crate::msg::{Frag, Msg, MsgArena, ReqError};
-use crate::proto::{memcache, redis, span_bytes, Cmd, Proto, RspKind, Span};
+use crate::proto::{memcache, redis, span_bytes, ChainCursor, Cmd, Proto, RspKind, Span};
 use crate::token::MsgId;
 use bytes::Bytes;
 
@@ -83,18 +83,7 @@ pub fn coalesce_redis(msgs: &MsgArena, pm: &Msg, cmd: redis::Cmd, out: &mut Vec<
             relay_or_einval(msgs, f, Proto::Redis, out);
             return true;
         }
-        let mut hdr = Vec::with_capacity(16);
-        redis::fragment::mget_header(nkeys, &mut hdr);
-        out.push(Bytes::from(hdr));
-        let mut cursor = vec![0usize; kids.len()];
-        for &c in &f.key_child {
-            let c = c as usize;
-            let Some(kid) = kids.get(c) else { continue };
-            if let Some(&span) = kid.rsp_meta.elems.get(cursor[c]) {
-                push_span(&kid.rsp, span, out);
-            }
-            cursor[c] += 1;
-        }
+        merge_elems(&kids, &f.key_child, nkeys, out);
         return false;
     }
     if cmd == redis::Cmd::Mset {
@@ -160,6 +149,52 @@ pub fn coalesce_memcache(msgs: &MsgArena, pm: &Msg, out: &mut Vec<Bytes>) -> boo
     false
 }
 
+/// Elements up to this size are copied into the merged reply rather than
+/// sliced: a refcounted slice per element (and an iovec per slice in the
+/// client's writev) costs more than copying a few dozen bytes.
+const COPY_MAX: u32 = 128;
+
+/// The MGET reply: `*<nkeys>` then, in the parent's key order, the next
+/// element of the reply of each key's child (`key_child`). Small elements
+/// are copied into runs (`COPY_MAX`), larger ones are slices of the
+/// children's replies; each child's reply is walked once, forward.
+// COPY: elements of at most COPY_MAX bytes; bounded by the reply's size.
+fn merge_elems(kids: &[&Msg], key_child: &[u16], nkeys: usize, out: &mut Vec<Bytes>) {
+    let mut run = Vec::new();
+    redis::fragment::mget_header(nkeys, &mut run);
+    let size: usize = kids
+        .iter()
+        .map(|k| k.rsp.iter().map(Bytes::len).sum::<usize>())
+        .sum();
+    run.reserve(size.min(nkeys.saturating_mul(COPY_MAX as usize)));
+    // per child: its next element, and the chunk of its reply it lies in
+    let mut next = vec![(0usize, ChainCursor::new(&[])); kids.len()];
+    for (n, k) in next.iter_mut().zip(kids) {
+        n.1 = ChainCursor::new(&k.rsp);
+    }
+    let mut scratch = Vec::new();
+    for &c in key_child {
+        let (Some(kid), Some((at, cur))) = (kids.get(usize::from(c)), next.get_mut(usize::from(c)))
+        else {
+            continue;
+        };
+        if let Some(&span) = kid.rsp_meta.elems.get(*at) {
+            if span.len <= COPY_MAX {
+                run.extend_from_slice(cur.bytes(span, &mut scratch));
+            } else {
+                if !run.is_empty() {
+                    out.push(Bytes::from(std::mem::take(&mut run)));
+                }
+                push_span(&kid.rsp, span, out);
+            }
+        }
+        *at += 1;
+    }
+    if !run.is_empty() {
+        out.push(Bytes::from(run));
+    }
+}
+
 /// Pushes the bytes of `span` as zero-copy slices of `chain`.
 fn push_span(chain: &[Bytes], span: Span, out: &mut Vec<Bytes>) {
     let (start, end) = (span.start as usize, span.end() as usize);
@@ -181,6 +216,55 @@ fn push_span(chain: &[Bytes], span: Span, out: &mut Vec<Bytes>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::{Limits, Progress};
+
+    /// A child whose reply is `elems` as a RESP array, received in two
+    /// chunks cut at `cut`, parsed with element spans.
+    fn kid(elems: &[Vec<u8>], cut: usize) -> Msg {
+        let mut reply = format!("*{}\r\n", elems.len()).into_bytes();
+        for e in elems {
+            reply.extend_from_slice(e);
+        }
+        let mut m = Msg::default();
+        let mut st = redis::RspState::new(true);
+        let r = redis::parse_rsp(&mut st, &reply, &Limits::default(), &mut m.rsp_meta);
+        assert_eq!(r, Ok(Progress::Complete { end: reply.len() }));
+        let reply = Bytes::from(reply);
+        let cut = cut.min(reply.len());
+        m.rsp = vec![reply.slice(..cut), reply.slice(cut..)];
+        m.meta.narg = elems.len() as u32;
+        m
+    }
+
+    fn bulk(n: usize, b: u8) -> Vec<u8> {
+        let mut v = format!("${n}\r\n").into_bytes();
+        v.extend(std::iter::repeat_n(b, n));
+        v.extend_from_slice(b"\r\n");
+        v
+    }
+
+    /// Small elements (copied) and large ones (sliced), nulls, elements
+    /// across a chunk cut: the merged reply is the elements in key order.
+    #[test]
+    fn merge_elems_in_key_order() {
+        let a = [bulk(1, b'a'), bulk(300, b'b'), b"$-1\r\n".to_vec()];
+        let b = [bulk(129, b'c'), bulk(128, b'd')];
+        let key_child = [0u16, 1, 0, 1, 0];
+        let want_order = [&a[0], &b[0], &a[1], &b[1], &a[2]];
+        let mut want = b"*5\r\n".to_vec();
+        for e in want_order {
+            want.extend_from_slice(e);
+        }
+        for cut in [0, 1, 4, 6, 7, 100, 311, 320, 1000] {
+            let (ka, kb) = (kid(&a, cut), kid(&b, cut));
+            let mut out = Vec::new();
+            merge_elems(&[&ka, &kb], &key_child, 5, &mut out);
+            let got: Vec<u8> = out.iter().flat_map(|b| b.iter().copied()).collect();
+            assert_eq!(got, want, "cut {cut}");
+            // the two large elements are slices between copied runs
+            assert!(out.len() >= 3, "cut {cut}: {} pieces", out.len());
+        }
+    }
 
     #[test]
     fn push_span_slices_across_chunks() {

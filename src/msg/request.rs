@@ -20,9 +20,9 @@ use crate::conn::Errno;
 use crate::core::Core;
 use crate::hashkit::Distribution;
 use crate::msg::done::{reply_local, req_fail};
-use crate::msg::fragment::{build_fragment, plan};
+use crate::msg::fragment::{fragments, Fragment};
 use crate::msg::{Expect, Frag, Owner, ReqError, State};
-use crate::proto::{memcache, redis, span_bytes, Cmd, Proto, Reject};
+use crate::proto::{memcache, redis, span_bytes, ChainCursor, Cmd, Proto, Reject};
 use crate::token::{ClientId, ConnRef, MsgId, PoolId, ServerConnId, ServerId};
 use bytes::Bytes;
 
@@ -520,36 +520,36 @@ enum Target {
     NoServer, // every server of the pool is ejected
 }
 
-/// One fragment of a request: where it goes, its bytes, its key count.
-type Fragment = (Target, Vec<u8>, u32);
-
-/// Routes every key of request `mid`, groups them (`fragment::plan`)
-/// and builds each server's sub-request; with each key's fragment index.
-fn fragment_plan(core: &mut Core, mid: MsgId, p: PoolId) -> Option<(Vec<Fragment>, Vec<u16>)> {
+/// Routes every key of request `mid` (reading them with one forward
+/// cursor) and builds each server's sub-request (`fragment::fragments`),
+/// with each key's fragment index.
+fn fragment_plan(
+    core: &mut Core,
+    mid: MsgId,
+    p: PoolId,
+) -> Option<(Vec<Fragment<Target>>, Vec<u16>)> {
     let Core {
-        msgs, pools, now, ..
+        msgs,
+        pools,
+        now,
+        scratch,
+        ..
     } = core;
     let m = msgs.get(mid)?;
-    let mut scratch = Vec::new();
+    let pool = &mut pools[p];
+    let mut cur = ChainCursor::new(&m.data);
     let key_srv: Vec<Target> = m
         .meta
         .keys
         .iter()
         .map(|&k| {
-            let key = span_bytes(&m.data, k, &mut scratch);
-            pools[p]
-                .route(key, *now)
+            pool.route(cur.bytes(k, scratch), *now)
                 .map_or(Target::NoServer, Target::Server)
         })
         .collect();
     let mut key_child = Vec::new();
-    let parts = plan(m, &key_srv, &mut key_child);
-    let mut out = Vec::with_capacity(parts.len());
-    for (t, idx) in parts {
-        let buf = build_fragment(m, &idx, &mut scratch);
-        out.push((t, buf, idx.len() as u32));
-    }
-    Some((out, key_child))
+    let frags = fragments(m, &key_srv, &mut key_child, scratch);
+    Some((frags, key_child))
 }
 
 /// Splits a multi-key request into one child per server (twemproxy:
@@ -560,13 +560,13 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     };
     // Create every child before forwarding any.
     let mut children = Vec::with_capacity(targets.len());
-    for (_, buf, nkeys) in &mut targets {
+    for f in &mut targets {
         let c = core.msgs.alloc(Owner::Child(mid));
         if let Some(ch) = core.msgs.get_mut(c) {
             ch.pool = p;
-            ch.mlen = buf.len() as u32;
-            ch.meta.narg = *nkeys;
-            ch.data.push(Bytes::from(std::mem::take(buf)));
+            ch.mlen = f.bytes.len() as u32;
+            ch.meta.narg = f.nkeys;
+            ch.data.push(Bytes::from(std::mem::take(&mut f.bytes)));
         }
         children.push(c);
     }
@@ -587,8 +587,8 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     }
     core.metrics.pool(p).fragments += nchild as i64;
     let lane = lane(core, cid, p);
-    for (child, (t, _, _)) in children.into_iter().zip(targets) {
-        let r = match t {
+    for (child, f) in children.into_iter().zip(targets) {
+        let r = match f.target {
             Target::Server(s) => req_enqueue(core, p, s, lane, child, resp),
             Target::NoServer => Err(ReqError::NoServer),
         };

@@ -318,25 +318,77 @@ impl RspMeta {
 /// when the span lies in one chunk; otherwise copied into `scratch`.
 // COPY: only when a key straddles two chunks; bounded by the key limit.
 pub fn span_bytes<'a>(chain: &'a [bytes::Bytes], span: Span, scratch: &'a mut Vec<u8>) -> &'a [u8] {
-    let (start, end) = (span.start as usize, span.end() as usize);
-    // Most messages are one chunk: no walk.
-    if let Some(b) = chain.first().and_then(|c| c.get(start..end)) {
-        return b;
-    }
-    let mut base = 0usize;
-    for (i, c) in chain.iter().enumerate() {
-        let cend = base + c.len();
-        if start >= base && start < cend {
-            if end <= cend {
-                return &c[start - base..end - base];
-            }
-            scratch.clear();
-            copy_from(&chain[i..], start - base, end - start, scratch);
-            return scratch;
+    ChainCursor::new(chain).bytes(span, scratch)
+}
+
+/// Reads spans of a chain of chunks in increasing order: each lookup
+/// starts at the chunk of the previous one instead of the chain's first
+/// (the keys of a 1,000-key MGET cost one chunk walk, not 1,000).
+#[derive(Clone, Copy, Debug)]
+pub struct ChainCursor<'a> {
+    chain: &'a [bytes::Bytes], // the message
+    i: usize,                  // chunk the last lookup ended in
+    base: usize,               // message offset of chunk `i`
+}
+
+impl<'a> ChainCursor<'a> {
+    pub fn new(chain: &'a [bytes::Bytes]) -> ChainCursor<'a> {
+        ChainCursor {
+            chain,
+            i: 0,
+            base: 0,
         }
-        base = cend;
     }
-    &[]
+
+    /// `span_bytes` from where the last lookup stood (from the start again
+    /// when `span` begins before that chunk).
+    #[inline]
+    pub fn bytes<'s>(&mut self, span: Span, scratch: &'s mut Vec<u8>) -> &'s [u8]
+    where
+        'a: 's,
+    {
+        // most spans lie in the chunk of the previous one
+        let (start, end) = (span.start as usize, span.end() as usize);
+        let here = self.chain.get(self.i).and_then(|c| {
+            let from = start.checked_sub(self.base)?;
+            c.get(from..end - self.base)
+        });
+        match here {
+            Some(b) => b,
+            None => self.seek(start, end, scratch),
+        }
+    }
+
+    /// `bytes` for a span outside the current chunk.
+    // COPY: only when a span straddles two chunks (see `span_bytes`).
+    #[inline(never)]
+    fn seek<'s>(&mut self, start: usize, end: usize, scratch: &'s mut Vec<u8>) -> &'s [u8]
+    where
+        'a: 's,
+    {
+        if start < self.base {
+            (self.i, self.base) = (0, 0);
+        }
+        while let Some(c) = self.chain.get(self.i) {
+            let cend = self.base + c.len();
+            if start < cend {
+                if end <= cend {
+                    return &c[start - self.base..end - self.base];
+                }
+                scratch.clear();
+                copy_from(
+                    &self.chain[self.i..],
+                    start - self.base,
+                    end - start,
+                    scratch,
+                );
+                return scratch;
+            }
+            self.base = cend;
+            self.i += 1;
+        }
+        &[]
+    }
 }
 
 /// Appends `len` bytes of `chain`, starting `skip` bytes in, to `out`.
@@ -414,6 +466,34 @@ mod tests {
         assert_eq!(span_bytes(&chain, Span::new(2, 6), &mut s), b"cdefgh");
         assert_eq!(span_bytes(&chain, Span::new(3, 4), &mut s), b"defg");
         assert_eq!(span_bytes(&chain, Span::new(9, 1), &mut s), b"");
+    }
+
+    /// A cursor reads every span as `span_bytes` does, in increasing
+    /// order, backwards (a rescan) and with empty chunks in the chain.
+    #[test]
+    fn cursor_agrees_with_span_bytes() {
+        let text = b"abcdefgh";
+        for cut in 0..=8 {
+            let chain = [
+                Bytes::from_static(&text[..cut]),
+                Bytes::new(),
+                Bytes::from_static(&text[cut..]),
+            ];
+            let spans: Vec<Span> = (0..=8u32)
+                .flat_map(|s| (0..=9 - s).map(move |l| Span::new(s, l)))
+                .collect();
+            let mut cur = ChainCursor::new(&chain);
+            let (mut s1, mut s2) = (Vec::new(), Vec::new());
+            for &sp in spans.iter().chain(spans.iter().rev()) {
+                let want = span_bytes(&chain, sp, &mut s1).to_vec();
+                let end = (sp.end() as usize).min(8);
+                let start = (sp.start as usize).min(end);
+                if sp.start < 8 {
+                    assert_eq!(want, &text[start..end], "{sp:?}");
+                }
+                assert_eq!(cur.bytes(sp, &mut s2), want, "cut {cut}, {sp:?}");
+            }
+        }
     }
 
     #[test]

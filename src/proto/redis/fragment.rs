@@ -14,20 +14,27 @@
 
 use super::commands::{Cmd, PAIRS};
 
-/// Appends the decimal form of `n`.
-pub fn push_u64(n: u64, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 20];
+/// Writes the decimal form of `n` at the end of `buf` (20 bytes hold any
+/// u64); returns where it starts.
+fn put_u64(n: u64, buf: &mut [u8]) -> usize {
     let mut i = buf.len();
     let mut n = n;
-    loop {
+    while let Some(slot) = i.checked_sub(1).and_then(|j| buf.get_mut(j)) {
         i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
+        *slot = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    i
+}
+
+/// Appends the decimal form of `n`.
+pub fn push_u64(n: u64, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 20];
+    let at = put_u64(n, &mut buf);
+    out.extend_from_slice(&buf[at..]);
 }
 
 /// Appends the decimal form of `n`, with a `-` when negative.
@@ -45,9 +52,28 @@ fn push_line(tag: u8, n: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Decimal digits of `n`.
+fn ndigits(mut n: u64) -> usize {
+    let mut d = 1;
+    while n >= 10 {
+        n /= 10;
+        d += 1;
+    }
+    d
+}
+
+/// Bytes of a bulk of `len` bytes: `$<len>\r\n<bytes>\r\n`.
+pub fn bulk_len(len: u32) -> usize {
+    ndigits(u64::from(len)) + 5 + len as usize
+}
+
 /// Appends `$<len>\r\n<bytes>\r\n`.
 pub fn push_bulk(bytes: &[u8], out: &mut Vec<u8>) {
-    push_line(b'$', bytes.len() as u64, out);
+    // the head in one copy: `$`, up to 20 digits, CRLF
+    let mut head = [b'$'; 23];
+    head[21..].copy_from_slice(b"\r\n");
+    let at = put_u64(bytes.len() as u64, &mut head[1..21]);
+    out.extend_from_slice(&head[at..]);
     out.extend_from_slice(bytes);
     out.extend_from_slice(b"\r\n");
 }
@@ -114,6 +140,17 @@ mod tests {
         frag_key(b"", &mut out);
         frag_key(b"\r\n\0", &mut out);
         assert_eq!(out, b"$0\r\n\r\n$3\r\n\r\n\0\r\n");
+    }
+
+    #[test]
+    fn bulk_len_counts_what_push_bulk_writes() {
+        for len in [0usize, 1, 9, 10, 99, 100, 12_345] {
+            let mut out = Vec::new();
+            push_bulk(&vec![b'x'; len], &mut out);
+            assert_eq!(bulk_len(len as u32), out.len(), "{len}");
+            let head = format!("${len}\r\n");
+            assert!(out.starts_with(head.as_bytes()) && out.ends_with(b"x\r\n") || len == 0);
+        }
     }
 
     #[test]

@@ -224,6 +224,30 @@ impl ReqState {
         }
     }
 
+    /// The fast path of a request's arguments (a 1,000-key MGET has a
+    /// thousand): a bulk `$<len>\r\n<data>\r\n` at `chunk[at..]` whose
+    /// bytes the parser need not see (a key or a value, not the command
+    /// name, numkeys or a word the key scan reads), lying whole in the
+    /// chunk within every limit, is skipped in one go: `arg_start` and
+    /// `num` are set as the phases would set them, and its bytes are
+    /// returned. Anything else is `None` and left to the byte-at-a-time
+    /// phases, which give the same result or error.
+    #[inline]
+    fn whole_arg(&mut self, chunk: &[u8], at: usize, lim: &Limits) -> Option<usize> {
+        if self.idx == 0 || self.keys.wants_words() || self.role() == Role::Arg(KeyRole::Numkeys) {
+            return None;
+        }
+        let max = u64::from(lim.max_msg);
+        let (data, num) = super::whole_bulk(chunk.get(at..)?, max)?;
+        let start = self.off(at + data);
+        if start.saturating_add(num + 2) > max {
+            return None;
+        }
+        self.arg_start = u32::try_from(start).ok()?;
+        self.num = u32::try_from(num).ok()?;
+        Some(data + num as usize + 2)
+    }
+
     /// The bulk length is read: start the argument's data.
     fn bulk_start(&mut self, i: usize, lim: &Limits) -> Result<(), ParseError> {
         let too_large = ParseError::TooLarge {
@@ -336,6 +360,15 @@ pub fn parse_req(
                 st.phase = Phase::Dollar;
             }
             Phase::Dollar if b == b'$' => {
+                if let Some(n) = st.whole_arg(chunk, i, lim) {
+                    i += n;
+                    let start = u64::from(st.arg_start);
+                    st.arg_done(start, start + u64::from(st.num), lim, meta)?;
+                    if st.idx == st.narg {
+                        return Ok(complete(st, meta, i));
+                    }
+                    continue;
+                }
                 (st.num, st.ndigit) = (0, 0);
                 st.phase = Phase::BulkLen;
             }
@@ -648,6 +681,9 @@ mod tests {
     req! { huge_bulk, b"*2\r\n$3\r\nGET\r\n$1073741824\r\n", err ParseError::TooLarge { what: "bulk length", max: 512 << 20 } }
     req! { huge_count, b"*99999999\r\n", err ParseError::TooManyArgs { what: "multibulk count", max: 1 << 20 } }
     req! { many_digits, b"*000000000000000000001\r\n", err ParseError::BadNumber { what: "multibulk count" } }
+    req! { bulk_21_digits, b"*2\r\n$3\r\nGET\r\n$000000000000000000001\r\nk\r\n", err ParseError::BadNumber { what: "bulk length" } }
+    req! { bulk_over_max_msg_whole, b"*2\r\n$3\r\nGET\r\n$50\r\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", err ParseError::TooLarge { what: "request", max: 64 }, lim = small() }
+    req! { bulk_lf_missing, b"*2\r\n$3\r\nGET\r\n$1\r\nk\rx", err ParseError::Unexpected { what: "line end" } }
     req! { negative_count, b"*-1\r\n", err ParseError::BadNumber { what: "multibulk count" } }
     req! { negative_bulk, b"*2\r\n$3\r\nGET\r\n$-1\r\n", err ParseError::BadNumber { what: "bulk length" } }
     req! { bulk_without_digits, b"*2\r\n$3\r\nGET\r\n$\r\n\r\n", err ParseError::BadNumber { what: "bulk length" } }
