@@ -331,13 +331,20 @@ fn sub_conn(core: &mut Core, cid: ClientId, p: PoolId, s: ServerId) -> Result<Se
 /// Closes every subscriber connection of the client (it left subscribed
 /// mode, or it is closing).
 fn close_all(core: &mut Core, cid: ClientId) {
-    let Some(subs) = core
-        .client(cid)
+    if let Some(subs) = take(core, cid) {
+        release(core, &subs);
+    }
+}
+
+/// The client's Pub/Sub state, taken off it.
+fn take(core: &mut Core, cid: ClientId) -> Option<Box<Subs>> {
+    core.client(cid)
         .and_then(|c| c.ext.as_mut()?.ded.subs.take())
-    else {
-        return;
-    };
-    for (_, sid) in subs.conns {
+}
+
+/// Closes the subscriber connections of `subs`.
+fn release(core: &mut Core, subs: &Subs) {
+    for &(_, sid) in &subs.conns {
         core.close_later(ConnRef::Server(sid), Close::Released);
     }
 }
@@ -346,9 +353,7 @@ fn close_all(core: &mut Core, cid: ClientId) {
 /// that waited for confirmations are freed (they are on no server queue).
 pub fn client_closed(core: &mut Core, subs: Option<Box<Subs>>) {
     let Some(subs) = subs else { return };
-    for (_, sid) in subs.conns {
-        core.close_later(ConnRef::Server(sid), Close::Released);
-    }
+    release(core, &subs);
     for pd in subs.pending {
         core.msgs.free(pd.mid);
     }
@@ -357,15 +362,10 @@ pub fn client_closed(core: &mut Core, subs: Option<Box<Subs>>) {
 /// RESET: the client leaves every subscription, as on close; the requests
 /// still waiting for confirmations are answered (their replies are built).
 pub fn reset(core: &mut Core, cid: ClientId) {
-    let Some(subs) = core
-        .client(cid)
-        .and_then(|c| c.ext.as_mut()?.ded.subs.take())
-    else {
+    let Some(subs) = take(core, cid) else {
         return;
     };
-    for (_, sid) in subs.conns {
-        core.close_later(ConnRef::Server(sid), Close::Released);
-    }
+    release(core, &subs);
     for pd in subs.pending {
         if let Some(m) = core.msgs.get_mut(pd.mid) {
             m.state = State::Done;
