@@ -8,8 +8,8 @@
 //! - Every process started here is owned by a [`Proc`] (or, for daemons that
 //!   are not our children, a [`PidGuard`]) and is killed on drop, even when
 //!   the test panics.
-//! - Ports come from binding `127.0.0.1:0`; one test binary never hands out
-//!   the same port twice.
+//! - Ports come from below the kernel's ephemeral range (see [`free_port`]);
+//!   one test binary never hands out the same port twice.
 
 // Each test crate uses a different part of the harness, and a failed set-up
 // step (bind, spawn, write) must abort the test that asked for it.
@@ -96,9 +96,41 @@ impl Drop for TempDir {
     }
 }
 
+/// First port handed out by [`free_port`]; the ports below the kernel's
+/// ephemeral range start here.
+const TEST_PORT_BASE: u32 = 12_000;
+
 /// A free loopback TCP port, never the same twice in one test binary.
+///
+/// Ports come from below the kernel's ephemeral range
+/// (`ip_local_port_range`), so a port that was free when it was handed out
+/// cannot be taken by the outgoing connections of a test running alongside
+/// (10,000 clients took the proxy's listen port once, and the proxy could
+/// not bind). Each process starts at its own offset and counts up.
 pub fn free_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
     static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    if low > TEST_PORT_BASE + 1_000 {
+        let span = low - TEST_PORT_BASE;
+        let _ = NEXT.compare_exchange(
+            u32::MAX,
+            std::process::id().wrapping_mul(7_919) % span,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        for _ in 0..span {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let port = (TEST_PORT_BASE + n % span) as u16;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
+    // No room below the ephemeral range: let the kernel choose.
     loop {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
