@@ -59,6 +59,7 @@ pub const OPTIONS: &[OptSpec] = &[
     opt("p", "pid-file", OptArg::File, "S"),
     opt("m", "mbuf-size", OptArg::Number, "N"),
     opt("", "locate", OptArg::Pool, "POOL"),
+    opt("", "batch-wait", OptArg::Number, "N"),
 ];
 
 /// Compile-time defaults (§CLI.1, upstream values, not Debian's: §0.3).
@@ -68,6 +69,8 @@ pub const DEFAULT_STATS_PORT: u16 = 22222;
 pub const DEFAULT_STATS_ADDR: &str = "0.0.0.0";
 pub const DEFAULT_STATS_INTERVAL_MS: u64 = 30_000;
 pub const DEFAULT_MBUF_SIZE: usize = 16_384;
+/// `--batch-wait` default: up to 4 naps of 100 us (crate::core::Core::wait).
+pub const DEFAULT_BATCH_WAIT_US: u64 = 400;
 pub const MBUF_MIN_SIZE: usize = 512;
 pub const MBUF_MAX_SIZE: usize = 16_777_216;
 
@@ -88,6 +91,7 @@ pub struct Options {
     pub show_help: bool,          // -h
     pub show_version: bool,       // -V
     pub locate: Option<String>,   // --locate=POOL (nutcracker-rs only)
+    pub batch_wait_us: u64,       // --batch-wait=N (nutcracker-rs only), 0: off
     pub free: Vec<String>,        // positional arguments (keys for --locate)
 }
 
@@ -108,6 +112,7 @@ impl Default for Options {
             show_help: false,
             show_version: false,
             locate: None,
+            batch_wait_us: DEFAULT_BATCH_WAIT_US,
             free: Vec::new(),
         }
     }
@@ -206,6 +211,7 @@ pub fn usage() -> &'static str {
         "  -p, --pid-file=S       : set pid file (default: off)\r\n",
         "  -m, --mbuf-size=N      : set size of mbuf chunk in bytes (default: 16384 bytes)\r\n",
         "      --locate=POOL      : print the server of each key (arguments, else stdin lines) and exit\r\n",
+        "      --batch-wait=N     : under unpipelined load, nap up to N usec before sleeping (default: 400, 0: off)\r\n",
         "\n"
     )
 }
@@ -350,6 +356,10 @@ fn set_value(opts: &mut Options, o: &'static OptSpec, v: String) -> Result<(), C
             opts.mbuf_size = n;
         }
         "locate" => opts.locate = Some(v),
+        "batch-wait" => {
+            opts.batch_wait_us =
+                u64::from(nc_atoi(&v).ok_or(CliError::NeedValue(o))?.unsigned_abs())
+        }
         _ => {}
     }
     Ok(())
@@ -395,6 +405,16 @@ mod tests {
         );
         assert_eq!((o.stats_addr.as_str(), o.mbuf_size), ("0.0.0.0", 16384));
         assert_eq!((o.output, o.pid_file, o.locate), (None, None, None));
+        assert_eq!(o.batch_wait_us, 400);
+    }
+
+    #[test]
+    fn batch_wait_takes_microseconds_and_zero_turns_it_off() {
+        assert_eq!(p(&["--batch-wait=0"]).unwrap().batch_wait_us, 0);
+        assert_eq!(p(&["--batch-wait", "250"]).unwrap().batch_wait_us, 250);
+        let want = "nutcracker: option --batch-wait requires a number";
+        assert_eq!(err(&["--batch-wait=-1"]), want);
+        assert_eq!(err(&["--batch-wait=2147483648"]), want);
     }
 
     #[test]

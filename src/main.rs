@@ -208,6 +208,7 @@ fn serve(opts: &Options, conf: Conf) -> u8 {
     let copts = CoreOpts {
         mbuf_size: opts.mbuf_size,
         stats_interval: Duration::from_millis(opts.stats_interval_ms),
+        batch_wait: Duration::from_micros(opts.batch_wait_us),
     };
     let mut core = match Core::new(conf, copts, None) {
         Ok(c) => c,

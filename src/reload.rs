@@ -583,6 +583,7 @@ mod tests {
         let opts = crate::core::CoreOpts {
             mbuf_size: 16384,
             stats_interval: std::time::Duration::from_secs(1),
+            batch_wait: std::time::Duration::ZERO,
         };
         let core = Core::new(conf(BASE), opts, None).unwrap();
         let e = prepare(&core, path).unwrap_err();

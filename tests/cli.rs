@@ -88,7 +88,7 @@ fn usage_lines_end_like_0_5_0() {
     let text = stderr(&out);
     assert!(text.contains("[-m mbuf size]\r\n\nOptions:\r\n"));
     assert!(text.contains("print stats description and exit\n  -v, --verbose=N"));
-    assert!(text.ends_with("(default: 16384 bytes)\r\n      --locate=POOL      : print the server of each key (arguments, else stdin lines) and exit\r\n\n"));
+    assert!(text.ends_with("(default: 16384 bytes)\r\n      --locate=POOL      : print the server of each key (arguments, else stdin lines) and exit\r\n      --batch-wait=N     : under unpipelined load, nap up to N usec before sleeping (default: 400, 0: off)\r\n\n"));
 }
 
 #[test]
@@ -126,6 +126,14 @@ fn option_errors_print_message_and_usage_and_exit_1() {
         (
             &["--locate"],
             "nutcracker: option --locate requires a pool name",
+        ),
+        (
+            &["--batch-wait"],
+            "nutcracker: option --batch-wait requires a number",
+        ),
+        (
+            &["--batch-wait=soon"],
+            "nutcracker: option --batch-wait requires a number",
         ),
     ];
     for (args, msg) in cases {

@@ -41,6 +41,7 @@ impl Running {
             let opts = CoreOpts {
                 mbuf_size: 16384,
                 stats_interval: Duration::from_millis(50),
+                batch_wait: Duration::from_micros(400),
             };
             let mut core = Core::new(conf, opts, None).unwrap();
             let layout = core.stats_layout();

@@ -302,6 +302,7 @@ mod tests {
         let opts = CoreOpts {
             mbuf_size: 16384,
             stats_interval: Duration::from_secs(1),
+            batch_wait: Duration::ZERO,
         };
         Core::new(c, opts, None).unwrap()
     }

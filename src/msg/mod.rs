@@ -290,6 +290,11 @@ impl MsgArena {
         self.nlive -= 1;
     }
 
+    /// Messages allocated since start.
+    pub fn allocated(&self) -> u64 {
+        self.next_id
+    }
+
     /// Live messages (for tests and stats: back to baseline after load).
     pub fn nlive(&self) -> usize {
         self.nlive

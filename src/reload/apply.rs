@@ -296,6 +296,7 @@ mod tests {
         let opts = CoreOpts {
             mbuf_size: 16384,
             stats_interval: Duration::from_secs(1),
+            batch_wait: Duration::ZERO,
         };
         let mut core = Core::new(crate::conf::parse(yaml, path).unwrap(), opts, None).unwrap();
         core.start().unwrap();
