@@ -113,8 +113,8 @@ impl Traffic {
 /// `--batch-wait` budget and the time until the next deadline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wait {
-    Block,      // epoll_wait until an event or the deadline
-    Nap(u32),   // up to N naps of NAP, polling after each, then Block
+    Block,    // epoll_wait until an event or the deadline
+    Nap(u32), // up to N naps of NAP, polling after each, then Block
 }
 
 impl Wait {
@@ -646,19 +646,30 @@ mod wait_tests {
     #[test]
     fn naps_only_for_loaded_unpipelined_traffic() {
         use Traffic::*;
-        assert_eq!(Wait::choose(Unpipelined, 50, BUDGET, LONG), Wait::Nap(4));
-        assert_eq!(Wait::choose(Unpipelined, NAP_IN_FLIGHT, BUDGET, LONG), Wait::Nap(4));
-        // lightly loaded: a reply is not worth waiting for
-        assert_eq!(Wait::choose(Unpipelined, NAP_IN_FLIGHT - 1, BUDGET, LONG), Wait::Block);
-        assert_eq!(Wait::choose(Pipelined, 1600, BUDGET, LONG), Wait::Block);
-        // --batch-wait=0 turns it off; a budget under one nap too
-        assert_eq!(Wait::choose(Unpipelined, 50, Duration::ZERO, LONG), Wait::Block);
-        assert_eq!(Wait::choose(Unpipelined, 50, NAP - Duration::from_micros(1), LONG), Wait::Block);
-        assert_eq!(Wait::choose(Unpipelined, 50, Duration::from_micros(250), LONG), Wait::Nap(2));
-        // a deadline (timer, pending work) closer than a nap: no nap
-        assert_eq!(Wait::choose(Unpipelined, 50, BUDGET, Duration::ZERO), Wait::Block);
-        assert_eq!(Wait::choose(Unpipelined, 50, BUDGET, NAP), Wait::Block);
-        // and no napping past the deadline
-        assert_eq!(Wait::choose(Unpipelined, 50, BUDGET, Duration::from_micros(250)), Wait::Nap(2));
+        let us = Duration::from_micros;
+        let cases = [
+            // traffic, in flight, --batch-wait, deadline, wait
+            (Unpipelined, 50, BUDGET, LONG, Wait::Nap(4)),
+            (Unpipelined, NAP_IN_FLIGHT, BUDGET, LONG, Wait::Nap(4)),
+            // lightly loaded: a reply is not worth waiting for
+            (Unpipelined, NAP_IN_FLIGHT - 1, BUDGET, LONG, Wait::Block),
+            (Pipelined, 1600, BUDGET, LONG, Wait::Block),
+            // --batch-wait=0 turns it off; a budget under one nap too
+            (Unpipelined, 50, Duration::ZERO, LONG, Wait::Block),
+            (Unpipelined, 50, us(99), LONG, Wait::Block),
+            (Unpipelined, 50, us(250), LONG, Wait::Nap(2)),
+            // a deadline (timer, pending work) within a nap: no nap
+            (Unpipelined, 50, BUDGET, Duration::ZERO, Wait::Block),
+            (Unpipelined, 50, BUDGET, NAP, Wait::Block),
+            // and no napping past the deadline
+            (Unpipelined, 50, BUDGET, us(250), Wait::Nap(2)),
+        ];
+        for (traffic, in_flight, budget, deadline, want) in cases {
+            assert_eq!(
+                Wait::choose(traffic, in_flight, budget, deadline),
+                want,
+                "{traffic:?} {in_flight} {budget:?} {deadline:?}"
+            );
+        }
     }
 }

@@ -39,8 +39,7 @@ fn every_reply_arrives(args: &[&str]) {
     });
     let total = (2 * CLIENTS * ROUNDS) as i64;
     let (ok, v) = wait_stats(pool.proxy.stats_port, WAIT, |m| {
-        m.get("alpha/s0/requests").unwrap_or(&0) + m.get("alpha/s1/requests").unwrap_or(&0)
-            == total
+        m.get("alpha/s0/requests").unwrap_or(&0) + m.get("alpha/s1/requests").unwrap_or(&0) == total
     });
     assert!(ok, "stats never counted {total} requests: {v:?}");
     assert_eq!(
