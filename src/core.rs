@@ -11,7 +11,7 @@
 //!
 //! One loop iteration (`Core::step`):
 //! 1. wait for events (at most until the next deadline or stats interval;
-//!    under unpipelined load first in short naps, see [`Core::wait`]);
+//!    under unpipelined load first in short naps, see `Core::wait`);
 //! 2. dispatch each event: errors close, reads before writes;
 //! 3. clients that hit their per-event request budget, and server
 //!    connections that hit their read budget, get another turn;
@@ -80,7 +80,7 @@ pub struct CoreOpts {
     pub batch_wait: Duration,     // --batch-wait: naps before blocking (ZERO: off)
 }
 
-/// One nap of [`Core::wait`]: long enough for a loaded backend to answer a
+/// One nap of `Core::wait`: long enough for a loaded backend to answer a
 /// few requests, short against a loaded request's round trip (~1 ms at 50
 /// clients).
 pub const NAP: Duration = Duration::from_micros(100);
@@ -91,7 +91,7 @@ pub const NAP: Duration = Duration::from_micros(100);
 pub const NAP_IN_FLIGHT: usize = 4;
 
 /// The shape of the client traffic, from the last batch that read clients:
-/// it decides whether waiting for more events pays (see [`Core::wait`]).
+/// it decides whether waiting for more events pays (see `Core::wait`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Traffic {
     Pipelined,   // more than 2 requests per client read: batches are big already
