@@ -12,7 +12,9 @@
 //! One loop iteration (`Core::step`):
 //! 1. wait for events (at most until the next deadline or stats interval;
 //!    under unpipelined load first in short naps, see `Core::wait`);
-//! 2. dispatch each event: errors close, reads before writes;
+//! 2. dispatch each event: Sentinel connections' first (a `+switch-master`
+//!    applies before the requests of the same batch are routed), then the
+//!    rest; errors close, reads before writes;
 //! 3. clients that hit their per-event request budget, and server
 //!    connections that hit their read budget, get another turn;
 //! 4. expired timers close their server connections;
@@ -324,6 +326,15 @@ impl Core {
         self.ls.batch_start(self.now, events.iter().count());
         let allocated = self.msgs.allocated();
         let mut client_reads = 0;
+        if !self.sentinels.is_empty() {
+            // Topology news first: a request that came in the same batch as a
+            // +switch-master (a nap makes that likelier) goes to the new master.
+            for ev in events.iter() {
+                if let Some(ConnRef::Sentinel(s)) = token::decode(ev.token()) {
+                    sentinel::on_event(self, s, ev);
+                }
+            }
+        }
         for ev in events.iter() {
             match token::decode(ev.token()) {
                 Some(ConnRef::Listener(l)) => listener::on_event(self, l),
@@ -332,8 +343,7 @@ impl Core {
                     client::on_event(self, c, ev)
                 }
                 Some(ConnRef::Server(s)) => server::on_event(self, s, ev),
-                Some(ConnRef::Sentinel(s)) => sentinel::on_event(self, s, ev),
-                None => {}
+                Some(ConnRef::Sentinel(_)) | None => {}
             }
         }
         for c in std::mem::take(&mut self.pending_recv) {
