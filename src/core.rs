@@ -411,26 +411,22 @@ impl Core {
     /// at most one nap per hop while the proxy is loaded, and none when
     /// it is idle, lightly loaded or pipelined.
     fn wait(&mut self, events: &mut Events, timeout: Duration) -> io::Result<()> {
-        let naps = match Wait::choose(
+        let wait = Wait::choose(
             self.traffic,
             self.msgs.nlive(),
             self.opts.batch_wait,
             timeout,
-        ) {
-            Wait::Block => 0,
-            Wait::Nap(n) => n,
-        };
-        if naps > 0 {
-            self.poll.poll(events, Some(Duration::ZERO))?;
-            for _ in 0..naps {
+        );
+        if let Wait::Nap(naps) = wait {
+            // a poll first, then one after each nap
+            for nap in 0..=naps {
+                if nap > 0 {
+                    std::thread::sleep(NAP);
+                }
+                self.poll.poll(events, Some(Duration::ZERO))?;
                 if !events.is_empty() {
                     return Ok(());
                 }
-                std::thread::sleep(NAP);
-                self.poll.poll(events, Some(Duration::ZERO))?;
-            }
-            if !events.is_empty() {
-                return Ok(());
             }
         }
         self.poll.poll(events, Some(timeout))
