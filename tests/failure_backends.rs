@@ -298,14 +298,16 @@ fn dead_backend_is_ejected_its_keys_remap_then_it_comes_back() {
     let dir = common::TempDir::new("redis-again");
     let _a2 = redis_on(a.port, &dir);
     let mut back = Duration::ZERO;
-    let readmitted = wait_until(Duration::from_secs(6), || {
+    let readmitted = wait_until(common::WAIT, || {
         let r = c.cmd(&["SET", &ka[3], "home"]);
         back = killed.elapsed();
         r == "+OK\r\n" && direct(a.port, &["GET", &ka[3]]) == "$4\r\nhome\r\n"
     });
     assert!(readmitted, "aa never re-admitted");
+    // A lower bound: the ejection came after `killed`, and aa may only be
+    // tried again server_retry_timeout (1500 ms) after it.
     assert!(
-        back >= Duration::from_millis(1400),
+        back >= Duration::from_millis(1500),
         "re-admitted after {back:?}"
     );
     for k in &kb {
@@ -338,24 +340,18 @@ fn probe_keeps_a_dead_server_out_until_it_answers() {
     assert_eq!(before[&sk("aa", "responses")], 1);
 
     kill_redis(&mut a);
-    let ejected = wait_until(Duration::from_secs(3), || {
-        c.cmd(&["GET", &ka[1]]) == "$-1\r\n"
-    });
+    let ejected = wait_until(common::WAIT, || c.cmd(&["GET", &ka[1]]) == "$-1\r\n");
     assert!(ejected, "aa not ejected");
-    // Several retry periods pass with aa still dead: each probe fails and
+    // Retry periods pass with aa still dead until two probes have failed:
     // no client request ever goes to aa again (blind re-admission would
     // produce a fresh error each period).
-    let end = Instant::now() + Duration::from_millis(1500);
-    while Instant::now() < end {
+    assert_probes_fail_while(&proxy, 2, || {
         assert_eq!(c.cmd(&["GET", &ka[1]]), "$-1\r\n");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let failed = proxy.log_text().matches("failed its probe").count();
-    assert!(failed >= 2, "{failed} failed probes:\n{}", proxy.log_text());
+    });
 
     let dir = common::TempDir::new("redis-again");
     let _a2 = redis_on(a.port, &dir);
-    let answered = wait_until(Duration::from_secs(5), || {
+    let answered = wait_until(common::WAIT, || {
         proxy.log_text().contains("answered its probe")
     });
     assert!(answered, "no successful probe:\n{}", proxy.log_text());
@@ -387,14 +383,11 @@ fn without_auto_eject_a_dead_server_fails_fast_and_stays() {
     );
     let mut c = Client::connect(listen);
     let (ka, kb) = (keys_of(0, "x", 8), keys_of(1, "y", 8));
+    // Fails fast: each request is answered with the refused connect of its
+    // own attempt (server_err and forward_error count one per request below),
+    // not held for a retry or a timeout; a hang trips the client's read timeout.
     for (k, other) in ka.iter().zip(&kb) {
-        let t = Instant::now();
         assert_eq!(c.cmd(&["GET", k]), "-ERR Connection refused\r\n");
-        assert!(
-            t.elapsed() < Duration::from_millis(500),
-            "{:?}",
-            t.elapsed()
-        );
         assert_eq!(c.cmd(&["SET", other, "v"]), "+OK\r\n");
     }
     let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
@@ -420,10 +413,10 @@ fn all_hosts_ejected_errors_without_hanging() {
     );
     let proxy = start_proxy(&yaml, listen);
     let mut c = Client::connect(listen);
+    // Not held until the retry timeout (30 s, beyond the client's 10 s read
+    // timeout): each request gets the ejection's error at once.
     for _ in 0..5 {
-        let t = Instant::now();
         assert_eq!(c.cmd(&["GET", "k"]), "-ERR Connection refused\r\n");
-        assert!(t.elapsed() < Duration::from_millis(500));
     }
     // Multi-key commands: one error reply each, connection stays usable.
     assert_eq!(
@@ -463,7 +456,6 @@ fn unresolvable_backend_is_host_down_quickly() {
     let t = Instant::now();
     assert_eq!(c.cmd(&["GET", &ka[0]]), "-ERR Host is down\r\n");
     let took = t.elapsed();
-    assert!(took < Duration::from_secs(3), "DNS failure took {took:?}");
     // fragments of a multi-key request on the unresolvable host (#596):
     // the parent completes once, the connection stays usable.
     let mget = c.cmd(&["MGET", &ka[1], &kb[0], &ka[2], &kb[1]]);
@@ -546,6 +538,20 @@ fn mset_mget_of_1000_keys_while_a_backend_dies() {
     assert_eq!(st["alpha/client_err"], 0, "the client was never closed");
 }
 
+/// Runs `check` (a request whose reply shows the server is still out)
+/// every 20 ms until the proxy has logged `n` failed probes, or `WAIT`
+/// passes: the checks span at least `n` retry periods, however slow the
+/// machine, and the test takes no longer than the probes do.
+fn assert_probes_fail_while(proxy: &Proxy, n: usize, mut check: impl FnMut()) {
+    let failed = || proxy.log_text().matches("failed its probe").count();
+    let probed = wait_until(common::WAIT, || {
+        check();
+        failed() >= n
+    });
+    assert!(probed, "{} failed probes:\n{}", failed(), proxy.log_text());
+    check();
+}
+
 // ------------------------------------------------------------ fake backends
 
 /// Pool with `aa` = the fake and `bb` = a real redis.
@@ -560,27 +566,15 @@ fn fake_pool(fake: &FakeServer, b: &Redis, extra: &str) -> (Proxy, u16) {
     (start_proxy(&y, listen), listen)
 }
 
+/// Each request to a silent backend gets the timeout error, no earlier
+/// than `timeout` after it was sent (a lower bound: load only delays it).
 #[test]
-fn stalled_backend_times_out_while_other_keys_flow() {
+fn stalled_backend_times_out_no_earlier_than_its_timeout() {
     let fake = FakeServer::start(Fake::Stall);
     let b = common::start_redis();
     let (proxy, listen) = fake_pool(&fake, &b, "  timeout: 300\n");
-    let (ka, kb) = (keys_of(0, "s", 4), keys_of(1, "f", 50));
-    // warm the bb connection so the flow below measures steady state
-    let mut other = Client::connect(listen);
-    assert_eq!(other.cmd(&["SET", &kb[0], "v"]), "+OK\r\n");
-
+    let ka = keys_of(0, "s", 4);
     let mut c = Client::connect(listen);
-    let flow = std::thread::spawn(move || {
-        let mut worst = Duration::ZERO;
-        for k in &kb {
-            let t = Instant::now();
-            assert_eq!(other.cmd(&["SET", k, "v"]), "+OK\r\n");
-            worst = worst.max(t.elapsed());
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        worst
-    });
     let mut took = Vec::new();
     for k in &ka[..3] {
         let t = Instant::now();
@@ -588,26 +582,51 @@ fn stalled_backend_times_out_while_other_keys_flow() {
         took.push(t.elapsed());
     }
     // two pipelined requests time out together, one error each
+    let t = Instant::now();
     c.send(&["GET", &ka[3]]);
     c.send(&["GET", &ka[0]]);
-    let t = Instant::now();
     assert_eq!(c.reply(), "-ERR Connection timed out\r\n");
     assert_eq!(c.reply(), "-ERR Connection timed out\r\n");
     took.push(t.elapsed());
-    let worst_other = flow.join().unwrap();
-    eprintln!("timeout 300 ms: replies after {took:?}; other keys worst {worst_other:?}");
+    eprintln!("timeout 300 ms: replies after {took:?}");
     for d in &took {
-        assert!(*d >= Duration::from_millis(299), "early: {d:?}");
-        // precision target is 350 ms; allow slack on a loaded machine
-        assert!(*d < Duration::from_millis(600), "late: {d:?}");
+        assert!(*d >= Duration::from_millis(300), "early: {d:?}");
     }
-    assert!(worst_other < Duration::from_millis(250), "{worst_other:?}");
     let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
         m.get(&sk("aa", "server_timedout")) == Some(&4)
     });
     assert!(ok, "{st:?}");
     assert_eq!(st["alpha/forward_error"], 5);
     assert_eq!(st[&sk("aa", "out_queue")], 0);
+}
+
+/// While a request waits on a silent backend, another client's requests to
+/// the live one are all answered: its `timeout` (60 s) lies beyond the
+/// clients' 10 s read timeout, so anything held behind the stalled request
+/// fails, and the stalled one is provably still unanswered afterwards.
+#[test]
+fn other_keys_flow_while_a_backend_stalls() {
+    let fake = FakeServer::start(Fake::Stall);
+    let b = common::start_redis();
+    let (proxy, listen) = fake_pool(&fake, &b, "  timeout: 60000\n");
+    let (ka, kb) = (keys_of(0, "s", 1), keys_of(1, "f", 50));
+    let mut c = Client::connect(listen);
+    c.send(&["GET", &ka[0]]);
+    let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
+        m.get(&sk("aa", "out_queue")) == Some(&1)
+    });
+    assert!(ok, "the request never reached the silent backend: {st:?}");
+    let mut other = Client::connect(listen);
+    for k in &kb {
+        assert_eq!(other.cmd(&["SET", k, "v"]), "+OK\r\n");
+    }
+    assert!(common::unanswered(&c.w), "the stalled request was answered");
+    let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
+        m.get(&sk("bb", "responses")) == Some(&50)
+    });
+    assert!(ok, "{st:?}");
+    assert_eq!(st[&sk("aa", "out_queue")], 1);
+    assert_eq!(st[&sk("aa", "server_timedout")], 0);
 }
 
 #[test]
@@ -743,13 +762,9 @@ fn probe_of_a_loading_server_keeps_it_ejected() {
     let ka = keys_of(0, "l", 1);
     let mut c = Client::connect(listen);
     assert_eq!(c.cmd(&["GET", &ka[0]]), "-ERR Invalid argument\r\n");
-    let end = Instant::now() + Duration::from_millis(1000);
-    while Instant::now() < end {
+    assert_probes_fail_while(&proxy, 2, || {
         assert_eq!(c.cmd(&["GET", &ka[0]]), "$-1\r\n");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let failed = proxy.log_text().matches("failed its probe").count();
-    assert!(failed >= 2, "{failed} failed probes");
+    });
     let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
         m.get(&sk("aa", "in_queue")) == Some(&0) && m.get(&sk("aa", "out_queue")) == Some(&0)
     });
@@ -768,14 +783,10 @@ fn probe_of_a_silent_server_times_out_and_keeps_it_ejected() {
     let ka = keys_of(0, "q", 1);
     let mut c = Client::connect(listen);
     assert_eq!(c.cmd(&["GET", &ka[0]]), "-ERR Connection timed out\r\n");
-    let end = Instant::now() + Duration::from_millis(1200);
-    while Instant::now() < end {
+    assert_probes_fail_while(&proxy, 2, || {
         // Answered by the live server: never held for the probe.
         assert_eq!(c.cmd(&["GET", &ka[0]]), "$-1\r\n");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let failed = proxy.log_text().matches("failed its probe").count();
-    assert!(failed >= 2, "{failed} failed probes:\n{}", proxy.log_text());
+    });
     let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
         m.get(&sk("aa", "server_timedout")).is_some_and(|&n| n >= 3)
     });

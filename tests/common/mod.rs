@@ -737,6 +737,16 @@ pub fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
     buf
 }
 
+/// Whether nothing at all (no byte, no EOF) has arrived on `s` yet: an
+/// ordering check, "this reply has not been sent", that never waits. `s`
+/// is left blocking. Only meaningful where nothing is buffered on top of it.
+pub fn unanswered(s: &TcpStream) -> bool {
+    s.set_nonblocking(true).expect("nonblocking");
+    let seen = s.peek(&mut [0u8; 1]);
+    s.set_nonblocking(false).expect("blocking");
+    matches!(seen, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
 /// Reads until EOF or error (a closed connection); returns what came first.
 pub fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
     let mut out = Vec::new();
