@@ -208,7 +208,7 @@ fn pipeline(s: &mut TcpStream, req: Vec<u8>, want: &[u8], what: &str) {
 /// A backend of either protocol on a free port.
 struct Backend {
     port: u16,
-    _proc: Proc, // stopped by pid on drop
+    proc: Proc, // stopped by pid on drop
     _dir: TempDir,
 }
 
@@ -221,7 +221,7 @@ fn backend(proto: Proto) -> Backend {
     };
     Backend {
         port,
-        _proc: proc,
+        proc,
         _dir: dir,
     }
 }
@@ -550,7 +550,7 @@ fn backend_restart(proto: Proto) {
             "auto_eject_hosts: false",
         ],
     );
-    let _p = proxy(&yaml, &[]);
+    let p = proxy(&yaml, &[]);
     let mut s = connect(listen);
     let burst = |s: &mut TcpStream, round: u64, what: &str| {
         let mut script = Script::default();
@@ -576,9 +576,10 @@ fn backend_restart(proto: Proto) {
     // redis: 50 requests are in flight on the backend when it dies; each
     // gets an error reply, in order.
     let in_flight = if proto == Proto::Redis {
-        let _pause = pause_redis(port, 5_000);
+        let _pause = pause_redis(port, 60_000);
         s.write_all(&q.repeat(50)).unwrap();
-        thread::sleep(Duration::from_millis(300));
+        let live = || metric(p.stats_port, "nutcracker_msgs_live").unwrap_or(0);
+        assert!(wait_until(WAIT, || live() >= 50), "msgs_live {}", live());
         50
     } else {
         0
@@ -597,18 +598,14 @@ fn backend_restart(proto: Proto) {
         );
     }
 
+    // Never a hang: each reply is one of the immediate connection errors,
+    // not the "Connection timed out" of the pool's 2 s timeout.
     let mut last = Vec::new();
     for i in 0..5 {
-        let t = Instant::now();
         s.write_all(&q).unwrap();
         let line = read_line(
             &mut s,
             &format!("{proto:?}: request {i} while the backend is down"),
-        );
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "error reply took {:?}",
-            t.elapsed()
         );
         assert!(
             transient.contains(&line),
@@ -674,7 +671,10 @@ fn client_gone_with_1000_requests_in_flight_leaves_nothing_behind() {
         live()
     );
 
-    let _pause = pause_redis(redis.port, 2_000);
+    // Stopped until SIGCONT below (redis 7.0 holds even CLIENT UNPAUSE
+    // during a pause), so the requests stay in flight for as long as the
+    // test needs, however slow the machine.
+    redis.proc.signal(libc::SIGSTOP);
     let mut c = connect(listen);
     let mut req = Vec::new();
     for j in 0..INFLIGHT {
@@ -682,12 +682,15 @@ fn client_gone_with_1000_requests_in_flight_leaves_nothing_behind() {
     }
     c.write_all(&req).unwrap();
     assert!(
-        wait_until(Duration::from_millis(1_500), || live().unwrap_or(0)
-            >= INFLIGHT),
+        wait_until(WAIT, || live().unwrap_or(0) >= INFLIGHT),
         "the requests never showed as in flight: msgs_live = {:?}",
         live()
     );
     drop(c);
+    // Usually the proxy sees the EOF before the replies; either order must
+    // end with nothing live, so the pause only gives the EOF a head start.
+    thread::sleep(Duration::from_millis(200));
+    redis.proc.signal(libc::SIGCONT);
     let t = Instant::now();
     assert!(
         wait_until(Duration::from_secs(15), || live() == Some(0)),
@@ -762,8 +765,10 @@ fn redis_replies_stay_in_order_when_one_server_is_slow() {
             script.push(get(Proto::Redis, k, &val(k)));
         }
     }
-    let _pause = pause_redis(slow.port, 1_000);
+    // A lower bound, taken before the pause starts; the margin is for
+    // redis's own millisecond clock, cached between commands.
     let t = Instant::now();
+    let _pause = pause_redis(slow.port, 1_000);
     script.run(&mut s, "pipelined GETs over a slow and a fast server");
     assert!(
         t.elapsed() >= Duration::from_millis(700),
@@ -814,6 +819,7 @@ fn memcache_replies_stay_in_order_when_one_server_never_answers() {
         script.push((q, timed_out.clone()));
         script.push(get(Proto::Memcache, f, f.as_bytes()));
     }
+    // A lower bound: `t` is taken before the first request leaves.
     let t = Instant::now();
     script.run(&mut s, "pipelined gets over a silent and a live server");
     assert!(
