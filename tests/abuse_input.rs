@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -220,9 +220,10 @@ impl Rng {
     }
 }
 
-/// One clean client: SET then GET its own keys until `stop`; returns the
-/// number of round trips, panicking on any unexpected byte.
-fn clean_client(listen: u16, id: usize, stop: &AtomicBool) -> usize {
+/// One clean client: SET then GET its own keys until `stop`, counting the
+/// round trips in `done`; panics on any unexpected byte, or when a reply
+/// takes longer than the read timeout (`WAIT`): starved.
+fn clean_client(listen: u16, id: usize, stop: &AtomicBool, done: &AtomicUsize) -> usize {
     let mut s = connect(listen);
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
@@ -239,9 +240,15 @@ fn clean_client(listen: u16, id: usize, stop: &AtomicBool) -> usize {
             "client {id} GET {n}"
         );
         n += 1;
+        done.store(n, Ordering::Relaxed);
     }
     n
 }
+
+/// Round trips each clean client makes while the garbage flows.
+const CLEAN_ROUNDS: usize = 20;
+/// Framing errors the garbage must cause while the clean clients run.
+const GARBAGE_ERRS: i64 = 50;
 
 /// Keeps `n` connections spewing garbage (reconnecting as the proxy closes
 /// them) until `stop`; returns how many connections were used.
@@ -297,30 +304,45 @@ fn garbage_on_100_connections_leaves_10_clean_clients_untouched() {
         let stop = stop.clone();
         std::thread::spawn(move || garbage_clients(listen, 100, &stop))
     };
+    let errs = || counter(&proxy, "client_err").unwrap_or(0);
+    assert!(
+        wait_until(WAIT, || errs() > 0),
+        "garbage never hit a framing error"
+    );
+    // Events, not a time window: the clean clients run until each has made
+    // CLEAN_ROUNDS round trips and the garbage has caused GARBAGE_ERRS more
+    // framing errors meanwhile, so the two provably overlap.
+    let errs_before = errs();
+    let done: Arc<Vec<AtomicUsize>> = Arc::new((0..10).map(|_| AtomicUsize::new(0)).collect());
     let clean: Vec<_> = (0..10)
         .map(|id| {
-            let stop = stop.clone();
-            std::thread::spawn(move || clean_client(listen, id, &stop))
+            let (stop, done) = (stop.clone(), done.clone());
+            std::thread::spawn(move || clean_client(listen, id, &stop, &done[id]))
         })
         .collect();
-    std::thread::sleep(Duration::from_secs(4));
+    let rounds = || -> Vec<usize> { done.iter().map(|n| n.load(Ordering::Relaxed)).collect() };
+    let overlapped = wait_until(WAIT, || {
+        rounds().iter().all(|&n| n >= CLEAN_ROUNDS) && errs() >= errs_before + GARBAGE_ERRS
+    });
     stop.store(true, Ordering::Relaxed);
     let ops: Vec<usize> = clean.into_iter().map(|t| t.join().unwrap()).collect();
     let used = garbage.join().unwrap();
     let elapsed = t0.elapsed();
     assert!(
-        ops.iter().all(|&n| n >= 5),
-        "clean clients starved: {ops:?}"
+        overlapped,
+        "clean clients starved or garbage stalled: round trips {:?}, client_err {} -> {}",
+        rounds(),
+        errs_before,
+        errs()
     );
     let mut s = connect(listen);
     s.write_all(&resp(&[b"PING"])).unwrap();
     assert_eq!(read_n(&mut s, 7), b"+PONG\r\n", "proxy still serves");
     drop(s);
-    let errs = counter(&proxy, "client_err").unwrap_or(0);
     eprintln!(
-        "garbage: {used} garbage connections, {errs} closed on errors; clean round trips per client {ops:?} in {elapsed:?}"
+        "garbage: {used} garbage connections, {} closed on errors; clean round trips per client {ops:?} in {elapsed:?}",
+        errs()
     );
-    assert!(errs > 0, "garbage never hit a framing error");
     let series = format!("nutcracker_client_connections{ALPHA}");
     assert_eq!(wait_metric(proxy.stats_port, &series, 0), Some(0));
     assert_back_to_baseline(&proxy, "garbage", base);
