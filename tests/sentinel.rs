@@ -131,18 +131,19 @@ fn write_until_ok(port: u16, key: &str, value: &str) -> Instant {
     }
 }
 
-/// Writes to `key` over one connection until stopped; counts replies other than +OK.
+/// Writes to `key` over one connection until stopped; counts the writes
+/// and the replies other than +OK.
 fn steady_writer(
     port: u16,
     key: String,
 ) -> (
     Arc<AtomicBool>,
-    Arc<AtomicU64>,
+    [Arc<AtomicU64>; 2], // writes, errors
     std::thread::JoinHandle<u64>,
 ) {
     let stop = Arc::new(AtomicBool::new(false));
-    let errors = Arc::new(AtomicU64::new(0));
-    let (s, e) = (stop.clone(), errors.clone());
+    let counts = [(); 2].map(|_| Arc::new(AtomicU64::new(0)));
+    let (s, [w, e]) = (stop.clone(), counts.clone());
     let h = std::thread::spawn(move || {
         let mut c = RespConn::connect(port);
         let mut n = 0u64;
@@ -151,11 +152,12 @@ fn steady_writer(
                 e.fetch_add(1, Ordering::Relaxed);
             }
             n += 1;
+            w.store(n, Ordering::Relaxed);
             std::thread::sleep(Duration::from_millis(2));
         }
         n
     });
-    (stop, errors, h)
+    (stop, counts, h)
 }
 
 /// The proxy's sentinel_switches counter of a server.
@@ -192,7 +194,9 @@ fn file_names_a_dead_master_sentinel_wins_from_the_start() {
 fn sigkill_master_writes_follow_the_promoted_replica() {
     let e = env();
     let (old, new) = (e.shards[0].master.port, e.shards[0].replica.port);
-    let (stop, errors, writer) = steady_writer(e.port, e.keys[1].clone());
+    let (stop, [writes, errors], writer) = steady_writer(e.port, e.keys[1].clone());
+    let written = |n: u64| wait_until(WAIT, || writes.load(Ordering::Relaxed) >= n);
+    assert!(written(1), "the steady writer never wrote");
     let announced = watch_switch(&e.sentinel);
     let killed = Instant::now();
     e.shards[0].master.proc.signal(libc::SIGKILL);
@@ -210,12 +214,17 @@ fn sigkill_master_writes_follow_the_promoted_replica() {
         wrote.saturating_duration_since(at)
     );
     assert_eq!(get(new, &e.keys[0]).as_deref(), Some(&b"after"[..]));
-    // the other shard never noticed
-    std::thread::sleep(Duration::from_millis(200));
+    // the other shard never noticed: written before the kill, throughout,
+    // and still after the switch
+    let later = writes.load(Ordering::Relaxed) + 10;
+    assert!(written(later), "the steady writer stopped after the switch");
     stop.store(true, Ordering::Relaxed);
     let n = writer.join().unwrap();
-    assert!(n > 10, "the steady writer barely ran: {n}");
-    assert_eq!(errors.load(Ordering::Relaxed), 0, "shard m2 saw errors");
+    assert_eq!(
+        errors.load(Ordering::Relaxed),
+        0,
+        "shard m2 saw errors in {n} writes"
+    );
     let log = e.proxy.log_text();
     let line = format!("pool 'p' server 'm1' switched from 127.0.0.1:{old} to 127.0.0.1:{new}");
     assert!(log.contains(&line), "{log}");
