@@ -875,7 +875,9 @@ fn old_address_failure_does_not_eject_the_readdressed_server() {
     // A request in flight on the old address while the reload moves s1.
     old.proc.as_ref().unwrap().signal(libc::SIGSTOP);
     c.send(&common::resp_words("GET k"));
-    std::thread::sleep(Duration::from_millis(200)); // the GET reaches the old server
+    // the GET is in flight on the old server (no sleep: SIGSTOP keeps it there)
+    let live = common::wait_metric(proxy.stats_port, "nutcracker_msgs_live", 1);
+    assert_eq!(live, Some(1), "the GET never reached the proxy");
     assert!(reload(&proxy, &conf(new.port)));
     old.kill(); // the drained connection fails with its request
     assert!(c.read().starts_with(b"-"), "the in-flight GET fails");
