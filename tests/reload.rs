@@ -218,6 +218,17 @@ fn set_through(rp: u16, mp: u16, keys: &[String]) {
     }
 }
 
+/// Waits until the proxy holds at least `n` live messages: requests sent
+/// just before are in flight, with no sleep that a slow machine outlasts.
+fn in_flight(proxy: &Proxy, n: i64) {
+    let live = || common::metric(proxy.stats_port, "nutcracker_msgs_live").unwrap_or(0);
+    assert!(
+        wait_until(WAIT, || live() >= n),
+        "msgs_live {} < {n}",
+        live()
+    );
+}
+
 #[test]
 fn routing_after_reload_equals_a_fresh_start() {
     let rig = Rig::new(4, 3);
@@ -398,7 +409,7 @@ fn pools_added_removed_and_moved_redis_and_memcache() {
     let mut beta = RespConn::connect(rb);
     set_get(&mut beta, "b", 1);
     beta.send(&busy_eval("b", 1500));
-    std::thread::sleep(Duration::from_millis(300)); // let the script start
+    in_flight(&proxy, 1);
     let line = reload_ok(&proxy, &mut tail, &b);
     assert!(line.contains("4 changes follow"), "{line}");
     let log = proxy.log_text();
@@ -598,7 +609,7 @@ fn removed_server_answers_its_in_flight_request_then_closes() {
     assert_eq!(redis_clients(rig.redis[1].port), 2, "and the RESP3 one");
     c.send(&busy_eval(&on_s1, 1500));
     c.send(&common::resp(&[b"GET", on_s1.as_bytes()])); // pipelined behind it
-    std::thread::sleep(Duration::from_millis(300)); // let the script start
+    in_flight(&proxy, 2);
     let line = reload_ok(&proxy, &mut tail, &b);
     assert!(line.contains("servers removed s1"), "{line}");
     assert_eq!(c.read(), b":7\r\n", "the in-flight request is answered");
