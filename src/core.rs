@@ -188,28 +188,28 @@ fn precise_naps() {}
 /// Owns everything (twemproxy: struct context).
 #[derive(Debug)]
 pub struct Core {
-    pub poll: Poll,                       // mio reactor
-    pub traffic: Traffic,                 // shape of the last client batch (Core::wait)
-    pub batch_waits: BatchWaits,          // what Core::wait's naps did (stats)
-    pub listeners: Slab<Listener>,        // nc_proxy
-    pub clients: Slab<ClientConn>,        // nc_client
-    pub servers: Slab<ServerConn>,        // nc_server connections
-    pub sentinels: Slab<SentinelConn>,    // Redis Sentinel connections (issue 13)
-    pub pools: Slots<PoolId, ServerPool>, // by stable id
-    pub pool_order: Vec<PoolId>,          // configuration order: start, stats
-    pub msgs: MsgArena,                   // requests (free_msgq)
-    pub mbufs: MbufPool,                  // read chunks (free_mbufq)
-    pub arena: BytesMut,
-    pub iov: crate::sock::IovBuf, // writev slices, reused                     // the read chunk every socket reads into
-    pub timers: BTreeSet<(Instant, Timer)>, // deadlines (tmo_rbt)
-    pub closing: Vec<(ConnRef, Close)>, // deferred closes
-    pub pending_send: Vec<ConnRef>, // conns with queued output
-    pub flushing: Vec<ConnRef>,   // pending_send being flushed (capacity reuse)
-    pub pending_recv: Vec<ClientId>, // clients over their budget
+    pub poll: Poll,                          // mio reactor
+    pub traffic: Traffic,                    // shape of the last client batch (Core::wait)
+    pub batch_waits: BatchWaits,             // what Core::wait's naps did (stats)
+    pub listeners: Slab<Listener>,           // nc_proxy
+    pub clients: Slab<ClientConn>,           // nc_client
+    pub servers: Slab<ServerConn>,           // nc_server connections
+    pub sentinels: Slab<SentinelConn>,       // Redis Sentinel connections (issue 13)
+    pub pools: Slots<PoolId, ServerPool>,    // by stable id
+    pub pool_order: Vec<PoolId>,             // configuration order: start, stats
+    pub msgs: MsgArena,                      // requests (free_msgq)
+    pub mbufs: MbufPool,                     // read chunks (free_mbufq)
+    pub arena: BytesMut,                     // the read chunk every socket reads into
+    pub iov: crate::sock::IovBuf,            // writev slices, reused
+    pub timers: BTreeSet<(Instant, Timer)>,  // deadlines (tmo_rbt)
+    pub closing: Vec<(ConnRef, Close)>,      // deferred closes
+    pub pending_send: Vec<ConnRef>,          // conns with queued output
+    pub flushing: Vec<ConnRef>,              // pending_send being flushed (capacity reuse)
+    pub pending_recv: Vec<ClientId>,         // clients over their budget
     pub pending_srv_recv: Vec<ServerConnId>, // server conns over their read budget
-    pub metrics: Metrics,         // plain counters for stats
-    pub stats: Option<StatsHandle>, // hand-off to the stats thread
-    pub limits: Limits,           // response parser bounds
+    pub metrics: Metrics,                    // plain counters for stats
+    pub stats: Option<StatsHandle>,          // hand-off to the stats thread
+    pub limits: Limits,                      // response parser bounds
     pub opts: CoreOpts,
     pub now: Instant,                      // time of the current batch
     pub gen: u32,                          // generation counter for conns
