@@ -43,7 +43,7 @@ use crate::msg::MsgArena;
 use crate::pool::ServerPool;
 use crate::proto::Limits;
 use crate::signal::Action;
-use crate::stats::{Metrics, PoolLayout, StatsHandle};
+use crate::stats::{BatchWaits, Metrics, PoolLayout, StatsHandle};
 use crate::token::{
     self, ClientId, ConnRef, ListenerId, PoolId, SentinelConnId, ServerConnId, Slots,
 };
@@ -134,6 +134,30 @@ impl Wait {
     }
 }
 
+/// The nap path of `Core::wait` with a budget of `naps` (from
+/// [`Wait::Nap`]): `poll` once, then again after each nap (`sleep`), until
+/// a poll finds events (`poll` returns true). Returns whether one did;
+/// if not, the caller blocks. Counts what it did into `bw`.
+fn nap_path(
+    naps: u32,
+    bw: &mut BatchWaits,
+    mut poll: impl FnMut() -> io::Result<bool>,
+    mut sleep: impl FnMut(),
+) -> io::Result<bool> {
+    bw.waits += 1;
+    for nap in 0..=naps {
+        if nap > 0 {
+            sleep();
+            bw.naps += 1;
+        }
+        if poll()? {
+            return Ok(true);
+        }
+    }
+    bw.misses += 1;
+    Ok(false)
+}
+
 /// Returns free heap pages to the system. glibc's `free` only gives back
 /// the top of the heap, so the chunks of a spike (thousands of connections'
 /// read buffers) would otherwise stay resident below longer-lived ones.
@@ -164,27 +188,28 @@ fn precise_naps() {}
 /// Owns everything (twemproxy: struct context).
 #[derive(Debug)]
 pub struct Core {
-    pub poll: Poll,                       // mio reactor
-    pub traffic: Traffic,                 // shape of the last client batch (Core::wait)
-    pub listeners: Slab<Listener>,        // nc_proxy
-    pub clients: Slab<ClientConn>,        // nc_client
-    pub servers: Slab<ServerConn>,        // nc_server connections
-    pub sentinels: Slab<SentinelConn>,    // Redis Sentinel connections (issue 13)
-    pub pools: Slots<PoolId, ServerPool>, // by stable id
-    pub pool_order: Vec<PoolId>,          // configuration order: start, stats
-    pub msgs: MsgArena,                   // requests (free_msgq)
-    pub mbufs: MbufPool,                  // read chunks (free_mbufq)
-    pub arena: BytesMut,
-    pub iov: crate::sock::IovBuf, // writev slices, reused                     // the read chunk every socket reads into
-    pub timers: BTreeSet<(Instant, Timer)>, // deadlines (tmo_rbt)
-    pub closing: Vec<(ConnRef, Close)>, // deferred closes
-    pub pending_send: Vec<ConnRef>, // conns with queued output
-    pub flushing: Vec<ConnRef>,   // pending_send being flushed (capacity reuse)
-    pub pending_recv: Vec<ClientId>, // clients over their budget
+    pub poll: Poll,                          // mio reactor
+    pub traffic: Traffic,                    // shape of the last client batch (Core::wait)
+    pub batch_waits: BatchWaits,             // what Core::wait's naps did (stats)
+    pub listeners: Slab<Listener>,           // nc_proxy
+    pub clients: Slab<ClientConn>,           // nc_client
+    pub servers: Slab<ServerConn>,           // nc_server connections
+    pub sentinels: Slab<SentinelConn>,       // Redis Sentinel connections (issue 13)
+    pub pools: Slots<PoolId, ServerPool>,    // by stable id
+    pub pool_order: Vec<PoolId>,             // configuration order: start, stats
+    pub msgs: MsgArena,                      // requests (free_msgq)
+    pub mbufs: MbufPool,                     // read chunks (free_mbufq)
+    pub arena: BytesMut,                     // the read chunk every socket reads into
+    pub iov: crate::sock::IovBuf,            // writev slices, reused
+    pub timers: BTreeSet<(Instant, Timer)>,  // deadlines (tmo_rbt)
+    pub closing: Vec<(ConnRef, Close)>,      // deferred closes
+    pub pending_send: Vec<ConnRef>,          // conns with queued output
+    pub flushing: Vec<ConnRef>,              // pending_send being flushed (capacity reuse)
+    pub pending_recv: Vec<ClientId>,         // clients over their budget
     pub pending_srv_recv: Vec<ServerConnId>, // server conns over their read budget
-    pub metrics: Metrics,         // plain counters for stats
-    pub stats: Option<StatsHandle>, // hand-off to the stats thread
-    pub limits: Limits,           // response parser bounds
+    pub metrics: Metrics,                    // plain counters for stats
+    pub stats: Option<StatsHandle>,          // hand-off to the stats thread
+    pub limits: Limits,                      // response parser bounds
     pub opts: CoreOpts,
     pub now: Instant,                      // time of the current batch
     pub gen: u32,                          // generation counter for conns
@@ -209,6 +234,7 @@ impl Core {
         let mut core = Core {
             poll: Poll::new()?,
             traffic: Traffic::Pipelined,
+            batch_waits: BatchWaits::default(),
             listeners: Slab::new(),
             clients: Slab::new(),
             servers: Slab::new(),
@@ -377,6 +403,7 @@ impl Core {
                 self.mbufs.nfree() as u64,
                 self.mbufs.nalloc,
             );
+            st.set_batch_waits(&self.batch_waits);
         }
         Ok(())
     }
@@ -409,7 +436,9 @@ impl Core {
     /// and blocks only when a whole budget of naps found nothing: replies
     /// and requests then go out in larger batches, at a cost in latency of
     /// at most one nap per hop while the proxy is loaded, and none when
-    /// it is idle, lightly loaded or pipelined.
+    /// it is idle, lightly loaded or pipelined. `batch_waits` counts the
+    /// nap paths, the naps and the budgets that found nothing, for the
+    /// stats (whether the naps pay off on this traffic).
     fn wait(&mut self, events: &mut Events, timeout: Duration) -> io::Result<()> {
         let wait = Wait::choose(
             self.traffic,
@@ -418,15 +447,15 @@ impl Core {
             timeout,
         );
         if let Wait::Nap(naps) = wait {
-            // a poll first, then one after each nap
-            for nap in 0..=naps {
-                if nap > 0 {
-                    std::thread::sleep(NAP);
-                }
-                self.poll.poll(events, Some(Duration::ZERO))?;
-                if !events.is_empty() {
-                    return Ok(());
-                }
+            let Core {
+                poll, batch_waits, ..
+            } = self;
+            let poll_now = || {
+                poll.poll(events, Some(Duration::ZERO))?;
+                Ok(!events.is_empty())
+            };
+            if nap_path(naps, batch_waits, poll_now, || std::thread::sleep(NAP))? {
+                return Ok(());
             }
         }
         self.poll.poll(events, Some(timeout))
@@ -647,6 +676,90 @@ mod wait_tests {
         assert_eq!(Traffic::of(3, 1), Traffic::Pipelined);
         assert_eq!(Traffic::of(32 * 50, 50), Traffic::Pipelined);
         assert_eq!(Traffic::of(0, 3), Traffic::Unpipelined); // reads that closed
+    }
+
+    /// Runs `nap_path` with a budget of `naps` against polls that find
+    /// events from the `found_at`-th on (0: the first); returns whether it
+    /// found them and the naps actually slept.
+    fn nap_run(naps: u32, found_at: Option<u32>, bw: &mut BatchWaits) -> (bool, u64) {
+        let (mut polls, mut slept) = (0, 0);
+        let poll = || {
+            polls += 1;
+            Ok(found_at.is_some_and(|at| polls > at))
+        };
+        let found = nap_path(naps, bw, poll, || slept += 1).unwrap();
+        (found, slept)
+    }
+
+    #[test]
+    fn nap_path_counts_waits_naps_and_misses() {
+        let mut bw = BatchWaits::default();
+        // events at once: a wait, no nap, no miss
+        assert_eq!(nap_run(4, Some(0), &mut bw), (true, 0));
+        assert_eq!(
+            bw,
+            BatchWaits {
+                waits: 1,
+                naps: 0,
+                misses: 0
+            }
+        );
+        // events after the second nap
+        assert_eq!(nap_run(4, Some(2), &mut bw), (true, 2));
+        assert_eq!(
+            bw,
+            BatchWaits {
+                waits: 2,
+                naps: 2,
+                misses: 0
+            }
+        );
+        // events at the last poll of the budget: still a hit
+        assert_eq!(nap_run(4, Some(4), &mut bw), (true, 4));
+        assert_eq!(
+            bw,
+            BatchWaits {
+                waits: 3,
+                naps: 6,
+                misses: 0
+            }
+        );
+        // nothing within the budget: every nap slept, one miss
+        assert_eq!(nap_run(4, Some(5), &mut bw), (false, 4));
+        assert_eq!(nap_run(1, None, &mut bw), (false, 1));
+        assert_eq!(
+            bw,
+            BatchWaits {
+                waits: 5,
+                naps: 11,
+                misses: 2
+            }
+        );
+        assert!(bw.misses <= bw.waits && bw.misses <= bw.naps);
+    }
+
+    #[test]
+    fn nap_path_error_ends_it_uncounted_as_a_miss() {
+        let mut bw = BatchWaits::default();
+        let mut polls = 0;
+        let poll = || {
+            polls += 1;
+            if polls == 2 {
+                Err(io::ErrorKind::Interrupted.into())
+            } else {
+                Ok(false)
+            }
+        };
+        let r = nap_path(4, &mut bw, poll, || {});
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::Interrupted);
+        assert_eq!(
+            bw,
+            BatchWaits {
+                waits: 1,
+                naps: 1,
+                misses: 0
+            }
+        );
     }
 
     #[test]

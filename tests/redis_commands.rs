@@ -89,8 +89,8 @@ COMMAND COUNT ; COMMAND GETKEYS SORT k STORE d
 SET wt:1 v ; !GET wt:1 extra ; !HSET h ; !LINSERT l BEFORE c ; !GET
 "#;
 
-/// Commands the sweep checks elsewhere: AUTH (its local replies differ from
-/// redis 7's, §REDIS.6: redis_auth.rs), QUIT (below: +OK, then close), and
+/// Commands the sweep checks elsewhere: AUTH (its one-argument replies are
+/// 0.5.0's, §REDIS.6, and it changes the connection: redis_auth.rs), QUIT (below: +OK, then close), and
 /// HELLO, CLIENT, RESET (they change the connection, or report its id and
 /// the proxy's version: redis_resp3.rs). (The subscribe family changes the
 /// connection's mode: tests/redis_dedicated.rs.)

@@ -364,20 +364,21 @@ fn key_positions_equal_redis_command_getkeys() {
         .filter(|c| c.supported() && c.keys() != nutcracker::proto::redis::Keys::None)
         .map(|c| c.name())
         // Pub/Sub routes on channels, which redis does not call keys.
-        .filter(|n| !covered.contains(n) && *n != "AUTH")
+        .filter(|n| !covered.contains(n))
         .filter(|n| !n.contains("SUBSCRIBE") && *n != "PUBLISH")
         .collect();
     assert!(missing.is_empty(), "no GETKEYS case for {missing:?}");
 }
 
 /// The arity of every served command is redis's (`COMMAND INFO`), except
-/// the three 0.5.0 keeps (AUTH, QUIT: answered locally; PING: one message).
+/// QUIT's, which 0.5.0 keeps (answered locally, no argument; PING's one
+/// message at most is checked apart from the arity).
 #[test]
 fn arities_equal_redis_command_info() {
     let direct = start_redis();
     let mut dr = RespConn::connect(direct.port);
     for &c in Cmd::ALL.iter().filter(|c| c.supported()) {
-        if matches!(c, Cmd::Auth | Cmd::Quit) {
+        if matches!(c, Cmd::Quit) {
             continue;
         }
         let reply = dr.call(&[b"COMMAND", b"INFO", c.name().as_bytes()]);

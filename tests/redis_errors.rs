@@ -78,8 +78,12 @@ fn in_frame_errors_keep_the_connection() {
             b"-ERR wrong number of arguments for 'zunion' command\r\n",
         ),
         (
-            &[b"AUTH", b"user", b"pass"],
+            &[b"AUTH"],
             b"-ERR wrong number of arguments for 'auth' command\r\n",
+        ),
+        (
+            &[b"AUTH", b"user", b"pass", b"x"],
+            b"-ERR syntax error\r\n",
         ),
         (
             &[b"PING", b"a", b"b"],

@@ -642,17 +642,28 @@ fn new_redis_auth_makes_every_client_authenticate_again() {
     let mut c = RespConn::connect(rp);
     assert_eq!(c.call(&[b"AUTH", b"old"]), b"+OK\r\n");
     set_get(&mut c, "auth", 1);
+    // and one logged in with redis 6's `AUTH user pass`
+    let mut u = RespConn::connect(rp);
+    assert_eq!(u.call(&[b"AUTH", b"default", b"old"]), b"+OK\r\n");
+    set_get(&mut u, "auth", 1);
     let line = reload_ok(&proxy, &mut tail, &b);
     assert!(line.contains("settings changed (redis_auth)"), "{line}");
-    let refused = c.call(&[b"GET", b"auth"]);
-    assert!(
-        refused.starts_with(b"-NOAUTH"),
-        "{}",
-        String::from_utf8_lossy(&refused)
-    );
+    for c in [&mut c, &mut u] {
+        let refused = c.call(&[b"GET", b"auth"]);
+        assert!(
+            refused.starts_with(b"-NOAUTH"),
+            "{}",
+            String::from_utf8_lossy(&refused)
+        );
+    }
     assert!(c.call(&[b"AUTH", b"old"]).starts_with(b"-ERR"));
     assert_eq!(c.call(&[b"AUTH", b"new"]), b"+OK\r\n");
     set_get(&mut c, "auth", 2);
+    assert!(u
+        .call(&[b"AUTH", b"default", b"old"])
+        .starts_with(b"-WRONGPASS"));
+    assert_eq!(u.call(&[b"AUTH", b"default", b"new"]), b"+OK\r\n");
+    set_get(&mut u, "auth", 2);
     // without redis_auth every client is in
     reload_ok(&proxy, &mut tail, &rig.redis_pool("alpha", rp, &[0], ""));
     set_get(&mut RespConn::connect(rp), "auth", 3);

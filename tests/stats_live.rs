@@ -125,6 +125,9 @@ fn rebuild(v: &HashMap<String, i64>, source: &str, pools: &[(&str, &[&str])]) ->
         "curr_connections",
         "reloads",
         "reloads_failed",
+        "batch_waits",
+        "batch_wait_naps",
+        "batch_wait_misses",
     ] {
         out.push_str(&format!("\"{k}\":{}, ", v[k]));
     }

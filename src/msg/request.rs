@@ -112,24 +112,8 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, authed: b
     };
     match cmd {
         redis::Cmd::Quit => return Action::Quit(Some(Bytes::from_static(redis::reply::OK))),
-        redis::Cmd::Auth => {
-            let pw = meta
-                .keys
-                .first()
-                .map(|k| span_bytes(&m.data, *k, &mut scratch).to_vec());
-            let want = core.pools[p].conf.redis_auth.clone();
-            let epoch = core.pools[p].auth_epoch;
-            let (ok, reply): (bool, &'static [u8]) = match (want, pw) {
-                (None, _) => (true, redis::reply::NO_PASSWORD),
-                (Some(w), Some(pw)) if w.as_bytes() == pw.as_slice() => (true, redis::reply::OK),
-                _ => (false, redis::reply::INVALID_PASSWORD),
-            };
-            if let Some(c) = core.client(cid) {
-                c.authed = ok.then_some(epoch);
-            }
-            return Action::Local(Bytes::from_static(reply));
-        }
-        redis::Cmd::Hello => return redis_local(core, cid, mid, p),
+        // Before the NOAUTH check: they are how a client authenticates.
+        redis::Cmd::Auth | redis::Cmd::Hello => return redis_local(core, cid, mid, p),
         redis::Cmd::Reset => {
             dedicated::reset(core, cid);
             return redis_local(core, cid, mid, p);
@@ -169,9 +153,9 @@ fn redis_filter(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId, authed: b
     }
 }
 
-/// A handshake command the proxy answers itself (HELLO, CLIENT, SELECT,
-/// ECHO, RESET: `redis::local`); it may switch the client's protocol, which
-/// applies from the next request on.
+/// A handshake command the proxy answers itself (AUTH, HELLO, CLIENT,
+/// SELECT, ECHO, RESET: `redis::local`); it may authenticate the client or
+/// switch its protocol, which applies from the next request on.
 // COPY: the arguments of a (once per connection) handshake command.
 fn redis_local(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) -> Action {
     let Core {

@@ -17,7 +17,7 @@
 //! - the loop side (`swap`, `conn_created`, `conn_closed`) never blocks.
 
 use super::render::{self, Header};
-use super::{Layout, Metrics, PoolLayout, Snapshot};
+use super::{BatchWaits, Layout, Metrics, PoolLayout, Snapshot};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, Read, Write};
@@ -100,13 +100,16 @@ fn strerror(e: &io::Error) -> String {
 /// Connection objects ever created and alive, read live by the stats thread.
 #[derive(Debug, Default)]
 struct ConnCounts {
-    total: AtomicU64,          // total_connections
-    curr: AtomicU64,           // curr_connections
-    msgs: AtomicU64,           // requests alive in the loop (Prometheus only)
-    mfree: AtomicU64,          // read chunks on the free list (Prometheus only)
-    malloc: AtomicU64,         // read chunks ever allocated (Prometheus only)
-    reloads: AtomicU64,        // configuration reloads applied (SIGUSR1)
-    reloads_failed: AtomicU64, // reloads rejected, old configuration kept
+    total: AtomicU64,             // total_connections
+    curr: AtomicU64,              // curr_connections
+    msgs: AtomicU64,              // requests alive in the loop (Prometheus only)
+    mfree: AtomicU64,             // read chunks on the free list (Prometheus only)
+    malloc: AtomicU64,            // read chunks ever allocated (Prometheus only)
+    reloads: AtomicU64,           // configuration reloads applied (SIGUSR1)
+    reloads_failed: AtomicU64,    // reloads rejected, old configuration kept
+    batch_waits: AtomicU64,       // BatchWaits::waits, a running total
+    batch_wait_naps: AtomicU64,   // BatchWaits::naps
+    batch_wait_misses: AtomicU64, // BatchWaits::misses
 }
 
 /// The event loop's end of the stats thread (twemproxy: `struct stats`, loop side).
@@ -173,6 +176,15 @@ impl StatsHandle {
         self.conns.msgs.store(msgs, Ordering::Relaxed);
         self.conns.mfree.store(mbufs_free, Ordering::Relaxed);
         self.conns.malloc.store(mbufs_alloc, Ordering::Relaxed);
+    }
+
+    /// Publishes the loop's `--batch-wait` totals (`Core::wait`).
+    pub fn set_batch_waits(&self, bw: &BatchWaits) {
+        self.conns.batch_waits.store(bw.waits, Ordering::Relaxed);
+        self.conns.batch_wait_naps.store(bw.naps, Ordering::Relaxed);
+        self.conns
+            .batch_wait_misses
+            .store(bw.misses, Ordering::Relaxed);
     }
 
     /// Counts a configuration reload, applied or rejected.
@@ -401,6 +413,9 @@ impl Aggregator {
             curr_connections: live(&self.conns.curr),
             reloads: live(&self.conns.reloads),
             reloads_failed: live(&self.conns.reloads_failed),
+            batch_waits: live(&self.conns.batch_waits),
+            batch_wait_naps: live(&self.conns.batch_wait_naps),
+            batch_wait_misses: live(&self.conns.batch_wait_misses),
             msgs_live: live(&self.conns.msgs),
             mbufs_free: live(&self.conns.mfree),
             mbufs_allocated: live(&self.conns.malloc),
@@ -547,6 +562,11 @@ mod tests {
         h.conn_created();
         h.conn_created();
         h.conn_closed();
+        h.set_batch_waits(&BatchWaits {
+            waits: 5,
+            naps: 7,
+            misses: 1,
+        });
         let mut m = Metrics::new(&two_pools());
         // Hand-offs keep flowing on interval wake-ups alone (some swaps may
         // find the aggregator busy; their deltas go with a later one).
@@ -567,7 +587,8 @@ mod tests {
         }
         assert!(
             doc.contains(
-                "\"total_connections\":3, \"curr_connections\":2, \"reloads\":0, \"reloads_failed\":0, "
+                "\"total_connections\":3, \"curr_connections\":2, \"reloads\":0, \"reloads_failed\":0, \
+                 \"batch_waits\":5, \"batch_wait_naps\":7, \"batch_wait_misses\":1, "
             ),
             "{doc}"
         );

@@ -44,6 +44,11 @@
 //! - `dedicated_connections` (issue 15), an EXTRA server row after the 13
 //!   of 0.5.0 and `sentinel_switches`: connections the proxy holds for one
 //!   client each.
+//! - The `--batch-wait` counters (issue 18), proxy-wide EXTRA header
+//!   fields after `reloads_failed`: `batch_waits`, `batch_wait_naps`,
+//!   `batch_wait_misses` ([`BatchWaits`]). The loop owns them and
+//!   publishes their running totals every iteration
+//!   ([`StatsHandle::set_batch_waits`]), as it does the buffer counts.
 //! - `-D` stays byte-exact with 0.5.0 and does not list the extras;
 //!   [`metric_names`] does (for the man page).
 //!
@@ -323,6 +328,19 @@ impl Positions {
             _ => None,
         }
     }
+}
+
+/// What `Core::wait` did with `--batch-wait` since start (issue 18):
+/// running totals, bumped by the loop only, never reset.
+///
+/// Every nap path ends either in events (a hit: `waits - misses` of them)
+/// or, after its whole budget of naps, in a block in epoll_wait (a miss),
+/// so `misses <= waits` and `misses <= naps` (a budget is at least one nap).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchWaits {
+    pub waits: u64,  // nap paths entered (batch_waits)
+    pub naps: u64,   // naps slept (batch_wait_naps)
+    pub misses: u64, // nap paths that found nothing and blocked (batch_wait_misses)
 }
 
 /// One copy of every pool and server metric: the loop's deltas, a hand-off

@@ -27,6 +27,9 @@ pub(crate) struct Header<'a> {
     pub curr_connections: i64,  // connection objects alive
     pub reloads: i64,           // configuration reloads applied (extra)
     pub reloads_failed: i64,    // configuration reloads rejected (extra)
+    pub batch_waits: i64,       // --batch-wait nap paths entered (extra)
+    pub batch_wait_naps: i64,   // naps slept in them (extra)
+    pub batch_wait_misses: i64, // nap paths that blocked after all (extra)
     pub msgs_live: i64,         // requests alive in the loop (Prometheus only)
     pub mbufs_free: i64,        // read chunks on the free list (Prometheus only)
     pub mbufs_allocated: i64,   // read chunks ever allocated (Prometheus only)
@@ -96,6 +99,9 @@ pub(crate) fn json(head: &Header<'_>, layout: &Layout, sum: &Snapshot) -> String
     add_num(&mut out, "curr_connections", head.curr_connections);
     add_num(&mut out, "reloads", head.reloads);
     add_num(&mut out, "reloads_failed", head.reloads_failed);
+    add_num(&mut out, "batch_waits", head.batch_waits);
+    add_num(&mut out, "batch_wait_naps", head.batch_wait_naps);
+    add_num(&mut out, "batch_wait_misses", head.batch_wait_misses);
     let empty_pool = PoolMetrics::default();
     let empty_server = ServerMetrics::default();
     for (p, (pool, servers)) in layout.pools.iter().enumerate() {
@@ -236,6 +242,24 @@ fn prom_header(out: &mut String, head: &Header<'_>) {
             head.reloads_failed,
         ),
         (
+            "batch_waits",
+            "counter",
+            "times the loop napped for events before blocking (--batch-wait)",
+            head.batch_waits,
+        ),
+        (
+            "batch_wait_naps",
+            "counter",
+            "naps of 100 usec slept waiting for events (--batch-wait)",
+            head.batch_wait_naps,
+        ),
+        (
+            "batch_wait_misses",
+            "counter",
+            "times a whole --batch-wait budget found no event and the loop blocked",
+            head.batch_wait_misses,
+        ),
+        (
             "msgs_live",
             "gauge",
             "requests alive in the event loop",
@@ -336,7 +360,8 @@ pub(crate) mod tests {
     const POOL_EXTRAS_ZERO: &str = "\"requests_too_large\":0, \"requests_too_many_args\":0, \
         \"client_throttled\":0, \"client_pending_closed\":0, ";
     const SERVER_EXTRAS_ZERO: &str = "\"sentinel_switches\":0, \"dedicated_connections\":0, ";
-    const HEAD_EXTRAS_ZERO: &str = "\"reloads\":0, \"reloads_failed\":0, ";
+    const HEAD_EXTRAS_ZERO: &str = "\"reloads\":0, \"reloads_failed\":0, \"batch_waits\":0, \
+        \"batch_wait_naps\":0, \"batch_wait_misses\":0, ";
     const EXTRAS_ZERO: &str = "\"latency_p50_us\":0, \"latency_p90_us\":0, \"latency_p99_us\":0, \
         \"latency_p999_us\":0, \"latency_max_us\":0, ";
 
@@ -349,9 +374,22 @@ pub(crate) mod tests {
             curr_connections: 2,
             reloads: 0,
             reloads_failed: 0,
+            batch_waits: 0,
+            batch_wait_naps: 0,
+            batch_wait_misses: 0,
             msgs_live: 0,
             mbufs_free: 0,
             mbufs_allocated: 0,
+        }
+    }
+
+    /// `head()` after some naps.
+    fn napped_head() -> Header<'static> {
+        Header {
+            batch_waits: 9,
+            batch_wait_naps: 20,
+            batch_wait_misses: 3,
+            ..head()
         }
     }
 
@@ -399,7 +437,11 @@ pub(crate) mod tests {
         sum.servers[2].in_queue = -1;
         sum.latency[2].record(100);
         sum.latency[3].record(2000);
-        let doc = json(&head(), &layout, &sum);
+        let doc = json(&napped_head(), &layout, &sum);
+        assert!(doc.contains(
+            "\"curr_connections\":2, \"reloads\":0, \"reloads_failed\":0, \"batch_waits\":9, \
+            \"batch_wait_naps\":20, \"batch_wait_misses\":3, \"beta\": {\"client_eof\":0, "
+        ));
         assert!(doc.contains(
             "\"alpha\": {\"client_eof\":0, \"client_err\":0, \"client_connections\":0, \
             \"server_ejects\":0, \"forward_error\":0, \"fragments\":7, \"requests_too_large\":0, \
@@ -433,7 +475,7 @@ pub(crate) mod tests {
         assert!(validate_json(&doc));
         let none = Layout::default();
         let doc = json(&head(), &none, &Snapshot::new(&none));
-        assert!(doc.ends_with("\"reloads_failed\":0}\n"), "{doc}");
+        assert!(doc.ends_with("\"batch_wait_misses\":0}\n"), "{doc}");
         assert!(validate_json(&doc));
     }
 
@@ -461,7 +503,7 @@ pub(crate) mod tests {
         sum.pools[0].client_eof = 4;
         sum.servers[3].responses = 9;
         sum.latency[3].record(250);
-        let text = prometheus(&head(), &layout, &sum);
+        let text = prometheus(&napped_head(), &layout, &sum);
         for line in [
             "# TYPE nutcracker_client_eof counter\n",
             "# HELP nutcracker_client_eof # eof on client connections\n",
@@ -481,6 +523,10 @@ pub(crate) mod tests {
             "nutcracker_curr_connections 2\n",
             "# TYPE nutcracker_reloads counter\n",
             "nutcracker_reloads_failed 0\n",
+            "# TYPE nutcracker_batch_waits counter\n",
+            "nutcracker_batch_waits 9\n",
+            "nutcracker_batch_wait_naps 20\n",
+            "nutcracker_batch_wait_misses 3\n",
             "nutcracker_info{version=\"0.5.0\",source=\"vm\"} 1\n",
         ] {
             assert!(text.contains(line), "missing {line:?}");
@@ -499,7 +545,7 @@ pub(crate) mod tests {
                 assert!(value.parse::<i64>().is_ok(), "{line}");
             }
         }
-        assert_eq!(types.len(), 4 + 2 + 3 + 6 + 4 + 13 + 2 + 4);
+        assert_eq!(types.len(), 4 + 2 + 3 + 3 + 6 + 4 + 13 + 2 + 4);
         let http = http_ok("x\n");
         assert!(http.starts_with("HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"));
         assert!(http.ends_with("Content-Length: 2\r\nConnection: close\r\n\r\nx\n"));

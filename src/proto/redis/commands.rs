@@ -8,11 +8,13 @@
 //! of redis/redis `src/commands/*.json`): arity as redis writes it (`n`:
 //! exactly n arguments, `-n`: at least n, the name counted), keys as a
 //! `Keys` (see `keys`). The exceptions, kept from twemproxy 0.5.0
-//! (`shared/spec/redis-commands.tsv`): AUTH takes exactly one argument (the
-//! password, answered locally), QUIT none, PING at most one (a message).
+//! (`shared/spec/redis-commands.tsv`): QUIT takes no argument, PING at
+//! most one (a message).
 //!
-//! Beyond 0.5.0 (issues 5 and 14): HELLO, CLIENT, ECHO, SELECT and RESET
-//! are served, answered by the proxy (`local`; ECHO and PING only outside
+//! Beyond 0.5.0 (issues 5 and 14): AUTH takes redis 6's `AUTH user pass`
+//! too (0.5.0: only `AUTH password`, closing on anything else); AUTH,
+//! HELLO, CLIENT, ECHO, SELECT and RESET
+//! are answered by the proxy (`local`; ECHO and PING only outside
 //! MULTI, issue 15 queues them); EXISTS is split per server like DEL;
 //! ZUNION/ZINTER/ZDIFF route on their keys, not on numkeys; every key of a
 //! command that is not split (SINTER, RENAME, EVAL, ...) is recorded, and
@@ -81,7 +83,10 @@ macro_rules! redis_commands {
             /// Whether the proxy answers the command itself, with every
             /// argument recorded in `vals` (issue 14.3: `local`).
             pub fn local(self) -> bool {
-                matches!(self, Cmd::Hello | Cmd::Client | Cmd::Echo | Cmd::Select | Cmd::Reset)
+                matches!(
+                    self,
+                    Cmd::Auth | Cmd::Hello | Cmd::Client | Cmd::Echo | Cmd::Select | Cmd::Reset
+                )
             }
 
             /// Whether a request with >= 2 keys is split per server (§REDIS.5).
@@ -148,7 +153,7 @@ macro_rules! redis_commands {
 redis_commands! {
 //  variant              wire name                serve arity keys          split
     Append               "APPEND",                yes, 3,   ONE,           whole;
-    Auth                 "AUTH",                  yes, 2,   ONE,           whole;
+    Auth                 "AUTH",                  yes, -2,  NONE,          whole; // answered by the proxy; `AUTH user pass` beyond 0.5.0
     Bitcount             "BITCOUNT",              yes, -2,  ONE,           whole;
     Bitfield             "BITFIELD",              yes, -2,  ONE,           whole;
     BitfieldRo           "BITFIELD_RO",           yes, -2,  ONE,           whole;
@@ -395,12 +400,14 @@ mod tests {
         ),
     ];
 
-    /// The rows issue 5 changes on purpose: (name, key class, fragmented).
+    /// The rows changed on purpose since 0.5.0 (issue 5; AUTH: `AUTH user
+    /// pass`): (name, key class, fragmented).
     const BEYOND_0_5_0: &[(&str, &str, bool)] = &[
         ("EXISTS", "argx", true),
         ("ZUNION", "numkeys_first", false),
         ("ZINTER", "numkeys_first", false),
         ("ZDIFF", "numkeys_first", false),
+        ("AUTH", "nokey", false), // the password is an argument, not a key
     ];
 
     /// Every command of 0.5.0 is in the table; what 0.5.0 serves is still
@@ -524,6 +531,7 @@ mod tests {
             (Cmd::Client, &[2, 5], &[1]),
             (Cmd::Echo, &[2], &[1, 3]),
             (Cmd::Reset, &[1], &[2]),
+            (Cmd::Auth, &[2, 3, 4], &[0, 1]),
         ];
         for &(cmd, ok, bad) in cases {
             for &n in ok {

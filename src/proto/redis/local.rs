@@ -1,7 +1,8 @@
 //! The connection handshake commands the proxy answers itself (issue 14.3):
-//! HELLO, CLIENT ID / GETNAME / SETNAME / SETINFO, SELECT, ECHO and RESET,
-//! with the bytes redis-server 7 sends, in the client's protocol (twemproxy
-//! 0.5.0 refuses them all, and closes the connection on HELLO).
+//! AUTH, HELLO, CLIENT ID / GETNAME / SETNAME / SETINFO, SELECT, ECHO and
+//! RESET, with the bytes redis-server 7 sends, in the client's protocol
+//! (twemproxy 0.5.0 refuses them all but one-argument AUTH, and closes the
+//! connection on HELLO and on `AUTH user pass`).
 //!
 //! `answer` is a pure function: the request's arguments and the
 //! connection's `Session` in, the reply bytes and the new `Session` out.
@@ -12,9 +13,16 @@
 //! # Differences from redis-server (documented in the man page)
 //! - HELLO reports `server: redis`, `version: REDIS_VERSION`, the proxy's
 //!   own connection id, `mode: standalone`, `role: master`, no modules;
-//! - HELLO's AUTH checks the pool's `redis_auth` password for the user
-//!   `default` (the only user a password-only redis has); without
-//!   `redis_auth` any password of `default` is accepted, as redis does;
+//! - `AUTH user pass` and HELLO's AUTH check the pool's `redis_auth`
+//!   password for the user `default` (the only user a password-only redis
+//!   has; the proxy has no ACL users, any other name gets WRONGPASS);
+//!   without `redis_auth` any password of `default` is accepted, as redis
+//!   does (`default_user`);
+//! - `AUTH password` keeps 0.5.0's replies (`-ERR invalid password`, and
+//!   `-ERR Client sent AUTH, but no password is set` without `redis_auth`);
+//! - a refused AUTH, of either form, de-authenticates the connection, as
+//!   0.5.0's did (redis keeps the earlier login); a refused HELLO AUTH
+//!   changes nothing, as in redis;
 //! - SELECT accepts only the pool's `redis_db` (the proxy's backend
 //!   connections are all on that db);
 //! - CLIENT answers ID, GETNAME, SETNAME and SETINFO (redis 7.2's), and
@@ -22,7 +30,7 @@
 
 use super::commands::Cmd;
 use super::fragment::{integer_reply, push_bulk, push_i64};
-use super::reply::push_sanitised;
+use super::reply::{push_sanitised, INVALID_PASSWORD, NO_PASSWORD};
 
 /// The protocol version of a client connection (HELLO 2 / HELLO 3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -65,6 +73,7 @@ const NOPROTO: &[u8] = b"-NOPROTO unsupported protocol version\r\n";
 const BAD_PROTOVER: &[u8] = b"-ERR Protocol version is not an integer or out of range\r\n";
 const HELLO_NOAUTH: &[u8] = b"-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n";
 const WRONGPASS: &[u8] = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+const SYNTAX_ERROR: &[u8] = b"-ERR syntax error\r\n";
 const BAD_NAME: &[u8] =
     b"-ERR Client names cannot contain spaces, newlines or special characters.\r\n";
 const NOT_INTEGER: &[u8] = b"-ERR value is not an integer or out of range\r\n";
@@ -76,6 +85,7 @@ const RESET: &[u8] = b"+RESET\r\n";
 /// command name excluded; the arity is already checked) and updates `s`.
 pub fn answer(cmd: Cmd, args: &[&[u8]], ctx: &Ctx<'_>, s: &mut Session, out: &mut Vec<u8>) {
     match cmd {
+        Cmd::Auth => auth(args, ctx, s, out),
         Cmd::Hello => hello(args, ctx, s, out),
         Cmd::Client => client(args, ctx, s, out),
         Cmd::Select => select(args.first().copied().unwrap_or(b""), ctx, out),
@@ -86,6 +96,31 @@ pub fn answer(cmd: Cmd, args: &[&[u8]], ctx: &Ctx<'_>, s: &mut Session, out: &mu
         }
         _ => out.extend_from_slice(b"-ERR not a local command\r\n"),
     }
+}
+
+/// Whether `user`/`pass` log in as redis's `default` user: the only user,
+/// whose password is the pool's `redis_auth` (any password without one).
+/// User names are case-sensitive, as redis's.
+fn default_user(ctx: &Ctx<'_>, user: &[u8], pass: &[u8]) -> bool {
+    user == b"default" && ctx.password.is_none_or(|pw| pw.as_bytes() == pass)
+}
+
+/// `AUTH password` (0.5.0's replies) or `AUTH user pass` (redis 6+'s, see
+/// `default_user`). A refused one de-authenticates, as 0.5.0 did; more
+/// arguments are redis's syntax error and change nothing.
+fn auth(args: &[&[u8]], ctx: &Ctx<'_>, s: &mut Session, out: &mut Vec<u8>) {
+    let (ok, reply) = match *args {
+        [pass] => match ctx.password {
+            None => (true, NO_PASSWORD),
+            Some(pw) if pw.as_bytes() == pass => (true, OK),
+            Some(_) => (false, INVALID_PASSWORD),
+        },
+        [user, pass] if default_user(ctx, user, pass) => (true, OK),
+        [_, _] => (false, WRONGPASS),
+        _ => return out.extend_from_slice(SYNTAX_ERROR),
+    };
+    s.authed = ok.then_some(ctx.epoch);
+    out.extend_from_slice(reply);
 }
 
 /// `HELLO [protover [AUTH user pass] [SETNAME name]]`, checked in redis's
@@ -120,8 +155,7 @@ fn hello(args: &[&[u8]], ctx: &Ctx<'_>, s: &mut Session, out: &mut Vec<u8>) {
     }
     let mut authed = ctx.authed(s);
     if let Some((user, pass)) = auth {
-        let ok = user == b"default" && ctx.password.is_none_or(|pw| pw.as_bytes() == pass);
-        if !ok {
+        if !default_user(ctx, user, pass) {
             return out.extend_from_slice(WRONGPASS);
         }
         authed = true;
@@ -288,6 +322,9 @@ mod tests {
         String::from_utf8(out).unwrap_or_default()
     }
 
+    const WRONGPASS_TXT: &str =
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+
     fn open() -> Session {
         Session::default()
     }
@@ -386,6 +423,76 @@ mod tests {
         // without redis_auth, `default` takes any password
         let mut o = Session::default();
         assert!(run(Cmd::Hello, "2 AUTH default x", &OPEN, &mut o).starts_with("*14"));
+    }
+
+    #[test]
+    fn auth_one_argument_keeps_0_5_0_replies() {
+        let mut s = open();
+        assert_eq!(
+            run(Cmd::Auth, "nope", &PW, &mut s).as_bytes(),
+            INVALID_PASSWORD
+        );
+        assert!(!PW.authed(&s));
+        assert_eq!(run(Cmd::Auth, "pw", &PW, &mut s), "+OK\r\n");
+        assert!(PW.authed(&s));
+        // a refused AUTH de-authenticates (0.5.0)
+        assert_eq!(
+            run(Cmd::Auth, "pw2", &PW, &mut s).as_bytes(),
+            INVALID_PASSWORD
+        );
+        assert!(!PW.authed(&s));
+        assert_eq!(run(Cmd::Auth, "x", &OPEN, &mut s).as_bytes(), NO_PASSWORD);
+        assert!(OPEN.authed(&s));
+    }
+
+    #[test]
+    fn auth_user_pass_as_hello_auth() {
+        // (arguments, reply with redis_auth "pw", reply without it)
+        let cases = [
+            ("default pw", "+OK\r\n", "+OK\r\n"),
+            ("default nope", WRONGPASS_TXT, "+OK\r\n"),
+            ("DEFAULT pw", WRONGPASS_TXT, WRONGPASS_TXT),
+            ("admin pw", WRONGPASS_TXT, WRONGPASS_TXT),
+            ("a b c", "-ERR syntax error\r\n", "-ERR syntax error\r\n"),
+        ];
+        for (args, with_pw, open_pool) in cases {
+            let hello = format!("2 AUTH {args}");
+            for (ctx, want) in [(&PW, with_pw), (&OPEN, open_pool)] {
+                let mut s = open();
+                assert_eq!(run(Cmd::Auth, args, ctx, &mut s), want, "AUTH {args}");
+                let ok = want == "+OK\r\n";
+                assert_eq!(s.authed == Some(ctx.epoch), ok, "AUTH {args}");
+                if args.split_whitespace().count() == 2 {
+                    // HELLO's AUTH accepts exactly the same pairs
+                    let r = run(Cmd::Hello, &hello, ctx, &mut open());
+                    assert_eq!(r.starts_with("*14"), ok, "HELLO {hello}: {r}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn auth_refused_de_authenticates_syntax_error_does_not() {
+        let mut s = open();
+        assert_eq!(run(Cmd::Auth, "default pw", &PW, &mut s), "+OK\r\n");
+        assert_eq!(
+            run(Cmd::Auth, "a b c", &PW, &mut s),
+            "-ERR syntax error\r\n"
+        );
+        assert!(PW.authed(&s));
+        assert_eq!(run(Cmd::Auth, "bob pw", &PW, &mut s), WRONGPASS_TXT);
+        assert!(!PW.authed(&s));
+        assert_eq!(run(Cmd::Auth, "default pw", &PW, &mut s), "+OK\r\n");
+        assert_eq!(run(Cmd::Auth, "default bad", &PW, &mut s), WRONGPASS_TXT);
+        assert!(!PW.authed(&s));
+        // a login under an old password does not survive a reload's new one
+        assert_eq!(run(Cmd::Auth, "default pw", &PW, &mut s), "+OK\r\n");
+        assert!(!Ctx { epoch: 2, ..PW }.authed(&s));
+        // nothing else of the session changes
+        s.resp = Resp::Resp3;
+        s.name = Some(b"n".to_vec().into());
+        run(Cmd::Auth, "default nope", &PW, &mut s);
+        assert_eq!((s.resp, s.name.as_deref()), (Resp::Resp3, Some(&b"n"[..])));
     }
 
     #[test]

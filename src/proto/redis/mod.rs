@@ -21,9 +21,8 @@
 //!   forwarded only when all its keys live on one server; MSET's values are
 //!   `vals[i]`;
 //! - locally answered: PING (`vals[0]` is the optional message, answer with
-//!   `reply::ping_msg`), QUIT, AUTH (`keys[0]` is the password), and the
-//!   `Cmd::local` commands (`vals` are all their arguments, answer with
-//!   `local::answer`).
+//!   `reply::ping_msg`), QUIT, and the `Cmd::local` commands, AUTH among
+//!   them (`vals` are all their arguments, answer with `local::answer`).
 
 pub mod commands;
 pub mod fragment;

@@ -603,7 +603,9 @@ mod tests {
     req! { xread_block_is_a_value, b"XREAD BLOCK 10 STREAMS s $\r\n", Xread, keys = [b"s"], vals = [b"10"] }
     req! { xread_no_block, b"XREAD COUNT 1 STREAMS s t 0 0\r\n", Xread, keys = [b"s", b"t"], vals = [] }
     req! { arg0_get, b"*2\r\n$3\r\nGET\r\n$3\r\nfoo\r\n", Get, keys = [b"foo"] }
-    req! { arg0_auth, b"*2\r\n$4\r\nAUTH\r\n$6\r\nsecret\r\n", Auth, keys = [b"secret"] }
+    req! { auth_password_is_a_value, b"*2\r\n$4\r\nAUTH\r\n$6\r\nsecret\r\n", Auth, keys = [], vals = [b"secret"] }
+    req! { auth_user_pass, b"AUTH default secret\r\n", Auth, keys = [], vals = [b"default", b"secret"] }
+    req! { arity_auth_none, b"*1\r\n$4\r\nAUTH\r\n", reject WrongArity }
     req! { arg1_expire, b"*3\r\n$6\r\nexpire\r\n$1\r\nk\r\n$2\r\n10\r\n", Expire, keys = [b"k"] }
     req! { arg2_lrange, b"*4\r\n$6\r\nLRANGE\r\n$1\r\nl\r\n$1\r\n0\r\n$2\r\n-1\r\n", Lrange, keys = [b"l"] }
     req! { arg3_linsert, b"*5\r\n$7\r\nLINSERT\r\n$1\r\nl\r\n$6\r\nBEFORE\r\n$1\r\na\r\n$1\r\nb\r\n", Linsert, keys = [b"l"] }
