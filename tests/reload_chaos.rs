@@ -874,13 +874,20 @@ fn old_address_failure_does_not_eject_the_readdressed_server() {
     assert_eq!(c.call_words("SET k v1"), b"+OK\r\n");
     // A request in flight on the old address while the reload moves s1.
     old.proc.as_ref().unwrap().signal(libc::SIGSTOP);
+    // the GET is in flight on the old server (no sleep: SIGSTOP keeps it
+    // there); the count is 0 first, as a reply just read can leave it stale
+    let live = |n| common::wait_metric(proxy.stats_port, "nutcracker_msgs_live", n);
+    assert_eq!(live(0), Some(0), "the SET is still live");
     c.send(&common::resp_words("GET k"));
-    // the GET is in flight on the old server (no sleep: SIGSTOP keeps it there)
-    let live = common::wait_metric(proxy.stats_port, "nutcracker_msgs_live", 1);
-    assert_eq!(live, Some(1), "the GET never reached the proxy");
+    assert_eq!(live(1), Some(1), "the GET never reached the proxy");
     assert!(reload(&proxy, &conf(new.port)));
     old.kill(); // the drained connection fails with its request
-    assert!(c.read().starts_with(b"-"), "the in-flight GET fails");
+    let r = c.read();
+    assert!(
+        r.starts_with(b"-"),
+        "the in-flight GET fails: {}",
+        String::from_utf8_lossy(&r)
+    );
     assert_eq!(
         String::from_utf8_lossy(&c.call_words("SET k v2")),
         "+OK\r\n",
