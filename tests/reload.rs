@@ -218,10 +218,14 @@ fn set_through(rp: u16, mp: u16, keys: &[String]) {
     }
 }
 
-/// Waits until the proxy holds at least `n` live messages: requests sent
-/// just before are in flight, with no sleep that a slow machine outlasts.
-fn in_flight(proxy: &Proxy, n: i64) {
-    let live = || common::metric(proxy.stats_port, "nutcracker_msgs_live").unwrap_or(0);
+/// Runs `send` once the proxy holds no live message, then waits until it
+/// holds `n`: the requests sent are in flight, with no sleep that a slow
+/// machine outlasts. (The 0 first: the count is published after a batch's
+/// replies are written, so a reply just read can leave a stale count.)
+fn in_flight(proxy: &Proxy, n: i64, send: impl FnOnce()) {
+    let live = || common::metric(proxy.stats_port, "nutcracker_msgs_live").unwrap_or(-1);
+    assert!(wait_until(WAIT, || live() == 0), "msgs_live {}", live());
+    send();
     assert!(
         wait_until(WAIT, || live() >= n),
         "msgs_live {} < {n}",
@@ -408,8 +412,7 @@ fn pools_added_removed_and_moved_redis_and_memcache() {
     mcb.set("m", "2");
     let mut beta = RespConn::connect(rb);
     set_get(&mut beta, "b", 1);
-    beta.send(&busy_eval("b", 1500));
-    in_flight(&proxy, 1);
+    in_flight(&proxy, 1, || beta.send(&busy_eval("b", 1500)));
     let line = reload_ok(&proxy, &mut tail, &b);
     assert!(line.contains("4 changes follow"), "{line}");
     let log = proxy.log_text();
@@ -609,9 +612,10 @@ fn removed_server_answers_its_in_flight_request_then_closes() {
     assert!(c3.call(&[b"HELLO", b"3"]).starts_with(b"%7\r\n"));
     assert_eq!(c3.call(&[b"GET", on_s1.as_bytes()]), b"$2\r\nv0\r\n");
     assert_eq!(redis_clients(rig.redis[1].port), 2, "and the RESP3 one");
-    c.send(&busy_eval(&on_s1, 1500));
-    c.send(&common::resp(&[b"GET", on_s1.as_bytes()])); // pipelined behind it
-    in_flight(&proxy, 2);
+    in_flight(&proxy, 2, || {
+        c.send(&busy_eval(&on_s1, 1500));
+        c.send(&common::resp(&[b"GET", on_s1.as_bytes()])); // pipelined behind it
+    });
     let line = reload_ok(&proxy, &mut tail, &b);
     assert!(line.contains("servers removed s1"), "{line}");
     assert_eq!(c.read(), b":7\r\n", "the in-flight request is answered");
