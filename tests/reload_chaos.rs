@@ -711,7 +711,21 @@ fn reloads_under_mixed_traffic_lose_nothing() {
     let proxy = Proxy::start(&start, &["-v", "5", "-i", "200"]);
     let pid = proxy.proc.pid();
     fresh_requests(&ports);
-    std::thread::sleep(Duration::from_millis(300));
+    // The baseline once the proxy has closed those clients (an event, not a
+    // 300 ms sleep that a loaded machine outlasts): each pool counts the
+    // EOFs of wait_tcp's probe and of the client (counters only grow, so a
+    // late snapshot cannot pass early; the live counts are updated first).
+    let (gone, v) = common::wait_stats(proxy.stats_port, WAIT, |v| {
+        POOLS.iter().all(|(name, _, _)| {
+            v.get(&format!("{name}/client_eof"))
+                .is_some_and(|&n| n >= 2)
+        })
+    });
+    assert!(
+        gone,
+        "the first clients never left: {v:?}\n{}",
+        tail(&proxy)
+    );
     let base_fds = nfds(pid);
     let base_conns = metric(proxy.stats_port, "nutcracker_curr_connections").unwrap();
 
