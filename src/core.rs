@@ -39,6 +39,8 @@ use crate::conn::sentinel::SentinelConn;
 use crate::conn::server::ServerConn;
 use crate::conn::{client, sentinel, server, Close};
 use crate::mbuf::MbufPool;
+use crate::msg::fragment::FragBufs;
+use crate::msg::request::Target;
 use crate::msg::MsgArena;
 use crate::pool::ServerPool;
 use crate::proto::Limits;
@@ -217,6 +219,7 @@ pub struct Core {
     pub max_clients: usize,                // from RLIMIT_NOFILE and the pools (§CONN.9)
     pub started: bool,                     // listeners bound (`start`)
     pub scratch: Vec<u8>,                  // key bytes straddling chunks
+    pub frag: FragBufs<Target>,            // fragmenting a multi-key request, reused
     pub last_trim: Instant,                // last free-list trim
     pub draining: crate::reload::Draining, // what the last reloads left to finish
     pub ls: crate::loopstats::LoopStats,   // latency breakdown (feature loop-stats)
@@ -261,6 +264,7 @@ impl Core {
             max_clients: 1,
             started: false,
             scratch: Vec::new(),
+            frag: FragBufs::default(),
             last_trim: now,
             ls: crate::loopstats::LoopStats::new(),
             draining: Default::default(),

@@ -1105,9 +1105,11 @@ pub fn check_fragment(data: &[u8]) {
     };
     let mut msgs = MsgArena::default();
     let mut children = Vec::new();
-    let mut scratch = Vec::new();
     let mut key_child = Vec::new();
-    let parts = fragment::fragments(&parent, &key_srv, &mut key_child, &mut scratch);
+    let mut bufs = fragment::FragBufs::default();
+    bufs.key_target.extend_from_slice(&key_srv);
+    fragment::fragments(&parent, &mut key_child, &mut bufs);
+    let parts = &bufs.frags;
     assert_eq!(key_child.len(), keys.len(), "a fragment for every key");
     for (f, part) in parts.iter().enumerate() {
         let (s, sub) = (part.target, &part.bytes);
@@ -1144,7 +1146,7 @@ pub fn check_fragment(data: &[u8]) {
     }));
     let mut out = Vec::new();
     let failed = match cmd {
-        FragCmd::Redis(c) => coalesce::coalesce_redis(&msgs, &parent, c, &mut out),
+        FragCmd::Redis(c) => coalesce::coalesce_redis(&msgs, &parent, c, &mut out, &mut bufs.out),
         FragCmd::Memcache(_) => coalesce::coalesce_memcache(&msgs, &parent, &mut out),
     };
     assert!(!failed, "coalescing failed");

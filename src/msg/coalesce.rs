@@ -4,14 +4,16 @@
 //! Pure over the message arena: the children's replies are sliced, never
 //! copied, into the parent's reply, in the parent's key order.
 
+use crate::msg::fragment::OutChunk;
 use crate::msg::{Frag, Msg, MsgArena, ReqError};
 use crate::proto::{memcache, redis, span_bytes, ChainCursor, Cmd, Proto, RspKind, Span};
 use crate::token::MsgId;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 /// Builds the parent's reply from its children's (§REDIS.5, §MEMCACHE.5).
-/// Returns true when the reply is a synthesised error.
-pub fn coalesce(msgs: &mut MsgArena, parent: MsgId, proto: Proto) -> bool {
+/// Returns true when the reply is a synthesised error. Bytes it writes
+/// (MGET's merged small elements) are cut from `chunk`.
+pub fn coalesce(msgs: &mut MsgArena, parent: MsgId, proto: Proto, chunk: &mut OutChunk) -> bool {
     let Some(pm) = msgs.get_mut(parent) else {
         return false;
     };
@@ -38,7 +40,7 @@ pub fn coalesce(msgs: &mut MsgArena, parent: MsgId, proto: Proto) -> bool {
         failed = true;
     } else {
         match pm.meta.cmd {
-            Cmd::Redis(cmd) => failed = coalesce_redis(msgs, pm, cmd, &mut out),
+            Cmd::Redis(cmd) => failed = coalesce_redis(msgs, pm, cmd, &mut out, chunk),
             Cmd::Memcache(_) => failed = coalesce_memcache(msgs, pm, &mut out),
             Cmd::None => {}
         }
@@ -65,29 +67,40 @@ fn relay_or_einval(msgs: &MsgArena, f: &Frag, proto: Proto, out: &mut Vec<Bytes>
     }
 }
 
-pub fn coalesce_redis(msgs: &MsgArena, pm: &Msg, cmd: redis::Cmd, out: &mut Vec<Bytes>) -> bool {
+/// The children of `f`, in order, while every one is still there.
+fn children<'m>(msgs: &'m MsgArena, f: &'m Frag) -> impl Iterator<Item = Option<&'m Msg>> + 'm {
+    f.children.iter().map(|c| msgs.get(*c))
+}
+
+pub fn coalesce_redis(
+    msgs: &MsgArena,
+    pm: &Msg,
+    cmd: redis::Cmd,
+    out: &mut Vec<Bytes>,
+    chunk: &mut OutChunk,
+) -> bool {
     let Some(f) = pm.frag.as_ref() else {
         return true;
     };
-    let kids: Vec<&Msg> = f.children.iter().filter_map(|c| msgs.get(*c)).collect();
-    if kids.len() != f.children.len() {
+    if children(msgs, f).any(|c| c.is_none()) {
         out.push(ReqError::BadReply.reply(Proto::Redis));
         return true;
     }
+    let mut kids = children(msgs, f).flatten();
     let nkeys = pm.meta.keys.len();
     if cmd == redis::Cmd::Mget {
-        let shaped = kids.iter().all(|c| {
+        let shaped = kids.all(|c| {
             c.rsp_meta.kind == RspKind::Array && c.rsp_meta.elems.len() == c.meta.narg as usize
         });
         if !shaped {
             relay_or_einval(msgs, f, Proto::Redis, out);
             return true;
         }
-        merge_elems(&kids, &f.key_child, nkeys, out);
+        merge_elems(msgs, f, nkeys, out, chunk);
         return false;
     }
     if cmd == redis::Cmd::Mset {
-        if kids.iter().all(|c| c.rsp_meta.kind == RspKind::Status) {
+        if kids.all(|c| c.rsp_meta.kind == RspKind::Status) {
             out.push(Bytes::from_static(redis::reply::OK));
             return false;
         }
@@ -95,11 +108,12 @@ pub fn coalesce_redis(msgs: &MsgArena, pm: &Msg, cmd: redis::Cmd, out: &mut Vec<
         return true;
     }
     // DEL, UNLINK, TOUCH, EXISTS: the sum of the integer replies.
-    if kids.iter().all(|c| c.rsp_meta.kind == RspKind::Integer) {
-        let sum: i64 = kids.iter().map(|c| c.rsp_meta.int).sum();
-        let mut b = Vec::with_capacity(24);
-        redis::fragment::integer_reply(sum, &mut b);
-        out.push(Bytes::from(b));
+    if kids.all(|c| c.rsp_meta.kind == RspKind::Integer) {
+        let sum: i64 = children(msgs, f).flatten().map(|c| c.rsp_meta.int).sum();
+        let mut own = BytesMut::new();
+        let b = chunk.room(&mut own, 24);
+        redis::fragment::integer_reply(sum, b);
+        out.push(b.split().freeze());
         return false;
     }
     relay_or_einval(msgs, f, Proto::Redis, out);
@@ -154,28 +168,47 @@ pub fn coalesce_memcache(msgs: &MsgArena, pm: &Msg, out: &mut Vec<Bytes>) -> boo
 /// client's writev) costs more than copying a few dozen bytes.
 const COPY_MAX: u32 = 128;
 
+/// Children up to which `merge_elems` keeps its cursors on the stack.
+const FEW_KIDS: usize = 16;
+
 /// The MGET reply: `*<nkeys>` then, in the parent's key order, the next
 /// element of the reply of each key's child (`key_child`). Small elements
-/// are copied into runs (`COPY_MAX`), larger ones are slices of the
-/// children's replies; each child's reply is walked once, forward.
+/// are copied into runs (`COPY_MAX`) cut from `chunk`, larger ones are
+/// slices of the children's replies; each child's reply is walked once,
+/// forward.
 // COPY: elements of at most COPY_MAX bytes; bounded by the reply's size.
-fn merge_elems(kids: &[&Msg], key_child: &[u16], nkeys: usize, out: &mut Vec<Bytes>) {
-    let mut run = Vec::new();
-    redis::fragment::mget_header(nkeys, &mut run);
-    let size: usize = kids
-        .iter()
+fn merge_elems(
+    msgs: &MsgArena,
+    f: &Frag,
+    nkeys: usize,
+    out: &mut Vec<Bytes>,
+    chunk: &mut OutChunk,
+) {
+    let size: usize = children(msgs, f)
+        .flatten()
         .map(|k| k.rsp.iter().map(Bytes::len).sum::<usize>())
         .sum();
-    run.reserve(size.min(nkeys.saturating_mul(COPY_MAX as usize)));
+    let need = 24 + size.min(nkeys.saturating_mul(COPY_MAX as usize));
+    let mut own = BytesMut::new();
+    let run = chunk.room(&mut own, need);
+    redis::fragment::mget_header(nkeys, run);
     // per child: its next element, and the chunk of its reply it lies in
-    let mut next = vec![(0usize, ChainCursor::new(&[])); kids.len()];
-    for (n, k) in next.iter_mut().zip(kids) {
-        n.1 = ChainCursor::new(&k.rsp);
+    let nkids = f.children.len();
+    let mut few = [(0usize, ChainCursor::new(&[])); FEW_KIDS];
+    let mut many = Vec::new();
+    let next = if nkids <= FEW_KIDS {
+        &mut few[..nkids]
+    } else {
+        many.resize(nkids, (0usize, ChainCursor::new(&[])));
+        &mut many[..]
+    };
+    for (n, k) in next.iter_mut().zip(children(msgs, f)) {
+        n.1 = ChainCursor::new(k.map_or(&[], |k| &k.rsp[..]));
     }
     let mut scratch = Vec::new();
-    for &c in key_child {
-        let (Some(kid), Some((at, cur))) = (kids.get(usize::from(c)), next.get_mut(usize::from(c)))
-        else {
+    for &c in &f.key_child {
+        let kid = f.children.get(usize::from(c)).and_then(|id| msgs.get(*id));
+        let (Some(kid), Some((at, cur))) = (kid, next.get_mut(usize::from(c))) else {
             continue;
         };
         if let Some(&span) = kid.rsp_meta.elems.get(*at) {
@@ -183,7 +216,7 @@ fn merge_elems(kids: &[&Msg], key_child: &[u16], nkeys: usize, out: &mut Vec<Byt
                 run.extend_from_slice(cur.bytes(span, &mut scratch));
             } else {
                 if !run.is_empty() {
-                    out.push(Bytes::from(std::mem::take(&mut run)));
+                    out.push(run.split().freeze());
                 }
                 push_span(&kid.rsp, span, out);
             }
@@ -191,7 +224,7 @@ fn merge_elems(kids: &[&Msg], key_child: &[u16], nkeys: usize, out: &mut Vec<Byt
         *at += 1;
     }
     if !run.is_empty() {
-        out.push(Bytes::from(run));
+        out.push(run.split().freeze());
     }
 }
 
@@ -255,10 +288,19 @@ mod tests {
         for e in want_order {
             want.extend_from_slice(e);
         }
+        let mut chunk = OutChunk::default(); // shared by every cut, as in the loop
         for cut in [0, 1, 4, 6, 7, 100, 311, 320, 1000] {
-            let (ka, kb) = (kid(&a, cut), kid(&b, cut));
+            let mut msgs = MsgArena::default();
+            let mut f = Frag::default();
+            for k in [kid(&a, cut), kid(&b, cut)] {
+                let id = msgs.alloc(crate::msg::Owner::Child(MsgId::default()));
+                let m = msgs.get_mut(id).expect("just allocated");
+                (m.rsp, m.rsp_meta, m.meta.narg) = (k.rsp, k.rsp_meta, k.meta.narg);
+                f.children.push(id);
+            }
+            f.key_child = key_child.to_vec();
             let mut out = Vec::new();
-            merge_elems(&[&ka, &kb], &key_child, 5, &mut out);
+            merge_elems(&msgs, &f, 5, &mut out, &mut chunk);
             let got: Vec<u8> = out.iter().flat_map(|b| b.iter().copied()).collect();
             assert_eq!(got, want, "cut {cut}");
             // the two large elements are slices between copied runs

@@ -102,7 +102,7 @@ fn child_done(core: &mut Core, parent: MsgId) {
     };
     let p = pm.pool;
     let proto = core.pools[p].proto;
-    let failed = coalesce(&mut core.msgs, parent, proto);
+    let failed = coalesce(&mut core.msgs, parent, proto, &mut core.frag.out);
     if failed {
         core.metrics.pool(p).forward_error += 1;
     }

@@ -20,8 +20,8 @@ use crate::conn::Errno;
 use crate::core::Core;
 use crate::hashkit::Distribution;
 use crate::msg::done::{reply_local, req_fail};
-use crate::msg::fragment::{fragments, Fragment};
-use crate::msg::{Expect, Frag, Owner, ReqError, State};
+use crate::msg::fragment::fragments;
+use crate::msg::{Expect, Owner, ReqError, State};
 use crate::proto::{memcache, redis, span_bytes, ChainCursor, Cmd, Proto, Reject};
 use crate::token::{ClientId, ConnRef, MsgId, PoolId, ServerConnId, ServerId};
 use bytes::Bytes;
@@ -499,70 +499,67 @@ pub fn req_enqueue_on(
 /// Where a key of a fragmented request goes; keys no server takes sort
 /// last.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Target {
+pub enum Target {
     Server(ServerId),
     NoServer, // every server of the pool is ejected
 }
 
 /// Routes every key of request `mid` (reading them with one forward
-/// cursor) and builds each server's sub-request (`fragment::fragments`),
-/// with each key's fragment index.
-fn fragment_plan(
-    core: &mut Core,
-    mid: MsgId,
-    p: PoolId,
-) -> Option<(Vec<Fragment<Target>>, Vec<u16>)> {
+/// cursor) and builds each server's sub-request into `core.frag.frags`
+/// (`fragment::fragments`), each key's fragment index into the request's
+/// `Frag::key_child`. False when the request is gone.
+fn fragment_plan(core: &mut Core, mid: MsgId, p: PoolId) -> bool {
     let Core {
         msgs,
         pools,
         now,
         scratch,
+        frag,
         ..
     } = core;
-    let m = msgs.get(mid)?;
+    let Some(m) = msgs.get_mut(mid) else {
+        return false;
+    };
+    let mut f = m.frag.take().unwrap_or_default();
     let pool = &mut pools[p];
     let mut cur = ChainCursor::new(&m.data);
-    let key_srv: Vec<Target> = m
-        .meta
-        .keys
-        .iter()
-        .map(|&k| {
-            pool.route(cur.bytes(k, scratch), *now)
-                .map_or(Target::NoServer, Target::Server)
-        })
-        .collect();
-    let mut key_child = Vec::new();
-    let frags = fragments(m, &key_srv, &mut key_child, scratch);
-    Some((frags, key_child))
+    frag.key_target.clear();
+    frag.key_target.extend(m.meta.keys.iter().map(|&k| {
+        pool.route(cur.bytes(k, scratch), *now)
+            .map_or(Target::NoServer, Target::Server)
+    }));
+    fragments(m, &mut f.key_child, frag);
+    m.frag = Some(f);
+    true
 }
 
 /// Splits a multi-key request into one child per server (twemproxy:
 /// redis_fragment / memcache_fragment), in increasing server id order.
 fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
-    let Some((mut targets, key_child)) = fragment_plan(core, mid, p) else {
+    if !fragment_plan(core, mid, p) {
+        return;
+    }
+    let Some(mut f) = core.msgs.get_mut(mid).and_then(|m| m.frag.take()) else {
         return;
     };
     // Create every child before forwarding any.
-    let mut children = Vec::with_capacity(targets.len());
-    for f in &mut targets {
+    f.children.clear();
+    f.ndone = 0;
+    for part in &mut core.frag.frags {
         let c = core.msgs.alloc(Owner::Child(mid));
         if let Some(ch) = core.msgs.get_mut(c) {
             ch.pool = p;
-            ch.mlen = f.bytes.len() as u32;
-            ch.meta.narg = f.nkeys;
-            ch.data.push(Bytes::from(std::mem::take(&mut f.bytes)));
+            ch.mlen = part.bytes.len() as u32;
+            ch.meta.narg = part.nkeys;
+            ch.data.push(std::mem::take(&mut part.bytes));
         }
-        children.push(c);
+        f.children.push(c);
     }
-    let nchild = children.len();
+    let nchild = f.children.len();
     let Some(m) = core.msgs.get_mut(mid) else {
         return;
     };
-    let f = m.frag.get_or_insert_with(Box::<Frag>::default);
-    f.children.clear();
-    f.children.extend_from_slice(&children);
-    f.key_child = key_child;
-    f.ndone = 0;
+    m.frag = Some(f);
     m.owner = Owner::Parent(cid);
     let mut resp = redis::Resp::Resp2;
     if let Some(c) = core.client(cid) {
@@ -571,8 +568,18 @@ fn req_fragment(core: &mut Core, cid: ClientId, mid: MsgId, p: PoolId) {
     }
     core.metrics.pool(p).fragments += nchild as i64;
     let lane = lane(core, cid, p);
-    for (child, f) in children.into_iter().zip(targets) {
-        let r = match f.target {
+    // Nothing below fragments another request: `core.frag` still holds
+    // this one's targets.
+    for i in 0..nchild {
+        let child = core
+            .msgs
+            .get(mid)
+            .and_then(|m| m.frag.as_ref())
+            .and_then(|f| f.children.get(i).copied());
+        let (Some(child), Some(part)) = (child, core.frag.frags.get(i)) else {
+            break;
+        };
+        let r = match part.target {
             Target::Server(s) => req_enqueue(core, p, s, lane, child, resp),
             Target::NoServer => Err(ReqError::NoServer),
         };

@@ -13,6 +13,7 @@
 //! sub-requests, each line at most `GAT_MAX_LINE` bytes (`line_chunks`).
 
 use super::commands::Cmd;
+use bytes::BufMut;
 use std::ops::Range;
 
 /// Ends a re-assembled multi-get reply (each sub-reply's END is dropped).
@@ -23,41 +24,42 @@ pub const GAT_MAX_LINE: usize = 2048;
 
 /// Appends `<cmd> [<exptime>] ` to `out`.
 // COPY: fragment rewriting; bounded by the request line (max_request_bytes).
-pub fn frag_head(cmd: Cmd, exptime: &[u8], out: &mut Vec<u8>) {
+pub fn frag_head(cmd: Cmd, exptime: &[u8], out: &mut impl BufMut) {
     debug_assert!(cmd.is_retrieval(), "only retrievals are fragmented");
-    out.extend_from_slice(cmd.name().as_bytes());
-    out.push(b' ');
+    out.put_slice(cmd.name().as_bytes());
+    out.put_u8(b' ');
     if cmd.syntax() == super::Syntax::Gat {
-        out.extend_from_slice(exptime);
-        out.push(b' ');
+        out.put_slice(exptime);
+        out.put_u8(b' ');
     }
 }
 
 /// Appends `<key> `.
-pub fn frag_key(key: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(key);
-    out.push(b' ');
+pub fn frag_key(key: &[u8], out: &mut impl BufMut) {
+    out.put_slice(key);
+    out.put_u8(b' ');
 }
 
 /// Ends the sub-request line.
-pub fn frag_end(out: &mut Vec<u8>) {
-    out.extend_from_slice(b"\r\n");
+pub fn frag_end(out: &mut impl BufMut) {
+    out.put_slice(b"\r\n");
 }
 
 /// How one server's keys (of lengths `key_lens`, in order) are cut into
-/// sub-requests: ranges of `key_lens`, covering it in order. At most
-/// `max_chunks` (≥ 1) of them: past it the remaining keys share the last
-/// (long) line.
+/// sub-requests: fills `out` with ranges of `key_lens`, covering it in
+/// order. At most `max_chunks` (≥ 1) of them: past it the remaining keys
+/// share the last (long) line.
 pub fn line_chunks(
     cmd: Cmd,
     exptime_len: usize,
     key_lens: &[usize],
     max_chunks: usize,
-) -> Vec<Range<usize>> {
-    let mut out = Vec::new();
+    out: &mut Vec<Range<usize>>,
+) {
+    out.clear();
     if cmd.syntax() != super::Syntax::Gat {
         out.push(0..key_lens.len());
-        return out;
+        return;
     }
     let head = cmd.name().len() + exptime_len + 2;
     let (mut start, mut len) = (0, head);
@@ -69,7 +71,6 @@ pub fn line_chunks(
         len += k + 1;
     }
     out.push(start..key_lens.len());
-    out
 }
 
 #[cfg(test)]
@@ -94,19 +95,22 @@ mod tests {
         assert_eq!(frag(Cmd::Gats, b"10", &[b"a"]), b"gats 10 a \r\n");
     }
 
+    fn cut(cmd: Cmd, exptime_len: usize, key_lens: &[usize], max: usize) -> Vec<Range<usize>> {
+        let mut out = vec![7..9, 1..2]; // stale ranges are cleared
+        line_chunks(cmd, exptime_len, key_lens, max, &mut out);
+        out
+    }
+
     #[test]
     fn gat_lines_stay_under_memcacheds_limit() {
         let whole = |c: Vec<Range<usize>>| (c.len(), c.first().cloned());
-        assert_eq!(
-            whole(line_chunks(Cmd::Get, 0, &[250; 100], 9)),
-            (1, Some(0..100))
-        );
-        assert_eq!(whole(line_chunks(Cmd::Gat, 2, &[], 9)), (1, Some(0..0)));
-        let capped = line_chunks(Cmd::Gat, 2, &[250; 100], 1);
+        assert_eq!(whole(cut(Cmd::Get, 0, &[250; 100], 9)), (1, Some(0..100)));
+        assert_eq!(whole(cut(Cmd::Gat, 2, &[], 9)), (1, Some(0..0)));
+        let capped = cut(Cmd::Gat, 2, &[250; 100], 1);
         assert_eq!(whole(capped), (1, Some(0..100)));
-        assert_eq!(line_chunks(Cmd::Gat, 2, &[250; 100], 3).len(), 3);
+        assert_eq!(cut(Cmd::Gat, 2, &[250; 100], 3).len(), 3);
         let lens: Vec<usize> = (0..1000).map(|i| 1 + i % 250).collect();
-        let chunks = line_chunks(Cmd::Gats, 10, &lens, usize::MAX);
+        let chunks = cut(Cmd::Gats, 10, &lens, usize::MAX);
         let mut next = 0;
         for r in &chunks {
             assert_eq!(r.start, next);
@@ -120,7 +124,7 @@ mod tests {
         // exactly full
         let head = 3 + 1 + 1 + 1;
         let fit = (GAT_MAX_LINE - head - 2) / 10;
-        assert_eq!(line_chunks(Cmd::Gat, 1, &vec![9; fit], 9).len(), 1);
-        assert_eq!(line_chunks(Cmd::Gat, 1, &vec![9; fit + 1], 9).len(), 2);
+        assert_eq!(cut(Cmd::Gat, 1, &vec![9; fit], 9).len(), 1);
+        assert_eq!(cut(Cmd::Gat, 1, &vec![9; fit + 1], 9).len(), 2);
     }
 }

@@ -9,10 +9,12 @@
 //! `mget_header()` + the elements, `integer_reply()` or `reply::OK` (§REDIS.5).
 //!
 //! # Invariants
-//! - every function only appends to `out`; nothing is allocated besides its growth;
+//! - every function only appends to `out` (a `Vec<u8>`, or the `BytesMut`
+//!   fragments are cut from); nothing is allocated besides its growth;
 //! - the lengths written always equal the bytes that follow them.
 
 use super::commands::{Cmd, PAIRS};
+use bytes::BufMut;
 
 /// Writes the decimal form of `n` at the end of `buf` (20 bytes hold any
 /// u64); returns where it starts.
@@ -31,25 +33,25 @@ fn put_u64(n: u64, buf: &mut [u8]) -> usize {
 }
 
 /// Appends the decimal form of `n`.
-pub fn push_u64(n: u64, out: &mut Vec<u8>) {
+pub fn push_u64(n: u64, out: &mut impl BufMut) {
     let mut buf = [0u8; 20];
     let at = put_u64(n, &mut buf);
-    out.extend_from_slice(&buf[at..]);
+    out.put_slice(&buf[at..]);
 }
 
 /// Appends the decimal form of `n`, with a `-` when negative.
-pub fn push_i64(n: i64, out: &mut Vec<u8>) {
+pub fn push_i64(n: i64, out: &mut impl BufMut) {
     if n < 0 {
-        out.push(b'-');
+        out.put_u8(b'-');
     }
     push_u64(n.unsigned_abs(), out);
 }
 
 /// Appends `<tag><n>\r\n` (a RESP count or length line).
-fn push_line(tag: u8, n: u64, out: &mut Vec<u8>) {
-    out.push(tag);
+fn push_line(tag: u8, n: u64, out: &mut impl BufMut) {
+    out.put_u8(tag);
     push_u64(n, out);
-    out.extend_from_slice(b"\r\n");
+    out.put_slice(b"\r\n");
 }
 
 /// Decimal digits of `n`.
@@ -68,45 +70,47 @@ pub fn bulk_len(len: u32) -> usize {
 }
 
 /// Appends `$<len>\r\n<bytes>\r\n`.
-pub fn push_bulk(bytes: &[u8], out: &mut Vec<u8>) {
+pub fn push_bulk(bytes: &[u8], out: &mut impl BufMut) {
     // the head in one copy: `$`, up to 20 digits, CRLF
     let mut head = [b'$'; 23];
     head[21..].copy_from_slice(b"\r\n");
     let at = put_u64(bytes.len() as u64, &mut head[1..21]);
-    out.extend_from_slice(&head[at..]);
-    out.extend_from_slice(bytes);
-    out.extend_from_slice(b"\r\n");
+    out.put_slice(&head[at..]);
+    out.put_slice(bytes);
+    out.put_slice(b"\r\n");
 }
 
 /// Appends the head of a sub-request carrying `nkeys` keys:
 /// `*<1+m>\r\n$<len>\r\n<cmd>\r\n` (MSET, `key value` pairs: `*<1+2m>`),
 /// with the command name in lower case as 0.5.0 writes it.
-pub fn frag_header(cmd: Cmd, nkeys: usize, out: &mut Vec<u8>) {
+pub fn frag_header(cmd: Cmd, nkeys: usize, out: &mut impl BufMut) {
     let per_key = if cmd.keys() == PAIRS { 2 } else { 1 };
     let narg = (nkeys as u64).saturating_mul(per_key).saturating_add(1);
     push_line(b'*', narg, out);
     let name = cmd.name().as_bytes();
     push_line(b'$', name.len() as u64, out);
-    out.extend(name.iter().map(u8::to_ascii_lowercase));
-    out.extend_from_slice(b"\r\n");
+    for b in name {
+        out.put_u8(b.to_ascii_lowercase());
+    }
+    out.put_slice(b"\r\n");
 }
 
 /// Appends one key of a sub-request: `$<len>\r\n<key>\r\n`.
-pub fn frag_key(key: &[u8], out: &mut Vec<u8>) {
+pub fn frag_key(key: &[u8], out: &mut impl BufMut) {
     push_bulk(key, out);
 }
 
 /// Appends the head of a coalesced MGET reply: `*<n>\r\n`; the n elements
 /// follow, copied from the fragments' replies in the original key order.
-pub fn mget_header(n: usize, out: &mut Vec<u8>) {
+pub fn mget_header(n: usize, out: &mut impl BufMut) {
     push_line(b'*', n as u64, out);
 }
 
 /// Appends a coalesced DEL/UNLINK/TOUCH/EXISTS reply: `:<sum>\r\n`.
-pub fn integer_reply(sum: i64, out: &mut Vec<u8>) {
-    out.push(b':');
+pub fn integer_reply(sum: i64, out: &mut impl BufMut) {
+    out.put_u8(b':');
     push_i64(sum, out);
-    out.extend_from_slice(b"\r\n");
+    out.put_slice(b"\r\n");
 }
 
 #[cfg(test)]
