@@ -124,19 +124,29 @@ pub fn coalesce_memcache(msgs: &MsgArena, pm: &Msg, out: &mut Vec<Bytes>) -> boo
     let Some(f) = pm.frag.as_ref() else {
         return true;
     };
-    let kids: Vec<&Msg> = f.children.iter().filter_map(|c| msgs.get(*c)).collect();
-    if kids.len() != f.children.len() || kids.iter().any(|c| c.rsp_meta.kind != RspKind::Values) {
+    if children(msgs, f).any(|c| c.is_none_or(|c| c.rsp_meta.kind != RspKind::Values)) {
         relay_or_einval(msgs, f, Proto::Memcache, out);
         return true;
     }
     // Memcached omits misses: match each key with the next block of its
     // server by key name, so values always come out in request order.
-    let mut cursor = vec![0usize; kids.len()];
+    let nkids = f.children.len();
+    let mut few = [0usize; FEW_KIDS];
+    let mut many = Vec::new();
+    let cursor = if nkids <= FEW_KIDS {
+        &mut few[..nkids]
+    } else {
+        many.resize(nkids, 0usize);
+        &mut many[..]
+    };
     let (mut s1, mut s2) = (Vec::new(), Vec::new());
     for (i, &c) in f.key_child.iter().enumerate() {
         let c = c as usize;
-        let Some(kid) = kids.get(c) else { continue };
-        let Some(&block) = kid.rsp_meta.elems.get(cursor[c]) else {
+        let kid = f.children.get(c).and_then(|id| msgs.get(*id));
+        let (Some(kid), Some(&at)) = (kid, cursor.get(c)) else {
+            continue;
+        };
+        let Some(&block) = kid.rsp_meta.elems.get(at) else {
             continue;
         };
         let Some(&kspan) = pm.meta.keys.get(i) else {
@@ -156,7 +166,9 @@ pub fn coalesce_memcache(msgs: &MsgArena, pm: &Msg, out: &mut Vec<Bytes>) -> boo
             .unwrap_or(&[]);
         if bkey == key {
             push_span(&kid.rsp, block, out);
-            cursor[c] += 1;
+            if let Some(n) = cursor.get_mut(c) {
+                *n += 1;
+            }
         }
     }
     out.push(Bytes::from_static(memcache::fragment::END));
