@@ -857,11 +857,25 @@ fn reloads_under_mixed_traffic_lose_nothing() {
         Some(0),
         "messages alive after the chaos (CHAOS_SEED={seed})"
     );
-    let conns = common::wait_metric(proxy.stats_port, "nutcracker_curr_connections", base_conns);
-    assert_eq!(
-        conns,
-        Some(base_conns),
-        "connections after the chaos (CHAOS_SEED={seed})"
+    // At most as many as before, like the descriptors, and the count is
+    // true: every connection fewer is a descriptor fewer. The final reload
+    // preconnects, but the fresh requests reopen only the connections
+    // their keys use after one failed (seen once in CI: 17 against 18; the
+    // same seed passed alone).
+    let (mut conns, mut fds) = (None, 0);
+    let settled = common::wait_until(WAIT, || {
+        conns = metric(proxy.stats_port, "nutcracker_curr_connections");
+        fds = nfds(pid);
+        conns.is_some_and(|n| {
+            let fewer = base_fds.checked_sub(fds);
+            n <= base_conns && fewer.is_some_and(|d| base_conns - n == d as i64)
+        })
+    });
+    assert!(
+        settled,
+        "{conns:?} connections and {fds} descriptors after the chaos, {base_conns} and \
+         {base_fds} before (CHAOS_SEED={seed}):\n{}",
+        sockets(pid)
     );
     assert!(common::alive(pid));
 }
