@@ -4,9 +4,11 @@
 //! socket into one current chunk (`Core::arena`) and freezes what each
 //! read returned at once: a complete message is a reference-counted slice
 //! of the chunk (`Bytes::split_to`), a partial one keeps its piece until
-//! the rest arrives. Payload bytes are therefore never copied between the
-//! socket they arrive on and the socket they leave by, small requests of
-//! many clients share one chunk, and an idle connection holds no buffer
+//! the rest arrives. Payload bytes are therefore not copied between the
+//! socket they arrive on and the socket they leave by (except pieces of at
+//! most 256 bytes, gathered into one staging slice per write: see
+//! `sock::Gather`), small requests of many clients share one chunk, and an
+//! idle connection holds no buffer
 //! at all (twemproxy copies the tail of every pipelined read into a new
 //! mbuf, and keeps one mbuf per connection while a message is pending).
 //!

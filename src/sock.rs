@@ -8,7 +8,8 @@
 //!   twemproxy's `recv_ready = 0`).
 //! * `sendv` writes with one `sendmsg` (`writev` semantics) over at most
 //!   `IOV_MAX` slices (`GATHER_MAX` bytes) gathered across queued messages,
-//!   adjacent slices merged; the caller advances by what was written.
+//!   adjacent slices merged and small ones copied into one staging slice
+//!   (`STAGE_SMALL`); the caller advances by what was written.
 //! * Sockets are registered once for READABLE|WRITABLE (edge-triggered), so
 //!   the loop never calls `epoll_ctl` to arm or disarm write interest: a
 //!   writable edge after `WouldBlock` resumes the pending write.
@@ -28,12 +29,25 @@ pub const IOV_MAX: usize = 128;
 /// writev (more than a loopback socket takes at once anyway).
 pub const GATHER_MAX: usize = 1 << 20;
 
-/// The loop's reusable iovec array for writev (no per-write setup).
-pub struct IovBuf(Vec<libc::iovec>);
+/// Slices up to this size are copied into the gather's staging buffer
+/// rather than given an iovec of their own: the kernel's per-iovec cost
+/// (a user-copy with its checks) is higher than a user-space copy of a
+/// few hundred bytes, and small requests and replies of a pipelined batch
+/// that are not adjacent in memory (replies from several servers' reads,
+/// requests of several clients for one server) then go out as one slice.
+const STAGE_SMALL: usize = 256;
+
+/// The staging buffer's fixed size; once it is full, slices get iovecs
+/// again.
+const STAGE_CAP: usize = 32 * 1024;
+
+/// The loop's reusable iovec array for writev (no per-write setup) and
+/// its staging buffer (`STAGE_SMALL`).
+pub struct IovBuf(Vec<libc::iovec>, Vec<u8>);
 
 impl IovBuf {
     pub fn new() -> IovBuf {
-        IovBuf(Vec::with_capacity(IOV_MAX))
+        IovBuf(Vec::with_capacity(IOV_MAX), Vec::with_capacity(STAGE_CAP))
     }
 }
 
@@ -65,6 +79,7 @@ impl<'a> Gather<'a> {
     /// A gather that first skips `skip` bytes (the head already written).
     pub fn new(buf: &'a mut IovBuf, skip: usize) -> Gather<'a> {
         buf.0.clear();
+        buf.1.clear();
         Gather {
             buf,
             total: 0,
@@ -89,6 +104,9 @@ impl<'a> Gather<'a> {
             let part = &b[self.skip..];
             self.total += part.len();
             self.skip = 0;
+            if part.len() <= STAGE_SMALL && self.stage(part) {
+                continue;
+            }
             match self.buf.0.last_mut() {
                 Some(last) if last.iov_base as usize + last.iov_len == part.as_ptr() as usize => {
                     last.iov_len += part.len();
@@ -104,6 +122,38 @@ impl<'a> Gather<'a> {
                 iov_base: part.as_ptr() as *mut libc::c_void,
                 iov_len: part.len(),
             });
+        }
+        true
+    }
+}
+
+impl Gather<'_> {
+    /// Copies a small slice into the staging buffer, extending the last
+    /// iovec when it ends where the staged bytes do; false when the buffer
+    /// is full or the iovecs are used up. The buffer never grows (its
+    /// capacity is fixed), so staged iovecs stay valid.
+    // COPY: slices of at most STAGE_SMALL bytes, at most STAGE_CAP per writev.
+    fn stage(&mut self, part: &[u8]) -> bool {
+        let IovBuf(iov, stage) = &mut *self.buf;
+        if stage.capacity() - stage.len() < part.len() {
+            return false;
+        }
+        let at = stage.len();
+        let end = stage.as_ptr() as usize + at;
+        let full = iov.len() == IOV_MAX;
+        match iov.last_mut() {
+            Some(last) if at > 0 && last.iov_base as usize + last.iov_len == end => {
+                stage.extend_from_slice(part);
+                last.iov_len += part.len();
+            }
+            _ if full => return false,
+            _ => {
+                stage.extend_from_slice(part);
+                iov.push(libc::iovec {
+                    iov_base: stage[at..].as_ptr() as *mut libc::c_void,
+                    iov_len: part.len(),
+                });
+            }
         }
         true
     }
@@ -339,34 +389,94 @@ mod tests {
         assert_eq!(strerror(0), "unknown");
     }
 
+    /// The bytes a gather's writev sends, read back through a socket pair.
+    fn sent(g: &Gather<'_>) -> Vec<u8> {
+        use std::io::Read;
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+        let n = writev_fd(a.as_raw_fd(), &g.buf.0);
+        assert_eq!(n, g.total as isize);
+        drop(a);
+        let mut out = Vec::new();
+        b.read_to_end(&mut out).expect("read back");
+        out
+    }
+
     /// Messages cut from one read chunk go out as one slice; others, and
-    /// the part of the head already written, keep their own.
+    /// the part of the head already written, keep their own (slices past
+    /// `STAGE_SMALL`, which are not copied).
     #[test]
     fn gather_merges_adjacent_chunks() {
-        let read = bytes::Bytes::from_static(b"GET a\r\nGET b\r\nGET c\r\n");
-        let (a, b, c) = (read.slice(0..7), read.slice(7..14), read.slice(14..));
-        let other = bytes::Bytes::from(b"PING\r\n".to_vec());
-        let chains = [vec![a], vec![b, other], vec![c]];
+        let m = |c: u8| [vec![c; STAGE_SMALL + 8], b"\r\n".to_vec()].concat();
+        let read = bytes::Bytes::from([m(b'a'), m(b'b'), m(b'c')].concat());
+        let n = STAGE_SMALL + 10;
+        let (a, b, c) = (read.slice(0..n), read.slice(n..2 * n), read.slice(2 * n..));
+        let other = bytes::Bytes::from(vec![b'o'; STAGE_SMALL + 1]);
+        let chains = [vec![a], vec![b, other.clone()], vec![c]];
         let mut iov = IovBuf::new();
         let mut g = Gather::new(&mut iov, 3);
         for ch in &chains {
             assert!(g.push(ch));
         }
         let lens: Vec<usize> = g.buf.0.iter().map(|v| v.iov_len).collect();
-        assert_eq!((lens, g.total), (vec![11, 6, 7], 24));
+        assert_eq!(lens, [2 * n - 3, other.len(), n]);
         assert_eq!(g.buf.0[0].iov_base as usize, read.as_ptr() as usize + 3);
+        let want = [&read[3..2 * n], &other[..], &read[2 * n..]].concat();
+        assert_eq!(sent(&g), want);
+    }
+
+    /// Small slices that are not adjacent are copied into the staging
+    /// buffer and go out as one; a large one between them keeps its own,
+    /// and once the buffer is full small slices get iovecs again.
+    #[test]
+    fn gather_stages_small_slices() {
+        let small: Vec<bytes::Bytes> = (0..4u8)
+            .map(|i| bytes::Bytes::from(vec![b'0' + i; 10 + usize::from(i)]))
+            .collect();
+        let big = bytes::Bytes::from(vec![b'B'; STAGE_SMALL + 1]);
+        let chain = [
+            small[0].clone(),
+            small[1].clone(),
+            big.clone(),
+            small[2].clone(),
+            small[3].clone(),
+        ];
+        let mut iov = IovBuf::new();
+        let mut g = Gather::new(&mut iov, 5);
+        assert!(g.push(&chain));
+        let lens: Vec<usize> = g.buf.0.iter().map(|v| v.iov_len).collect();
+        assert_eq!(lens, [5 + 11, big.len(), 12 + 13]);
+        assert_eq!(g.buf.0[1].iov_base as usize, big.as_ptr() as usize);
+        let want = [
+            &small[0][5..],
+            &small[1][..],
+            &big[..],
+            &small[2][..],
+            &small[3][..],
+        ]
+        .concat();
+        assert_eq!(sent(&g), want);
+        // a full staging buffer: the rest get iovecs of their own
+        let fill: Vec<bytes::Bytes> = (0..STAGE_CAP / STAGE_SMALL + 3)
+            .map(|i| bytes::Bytes::from(vec![i as u8; STAGE_SMALL]))
+            .collect();
+        let mut g = Gather::new(&mut iov, 0);
+        assert!(g.push(&fill));
+        assert_eq!(g.buf.0.len(), 1 + 3);
+        assert_eq!(g.buf.0[0].iov_len, STAGE_CAP);
+        assert_eq!(sent(&g), fill.concat());
     }
 
     /// A gather stops at `IOV_MAX` slices and after `GATHER_MAX` bytes.
     #[test]
     fn gather_is_bounded() {
+        let len = STAGE_SMALL + 1; // not staged
         let chunks: Vec<bytes::Bytes> = (0..IOV_MAX + 1)
-            .map(|_| bytes::Bytes::from(vec![0u8; 2]))
+            .map(|_| bytes::Bytes::from(vec![0u8; len]))
             .collect();
         let mut iov = IovBuf::new();
         let mut g = Gather::new(&mut iov, 0);
         assert!(!g.push(&chunks));
-        assert_eq!((g.buf.0.len(), g.total), (IOV_MAX, 2 * IOV_MAX));
+        assert_eq!((g.buf.0.len(), g.total), (IOV_MAX, len * IOV_MAX));
         let big = [bytes::Bytes::from(vec![0u8; GATHER_MAX])];
         let mut g = Gather::new(&mut iov, 0);
         assert!(g.push(&big) && !g.push(&big));
