@@ -19,7 +19,9 @@
 //!    connections that hit their read budget, get another turn;
 //! 4. expired timers close their server connections;
 //! 5. queued writes are flushed, servers first (one writev batches many
-//!    clients' requests), then clients;
+//!    clients' requests), then clients (under unpipelined load a reply that
+//!    is its client's only one was written as soon as it was read:
+//!    `response::reply_now`);
 //! 6. deferred closes are reaped, so a slab slot freed in a batch is never
 //!    reused within it;
 //! 7. metrics are handed to the stats thread (never blocking).

@@ -10,11 +10,11 @@
 
 use crate::conn::server::Lease;
 use crate::conn::Close;
-use crate::core::Core;
+use crate::core::{Core, Traffic};
 use crate::msg::done::{internal_done, req_done};
 use crate::msg::{Owner, ReqError, State};
 use crate::proto::RspKind;
-use crate::token::{ConnRef, ServerConnId};
+use crate::token::{ClientId, ConnRef, ServerConnId};
 
 /// A complete response arrived on a server connection; `rdata`/`rmeta` of
 /// the connection hold it (twemproxy: rsp_recv_done + rsp_filter +
@@ -69,6 +69,7 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
     m.state = State::Done;
     m.stamp = ls.stamp();
     let internal = m.owner.internal();
+    let owner = m.owner;
     let metrics = &mut core.metrics;
     let reply = (counted && !failure).then(|| {
         let us = metrics.micros(now);
@@ -85,4 +86,36 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
         return;
     }
     req_done(core, mid);
+    let cid = match owner {
+        Owner::Child(parent) => core.msgs.get(parent).and_then(|pm| pm.owner.client()),
+        o => o.client(),
+    };
+    if let Some(cid) = cid {
+        reply_now(core, cid);
+    }
+}
+
+/// Under unpipelined traffic, writes a client's reply as soon as it is
+/// complete when it is the only one the client waits for, instead of at
+/// the end of the loop iteration (`Core::flush`): a batch of replies from
+/// one server read then goes out while the rest of the batch is still
+/// being read, and each waits for the writes of the replies before it
+/// only (issue 18: from a reply readable to its client write took 108 us
+/// on average at 50 clients, 69-82 us with this; the whole iteration's
+/// replies queued behind each other). A client with more replies coming
+/// keeps the batched write.
+fn reply_now(core: &mut Core, cid: ClientId) {
+    if core.traffic != Traffic::Unpipelined {
+        return;
+    }
+    let Core { clients, msgs, .. } = core;
+    let ready = clients
+        .get(cid.idx as usize)
+        .filter(|c| c.gen == cid.gen && c.pending_send && !c.blocked && c.omsg_q.len() == 1)
+        .and_then(|c| c.omsg_q.front())
+        .and_then(|m| msgs.get(*m))
+        .is_some_and(|m| m.state == State::Done);
+    if ready {
+        crate::conn::client::send(core, cid);
+    }
 }
