@@ -14,7 +14,7 @@ use crate::core::{Core, Traffic};
 use crate::msg::done::{internal_done, req_done};
 use crate::msg::{Owner, ReqError, State};
 use crate::proto::RspKind;
-use crate::token::{ClientId, ConnRef, ServerConnId};
+use crate::token::{ConnRef, ServerConnId};
 
 /// A complete response arrived on a server connection; `rdata`/`rmeta` of
 /// the connection hold it (twemproxy: rsp_recv_done + rsp_filter +
@@ -86,16 +86,11 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
         return;
     }
     req_done(core, mid);
-    let cid = match owner {
-        Owner::Child(parent) => core.msgs.get(parent).and_then(|pm| pm.owner.client()),
-        o => o.client(),
-    };
-    if let Some(cid) = cid {
-        reply_now(core, cid);
-    }
+    reply_now(core, owner);
 }
 
-/// Under unpipelined traffic, writes a client's reply as soon as it is
+/// Under unpipelined traffic, writes the reply of the client that `owner`
+/// (a request's, or a fragment's parent's) names as soon as it is
 /// complete when it is the only one the client waits for, instead of at
 /// the end of the loop iteration (`Core::flush`): a batch of replies from
 /// one server read then goes out while the rest of the batch is still
@@ -104,10 +99,15 @@ pub fn rsp_recv_done(core: &mut Core, sid: ServerConnId) {
 /// on average at 50 clients, 69-82 us with this; the whole iteration's
 /// replies queued behind each other). A client with more replies coming
 /// keeps the batched write.
-fn reply_now(core: &mut Core, cid: ClientId) {
+fn reply_now(core: &mut Core, owner: Owner) {
     if core.traffic != Traffic::Unpipelined {
         return;
     }
+    let cid = match owner {
+        Owner::Child(parent) => core.msgs.get(parent).and_then(|pm| pm.owner.client()),
+        o => o.client(),
+    };
+    let Some(cid) = cid else { return };
     let Core { clients, msgs, .. } = core;
     let ready = clients
         .get(cid.idx as usize)
