@@ -549,12 +549,20 @@ impl Core {
             }
             let mut pend = std::mem::take(&mut self.flushing);
             std::mem::swap(&mut pend, &mut self.pending_send);
-            pend.sort_by_key(|c| !matches!(c, ConnRef::Server(_)));
+            // Servers first (their requests reach the backends sooner),
+            // then clients, each in the order they were queued.
+            for c in &pend {
+                if let ConnRef::Server(s) = *c {
+                    server::send(self, s);
+                }
+            }
             for c in pend.drain(..) {
-                match c {
-                    ConnRef::Server(s) => server::send(self, s),
-                    ConnRef::Client(c) => client::send(self, c),
-                    ConnRef::Listener(_) | ConnRef::Sentinel(_) => {}
+                // A client whose reply went out at once (response::reply_now)
+                // has its flag cleared already: nothing left to send.
+                if let ConnRef::Client(c) = c {
+                    if self.client(c).is_some_and(|x| x.pending_send) {
+                        client::send(self, c);
+                    }
                 }
             }
             self.flushing = pend;
