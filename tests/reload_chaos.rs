@@ -808,7 +808,11 @@ fn reloads_under_mixed_traffic_lose_nothing() {
         }
         std::thread::sleep(Duration::from_millis(rng.below(150) as u64 + 20));
     }
+    // Every backend answers again: a dead one comes back, and one the
+    // last step paused resumes (restart alone left it stopped, so the
+    // fresh requests below timed out on it now and then).
     for b in &mut backends {
+        b.resume();
         b.restart();
     }
     assert!(
