@@ -1,11 +1,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 //! `--batch-wait` (issue 18): under unpipelined load the loop naps before
 //! it blocks in epoll_wait. Nothing may be lost, answered twice or out of
-//! order however long it naps: many clients, one request at a time each,
-//! through two real redis-servers, with the default budget, a budget far
-//! above every deadline, and napping off. The stats count the naps
-//! (`batch_waits`, `batch_wait_naps`, `batch_wait_misses`): some under
-//! this load whenever napping is on, none when it is off.
+//! order however long it naps or holds requests for an idle server: many
+//! clients, one request at a time each, through two real redis-servers,
+//! with the default budget, a budget far above every deadline, and napping
+//! off. The stats count the naps (`batch_waits`, `batch_wait_naps`,
+//! `batch_wait_misses`): some under this load whenever napping is on (every
+//! probe of whether batching pays starts with epochs that nap), none when
+//! it is off; and the probes (`batch_probes`, `batch_probes_on`), none
+//! when napping is off.
 
 mod common;
 
@@ -62,9 +65,11 @@ fn every_reply_arrives(args: &[&str]) -> BatchWaits {
 /// The three header counters of `--batch-wait`.
 #[derive(Debug, PartialEq, Eq)]
 struct BatchWaits {
-    waits: i64,  // batch_waits
-    naps: i64,   // batch_wait_naps
-    misses: i64, // batch_wait_misses
+    waits: i64,     // batch_waits
+    naps: i64,      // batch_wait_naps
+    misses: i64,    // batch_wait_misses
+    probes: i64,    // batch_probes
+    probes_on: i64, // batch_probes_on
 }
 
 impl BatchWaits {
@@ -74,6 +79,8 @@ impl BatchWaits {
             waits: get("batch_waits"),
             naps: get("batch_wait_naps"),
             misses: get("batch_wait_misses"),
+            probes: get("batch_probes"),
+            probes_on: get("batch_probes_on"),
         }
     }
 
@@ -85,6 +92,7 @@ impl BatchWaits {
         assert!(self.misses <= self.waits, "{self:?}");
         assert!(self.misses <= self.naps, "{self:?}");
         assert!(self.naps <= self.waits * max_naps, "{self:?}");
+        assert!(self.probes_on <= self.probes, "{self:?}");
     }
 }
 
@@ -101,10 +109,13 @@ fn unpipelined_clients_with_a_budget_beyond_every_deadline() {
 
 #[test]
 fn unpipelined_clients_without_batch_wait() {
+    // no naps, no held writes, and no probe of whether they would pay
     let none = BatchWaits {
         waits: 0,
         naps: 0,
         misses: 0,
+        probes: 0,
+        probes_on: 0,
     };
     assert_eq!(every_reply_arrives(&["--batch-wait=0"]), none);
 }

@@ -128,6 +128,8 @@ fn rebuild(v: &HashMap<String, i64>, source: &str, pools: &[(&str, &[&str])]) ->
         "batch_waits",
         "batch_wait_naps",
         "batch_wait_misses",
+        "batch_probes",
+        "batch_probes_on",
     ] {
         out.push_str(&format!("\"{k}\":{}, ", v[k]));
     }

@@ -34,7 +34,7 @@ use crate::token::{ClientId, ConnRef, MsgId, PoolId, ServerConnId, ServerId};
 use bytes::{Buf, Bytes};
 use std::collections::VecDeque;
 use std::net::ToSocketAddrs;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A connection to a backend server.
 #[derive(Debug)]
@@ -44,19 +44,20 @@ pub struct ServerConn {
     pub server: ServerId, // its server in the pool
     pub resp: Resp,       // redis: protocol of the replies (RESP3: HELLO 3 sent first)
     pub sock: Stream,
-    pub connected: bool,         // connect completed
-    pub parser: RspParser,       // resumable response parser
-    pub rstarted: bool,          // parser set up for the current response
-    pub rdata: Vec<Bytes>,       // earlier chunks of the current response
-    pub rmeta: RspMeta,          // parse result of the current response
-    pub imsg_q: VecDeque<MsgId>, // requests to write
-    pub omsg_q: VecDeque<MsgId>, // requests written, awaiting a response
-    pub send_off: usize,         // bytes of the head of imsg_q already written
-    pub closing: bool,           // on Core::closing
-    pub pending_send: bool,      // on Core::pending_send
-    pub blocked: bool,           // last write hit WouldBlock
-    pub tmo_armed: bool,         // a Timer::Conn for this connection is pending
-    pub lease: Lease,            // shared by a lane's clients, or one client's own
+    pub connected: bool,             // connect completed
+    pub parser: RspParser,           // resumable response parser
+    pub rstarted: bool,              // parser set up for the current response
+    pub rdata: Vec<Bytes>,           // earlier chunks of the current response
+    pub rmeta: RspMeta,              // parse result of the current response
+    pub imsg_q: VecDeque<MsgId>,     // requests to write
+    pub omsg_q: VecDeque<MsgId>,     // requests written, awaiting a response
+    pub send_off: usize,             // bytes of the head of imsg_q already written
+    pub closing: bool,               // on Core::closing
+    pub pending_send: bool,          // on Core::pending_send
+    pub blocked: bool,               // last write hit WouldBlock
+    pub tmo_armed: bool,             // a Timer::Conn for this connection is pending
+    pub lease: Lease,                // shared by a lane's clients, or one client's own
+    pub held_since: Option<Instant>, // requests held since (Core::hold_server)
 }
 
 /// Whom a connection serves.
@@ -137,6 +138,7 @@ pub fn connect(
         send_off: 0,
         closing: false,
         pending_send: false,
+        held_since: None,
         blocked: false,
         tmo_armed: false,
         lease,

@@ -110,6 +110,8 @@ struct ConnCounts {
     batch_waits: AtomicU64,       // BatchWaits::waits, a running total
     batch_wait_naps: AtomicU64,   // BatchWaits::naps
     batch_wait_misses: AtomicU64, // BatchWaits::misses
+    batch_probes: AtomicU64,      // BatchWaits::probes
+    batch_probes_on: AtomicU64,   // BatchWaits::probes_on
 }
 
 /// The event loop's end of the stats thread (twemproxy: `struct stats`, loop side).
@@ -185,6 +187,10 @@ impl StatsHandle {
         self.conns
             .batch_wait_misses
             .store(bw.misses, Ordering::Relaxed);
+        self.conns.batch_probes.store(bw.probes, Ordering::Relaxed);
+        self.conns
+            .batch_probes_on
+            .store(bw.probes_on, Ordering::Relaxed);
     }
 
     /// Counts a configuration reload, applied or rejected.
@@ -416,6 +422,8 @@ impl Aggregator {
             batch_waits: live(&self.conns.batch_waits),
             batch_wait_naps: live(&self.conns.batch_wait_naps),
             batch_wait_misses: live(&self.conns.batch_wait_misses),
+            batch_probes: live(&self.conns.batch_probes),
+            batch_probes_on: live(&self.conns.batch_probes_on),
             msgs_live: live(&self.conns.msgs),
             mbufs_free: live(&self.conns.mfree),
             mbufs_allocated: live(&self.conns.malloc),
@@ -566,6 +574,8 @@ mod tests {
             waits: 5,
             naps: 7,
             misses: 1,
+            probes: 4,
+            probes_on: 3,
         });
         let mut m = Metrics::new(&two_pools());
         // Hand-offs keep flowing on interval wake-ups alone (some swaps may
@@ -588,7 +598,8 @@ mod tests {
         assert!(
             doc.contains(
                 "\"total_connections\":3, \"curr_connections\":2, \"reloads\":0, \"reloads_failed\":0, \
-                 \"batch_waits\":5, \"batch_wait_naps\":7, \"batch_wait_misses\":1, "
+                 \"batch_waits\":5, \"batch_wait_naps\":7, \"batch_wait_misses\":1, \
+                 \"batch_probes\":4, \"batch_probes_on\":3, "
             ),
             "{doc}"
         );

@@ -338,9 +338,11 @@ impl Positions {
 /// so `misses <= waits` and `misses <= naps` (a budget is at least one nap).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BatchWaits {
-    pub waits: u64,  // nap paths entered (batch_waits)
-    pub naps: u64,   // naps slept (batch_wait_naps)
-    pub misses: u64, // nap paths that found nothing and blocked (batch_wait_misses)
+    pub waits: u64,     // nap paths entered (batch_waits)
+    pub naps: u64,      // naps slept (batch_wait_naps)
+    pub misses: u64,    // nap paths that found nothing and blocked (batch_wait_misses)
+    pub probes: u64,    // batching probes finished (batch_probes, core::Batching)
+    pub probes_on: u64, // of which turned batching on (batch_probes_on)
 }
 
 /// One copy of every pool and server metric: the loop's deltas, a hand-off

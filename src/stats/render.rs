@@ -30,6 +30,8 @@ pub(crate) struct Header<'a> {
     pub batch_waits: i64,       // --batch-wait nap paths entered (extra)
     pub batch_wait_naps: i64,   // naps slept in them (extra)
     pub batch_wait_misses: i64, // nap paths that blocked after all (extra)
+    pub batch_probes: i64,      // batching probes finished (extra)
+    pub batch_probes_on: i64,   // of which turned batching on (extra)
     pub msgs_live: i64,         // requests alive in the loop (Prometheus only)
     pub mbufs_free: i64,        // read chunks on the free list (Prometheus only)
     pub mbufs_allocated: i64,   // read chunks ever allocated (Prometheus only)
@@ -102,6 +104,8 @@ pub(crate) fn json(head: &Header<'_>, layout: &Layout, sum: &Snapshot) -> String
     add_num(&mut out, "batch_waits", head.batch_waits);
     add_num(&mut out, "batch_wait_naps", head.batch_wait_naps);
     add_num(&mut out, "batch_wait_misses", head.batch_wait_misses);
+    add_num(&mut out, "batch_probes", head.batch_probes);
+    add_num(&mut out, "batch_probes_on", head.batch_probes_on);
     let empty_pool = PoolMetrics::default();
     let empty_server = ServerMetrics::default();
     for (p, (pool, servers)) in layout.pools.iter().enumerate() {
@@ -260,6 +264,18 @@ fn prom_header(out: &mut String, head: &Header<'_>) {
             head.batch_wait_misses,
         ),
         (
+            "batch_probes",
+            "counter",
+            "probes that measured whether batching (naps, held writes) pays",
+            head.batch_probes,
+        ),
+        (
+            "batch_probes_on",
+            "counter",
+            "probes that found batching faster and turned it on",
+            head.batch_probes_on,
+        ),
+        (
             "msgs_live",
             "gauge",
             "requests alive in the event loop",
@@ -361,7 +377,7 @@ pub(crate) mod tests {
         \"client_throttled\":0, \"client_pending_closed\":0, ";
     const SERVER_EXTRAS_ZERO: &str = "\"sentinel_switches\":0, \"dedicated_connections\":0, ";
     const HEAD_EXTRAS_ZERO: &str = "\"reloads\":0, \"reloads_failed\":0, \"batch_waits\":0, \
-        \"batch_wait_naps\":0, \"batch_wait_misses\":0, ";
+        \"batch_wait_naps\":0, \"batch_wait_misses\":0, \"batch_probes\":0, \"batch_probes_on\":0, ";
     const EXTRAS_ZERO: &str = "\"latency_p50_us\":0, \"latency_p90_us\":0, \"latency_p99_us\":0, \
         \"latency_p999_us\":0, \"latency_max_us\":0, ";
 
@@ -377,6 +393,8 @@ pub(crate) mod tests {
             batch_waits: 0,
             batch_wait_naps: 0,
             batch_wait_misses: 0,
+            batch_probes: 0,
+            batch_probes_on: 0,
             msgs_live: 0,
             mbufs_free: 0,
             mbufs_allocated: 0,
@@ -389,6 +407,8 @@ pub(crate) mod tests {
             batch_waits: 9,
             batch_wait_naps: 20,
             batch_wait_misses: 3,
+            batch_probes: 5,
+            batch_probes_on: 2,
             ..head()
         }
     }
@@ -440,7 +460,8 @@ pub(crate) mod tests {
         let doc = json(&napped_head(), &layout, &sum);
         assert!(doc.contains(
             "\"curr_connections\":2, \"reloads\":0, \"reloads_failed\":0, \"batch_waits\":9, \
-            \"batch_wait_naps\":20, \"batch_wait_misses\":3, \"beta\": {\"client_eof\":0, "
+            \"batch_wait_naps\":20, \"batch_wait_misses\":3, \"batch_probes\":5, \
+            \"batch_probes_on\":2, \"beta\": {\"client_eof\":0, "
         ));
         assert!(doc.contains(
             "\"alpha\": {\"client_eof\":0, \"client_err\":0, \"client_connections\":0, \
@@ -475,7 +496,7 @@ pub(crate) mod tests {
         assert!(validate_json(&doc));
         let none = Layout::default();
         let doc = json(&head(), &none, &Snapshot::new(&none));
-        assert!(doc.ends_with("\"batch_wait_misses\":0}\n"), "{doc}");
+        assert!(doc.ends_with("\"batch_probes_on\":0}\n"), "{doc}");
         assert!(validate_json(&doc));
     }
 
@@ -527,6 +548,9 @@ pub(crate) mod tests {
             "nutcracker_batch_waits 9\n",
             "nutcracker_batch_wait_naps 20\n",
             "nutcracker_batch_wait_misses 3\n",
+            "# TYPE nutcracker_batch_probes counter\n",
+            "nutcracker_batch_probes 5\n",
+            "nutcracker_batch_probes_on 2\n",
             "nutcracker_info{version=\"0.5.0\",source=\"vm\"} 1\n",
         ] {
             assert!(text.contains(line), "missing {line:?}");
@@ -545,7 +569,7 @@ pub(crate) mod tests {
                 assert!(value.parse::<i64>().is_ok(), "{line}");
             }
         }
-        assert_eq!(types.len(), 4 + 2 + 3 + 3 + 6 + 4 + 13 + 2 + 4);
+        assert_eq!(types.len(), 4 + 2 + 5 + 3 + 6 + 4 + 13 + 2 + 4);
         let http = http_ok("x\n");
         assert!(http.starts_with("HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"));
         assert!(http.ends_with("Content-Length: 2\r\nConnection: close\r\n\r\nx\n"));
