@@ -19,9 +19,10 @@
 //!    connections that hit their read budget, get another turn;
 //! 4. expired timers close their server connections;
 //! 5. queued writes are flushed, servers first (one writev batches many
-//!    clients' requests), then clients (under unpipelined load a reply that
-//!    is its client's only one was written as soon as it was read:
-//!    `response::reply_now`);
+//!    clients' requests; while batching, a server with nothing in flight
+//!    may hold a few for more: `Core::hold_server`), then clients (under
+//!    unpipelined load a reply that is its client's only one was written
+//!    as soon as it was read: `response::reply_now`);
 //! 6. deferred closes are reaped, so a slab slot freed in a batch is never
 //!    reused within it;
 //! 7. metrics are handed to the stats thread (never blocking).
@@ -223,12 +224,12 @@ pub struct Core {
     pub closing: Vec<(ConnRef, Close)>,      // deferred closes
     pub pending_send: Vec<ConnRef>,          // conns with queued output
     pub flushing: Vec<ConnRef>,              // pending_send being flushed (capacity reuse)
-    pub held: Vec<ServerConnId>, // idle servers whose requests wait for more (HOLD_BATCH)
-    pub pending_recv: Vec<ClientId>, // clients over their budget
+    pub held: Vec<ServerConnId>,             // idle servers holding requests (HOLD_BATCH)
+    pub pending_recv: Vec<ClientId>,         // clients over their budget
     pub pending_srv_recv: Vec<ServerConnId>, // server conns over their read budget
-    pub metrics: Metrics,        // plain counters for stats
-    pub stats: Option<StatsHandle>, // hand-off to the stats thread
-    pub limits: Limits,          // response parser bounds
+    pub metrics: Metrics,                    // plain counters for stats
+    pub stats: Option<StatsHandle>,          // hand-off to the stats thread
+    pub limits: Limits,                      // response parser bounds
     pub opts: CoreOpts,
     pub now: Instant,                      // time of the current batch
     pub gen: u32,                          // generation counter for conns
@@ -458,10 +459,11 @@ impl Core {
     /// unpipelined load (issue 18: redis-benchmark -P 1) the loop blocked
     /// about once per 4 requests, so redis and the clients read and wrote
     /// in small batches and paid a wake-up each. When requests are in
-    /// flight and clients send one at a time, the loop first naps for
-    /// [`NAP`] (a timer on its own CPU; a write to one of its sockets wakes
-    /// nobody) and polls without blocking, up to `--batch-wait` in all,
-    /// and blocks only when a whole budget of naps found nothing: replies
+    /// flight and clients send one at a time (and [`Batching`] found that
+    /// batching pays), the loop first naps for [`NAP`] (a timer on its own
+    /// CPU; a write to one of its sockets wakes nobody) and polls without
+    /// blocking, up to `--batch-wait` in all, and blocks only when a whole
+    /// budget of naps found nothing: replies
     /// and requests then go out in larger batches, at a cost in latency of
     /// at most one nap per hop while the proxy is loaded, and none when
     /// it is idle, lightly loaded or pipelined. `batch_waits` counts the
