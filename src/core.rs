@@ -127,6 +127,13 @@ impl Traffic {
             Traffic::Pipelined
         }
     }
+
+    /// Whether batching can pay on this traffic with `in_flight` requests
+    /// awaiting replies: unpipelined, and at least [`NAP_IN_FLIGHT`] of
+    /// them (the condition of both the naps and the held server writes).
+    pub fn batchable(self, in_flight: usize) -> bool {
+        self == Traffic::Unpipelined && in_flight >= NAP_IN_FLIGHT
+    }
 }
 
 /// How `Core::wait` waits, given the traffic, the requests in flight, the
@@ -140,11 +147,7 @@ pub enum Wait {
 impl Wait {
     pub fn choose(traffic: Traffic, in_flight: usize, budget: Duration, timeout: Duration) -> Wait {
         let naps = (budget.min(timeout).as_micros() / NAP.as_micros()) as u32;
-        if traffic == Traffic::Unpipelined
-            && in_flight >= NAP_IN_FLIGHT
-            && naps > 0
-            && timeout > NAP
-        {
+        if traffic.batchable(in_flight) && naps > 0 && timeout > NAP {
             Wait::Nap(naps)
         } else {
             Wait::Block
@@ -463,10 +466,10 @@ impl Core {
     /// batching pays), the loop first naps for [`NAP`] (a timer on its own
     /// CPU; a write to one of its sockets wakes nobody) and polls without
     /// blocking, up to `--batch-wait` in all, and blocks only when a whole
-    /// budget of naps found nothing: replies
-    /// and requests then go out in larger batches, at a cost in latency of
-    /// at most one nap per hop while the proxy is loaded, and none when
-    /// it is idle, lightly loaded or pipelined. `batch_waits` counts the
+    /// budget of naps found nothing: replies and requests then go out in
+    /// larger batches, at a cost in latency of at most one nap per hop
+    /// while the proxy is loaded, and none when it is idle, lightly loaded
+    /// or pipelined. `batch_waits` counts the
     /// nap paths, the naps and the budgets that found nothing, for the
     /// stats (whether the naps pay off on this traffic).
     fn wait(&mut self, events: &mut Events, timeout: Duration) -> io::Result<()> {
@@ -577,9 +580,7 @@ impl Core {
             let mut pend = std::mem::take(&mut self.flushing);
             std::mem::swap(&mut pend, &mut self.pending_send);
             pend.extend(self.held.drain(..).map(ConnRef::Server));
-            let hold = self.batching.on()
-                && self.traffic == Traffic::Unpipelined
-                && self.msgs.nlive() >= NAP_IN_FLIGHT;
+            let hold = self.batching.on() && self.traffic.batchable(self.msgs.nlive());
             // Servers first (their requests reach the backends sooner),
             // then clients, each in the order they were queued.
             for c in &pend {
