@@ -123,19 +123,24 @@ impl Batching {
         if !self.enabled {
             return;
         }
+        if let Phase::Settled { until, .. } = self.phase {
+            if now >= until {
+                self.start_probe(now, reqs);
+                return;
+            }
+        }
         let took = now.saturating_duration_since(self.epoch_start);
+        if took < EPOCH {
+            return;
+        }
+        let n = reqs.saturating_sub(self.epoch_reqs);
+        let rate = n as f64 / took.as_secs_f64();
+        self.epoch_start = now;
+        self.epoch_reqs = reqs;
         match self.phase {
-            Phase::Settled { until, rate } => {
-                if now >= until {
-                    self.start_probe(now, reqs);
-                } else if took >= EPOCH {
-                    let r = reqs.saturating_sub(self.epoch_reqs) as f64 / took.as_secs_f64();
-                    if r > rate * RATE_CHANGE || r * RATE_CHANGE < rate {
-                        self.start_probe(now, reqs); // another load
-                    } else {
-                        self.epoch_start = now;
-                        self.epoch_reqs = reqs;
-                    }
+            Phase::Settled { rate: decided, .. } => {
+                if rate > decided * RATE_CHANGE || rate * RATE_CHANGE < decided {
+                    self.start_probe(now, reqs); // another load
                 }
             }
             Phase::Probe {
@@ -143,23 +148,18 @@ impl Batching {
                 mut rate_on,
                 mut rate_off,
             } => {
-                if took < EPOCH {
-                    return;
-                }
-                let n = reqs.saturating_sub(self.epoch_reqs);
                 if n < EPOCH_MIN_REQS {
                     self.start_probe(now, reqs); // idle or light: judge what comes
                     return;
                 }
-                let rate = n as f64 / took.as_secs_f64();
-                if epoch > 0 && self.on {
-                    rate_on += rate;
-                } else if epoch > 0 {
-                    rate_off += rate;
+                if epoch > 0 {
+                    if self.on {
+                        rate_on += rate;
+                    } else {
+                        rate_off += rate;
+                    }
                 }
                 let epoch = epoch + 1;
-                self.epoch_start = now;
-                self.epoch_reqs = reqs;
                 if epoch <= PROBE_EPOCHS {
                     self.on = Batching::probe_mode(epoch);
                     self.phase = Phase::Probe {
@@ -218,59 +218,59 @@ impl Batching {
 mod tests {
     use super::*;
 
-    /// Drives `b` in 1 ms steps for `ms` ms: `on_per_ms` requests a
-    /// millisecond while it batches, `off_per_ms` while it does not.
-    fn drive(
-        b: &mut Batching,
-        t: &mut Instant,
-        reqs: &mut u64,
-        ms: u64,
-        on_per_ms: u64,
-        off_per_ms: u64,
-    ) {
-        for _ in 0..ms {
-            *reqs += if b.on() { on_per_ms } else { off_per_ms };
-            *t += Duration::from_millis(1);
-            b.tick(*t, *reqs);
+    const EPOCH_MS: u64 = EPOCH.as_millis() as u64;
+
+    /// A controller on a simulated clock: the loop ticks every ms.
+    struct Sim {
+        b: Batching,
+        t: Instant,
+        reqs: u64,
+    }
+
+    impl Sim {
+        fn new(enabled: bool) -> Sim {
+            let t = Instant::now();
+            Sim {
+                b: Batching::new(enabled, t),
+                t,
+                reqs: 0,
+            }
+        }
+
+        /// Runs `ms` ms: `on_per_ms` requests a millisecond while it
+        /// batches, `off_per_ms` while it does not.
+        fn run(&mut self, ms: u64, on_per_ms: u64, off_per_ms: u64) {
+            for _ in 0..ms {
+                self.reqs += if self.b.on() { on_per_ms } else { off_per_ms };
+                self.t += Duration::from_millis(1);
+                self.b.tick(self.t, self.reqs);
+            }
         }
     }
 
     /// A whole probe, its warm-up included.
-    fn probe_ms() -> u64 {
-        (EPOCH.as_millis() as u64) * u64::from(PROBE_EPOCHS + 1)
-    }
+    const PROBE_MS: u64 = EPOCH_MS * (PROBE_EPOCHS as u64 + 1);
 
     #[test]
     fn a_probe_warms_up_then_tries_on_off_off_on_twice() {
-        let t0 = Instant::now();
-        let mut b = Batching::new(true, t0);
+        let mut sim = Sim::new(true);
         let mut seen = Vec::new();
-        let (mut t, mut reqs) = (t0, 0);
         for _ in 0..=PROBE_EPOCHS {
-            seen.push(b.on());
-            drive(
-                &mut b,
-                &mut t,
-                &mut reqs,
-                EPOCH.as_millis() as u64,
-                100,
-                100,
-            );
+            seen.push(sim.b.on());
+            sim.run(EPOCH_MS, 100, 100);
         }
         assert_eq!(
             seen,
             [false, true, false, false, true, true, false, false, true]
         );
-        assert_eq!(b.probes, 1);
+        assert_eq!(sim.b.probes, 1);
     }
 
     /// One probe's decision at `on_per_ms` / `off_per_ms` requests a ms.
     fn decision(on_per_ms: u64, off_per_ms: u64) -> Batching {
-        let t0 = Instant::now();
-        let (mut t, mut reqs) = (t0, 0);
-        let mut b = Batching::new(true, t0);
-        drive(&mut b, &mut t, &mut reqs, probe_ms(), on_per_ms, off_per_ms);
-        b
+        let mut sim = Sim::new(true);
+        sim.run(PROBE_MS, on_per_ms, off_per_ms);
+        sim.b
     }
 
     #[test]
@@ -293,116 +293,81 @@ mod tests {
 
     #[test]
     fn a_decision_holds_for_the_settle_time() {
-        let t0 = Instant::now();
-        let (mut t, mut reqs) = (t0, 0);
-        let mut b = Batching::new(true, t0);
-        drive(&mut b, &mut t, &mut reqs, probe_ms(), 110, 100);
-        assert!(b.on());
+        let mut sim = Sim::new(true);
+        sim.run(PROBE_MS, 110, 100);
+        assert!(sim.b.on());
         // the load turns (at about the same rate): no probe until the
         // settle time is over
-        drive(
-            &mut b,
-            &mut t,
-            &mut reqs,
-            SETTLE.as_millis() as u64 - 1,
-            80,
-            100,
-        );
-        assert!(b.on());
-        assert_eq!(b.probes, 1);
-        drive(&mut b, &mut t, &mut reqs, 1 + probe_ms(), 80, 100);
-        assert!(!b.on());
-        assert_eq!((b.probes, b.probes_on), (2, 1));
+        sim.run(SETTLE.as_millis() as u64 - 1, 80, 100);
+        assert!(sim.b.on());
+        assert_eq!(sim.b.probes, 1);
+        sim.run(1 + PROBE_MS, 80, 100);
+        assert!(!sim.b.on());
+        assert_eq!((sim.b.probes, sim.b.probes_on), (2, 1));
     }
 
     #[test]
     fn agreeing_probes_settle_longer_and_a_change_is_found() {
-        let t0 = Instant::now();
-        let (mut t, mut reqs) = (t0, 0);
-        let mut b = Batching::new(true, t0);
-        drive(&mut b, &mut t, &mut reqs, probe_ms(), 60, 100);
-        assert_eq!(b.settle, SETTLE);
+        let mut sim = Sim::new(true);
+        sim.run(PROBE_MS, 60, 100);
+        assert_eq!(sim.b.settle, SETTLE);
         // the next probes agree: 2 s, 4 s, 8 s, and no longer
         for want in [2, 4, 8, 8] {
-            let until = match b.phase {
+            let until = match sim.b.phase {
                 Phase::Settled { until, .. } => until,
                 p => panic!("not settled: {p:?}"),
             };
-            let wait = (until - t).as_millis() as u64;
-            drive(&mut b, &mut t, &mut reqs, wait, 60, 100);
-            drive(&mut b, &mut t, &mut reqs, probe_ms(), 60, 100);
-            assert_eq!(b.settle, Duration::from_secs(want));
-            assert!(!b.on());
+            sim.run((until - sim.t).as_millis() as u64, 60, 100);
+            sim.run(PROBE_MS, 60, 100);
+            assert_eq!(sim.b.settle, Duration::from_secs(want));
+            assert!(!sim.b.on());
         }
         // the load changes: within one settle time and a probe, batching is on
-        drive(
-            &mut b,
-            &mut t,
-            &mut reqs,
-            (SETTLE_MAX + EPOCH).as_millis() as u64,
-            130,
-            100,
-        );
-        drive(&mut b, &mut t, &mut reqs, probe_ms(), 130, 100);
-        assert!(b.on());
-        assert_eq!(b.settle, SETTLE);
+        sim.run((SETTLE_MAX + EPOCH).as_millis() as u64, 130, 100);
+        sim.run(PROBE_MS, 130, 100);
+        assert!(sim.b.on());
+        assert_eq!(sim.b.settle, SETTLE);
     }
 
     #[test]
     fn an_idle_proxy_judges_a_new_load_within_a_probe() {
-        let t0 = Instant::now();
-        let (mut t, mut reqs) = (t0, 0);
-        let mut b = Batching::new(true, t0);
+        let mut sim = Sim::new(true);
         // idle for a while: probes start over, off, none ends
-        drive(&mut b, &mut t, &mut reqs, 3010, 0, 0);
-        assert!(!b.on());
-        assert_eq!(b.probes, 0);
+        sim.run(3010, 0, 0);
+        assert!(!sim.b.on());
+        assert_eq!(sim.b.probes, 0);
         // a closed-loop load that batching speeds up, starting mid-epoch
-        drive(
-            &mut b,
-            &mut t,
-            &mut reqs,
-            EPOCH.as_millis() as u64 + probe_ms(),
-            120,
-            100,
-        );
-        assert!(b.on());
-        assert_eq!(b.probes, 1);
+        sim.run(EPOCH_MS + PROBE_MS, 120, 100);
+        assert!(sim.b.on());
+        assert_eq!(sim.b.probes, 1);
     }
 
     #[test]
     fn another_load_is_probed_again_at_once() {
-        let t0 = Instant::now();
-        let (mut t, mut reqs) = (t0, 0);
-        let mut b = Batching::new(true, t0);
-        drive(&mut b, &mut t, &mut reqs, probe_ms(), 120, 100);
-        drive(&mut b, &mut t, &mut reqs, 2 * probe_ms(), 120, 100);
-        assert!(b.on());
-        assert!(matches!(b.phase, Phase::Settled { .. }));
+        let mut sim = Sim::new(true);
+        sim.run(PROBE_MS, 120, 100);
+        sim.run(2 * PROBE_MS, 120, 100);
+        assert!(sim.b.on());
+        assert!(matches!(sim.b.phase, Phase::Settled { .. }));
         // fewer clients: a third of the rate, and batching now slows it
-        drive(
-            &mut b,
-            &mut t,
-            &mut reqs,
-            2 * EPOCH.as_millis() as u64,
-            40,
-            100,
+        sim.run(2 * EPOCH_MS, 40, 100);
+        assert!(
+            matches!(sim.b.phase, Phase::Probe { .. }),
+            "{:?}",
+            sim.b.phase
         );
-        assert!(matches!(b.phase, Phase::Probe { .. }), "{:?}", b.phase);
-        drive(&mut b, &mut t, &mut reqs, probe_ms(), 40, 100);
-        assert!(!b.on());
-        assert_eq!((b.probes, b.probes_on), (2, 1));
+        sim.run(PROBE_MS, 40, 100);
+        assert!(!sim.b.on());
+        assert_eq!((sim.b.probes, sim.b.probes_on), (2, 1));
     }
 
     #[test]
     fn disabled_never_batches() {
-        let t0 = Instant::now();
-        let (mut t, mut reqs) = (t0, 0);
-        let mut b = Batching::new(false, t0);
-        assert!(!b.on());
-        drive(&mut b, &mut t, &mut reqs, 10 * probe_ms(), 200, 100);
-        assert!(!b.on());
-        assert_eq!(b.probes, 0);
+        let mut sim = Sim::new(false);
+        assert!(!sim.b.on());
+        sim.run(10 * PROBE_MS, 200, 100);
+        assert!(!sim.b.on());
+        assert_eq!(sim.b.probes, 0);
     }
 
     #[test]
