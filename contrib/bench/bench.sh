@@ -16,7 +16,8 @@
 #
 # Scenarios (redis-benchmark, -r 100000): redis-TEST-cC-dD-PP runs
 # `-t TEST -c C -d D -P P` (GET and SET; -c 50/-c 100; values of 32, 100
-# and 16384 bytes; -P 1 and -P 32); redis-mget1000-c50 runs MGET of the
+# and 16384 bytes; -P 1 and -P 32; before a GET scenario, values of its
+# size are stored under its keys); redis-mget1000-c50 runs MGET of the
 # same 1,000 keys (32-byte values, present on every redis) over 50
 # connections; mc-TEST-P1 runs memcslap over 50 connections.
 #
@@ -25,16 +26,17 @@
 #
 # Installs nothing: needs packages nutcracker redis-server redis-tools
 # memcached libmemcached-tools (and util-linux for taskset). Takes about
-# 7 minutes on a quiet machine (a -P 1 run sends 2,000 requests per
-# connection: shorter runs moved single ratios by 0.2); everything it
-# starts is stopped by pid on exit.
+# 6 minutes on a quiet machine (a -P 1 run sends 2,000 requests per
+# connection: shorter runs moved single ratios by 0.2; 5 rounds, as 3
+# left medians that moved by 0.1 between runs); everything it starts is
+# stopped by pid on exit.
 #
 # Then a second table, nutcracker-rs alone: the same redis GET/SET load with
 # RESP2 clients and with RESP3 clients (redis-benchmark -3, HELLO 3 first),
 # alternating, and the RESP3/RESP2 ratios (0.5.0 cannot take part: it
 # closes a connection that sends HELLO).
 #
-# Environment: ROUNDS (default 3), ORIG (default /usr/sbin/nutcracker),
+# Environment: ROUNDS (default 5), ORIG (default /usr/sbin/nutcracker),
 # RUST (default target/release/nutcracker), BENCH_SHARED=1, SHARED_BENCH
 # (path of run.sh, default ../shared/bench/run.sh), SCENARIOS (a subset of
 # the names in the table), RESP3_SCENARIOS (default "get-c50-d32-P1
@@ -43,7 +45,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 SCENARIOS=${SCENARIOS:-}
 ORIG=${ORIG:-/usr/sbin/nutcracker}
 RUST=${RUST:-target/release/nutcracker}
@@ -265,6 +267,24 @@ run_load() {
         'BEGIN { printf "%.0f %.3f %s\n", r, d * 1e6 / t / n, q }'
 }
 
+# fill_values SCENARIO: before a GET scenario, stores a value of its size
+# (-d) under most of the keys it reads (key:000000000000 ... 99,999;
+# 300,000 pipelined SETs of random keys leave about 95 % of them set),
+# through nutcracker-rs (both proxies route alike, so this fills the four
+# redis-servers for both) and on the first redis-server for "direct".
+# Without it a GET row would read whatever the scenario before had
+# written, whatever its -d says. Unmeasured.
+fill_values() {
+    local spec=${1#redis*-} test c d p port
+    IFS=- read -r test c d p <<<"$spec"
+    [ "$test" = get ] || return 0
+    d=${d#d}
+    for port in "$rust_redis" "$direct_redis"; do
+        timeout 120 "${on_load_cpu[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -c 10 -n 300000 \
+            -P 32 -r 100000 -d "$d" -t set >/dev/null 2>&1 || true
+    done
+}
+
 median() { # median of the arguments
     printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
@@ -279,7 +299,7 @@ scenarios=(
 )
 if [ -n "$SCENARIOS" ]; then read -r -a scenarios <<<"$SCENARIOS"; fi
 
-# Warm-up (unmeasured): fills the GET keys and the proxies' buffers.
+# Warm-up (unmeasured): the proxies' buffers and connections.
 for name in orig rust direct; do
     run_load "$name" redis-set-c50-d32-P32 >/dev/null
 done
@@ -292,6 +312,7 @@ for scen in "${scenarios[@]}"; do
     targets=(orig rust)
     if [[ $scen == redis-* ]]; then targets+=(direct); fi
     declare -A rps_of=() cpu_of=() p99_of=()
+    if [[ $scen == redis-* ]]; then fill_values "$scen"; fi
     for ((round = 0; round < ROUNDS; round++)); do
         # rotate the order, so no target always runs first
         order=("${targets[@]:round % ${#targets[@]}}" "${targets[@]:0:round % ${#targets[@]}}")
@@ -340,6 +361,7 @@ if ((${#resp3_scenarios[@]} > 0)); then
 fi
 for s3 in "${resp3_scenarios[@]}"; do
     declare -a a_rps=() b_rps=() a_cpu=() b_cpu=()
+    fill_values "redis-$s3"
     for ((round = 0; round < ROUNDS; round++)); do
         if ((round % 2 == 0)); then order=(redis redis3); else order=(redis3 redis); fi
         for kind in "${order[@]}"; do
