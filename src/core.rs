@@ -62,7 +62,7 @@ use std::time::{Duration, Instant};
 mod apply;
 mod batching;
 pub use apply::max_clients;
-pub use batching::Batching;
+pub use batching::{Batching, Sched, SchedClock};
 
 /// Requests one client may submit per readable event before the others get
 /// a turn (memcached's `reqs_per_event`). High enough not to cost
@@ -213,6 +213,7 @@ pub struct Core {
     pub traffic: Traffic,                    // shape of the last client batch (Core::wait)
     pub batch_waits: BatchWaits,             // what Core::wait's naps did (stats)
     pub batching: Batching,                  // whether to nap and hold now (probed)
+    pub sched: SchedClock,                   // the loop thread's CPU and wait (Batching)
     pub listeners: Slab<Listener>,           // nc_proxy
     pub clients: Slab<ClientConn>,           // nc_client
     pub servers: Slab<ServerConn>,           // nc_server connections
@@ -260,6 +261,7 @@ impl Core {
             traffic: Traffic::Pipelined,
             batch_waits: BatchWaits::default(),
             batching: Batching::new(!opts.batch_wait.is_zero(), now),
+            sched: SchedClock::Unopened,
             listeners: Slab::new(),
             clients: Slab::new(),
             servers: Slab::new(),
@@ -376,7 +378,9 @@ impl Core {
             Err(e) => return Err(e),
         }
         self.now = Instant::now();
-        self.batching.tick(self.now, self.msgs.allocated());
+        let sched = &mut self.sched;
+        self.batching
+            .tick(self.now, self.msgs.allocated(), || sched.read());
         self.ls.batch_start(self.now, events.iter().count());
         let allocated = self.msgs.allocated();
         let mut client_reads = 0;

@@ -15,9 +15,14 @@
 //! measures it: a probe of [`PROBE_EPOCHS`] short epochs, batching on and
 //! off in the order on, off, off, on (twice, so a steady drift of the load
 //! favours neither), compares the request rates of the two halves, and
-//! keeps batching on only when it was faster by [`GAIN`]. Open-loop
-//! traffic (a rate the clients set) runs at the same rate either way, so
-//! batching stays off and costs no latency. The decision holds for
+//! keeps batching on when it was faster by [`GAIN`]. On a tie it
+//! compares the loop's CPU per request too ([`SchedClock`]): when the
+//! loop's CPU was its limit ([`BUSY`]) or shared with other busy work
+//! ([`CONTENDED`]), batching stays on if it costs [`CPU_GAIN`] times less
+//! (two proxies sharing a core, 50 clients each: 8-20 % less CPU per
+//! request at the same rate). Otherwise open-loop traffic (a rate the
+//! clients set) runs at the same rate either way, so batching stays off
+//! and costs no latency. The decision holds for
 //! [`SETTLE`], doubled up to [`SETTLE_MAX`] while probes keep agreeing
 //! (the worse mode's share of the time shrinks to under 2 %), and back to
 //! `SETTLE` when one disagrees. Every probe starts with a warm-up epoch,
@@ -55,12 +60,29 @@ pub const EPOCH_MIN_REQS: u64 = 40;
 /// this many times higher or lower than the rate the probe measured.
 pub const RATE_CHANGE: f64 = 2.0;
 
+/// Share of the time the loop was running or waiting for its CPU, in the
+/// probe's epochs without batching, from which it counts as busy: the CPU
+/// is then its limit, and CPU per request what batching is judged on when
+/// the rates tie.
+pub const BUSY: f64 = 0.9;
+
+/// Share of the time the loop waited for its CPU (runnable while another
+/// process ran), in the epochs without batching, from which the CPU counts
+/// as contended: what the loop saves goes to that other work (another
+/// proxy, the backends on a cache host), so CPU per request is judged on a
+/// tie as when busy.
+pub const CONTENDED: f64 = 0.1;
+
+/// On a rate tie, a busy loop keeps batching on when its epochs cost at
+/// least this many times less CPU per request.
+pub const CPU_GAIN: f64 = 1.05;
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Phase {
     Probe {
-        epoch: u32,    // epochs done, the warm-up included
-        rate_on: f64,  // sum of the on epochs' rates (requests/s)
-        rate_off: f64, // sum of the off epochs' rates
+        epoch: u32, // epochs done, the warm-up included
+        on: Tally,  // the epochs batching
+        off: Tally, // the epochs not
     },
     Settled {
         until: Instant, // next probe
@@ -68,18 +90,155 @@ enum Phase {
     },
 }
 
+/// What the scheduler says a thread spent: running on a CPU, and waiting
+/// for one (runnable while another process ran).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Sched {
+    pub run: Duration,
+    pub wait: Duration,
+}
+
+impl Sched {
+    /// Parses `/proc/thread-self/schedstat`: `<run ns> <wait ns> <slices>`.
+    /// Its run time lags for a thread that is running (it is brought up
+    /// to date at a switch or a timer tick), so [`SchedClock`] takes the
+    /// run time from the thread's CPU clock instead; the wait is current
+    /// (it grows only while the thread is not running).
+    pub fn parse(text: &[u8]) -> Option<Sched> {
+        let mut fields = std::str::from_utf8(text).ok()?.split_ascii_whitespace();
+        let mut ns = || fields.next()?.parse::<u64>().ok().map(Duration::from_nanos);
+        Some(Sched {
+            run: ns()?,
+            wait: ns()?,
+        })
+    }
+
+    /// The time spent since `earlier`.
+    fn since(self, earlier: Sched) -> Sched {
+        Sched {
+            run: self.run.saturating_sub(earlier.run),
+            wait: self.wait.saturating_sub(earlier.wait),
+        }
+    }
+
+    fn add(self, other: Sched) -> Sched {
+        Sched {
+            run: self.run + other.run,
+            wait: self.wait + other.wait,
+        }
+    }
+}
+
+/// The loop thread's [`Sched`]: its CPU clock and the wait from
+/// `/proc/thread-self/schedstat`, opened by the first read (so by the
+/// thread that runs the loop).
+#[derive(Debug)]
+pub enum SchedClock {
+    Unopened,
+    Open(std::fs::File),
+    Missing, // no schedstat (kernel without it, no /proc): probes judge rates only
+}
+
+impl SchedClock {
+    pub fn read(&mut self) -> Option<Sched> {
+        use std::os::unix::fs::FileExt;
+        if let SchedClock::Unopened = self {
+            *self = match std::fs::File::open("/proc/thread-self/schedstat") {
+                Ok(f) => SchedClock::Open(f),
+                Err(_) => SchedClock::Missing,
+            };
+        }
+        let SchedClock::Open(f) = self else {
+            return None;
+        };
+        let mut buf = [0u8; 128];
+        let n = f.read_at(&mut buf, 0).ok()?;
+        let wait = Sched::parse(&buf[..n])?.wait;
+        Some(Sched {
+            run: thread_cpu()?,
+            wait,
+        })
+    }
+}
+
+/// CPU time of the calling thread, up to date (CLOCK_THREAD_CPUTIME_ID).
+#[allow(unsafe_code)]
+fn thread_cpu() -> Option<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec, which `ts` is.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return None;
+    }
+    let secs = u64::try_from(ts.tv_sec).ok()?;
+    let nanos = u32::try_from(ts.tv_nsec).ok()?;
+    Some(Duration::new(secs, nanos))
+}
+
+/// The probe epochs of one mode, summed.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Tally {
+    reqs: u64,            // requests read
+    wall: Duration,       // time
+    sched: Option<Sched>, // the loop's CPU and wait; None if an epoch had no reading
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            sched: Some(Sched::default()),
+            ..Tally::default()
+        }
+    }
+
+    fn add(&mut self, reqs: u64, wall: Duration, sched: Option<Sched>) {
+        self.reqs += reqs;
+        self.wall += wall;
+        self.sched = self.sched.zip(sched).map(|(a, b)| a.add(b));
+    }
+
+    /// Requests a second.
+    fn rate(&self) -> f64 {
+        self.reqs as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+
+    /// CPU µs per request.
+    fn cpu(&self) -> Option<f64> {
+        let s = self.sched?;
+        Some(s.run.as_secs_f64() * 1e6 / self.reqs.max(1) as f64)
+    }
+
+    /// Shares of the time the loop ran and waited to run.
+    fn shares(&self) -> Option<(f64, f64)> {
+        let s = self.sched?;
+        let wall = self.wall.as_secs_f64().max(1e-9);
+        Some((s.run.as_secs_f64() / wall, s.wait.as_secs_f64() / wall))
+    }
+
+    /// Whether the loop's CPU was its limit ([`BUSY`]) or shared with
+    /// other busy work ([`CONTENDED`]).
+    fn cpu_bound(&self) -> bool {
+        self.shares()
+            .is_some_and(|(run, wait)| run + wait >= BUSY || wait >= CONTENDED)
+    }
+}
+
 /// The batching mode and the probe that decides it (one per loop).
 #[derive(Clone, Debug)]
 pub struct Batching {
-    enabled: bool,        // --batch-wait is not 0
-    on: bool,             // batch now
-    phase: Phase,         // probing or settled
-    epoch_start: Instant, // current epoch (probe or rate check)
-    epoch_reqs: u64,      // request count at the epoch's start
-    settle: Duration,     // how long the last decision holds
-    last: Option<bool>,   // the last probe's decision
-    pub probes: u64,      // probes finished (stats)
-    pub probes_on: u64,   // of which decided on
+    enabled: bool,              // --batch-wait is not 0
+    on: bool,                   // batch now
+    phase: Phase,               // probing or settled
+    epoch_start: Instant,       // current epoch (probe or rate check)
+    epoch_reqs: u64,            // request count at the epoch's start
+    epoch_sched: Option<Sched>, // the loop's Sched at the epoch's start (probing)
+    settle: Duration,           // how long the last decision holds
+    last: Option<bool>,         // the last probe's decision
+    pub probes: u64,            // probes finished (stats)
+    pub probes_on: u64,         // of which decided on
 }
 
 impl Batching {
@@ -95,13 +254,14 @@ impl Batching {
             },
             epoch_start: now,
             epoch_reqs: 0,
+            epoch_sched: None,
             settle: SETTLE,
             last: None,
             probes: 0,
             probes_on: 0,
         };
         if enabled {
-            b.start_probe(now, 0);
+            b.start_probe(now, 0, None);
         }
         b
     }
@@ -118,14 +278,16 @@ impl Batching {
     }
 
     /// Advances the controller to `now`, with `reqs` the running count of
-    /// requests read so far; called once per loop iteration.
-    pub fn tick(&mut self, now: Instant, reqs: u64) {
+    /// requests read so far and `sched` the loop thread's scheduler clock
+    /// (read only at a probe epoch's edges); called once per loop
+    /// iteration.
+    pub fn tick(&mut self, now: Instant, reqs: u64, sched: impl FnOnce() -> Option<Sched>) {
         if !self.enabled {
             return;
         }
         if let Phase::Settled { until, .. } = self.phase {
             if now >= until {
-                self.start_probe(now, reqs);
+                self.start_probe(now, reqs, sched());
                 return;
             }
         }
@@ -140,57 +302,71 @@ impl Batching {
         match self.phase {
             Phase::Settled { rate: decided, .. } => {
                 if rate > decided * RATE_CHANGE || rate * RATE_CHANGE < decided {
-                    self.start_probe(now, reqs); // another load
+                    self.start_probe(now, reqs, sched()); // another load
                 }
             }
             Phase::Probe {
                 epoch,
-                mut rate_on,
-                mut rate_off,
+                mut on,
+                mut off,
             } => {
+                let at = sched();
+                let spent = at.zip(self.epoch_sched).map(|(b, a)| b.since(a));
+                self.epoch_sched = at;
                 if n < EPOCH_MIN_REQS {
-                    self.start_probe(now, reqs); // idle or light: judge what comes
+                    self.start_probe(now, reqs, at); // idle or light: judge what comes
                     return;
                 }
                 if epoch > 0 {
-                    if self.on {
-                        rate_on += rate;
-                    } else {
-                        rate_off += rate;
-                    }
+                    let mode = if self.on { &mut on } else { &mut off };
+                    mode.add(n, took, spent);
                 }
                 let epoch = epoch + 1;
                 if epoch <= PROBE_EPOCHS {
                     self.on = Batching::probe_mode(epoch);
-                    self.phase = Phase::Probe {
-                        epoch,
-                        rate_on,
-                        rate_off,
-                    };
+                    self.phase = Phase::Probe { epoch, on, off };
                     return;
                 }
-                let half = f64::from(PROBE_EPOCHS / 2);
-                let (on, off) = (rate_on / half, rate_off / half);
-                self.decide(now, on > off * GAIN, on, off);
+                self.decide(now, &on, &off);
             }
         }
     }
 
-    fn start_probe(&mut self, now: Instant, reqs: u64) {
+    fn start_probe(&mut self, now: Instant, reqs: u64, sched: Option<Sched>) {
         self.epoch_start = now;
         self.epoch_reqs = reqs;
+        self.epoch_sched = sched;
         self.on = Batching::probe_mode(0);
         self.phase = Phase::Probe {
             epoch: 0,
-            rate_on: 0.0,
-            rate_off: 0.0,
+            on: Tally::new(),
+            off: Tally::new(),
         };
     }
 
-    /// Ends a probe with its decision and the mean rates of its on and
-    /// off epochs: the mode holds for the settle time, which doubles while
-    /// probes agree.
-    fn decide(&mut self, now: Instant, batch: bool, on: f64, off: f64) {
+    /// Whether a probe's epochs say batch: when it was faster by
+    /// [`GAIN`]; or, on a tie (neither faster by `GAIN`) while the loop's
+    /// CPU was the limit or contended without it ([`Tally::cpu_bound`]),
+    /// when it cost [`CPU_GAIN`] times less CPU per request. Such a
+    /// loop's CPU is the scarce thing: on a core shared with other work
+    /// (several proxies, or the backends) the same rate at less CPU leaves
+    /// the rest to them, and the tie says the clients wait no longer.
+    /// Otherwise a tie goes to the lower latency (off): open-loop traffic
+    /// runs at the rate its clients set either way.
+    fn pays(on: &Tally, off: &Tally) -> bool {
+        let (r_on, r_off) = (on.rate(), off.rate());
+        if r_on > r_off * GAIN {
+            return true;
+        }
+        let tie = r_on * GAIN >= r_off;
+        let cheaper = matches!((on.cpu(), off.cpu()), (Some(a), Some(b)) if a * CPU_GAIN <= b);
+        tie && cheaper && off.cpu_bound()
+    }
+
+    /// Ends a probe with its decision: the mode holds for the settle
+    /// time, which doubles while probes agree.
+    fn decide(&mut self, now: Instant, on: &Tally, off: &Tally) {
+        let batch = Batching::pays(on, off);
         self.settle = if self.last == Some(batch) {
             (self.settle * 2).min(SETTLE_MAX)
         } else {
@@ -200,16 +376,24 @@ impl Batching {
         self.on = batch;
         self.probes += 1;
         self.probes_on += u64::from(batch);
+        let us = |t: &Tally| t.cpu().map_or("-".to_string(), |c| format!("{c:.1}"));
         log::debug!(
-            "batching {} for {:?}: {:.0} requests/s batching, {:.0} not",
+            "batching {} for {:?}: {:.0} requests/s batching, {:.0} not; CPU {} us/request batching, {} not; not batching: running {}",
             if batch { "on" } else { "off" },
             self.settle,
-            on,
-            off
+            on.rate(),
+            off.rate(),
+            us(on),
+            us(off),
+            off.shares().map_or("-".to_string(), |(r, w)| format!(
+                "{:.0} %, waiting for the CPU {:.0} %",
+                r * 100.0,
+                w * 100.0
+            )),
         );
         self.phase = Phase::Settled {
             until: now + self.settle,
-            rate: if self.on { on } else { off },
+            rate: if batch { on.rate() } else { off.rate() },
         };
     }
 }
@@ -225,6 +409,17 @@ mod tests {
         b: Batching,
         t: Instant,
         reqs: u64,
+        cost: Option<Cost>,   // None: no scheduler clock (no schedstat)
+        sched: Option<Sched>, // the loop's scheduler clock
+    }
+
+    /// The simulated loop's CPU per request, batching and not, and the
+    /// share of each ms it waits for its CPU (another process running).
+    #[derive(Clone, Copy)]
+    struct Cost {
+        on_us: f64,
+        off_us: f64,
+        wait: f64,
     }
 
     impl Sim {
@@ -234,16 +429,33 @@ mod tests {
                 b: Batching::new(enabled, t),
                 t,
                 reqs: 0,
+                cost: None,
+                sched: None,
             }
+        }
+
+        fn with_cost(cost: Cost) -> Sim {
+            let mut sim = Sim::new(true);
+            sim.cost = Some(cost);
+            sim.sched = Some(Sched::default());
+            sim
         }
 
         /// Runs `ms` ms: `on_per_ms` requests a millisecond while it
         /// batches, `off_per_ms` while it does not.
         fn run(&mut self, ms: u64, on_per_ms: u64, off_per_ms: u64) {
             for _ in 0..ms {
-                self.reqs += if self.b.on() { on_per_ms } else { off_per_ms };
+                let n = if self.b.on() { on_per_ms } else { off_per_ms };
+                self.reqs += n;
+                if let (Some(c), Some(s)) = (self.cost, self.sched.as_mut()) {
+                    let us = if self.b.on() { c.on_us } else { c.off_us };
+                    let run = Duration::from_secs_f64(n as f64 * us / 1e6);
+                    s.run += run;
+                    s.wait += Duration::from_secs_f64(c.wait / 1e3);
+                }
                 self.t += Duration::from_millis(1);
-                self.b.tick(self.t, self.reqs);
+                let sched = self.sched;
+                self.b.tick(self.t, self.reqs, || sched);
             }
         }
     }
@@ -289,6 +501,125 @@ mod tests {
         assert!(!b.on());
         assert_eq!(b.probes, 0);
         assert!(matches!(b.phase, Phase::Probe { epoch: 0, .. }));
+    }
+
+    /// One probe's decision with the simulated loop's CPU costs.
+    fn decision_at(on_per_ms: u64, off_per_ms: u64, cost: Cost) -> bool {
+        let mut sim = Sim::with_cost(cost);
+        sim.run(PROBE_MS, on_per_ms, off_per_ms);
+        assert_eq!(sim.b.probes, 1);
+        sim.b.on()
+    }
+
+    #[test]
+    fn a_busy_loop_on_a_tie_batches_when_that_saves_cpu() {
+        // 100 requests a ms at 5 us each: the loop runs half the time and
+        // waits for its shared CPU the other half; batching costs 15 % less
+        let shared = Cost {
+            on_us: 4.25,
+            off_us: 5.0,
+            wait: 0.5,
+        };
+        assert!(decision_at(100, 100, shared));
+        assert!(decision_at(99, 100, shared)); // within GAIN: a tie
+                                               // throughput first: 10 % slower batching stays off, however cheap
+        assert!(!decision_at(90, 100, shared));
+        // idle half the time, its CPU its own: the tie goes to the lower
+        // latency
+        assert!(!decision_at(
+            100,
+            100,
+            Cost {
+                wait: 0.0,
+                ..shared
+            }
+        ));
+        assert!(!decision_at(
+            100,
+            100,
+            Cost {
+                wait: 0.05,
+                ..shared
+            }
+        ));
+        // idle 30 % of the time, but waiting for the CPU 20 %:
+        // contended, what it saves goes to the other work
+        assert!(decision_at(
+            100,
+            100,
+            Cost {
+                wait: 0.2,
+                ..shared
+            }
+        ));
+        // busy, but batching saves only 2 %
+        assert!(!decision_at(
+            100,
+            100,
+            Cost {
+                on_us: 4.9,
+                ..shared
+            }
+        ));
+        // busy on its own CPU (10 us a request: it runs all the time)
+        assert!(decision_at(
+            100,
+            100,
+            Cost {
+                on_us: 8.5,
+                off_us: 10.0,
+                wait: 0.0,
+            }
+        ));
+        // faster still wins whatever the CPU says
+        assert!(decision_at(
+            110,
+            100,
+            Cost {
+                on_us: 6.0,
+                ..shared
+            }
+        ));
+        // without a scheduler clock only the rates count: a tie is off
+        assert!(!decision(100, 100).on());
+    }
+
+    #[test]
+    fn schedstat_parses_or_is_none() {
+        let ns = Duration::from_nanos;
+        assert_eq!(
+            Sched::parse(b"123456789 4567 89\n"),
+            Some(Sched {
+                run: ns(123_456_789),
+                wait: ns(4567)
+            })
+        );
+        assert_eq!(
+            Sched::parse(b"18446744073709551615 0"),
+            Some(Sched {
+                run: ns(u64::MAX),
+                wait: ns(0)
+            })
+        );
+        for bad in [
+            &b""[..],
+            b"12",
+            b"x 1 2",
+            b"-1 2 3",
+            b"1 2.5 3",
+            b"\xff\xfe 1",
+        ] {
+            assert_eq!(Sched::parse(bad), None, "{bad:?}");
+        }
+        // the loop thread's own clock, where there is one: it only grows
+        let mut clock = SchedClock::Unopened;
+        if let Some(a) = clock.read() {
+            let spin = Instant::now();
+            while spin.elapsed() < Duration::from_millis(2) {}
+            let b = clock.read().expect("read once, reads again");
+            assert!(b.run > a.run, "{a:?} then {b:?}");
+            assert!(matches!(clock, SchedClock::Open(_)));
+        }
     }
 
     #[test]
@@ -375,7 +706,7 @@ mod tests {
         // the loop may sleep a whole second: that epoch's rate covers it
         let t0 = Instant::now();
         let mut b = Batching::new(true, t0);
-        b.tick(t0 + Duration::from_secs(1), 500);
+        b.tick(t0 + Duration::from_secs(1), 500, || None);
         assert!(b.on()); // epoch 1 of the probe is on
         assert_eq!(b.epoch_reqs, 500);
         assert!(matches!(b.phase, Phase::Probe { epoch: 1, .. }));
