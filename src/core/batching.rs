@@ -178,8 +178,9 @@ fn thread_cpu() -> Option<Duration> {
     Some(Duration::new(secs, nanos))
 }
 
-/// The probe epochs of one mode, summed.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// The probe epochs of one mode, summed. No `Default`: an empty tally
+/// has a zero scheduler reading, not a missing one.
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Tally {
     reqs: u64,            // requests read
     wall: Duration,       // time
@@ -189,8 +190,9 @@ struct Tally {
 impl Tally {
     fn new() -> Tally {
         Tally {
+            reqs: 0,
+            wall: Duration::ZERO,
             sched: Some(Sched::default()),
-            ..Tally::default()
         }
     }
 
