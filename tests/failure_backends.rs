@@ -629,6 +629,45 @@ fn other_keys_flow_while_a_backend_stalls() {
     assert_eq!(st[&sk("aa", "server_timedout")], 0);
 }
 
+/// A pipelining client's ready replies wait for the rest of its pipeline
+/// only briefly (`Core::hold_client`): with a SET for the live backend and
+/// a GET for the silent one in one write, the `+OK` comes back while the
+/// GET is still unanswered (a hold until the pipeline completes would
+/// leave it unread past the client's 10 s read timeout). With
+/// `--batch-wait=0` too, where no reply is held at all.
+#[test]
+fn ready_reply_is_not_held_behind_a_stalled_one() {
+    let fake = FakeServer::start(Fake::Stall);
+    let b = common::start_redis();
+    for args in [&[][..], &["--batch-wait=0"][..]] {
+        let listen = free_port();
+        let y = yaml(
+            listen,
+            &fake.addr(),
+            &format!("127.0.0.1:{}", b.port),
+            "  timeout: 60000\n",
+        );
+        let proxy = Proxy::start(&y, &[&["-i", "100"][..], args].concat());
+        assert!(common::wait_tcp(listen), "pool alpha does not listen");
+        let (ka, kb) = (keys_of(0, "h", 1), keys_of(1, "r", 3));
+        let mut c = Client::connect(listen);
+        let mut pipe = Vec::new();
+        for k in &kb {
+            pipe.extend(encode(&["SET", k, "v"]));
+        }
+        pipe.extend(encode(&["GET", &ka[0]]));
+        c.w.write_all(&pipe).unwrap();
+        for _ in &kb {
+            assert_eq!(c.reply(), "+OK\r\n", "{args:?}");
+        }
+        assert!(common::unanswered(&c.w), "the stalled request was answered");
+        let (ok, st) = wait_stats(proxy.stats_port, common::WAIT, |m| {
+            m.get(&sk("aa", "out_queue")) == Some(&1)
+        });
+        assert!(ok, "{args:?}: {st:?}");
+    }
+}
+
 #[test]
 fn stalled_fragment_completes_its_parent_once() {
     let fake = FakeServer::start(Fake::Stall);

@@ -75,6 +75,7 @@ pub struct ClientConn {
     pub closing: bool,               // on Core::closing
     pub pending_send: bool,          // on Core::pending_send
     pub blocked: bool,               // last write hit WouldBlock
+    pub held_since: Option<Instant>, // ready replies held since (Core::hold_client)
     pub hup: bool,                   // the peer's FIN was reported: read on to EOF
 }
 
@@ -176,6 +177,7 @@ pub fn accept(core: &mut Core, p: PoolId, mut sock: Stream) {
         err_close: false,
         closing: false,
         pending_send: false,
+        held_since: None,
         blocked: false,
         hup: false,
     });
@@ -403,6 +405,26 @@ fn on_eof(core: &mut Core, id: ClientId) {
     if c.omsg_q.is_empty() || blocked {
         core.close_later(ConnRef::Client(id), Close::Eof);
     }
+}
+
+/// Whether `c` has replies ready to write with requests still unanswered
+/// behind them (see `Core::hold_client`): the answered prefix of `omsg_q`
+/// is not empty, holds no QUIT, and is not the whole queue.
+pub fn replies_wait_behind(c: &ClientConn, msgs: &MsgArena) -> bool {
+    let mut ready = false;
+    for mid in c.omsg_q.iter() {
+        match msgs.get(*mid) {
+            Some(m) if m.state == State::Done => {
+                if m.quit {
+                    return false;
+                }
+                ready = true;
+            }
+            Some(_) => return ready,
+            None => return false,
+        }
+    }
+    false
 }
 
 /// Writes the done prefix of `omsg_q` with writev (twemproxy: msg_send on a
