@@ -200,8 +200,8 @@ fn heap_trim() {
 fn heap_trim() {}
 
 /// Whether a hold that began at `since` (now, if it had not begun) is
-/// still shorter than `max` at `now` (`Core::hold_server`,
-/// `Core::hold_client`; the caller ends a hold by clearing `since`).
+/// still shorter than `max` at `now` (`Core::hold_server`; the caller
+/// ends a hold by clearing `since`).
 fn holding(since: &mut Option<Instant>, now: Instant, max: Duration) -> bool {
     let start = *since.get_or_insert(now);
     now.saturating_duration_since(start) < max
@@ -223,32 +223,33 @@ fn precise_naps() {}
 /// Owns everything (twemproxy: struct context).
 #[derive(Debug)]
 pub struct Core {
-    pub poll: Poll,                          // mio reactor
-    pub traffic: Traffic,                    // shape of the last client batch (Core::wait)
-    pub batch_waits: BatchWaits,             // what Core::wait's naps did (stats)
-    pub batching: Batching,                  // whether to nap and hold now (probed)
-    pub sched: SchedClock,                   // the loop thread's CPU and wait (Batching)
-    pub listeners: Slab<Listener>,           // nc_proxy
-    pub clients: Slab<ClientConn>,           // nc_client
-    pub servers: Slab<ServerConn>,           // nc_server connections
-    pub sentinels: Slab<SentinelConn>,       // Redis Sentinel connections (issue 13)
-    pub pools: Slots<PoolId, ServerPool>,    // by stable id
-    pub pool_order: Vec<PoolId>,             // configuration order: start, stats
-    pub msgs: MsgArena,                      // requests (free_msgq)
-    pub mbufs: MbufPool,                     // read chunks (free_mbufq)
-    pub arena: BytesMut,                     // the read chunk every socket reads into
-    pub iov: crate::sock::IovBuf,            // writev slices, reused
-    pub timers: BTreeSet<(Instant, Timer)>,  // deadlines (tmo_rbt)
-    pub closing: Vec<(ConnRef, Close)>,      // deferred closes
-    pub pending_send: Vec<ConnRef>,          // conns with queued output
-    pub flushing: Vec<ConnRef>,              // pending_send being flushed (capacity reuse)
-    pub held: Vec<ServerConnId>,             // idle servers holding requests (HOLD_BATCH)
-    pub held_clients: Vec<ClientId>,         // clients holding ready replies (REPLY_HOLD_MAX)
-    pub pending_recv: Vec<ClientId>,         // clients over their budget
-    pub pending_srv_recv: Vec<ServerConnId>, // server conns over their read budget
-    pub metrics: Metrics,                    // plain counters for stats
-    pub stats: Option<StatsHandle>,          // hand-off to the stats thread
-    pub limits: Limits,                      // response parser bounds
+    pub poll: Poll,                             // mio reactor
+    pub traffic: Traffic,                       // shape of the last client batch (Core::wait)
+    pub batch_waits: BatchWaits,                // what Core::wait's naps did (stats)
+    pub batching: Batching,                     // whether to nap and hold now (probed)
+    pub sched: SchedClock,                      // the loop thread's CPU and wait (Batching)
+    pub listeners: Slab<Listener>,              // nc_proxy
+    pub clients: Slab<ClientConn>,              // nc_client
+    pub servers: Slab<ServerConn>,              // nc_server connections
+    pub sentinels: Slab<SentinelConn>,          // Redis Sentinel connections (issue 13)
+    pub pools: Slots<PoolId, ServerPool>,       // by stable id
+    pub pool_order: Vec<PoolId>,                // configuration order: start, stats
+    pub msgs: MsgArena,                         // requests (free_msgq)
+    pub mbufs: MbufPool,                        // read chunks (free_mbufq)
+    pub arena: BytesMut,                        // the read chunk every socket reads into
+    pub iov: crate::sock::IovBuf,               // writev slices, reused
+    pub timers: BTreeSet<(Instant, Timer)>,     // deadlines (tmo_rbt)
+    pub closing: Vec<(ConnRef, Close)>,         // deferred closes
+    pub pending_send: Vec<ConnRef>,             // conns with queued output
+    pub flushing: Vec<ConnRef>,                 // pending_send being flushed (capacity reuse)
+    pub held: Vec<ServerConnId>,                // idle servers holding requests (HOLD_BATCH)
+    pub held_clients: Vec<(ClientId, Instant)>, // clients holding ready replies, since (REPLY_HOLD_MAX)
+    pub rehold: Vec<(ClientId, Instant)>,       // held_clients being flushed (capacity reuse)
+    pub pending_recv: Vec<ClientId>,            // clients over their budget
+    pub pending_srv_recv: Vec<ServerConnId>,    // server conns over their read budget
+    pub metrics: Metrics,                       // plain counters for stats
+    pub stats: Option<StatsHandle>,             // hand-off to the stats thread
+    pub limits: Limits,                         // response parser bounds
     pub opts: CoreOpts,
     pub now: Instant,                      // time of the current batch
     pub gen: u32,                          // generation counter for conns
@@ -293,6 +294,7 @@ impl Core {
             flushing: Vec::new(),
             held: Vec::new(),
             held_clients: Vec::new(),
+            rehold: Vec::new(),
             pending_recv: Vec::new(),
             pending_srv_recv: Vec::new(),
             metrics: Metrics::new(&[]),
@@ -604,7 +606,8 @@ impl Core {
             let mut pend = std::mem::take(&mut self.flushing);
             std::mem::swap(&mut pend, &mut self.pending_send);
             pend.extend(self.held.drain(..).map(ConnRef::Server));
-            pend.extend(self.held_clients.drain(..).map(ConnRef::Client));
+            let mut rehold = std::mem::take(&mut self.rehold);
+            std::mem::swap(&mut rehold, &mut self.held_clients);
             let hold = self.batching.on() && self.traffic.batchable(self.msgs.nlive());
             // Servers first (their requests reach the backends sooner),
             // then clients, each in the order they were queued.
@@ -615,15 +618,22 @@ impl Core {
                     }
                 }
             }
-            for c in pend.drain(..) {
-                // A client whose reply went out at once (response::reply_now)
-                // has its flag cleared already: nothing left to send.
-                if let ConnRef::Client(c) = c {
-                    if self.client(c).is_some_and(|x| x.pending_send) && !self.hold_client(c) {
-                        client::send(self, c);
-                    }
+            // A client whose reply went out at once (response::reply_now)
+            // has its flag cleared already: nothing left to send. Clients
+            // held before keep the time their hold began.
+            let now = self.now;
+            let clients = rehold
+                .drain(..)
+                .chain(pend.drain(..).filter_map(|c| match c {
+                    ConnRef::Client(c) => Some((c, now)),
+                    _ => None,
+                }));
+            for (c, since) in clients {
+                if self.client(c).is_some_and(|x| x.pending_send) && !self.hold_client(c, since) {
+                    client::send(self, c);
                 }
             }
+            self.rehold = rehold;
             self.flushing = pend;
         }
     }
@@ -663,8 +673,9 @@ impl Core {
     /// reply anyway), for at most [`REPLY_HOLD_MAX`], never for a client
     /// on a dedicated connection (transaction, blocking command, Pub/Sub),
     /// and not at all with `--batch-wait=0`. A held client goes on
-    /// `held_clients`, its `pending_send` flag still set.
-    fn hold_client(&mut self, id: ClientId) -> bool {
+    /// `held_clients` with `since`, when its hold began, its `pending_send`
+    /// flag still set (so it is on no other list: no state in the client).
+    fn hold_client(&mut self, id: ClientId, since: Instant) -> bool {
         let (now, batch_wait) = (self.now, self.opts.batch_wait);
         let Core { clients, msgs, .. } = self;
         let Some(c) = clients.get_mut(id.idx as usize).filter(|c| c.gen == id.gen) else {
@@ -675,12 +686,11 @@ impl Core {
             && !c.blocked
             && c.ext.as_ref().is_none_or(|e| e.ded.conn.is_none())
             && client::replies_wait_behind(c, msgs)
-            && holding(&mut c.held_since, now, REPLY_HOLD_MAX)
+            && now.saturating_duration_since(since) < REPLY_HOLD_MAX
         {
-            self.held_clients.push(id);
+            self.held_clients.push((id, since));
             return true;
         }
-        c.held_since = None;
         false
     }
 

@@ -75,7 +75,6 @@ pub struct ClientConn {
     pub closing: bool,               // on Core::closing
     pub pending_send: bool,          // on Core::pending_send
     pub blocked: bool,               // last write hit WouldBlock
-    pub held_since: Option<Instant>, // ready replies held since (Core::hold_client)
     pub hup: bool,                   // the peer's FIN was reported: read on to EOF
 }
 
@@ -177,7 +176,6 @@ pub fn accept(core: &mut Core, p: PoolId, mut sock: Stream) {
         err_close: false,
         closing: false,
         pending_send: false,
-        held_since: None,
         blocked: false,
         hup: false,
     });
