@@ -199,14 +199,6 @@ fn heap_trim() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn heap_trim() {}
 
-/// Whether a hold that began at `since` (now, if it had not begun) is
-/// still shorter than `max` at `now` (`Core::hold_server`; the caller
-/// ends a hold by clearing `since`).
-fn holding(since: &mut Option<Instant>, now: Instant, max: Duration) -> bool {
-    let start = *since.get_or_insert(now);
-    now.saturating_duration_since(start) < max
-}
-
 /// Makes this thread's timed sleeps end on time: Linux lets a timer of a
 /// normal thread fire up to 50 us late (timer slack), half a [`NAP`].
 #[cfg(target_os = "linux")]
@@ -656,10 +648,12 @@ impl Core {
             && c.omsg_q.is_empty()
             && !c.imsg_q.is_empty()
             && c.imsg_q.len() < HOLD_BATCH
-            && holding(&mut c.held_since, now, HOLD_MAX)
         {
-            self.held.push(s);
-            return true;
+            let since = *c.held_since.get_or_insert(now);
+            if now.saturating_duration_since(since) < HOLD_MAX {
+                self.held.push(s);
+                return true;
+            }
         }
         c.held_since = None;
         false
@@ -815,22 +809,6 @@ mod wait_tests {
         assert_eq!(Traffic::of(3, 1), Traffic::Pipelined);
         assert_eq!(Traffic::of(32 * 50, 50), Traffic::Pipelined);
         assert_eq!(Traffic::of(0, 3), Traffic::Unpipelined); // reads that closed
-    }
-
-    #[test]
-    fn a_hold_starts_once_and_ends_at_its_limit() {
-        let t0 = Instant::now();
-        let max = Duration::from_micros(150);
-        let mut since = None;
-        assert!(holding(&mut since, t0, max));
-        assert_eq!(since, Some(t0));
-        // a later check keeps the first start
-        assert!(holding(&mut since, t0 + Duration::from_micros(149), max));
-        assert_eq!(since, Some(t0));
-        assert!(!holding(&mut since, t0 + max, max));
-        // a hold that ended (since cleared) starts afresh
-        since = None;
-        assert!(holding(&mut since, t0 + Duration::from_secs(1), max));
     }
 
     /// Runs `nap_path` with a budget of `naps` against polls that find
